@@ -1,0 +1,19 @@
+"""The two ways a request is turned down, both shown to the caller with exit status 2."""
+
+
+class Refused(Exception):
+    """A request that a numbered rule of DOMAIN.md forbids."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"refused ({rule}): {message}")
+        self.rule = rule
+        self.message = message
+
+
+class BadInput(Exception):
+    """A request that no rule forbids but that cannot be carried out as given."""
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []

@@ -1,0 +1,128 @@
+"""The records of the data file (DESIGN.md) and of the store."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from dateutil.relativedelta import relativedelta
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from domain.money import is_known_currency
+
+
+class Term(StrEnum):
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+    THREE_YEAR = "3-year"
+
+    @property
+    def length(self) -> relativedelta:
+        return {"monthly": relativedelta(months=1), "annual": relativedelta(years=1), "3-year": relativedelta(years=3)}[
+            self.value
+        ]
+
+    def next_end_date(self, end_date: date) -> date:
+        """A renewal starts the day after the current end date and runs one term (R10)."""
+        return end_date + timedelta(days=1) + self.length - timedelta(days=1)
+
+
+class PurchaseMethod(StrEnum):
+    DIRECT = "direct"
+    PARTNER = "partner"
+
+
+class Offering(StrEnum):
+    STANDARD = "standard"
+    SUCCESS_PLAN = "success-plan"
+    VALUE_BASED = "value-based"
+
+
+class QuoteKind(StrEnum):
+    RENEWAL = "renewal"
+    CO_TERM = "co-term"
+    NEW = "new"
+
+
+def _currency(code: str) -> str:
+    if not is_known_currency(code):
+        raise ValueError(f"unknown currency {code!r} (an ISO 4217 code such as EUR or JPY)")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+Csn = Annotated[str, Field(pattern=r"^[0-9]{4,16}$", description="customer serial number: digits")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Customer(Record):
+    csn: Csn
+    name: Name
+    email: EmailStr
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Subscription(Record):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    csn: Csn
+    product: Name
+    seats: Annotated[int, Field(ge=1, le=1_000_000)]
+    term: Term
+    currency: Currency
+    purchase_method: PurchaseMethod
+    partner_csn: Csn | None = None
+    offering: Offering = Offering.STANDARD
+    start_date: date
+    end_date: date
+    auto_renew: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Subscription":
+        if self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} is not after start_date {self.start_date}")
+        if self.purchase_method is PurchaseMethod.PARTNER and self.partner_csn is None:
+            raise ValueError("partner_csn is required when purchase_method is partner")
+        if self.purchase_method is PurchaseMethod.DIRECT and self.partner_csn is not None:
+            raise ValueError("partner_csn must be null when purchase_method is direct")
+        return self
+
+
+class Price(Record):
+    product: Name
+    term: Term
+    currency: Currency
+    unit_price: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class Promotion(Record):
+    code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+    name: Name
+    percent_off: Annotated[Decimal, Field(gt=0, le=100)] | None = None
+    amount_off: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    products: Annotated[list[Name], Field(min_length=1)]
+    terms: Annotated[list[Term], Field(min_length=1)]
+    currencies: Annotated[list[Currency], Field(min_length=1)]
+    kinds: Annotated[list[QuoteKind], Field(min_length=1)]
+    starts: date
+    ends: date
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Promotion":
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("exactly one of percent_off and amount_off is required")
+        if self.ends < self.starts:
+            raise ValueError(f"ends {self.ends} is before starts {self.starts}")
+        return self
+
+
+class DataFile(Record):
+    """What `renewals load` reads: every list optional, each record complete."""
+
+    customers: list[Customer] = []
+    subscriptions: list[Subscription] = []
+    prices: list[Price] = []
+    promotions: list[Promotion] = []

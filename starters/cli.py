@@ -1,0 +1,154 @@
+"""`renewals`: the command line contract of DESIGN.md."""
+
+import asyncio
+from datetime import date
+from pathlib import Path
+
+import click
+
+from domain.errors import BadInput, Refused
+from starters import output
+
+JSON_KEY = "as_json"
+
+
+class RenewalsGroup(click.Group):
+    """Turns refusals and bad input into exit status 2 with a clear message, for every command."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (Refused, BadInput) as err:
+            output.report_error(err, bool(ctx.meta.get(JSON_KEY)))
+
+
+def json_option(f):
+    def remember(ctx: click.Context, _param, value: bool) -> bool:
+        ctx.meta[JSON_KEY] = value
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, callback=remember, is_eager=True,
+                        help="Machine-readable output on stdout.")(f)
+
+
+@click.group(cls=RenewalsGroup)
+def cli() -> None:
+    """Subscription renewal quotes, each one a durable Temporal workflow."""
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@cli.command()
+@click.option("--no-seed", is_flag=True, help="Do not load the demo data into an empty store.")
+@click.option("--temporal-port", default=7233, show_default=True, type=int)
+@click.option("--ui-port", default=8233, show_default=True, type=int)
+@click.option("--smtp-port", default=8025, show_default=True, type=int)
+@json_option
+def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, as_json: bool) -> None:
+    """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker) until Ctrl-C."""
+    from workers.devstack import DevPorts, DevStackError, run_dev_stack
+    from workers.settings import var_dir
+
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port)
+    try:
+        run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo))
+    except DevStackError as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(1)
+
+
+@cli.command()
+@json_option
+def worker(as_json: bool) -> None:
+    """Poll the task queue until SIGINT/SIGTERM (scale out by starting more)."""
+    from workers.main import run_worker
+    from workers.settings import Settings
+
+    run(run_worker(Settings.load()))
+
+
+@cli.command()
+@json_option
+def migrate(as_json: bool) -> None:
+    """Apply the SQL migrations not yet applied."""
+    from store.migrate import migrate as apply
+
+    async def go():
+        async with _connection() as conn:
+            return await apply(conn)
+
+    applied = run(go())
+    output.emit(as_json, {"applied": applied}, f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+def load(file: Path, as_json: bool) -> None:
+    """Upsert customers, subscriptions, prices and promotions from FILE.json."""
+    from store.loader import load_file
+
+    async def go():
+        async with _connection() as conn:
+            return await load_file(conn, file)
+
+    result = run(go())
+    lines = [
+        f"{table:<14} {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+        for table, c in result.counts.items()
+    ]
+    output.emit(as_json, result.counts, "\n".join(lines))
+
+
+@cli.command()
+@click.option("--csn", required=True, help="Customer serial number.")
+@json_option
+def subscriptions(csn: str, as_json: bool) -> None:
+    """A customer's subscriptions, each eligible for a renewal quote or not, and why (R01, R10)."""
+    today = date.today()
+    subs = run(_subscriptions_of(csn))
+    rows = [output.subscription_json(s, today) for s in subs]
+    output.emit(as_json, rows, output.subscriptions_table(rows) if rows else "no subscriptions")
+
+
+@cli.command()
+@click.option("--csn", required=True, help="Customer serial number.")
+@json_option
+def groups(csn: str, as_json: bool) -> None:
+    """Eligible subscriptions grouped for bulk renewal: CSN, currency, purchase method, partner (R05, R08)."""
+    from domain.grouping import renewal_groups
+
+    today = date.today()
+    found = renewal_groups(run(_subscriptions_of(csn)), today)
+    rows = [output.group_json(g, today) for g in found]
+    output.emit(as_json, rows, output.groups_text(rows))
+
+
+async def _subscriptions_of(csn: str):
+    from store.catalog import get_customer, subscriptions_of
+
+    async with _connection() as conn:
+        if await get_customer(conn, csn) is None:
+            raise BadInput(f"unknown customer CSN {csn}")
+        return await subscriptions_of(conn, csn)
+
+
+def _connection():
+    from contextlib import asynccontextmanager
+
+    from store.pool import open_pool
+    from workers.settings import Settings
+
+    @asynccontextmanager
+    async def conn():
+        async with open_pool(Settings.load().require_database_url(), max_size=1) as pool:
+            async with pool.connection() as c:
+                yield c
+
+    return conn()
+
+
+def main() -> None:
+    cli(prog_name="renewals")

@@ -1,0 +1,1 @@
+"""PostgreSQL, the system of record: pool, migrations and queries (all parameterised)."""

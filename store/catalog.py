@@ -1,0 +1,84 @@
+"""Reading and upserting customers, subscriptions, prices and promotions."""
+
+from enum import Enum
+from typing import Any, Literal
+
+from psycopg import AsyncConnection, sql
+from pydantic import BaseModel
+
+from domain.models import Customer, Price, Promotion, Record, Subscription
+
+Outcome = Literal["new", "changed", "unchanged"]
+
+TABLES: dict[type[Record], tuple[str, tuple[str, ...]]] = {
+    Customer: ("customers", ("csn",)),
+    Subscription: ("subscriptions", ("id",)),
+    Price: ("prices", ("product", "term", "currency")),
+    Promotion: ("promotions", ("code",)),
+}
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_db_value(v) for v in value]
+    return value
+
+
+async def upsert(conn: AsyncConnection, record: Record) -> Outcome:
+    """Insert or update one record; a record equal to the stored row is left untouched."""
+    table, keys = TABLES[type(record)]
+    row = {name: _db_value(value) for name, value in record.model_dump().items()}
+    cols = [sql.Identifier(c) for c in row]
+    others = [sql.Identifier(c) for c in row if c not in keys]
+    query = sql.SQL(
+        "INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({keys}) DO UPDATE SET "
+        "{sets}, updated_at = now() WHERE ({current}) IS DISTINCT FROM ({incoming}) "
+        "RETURNING (xmax = 0) AS inserted"
+    ).format(
+        table=sql.Identifier(table),
+        cols=sql.SQL(", ").join(cols),
+        values=sql.SQL(", ").join(sql.Placeholder(c) for c in row),
+        keys=sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in others),
+        current=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=sql.Identifier(table), c=c) for c in others),
+        incoming=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in others),
+    )
+    cur = await conn.execute(query, row)
+    result = await cur.fetchone()
+    if result is None:
+        return "unchanged"
+    return "new" if _first(result) else "changed"
+
+
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _model(model: type[BaseModel], row: dict[str, Any]) -> Any:
+    return model.model_validate({k: v for k, v in row.items() if k in model.model_fields})
+
+
+async def get_customer(conn: AsyncConnection, csn: str) -> Customer | None:
+    cur = await conn.execute("SELECT * FROM customers WHERE csn = %s", (csn,))
+    row = await cur.fetchone()
+    return _model(Customer, row) if row else None
+
+
+async def known_csns(conn: AsyncConnection, csns: set[str]) -> set[str]:
+    cur = await conn.execute("SELECT csn FROM customers WHERE csn = ANY(%s)", (list(csns),))
+    return {_first(row) for row in await cur.fetchall()}
+
+
+async def subscriptions_of(conn: AsyncConnection, csn: str) -> list[Subscription]:
+    cur = await conn.execute("SELECT * FROM subscriptions WHERE csn = %s ORDER BY end_date, id", (csn,))
+    return [_model(Subscription, row) for row in await cur.fetchall()]
+
+
+async def count_rows(conn: AsyncConnection) -> dict[str, int]:
+    counts = {}
+    for table, _ in TABLES.values():
+        cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        counts[table] = _first(await cur.fetchone())
+    return counts

@@ -1,0 +1,87 @@
+"""`renewals load`: validate a data file whole, then upsert it in one transaction."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from psycopg import AsyncConnection
+from pydantic import BaseModel, ValidationError
+
+from domain.errors import BadInput
+from domain.models import DataFile
+from store.catalog import TABLES, Outcome, known_csns, upsert
+
+
+class LoadResult(BaseModel):
+    counts: dict[str, dict[str, int]]
+
+    def total(self, outcome: Outcome) -> int:
+        return sum(c.get(outcome, 0) for c in self.counts.values())
+
+
+def location(loc: tuple) -> str:
+    """('subscriptions', 3, 'seats') -> 'subscriptions[3].seats'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not text:
+            text = str(part)
+        elif part not in ("function-after",) and not str(part).startswith("function-"):
+            text += f".{part}"
+    return text or "(file)"
+
+
+def parse_data_file(text: str, source: str = "file") -> DataFile:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInput(f"{source} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    try:
+        data = DataFile.model_validate(raw)
+    except ValidationError as err:
+        details = [f"{location(e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)]
+        raise BadInput(f"{source} has {len(details)} error(s); nothing was loaded", details) from None
+    _check_unique(data)
+    return data
+
+
+def _check_unique(data: DataFile) -> None:
+    details = []
+    for model, (table, keys) in TABLES.items():
+        seen: dict[tuple, int] = {}
+        for i, record in enumerate(getattr(data, table)):
+            key = tuple(str(getattr(record, k)) for k in keys)
+            if key in seen:
+                details.append(f"{table}[{i}]: duplicate of {table}[{seen[key]}] ({'/'.join(key)})")
+            seen.setdefault(key, i)
+    if details:
+        raise BadInput(f"the file has {len(details)} error(s); nothing was loaded", details)
+
+
+async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
+    """Upsert everything or nothing: a subscription of an unknown customer rolls the whole file back."""
+    async with conn.transaction():
+        in_file = {c.csn for c in data.customers}
+        stored = await known_csns(conn, {s.csn for s in data.subscriptions} - in_file)
+        unknown = [
+            f"subscriptions[{i}].csn: unknown customer {s.csn} (not in this file's customers nor in the store)"
+            for i, s in enumerate(data.subscriptions)
+            if s.csn not in in_file and s.csn not in stored
+        ]
+        if unknown:
+            raise BadInput(f"the file has {len(unknown)} error(s); nothing was loaded", unknown)
+        counts: dict[str, Counter] = {}
+        for table, _ in TABLES.values():
+            counts[table] = Counter({"new": 0, "changed": 0, "unchanged": 0})
+            for record in getattr(data, table):
+                counts[table][await upsert(conn, record)] += 1
+    return LoadResult(counts={t: dict(c) for t, c in counts.items()})
+
+
+async def load_file(conn: AsyncConnection, path: Path) -> LoadResult:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise BadInput(f"cannot read {path}: {err.strerror}") from None
+    return await load(conn, parse_data_file(text, str(path)))

