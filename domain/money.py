@@ -2,15 +2,19 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision, list_currencies
+
+# Read once at import: babel loads its data files lazily, and workflows may not open files.
+_CURRENCIES = frozenset(list_currencies())
+_MINOR_UNITS = {code: get_currency_precision(code) for code in _CURRENCIES}
 
 
 def is_known_currency(code: str) -> bool:
-    return code.isupper() and is_currency(code)
+    return code in _CURRENCIES
 
 
 def minor_units(currency: str) -> int:
-    return get_currency_precision(currency)
+    return _MINOR_UNITS.get(currency, 2)
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

@@ -1,10 +1,13 @@
 """`renewals`: the command line contract of DESIGN.md."""
 
 import asyncio
+import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from domain.errors import BadInput, Refused
 from starters import output
@@ -20,6 +23,9 @@ class RenewalsGroup(click.Group):
             return super().invoke(ctx)
         except (Refused, BadInput) as err:
             output.report_error(err, bool(ctx.meta.get(JSON_KEY)))
+        except ValidationError as err:
+            details = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)]
+            output.report_error(BadInput("invalid input", details), bool(ctx.meta.get(JSON_KEY)))
 
 
 def json_option(f):
@@ -108,8 +114,8 @@ def load(file: Path, as_json: bool) -> None:
 def subscriptions(csn: str, as_json: bool) -> None:
     """A customer's subscriptions, each eligible for a renewal quote or not, and why (R01, R10)."""
     today = date.today()
-    subs = run(_subscriptions_of(csn))
-    rows = [output.subscription_json(s, today) for s in subs]
+    subs, holds = run(_subscriptions_of(csn, with_holds=True))
+    rows = [output.subscription_json(s, today, holds.get(s.id)) for s in subs]
     output.emit(as_json, rows, output.subscriptions_table(rows) if rows else "no subscriptions")
 
 
@@ -126,13 +132,17 @@ def groups(csn: str, as_json: bool) -> None:
     output.emit(as_json, rows, output.groups_text(rows))
 
 
-async def _subscriptions_of(csn: str):
+async def _subscriptions_of(csn: str, with_holds: bool = False):
     from store.catalog import get_customer, subscriptions_of
+    from store.quotes import holds_of
 
     async with _connection() as conn:
         if await get_customer(conn, csn) is None:
             raise BadInput(f"unknown customer CSN {csn}")
-        return await subscriptions_of(conn, csn)
+        subs = await subscriptions_of(conn, csn)
+        if with_holds:
+            return subs, await holds_of(conn, [s.id for s in subs])
+        return subs
 
 
 def _connection():
@@ -151,4 +161,22 @@ def _connection():
 
 
 def main() -> None:
-    cli(prog_name="renewals")
+    """Run one command, then leave without interpreter teardown.
+
+    The Temporal client's runtime threads can outlive the event loop, and tearing the interpreter
+    down under them aborts the process now and then (temporalio/sdk-python#300).
+    """
+    from starters import quote_cli  # noqa: F401  (registers `renewals quote`)
+
+    try:
+        cli(prog_name="renewals")
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    if not isinstance(code, int):
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -51,7 +51,9 @@ def subscriptions_table(rows: list[dict[str, Any]]) -> str:
             [
                 r["id"], r["product"], r["seats"], r["term"], r["currency"],
                 r["partner_csn"] and f"partner {r['partner_csn']}" or "direct",
-                r["end_date"], "on" if r["auto_renew"] else "off",
+                r["end_date"],
+                f"held by {', '.join(r['auto_renew_held_by'])}" if r["auto_renew_held_by"]
+                else ("on" if r["auto_renew"] else "off"),
                 "yes" if r["eligible"] else f"no ({r['reason']})",
             ]
             for r in rows
@@ -94,3 +96,57 @@ def report_error(err: Refused | BadInput, as_json: bool) -> None:
     else:
         click.echo(line, err=True)
     sys.exit(2)
+
+
+def quote_text(quote) -> str:
+    from domain.money import format_money
+
+    money = lambda amount: format_money(amount, quote.currency) if amount is not None else "-"  # noqa: E731
+    via = f"partner {quote.partner_csn}" if quote.partner_csn else "direct"
+    head = [
+        f"Quote {quote.number} · {quote.state.value} · {quote.kind.value} · {quote.origin.value}",
+        f"customer    {quote.customer_name} ({quote.csn}) · {quote.currency} · {via}",
+        f"address     {quote.address}",
+        f"recipients  {', '.join(quote.all_recipients)}",
+        f"expires     {quote.expires_at.strftime('%Y-%m-%d %H:%M UTC') if quote.expires_at else 'when sent + 30 days'}",
+    ]
+    if quote.pricing_error:
+        head.append(f"NOT PRICED  {quote.pricing_error}")
+    if quote.pause_auto_renew or quote.holds_auto_renew:
+        head.append("auto-renew  held while this quote is pending (R02)")
+    lines = tabulate(
+        [
+            [
+                line.subscription_id, line.product,
+                line.seats if line.seats == line.current_seats else f"{line.current_seats} → {line.seats}",
+                line.term.value if line.term == line.current_term else f"{line.current_term.value} → {line.term.value}",
+                money(line.unit_price), money(line.amount), line.promotion or "",
+                f"-{money(line.discount)}" if line.promotion else "",
+            ]
+            for line in quote.lines
+        ],
+        headers=["SUBSCRIPTION", "PRODUCT", "SEATS", "TERM", "UNIT PRICE", "AMOUNT", "PROMOTION", "DISCOUNT"],
+        colalign=("left", "left", "right", "left", "right", "right", "left", "right"),
+    )
+    totals = [
+        f"subtotal    {money(quote.subtotal)}",
+        f"discounts   -{money(quote.discount_total)}",
+        f"total       {money(quote.total)}",
+    ]
+    return "\n".join([*head, "", lines, "", *totals])
+
+
+def quotes_table(quotes) -> str:
+    from domain.money import format_money
+
+    if not quotes:
+        return "no quotes"
+    return tabulate(
+        [
+            [q.number, q.state.value, q.csn, q.origin.value, len(q.lines), format_money(q.total, q.currency),
+             q.expires_at.strftime("%Y-%m-%d") if q.expires_at else ""]
+            for q in quotes
+        ],
+        headers=["NUMBER", "STATE", "CSN", "ORIGIN", "LINES", "TOTAL", "EXPIRES"],
+        colalign=("left", "left", "left", "left", "right", "right", "left"),
+    )

@@ -56,14 +56,14 @@ def _first(row: Any) -> Any:
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
-def _model(model: type[BaseModel], row: dict[str, Any]) -> Any:
+def from_row(model: type[BaseModel], row: dict[str, Any]) -> Any:
     return model.model_validate({k: v for k, v in row.items() if k in model.model_fields})
 
 
 async def get_customer(conn: AsyncConnection, csn: str) -> Customer | None:
     cur = await conn.execute("SELECT * FROM customers WHERE csn = %s", (csn,))
     row = await cur.fetchone()
-    return _model(Customer, row) if row else None
+    return from_row(Customer, row) if row else None
 
 
 async def known_csns(conn: AsyncConnection, csns: set[str]) -> set[str]:
@@ -73,7 +73,7 @@ async def known_csns(conn: AsyncConnection, csns: set[str]) -> set[str]:
 
 async def subscriptions_of(conn: AsyncConnection, csn: str) -> list[Subscription]:
     cur = await conn.execute("SELECT * FROM subscriptions WHERE csn = %s ORDER BY end_date, id", (csn,))
-    return [_model(Subscription, row) for row in await cur.fetchall()]
+    return [from_row(Subscription, row) for row in await cur.fetchall()]
 
 
 async def count_rows(conn: AsyncConnection) -> dict[str, int]:

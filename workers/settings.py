@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     smtp_host: str = "localhost"
     smtp_port: int = 8025
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
+    buyer_app_url: str = "http://localhost:8000"
 
     @classmethod
     def load(cls) -> "Settings":

@@ -10,11 +10,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.email import EmailActivities, SmtpSettings
+from activities.pricing import PricingActivities
+from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
+from activities.subscriptions import SubscriptionActivities
 from workers.settings import Settings
+from workflows.quote import QuoteWorkflow
 from workflows.stack_check import StackCheckWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS = [StackCheckWorkflow]
+WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
 
 # The six search attributes ops filter quotes by (DESIGN.md), with their types.
 SEARCH_ATTRIBUTES = {
@@ -51,9 +57,24 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeou
             await asyncio.sleep(0.25)
 
 
-def activities(pool: AsyncConnectionPool, settings: Settings) -> list:
+def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) -> list:
+    """Every activity, bound to this process's clients; tests build them with other settings."""
     stack = StackActivities(pool)
-    return [stack.count_catalog]
+    pricing = PricingActivities(pool)
+    store = QuoteStoreActivities(pool)
+    email = EmailActivities(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port,
+                                               mail_from=settings.mail_from))
+    subscriptions = SubscriptionActivities(client, pool)
+    return [
+        stack.count_catalog,
+        pricing.price_quote,
+        store.save_quote,
+        store.record_payment,
+        email.send_quote_email,
+        subscriptions.hold_auto_renew,
+        subscriptions.release_auto_renew,
+        subscriptions.renew_subscription,
+    ]
 
 
 def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings) -> Worker:
@@ -61,5 +82,5 @@ def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings) 
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=activities(pool, settings),
+        activities=activities(client, pool, settings),
     )

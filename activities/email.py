@@ -1,0 +1,126 @@
+"""send_quote_email (R04, R13): one message per quote, purpose and recipient, whatever the retries.
+
+The Message-ID is derived from quote number, purpose and recipient and written as 'sending'
+before the SMTP call and 'sent' after it. A retry finds 'sent' and sends nothing; after a crash
+between the two it sends again with the same Message-ID, which receivers that ignore duplicate
+Message-IDs (the embedded sink, Mailpit) keep once.
+"""
+
+import asyncio
+import hashlib
+import smtplib
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Literal
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+
+from domain.money import format_money
+from domain.quotes import Quote
+
+Purpose = Literal["quote", "paid"]
+
+_templates = Environment(
+    loader=PackageLoader("activities", "templates"),
+    autoescape=select_autoescape(["html.j2"]),
+    keep_trailing_newline=True,
+)
+
+
+class SendQuoteEmailInput(BaseModel):
+    quote: Quote
+    recipient: str
+    purpose: Purpose
+    link: str
+
+
+class SendQuoteEmailResult(BaseModel):
+    message_id: str
+    sent: bool
+
+
+class SmtpSettings(BaseModel):
+    host: str
+    port: int
+    mail_from: str
+    timeout: float = 30
+
+
+def message_id(quote_number: str, purpose: str, recipient: str, domain: str) -> str:
+    digest = hashlib.sha256(f"{quote_number}|{purpose}|{recipient.lower()}".encode()).hexdigest()[:16]
+    return f"<{quote_number}.{purpose}.{digest}@{domain}>"
+
+
+def subject(quote: Quote, purpose: Purpose) -> str:
+    total = format_money(quote.total, quote.currency)
+    if purpose == "paid":
+        return f"Paid: quote {quote.number}, {total}"
+    expires = quote.expires_at.date().isoformat() if quote.expires_at else "-"
+    return f"Renewal quote {quote.number}: {total}, valid until {expires}"
+
+
+def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: str, msg_id: str) -> EmailMessage:
+    money = lambda amount: format_money(amount, quote.currency)  # noqa: E731
+    context = {
+        "quote": quote,
+        "purpose": purpose,
+        "link": link,
+        "expires": quote.expires_at.strftime("%Y-%m-%d %H:%M UTC") if quote.expires_at else "-",
+        "lines": [
+            {
+                **line.model_dump(),
+                "term": line.term.value,
+                "amount": money(line.amount or 0),
+                "discount": money(line.discount),
+                "new_end_date": line.new_end_date,
+            }
+            for line in quote.lines
+        ],
+        "subtotal": money(quote.subtotal),
+        "discount_total": money(quote.discount_total),
+        "total": money(quote.total),
+    }
+    message = EmailMessage()
+    message["Subject"] = subject(quote, purpose)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Message-ID"] = msg_id
+    message["X-Quote-Number"] = quote.number
+    message.set_content(_templates.get_template("quote.txt.j2").render(context))
+    message.add_alternative(_templates.get_template("quote.html.j2").render(context), subtype="html")
+    return message
+
+
+class EmailActivities:
+    def __init__(self, pool: AsyncConnectionPool, smtp: SmtpSettings) -> None:
+        self.pool = pool
+        self.smtp = smtp
+
+    @activity.defn
+    async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
+        domain = parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
+        msg_id = message_id(input.quote.number, input.purpose, input.recipient, domain)
+        message = render(input.quote, input.purpose, input.link, self.smtp.mail_from, input.recipient, msg_id)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO sent_mail (message_id, quote_number, recipient, purpose, subject, status)"
+                " VALUES (%s, %s, %s, %s, %s, 'sending')"
+                " ON CONFLICT (message_id) DO UPDATE SET message_id = EXCLUDED.message_id RETURNING status",
+                (msg_id, input.quote.number, input.recipient, input.purpose, message["Subject"]),
+            )
+            if (await cur.fetchone())["status"] == "sent":
+                return SendQuoteEmailResult(message_id=msg_id, sent=False)
+        await asyncio.to_thread(self._deliver, message)
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE sent_mail SET status = 'sent', sent_at = now() WHERE message_id = %s", (msg_id,)
+            )
+        return SendQuoteEmailResult(message_id=msg_id, sent=True)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
+            smtp.send_message(message)
+

@@ -1,0 +1,42 @@
+"""Quote writes to PostgreSQL: snapshots by revision and the event log, and payments; all idempotent."""
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+
+from domain.quotes import Quote
+from store import quotes as store
+
+
+class SaveQuoteInput(BaseModel):
+    quote: Quote
+    event: str
+    detail: dict = {}
+
+
+class SaveQuoteResult(BaseModel):
+    written: bool
+
+
+class RecordPaymentInput(BaseModel):
+    quote: Quote
+    reference: str
+
+
+class RecordPaymentResult(BaseModel):
+    reference: str
+
+
+class QuoteStoreActivities:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    @activity.defn
+    async def save_quote(self, input: SaveQuoteInput) -> SaveQuoteResult:
+        async with self.pool.connection() as conn:
+            return SaveQuoteResult(written=await store.save_quote(conn, input.quote, input.event, input.detail))
+
+    @activity.defn
+    async def record_payment(self, input: RecordPaymentInput) -> RecordPaymentResult:
+        async with self.pool.connection() as conn:
+            return RecordPaymentResult(reference=await store.record_payment(conn, input.quote, input.reference))

@@ -1,0 +1,197 @@
+"""What a quote may hold (R01, R04, R07-R10): checked before a quote exists, and on every draft edit."""
+
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
+
+from domain.eligibility import in_window, window_closes, window_opens
+from domain.errors import BadInput, Refused
+from domain.models import Customer, Offering, QuoteKind, Subscription, Term
+from domain.quotes import Origin, Quote, QuoteLine, QuoteState
+
+MAX_EXTRA_RECIPIENTS = 4
+_email = TypeAdapter(EmailStr)
+
+
+class QuoteRequest(BaseModel):
+    """`renewals quote create`, as given."""
+
+    csn: str
+    subscription_ids: list[str] = Field(min_length=1)
+    exclude: list[str] = []
+    seats: dict[str, int] = {}
+    terms: dict[str, Term] = {}
+    recipients: list[str] = []
+    origin: Origin = Origin.SELF_SERVICE
+    kind: QuoteKind = QuoteKind.RENEWAL
+    pause_auto_renew: bool = False
+    address: str | None = None
+    currency: str | None = None
+    start_date: date | None = None
+    new_credit_line: bool = False
+
+
+class DraftEdit(BaseModel):
+    """A change to a draft quote: seats, term, a line left out, recipients, address."""
+
+    seats: dict[str, int] = {}
+    terms: dict[str, Term] = {}
+    exclude: list[str] = []
+    recipients: list[str] | None = None
+    address: str | None = None
+
+
+def check_recipients(recipients: list[str]) -> list[str]:
+    """R04: the buyer and at most four more, each a well-formed address."""
+    if len(recipients) > MAX_EXTRA_RECIPIENTS:
+        raise Refused(
+            "R04",
+            f"a quote goes to the buyer and at most {MAX_EXTRA_RECIPIENTS} extra recipients; {len(recipients)} given",
+        )
+    checked = []
+    for address in recipients:
+        try:
+            checked.append(_email.validate_python(address))
+        except ValidationError:
+            raise Refused("R04", f"not an email address: {address!r}") from None
+    if len({a.lower() for a in checked}) != len(checked):
+        raise Refused("R04", "a recipient is listed twice")
+    return checked
+
+
+def check_line_changes(origin: Origin, lines: list[QuoteLine], seats: dict[str, int], terms: dict[str, Term]) -> None:
+    """R10: self-service may lower seats and change the term; partner and sales may also add seats."""
+    on_quote = {line.subscription_id: line for line in lines}
+    for sub_id in [*seats, *terms]:
+        if sub_id not in on_quote:
+            raise BadInput(f"{sub_id} is not on this quote")
+    for sub_id, count in seats.items():
+        if count < 1:
+            raise BadInput(f"seats for {sub_id} must be at least 1, not {count}")
+        current = on_quote[sub_id].current_seats or 0
+        if origin is Origin.SELF_SERVICE and count > current:
+            raise Refused(
+                "R10",
+                f"adding seats is not allowed in self-service ({sub_id}: {current} → {count}); "
+                "ask your partner or sales",
+            )
+
+
+def check_exclusions(lines: list[QuoteLine], exclude: list[str]) -> list[QuoteLine]:
+    on_quote = {line.subscription_id for line in lines}
+    for sub_id in exclude:
+        if sub_id not in on_quote:
+            raise BadInput(f"{sub_id} is not on this quote")
+    kept = [line for line in lines if line.subscription_id not in exclude]
+    if not kept:
+        raise BadInput("every line is excluded: a quote needs at least one subscription")
+    return kept
+
+
+def apply_line_changes(lines: list[QuoteLine], seats: dict[str, int], terms: dict[str, Term]) -> list[QuoteLine]:
+    return [
+        line.model_copy(
+            update={
+                "seats": seats.get(line.subscription_id, line.seats),
+                "term": terms.get(line.subscription_id, line.term),
+            }
+        )
+        for line in lines
+    ]
+
+
+def check_subscriptions(request: QuoteRequest, subs: list[Subscription], today: date) -> None:
+    """R09 one customer and currency, R08 one partner, R01 inside the window, R10 standard offerings."""
+    for sub in subs:
+        if sub.csn != request.csn:
+            raise Refused("R09", f"{sub.id} belongs to customer {sub.csn}, not {request.csn}")
+    currencies = sorted({s.currency for s in subs})
+    if len(currencies) > 1:
+        raise Refused("R09", f"every subscription on a quote has one currency; these have {', '.join(currencies)}")
+    partners = {s.partner_csn for s in subs}
+    if len(partners) > 1:
+        named = ", ".join(sorted(p or "direct" for p in partners))
+        raise Refused("R08", f"every subscription on a quote has the same partner; these have {named}")
+    for sub in subs:
+        if not in_window(sub.end_date, today):
+            when = (
+                f"opens {window_opens(sub.end_date).isoformat()}"
+                if today < window_opens(sub.end_date)
+                else f"closed {window_closes(sub.end_date).isoformat()}"
+            )
+            raise Refused("R01", f"{sub.id} cannot be renewed now: its renewal window {when}")
+    if request.origin is Origin.SELF_SERVICE:
+        for sub in subs:
+            if sub.offering is not Offering.STANDARD:
+                what = "success plans" if sub.offering is Offering.SUCCESS_PLAN else "value-based purchases"
+                raise Refused("R10", f"{sub.id}: {what} cannot be renewed in self-service; ask your partner or sales")
+
+
+def check_self_service_extras(request: QuoteRequest, subs: list[Subscription]) -> None:
+    """R10: currency changes, a future start and new credit lines are not for self-service."""
+    currency = subs[0].currency
+    self_service = request.origin is Origin.SELF_SERVICE
+    if request.currency and request.currency != currency:
+        if self_service:
+            raise Refused("R10", f"a currency change ({currency} → {request.currency}) is not allowed in self-service")
+        raise BadInput("a currency change needs a new purchase, not a renewal quote")
+    if request.start_date:
+        starts = {s.end_date + timedelta(days=1) for s in subs}
+        if starts != {request.start_date}:
+            if self_service:
+                raise Refused(
+                    "R10",
+                    "a future start date is not allowed in self-service: "
+                    "a renewal starts the day after the current end date",
+                )
+            raise BadInput("a renewal starts the day after the current end date")
+    if request.new_credit_line:
+        if self_service:
+            raise Refused("R10", "opening a new credit line is not allowed in self-service; ask sales")
+        raise BadInput("credit lines are arranged by sales outside of quotes")
+
+
+def build_quote(
+    number: str, request: QuoteRequest, customer: Customer, subs: list[Subscription], today: date, now: datetime
+) -> Quote:
+    """Every check of creation, in the order a buyer would want to hear about them."""
+    if request.kind is not QuoteKind.RENEWAL:
+        raise BadInput(f"quotes of kind {request.kind.value} are not supported yet")
+    if customer.csn != request.csn:
+        raise BadInput(f"unknown customer CSN {request.csn}")
+    check_subscriptions(request, subs, today)
+    check_self_service_extras(request, subs)
+    recipients = check_recipients(request.recipients)
+    lines = [
+        QuoteLine(
+            subscription_id=s.id,
+            product=s.product,
+            seats=s.seats,
+            term=s.term,
+            current_seats=s.seats,
+            current_term=s.term,
+            end_date=s.end_date,
+        )
+        for s in subs
+    ]
+    lines = check_exclusions(lines, request.exclude)
+    check_line_changes(request.origin, lines, request.seats, request.terms)
+    lines = apply_line_changes(lines, request.seats, request.terms)
+    first = subs[0]
+    return Quote(
+        number=number,
+        state=QuoteState.DRAFT,
+        kind=request.kind,
+        origin=request.origin,
+        csn=customer.csn,
+        customer_name=customer.name,
+        buyer_email=customer.email,
+        address=request.address or customer.address,
+        currency=first.currency,
+        purchase_method=first.purchase_method,
+        partner_csn=first.partner_csn,
+        recipients=recipients,
+        lines=lines,
+        pause_auto_renew=request.pause_auto_renew,
+        created_at=now,
+    )

@@ -1,0 +1,153 @@
+"""A quote as the workflow holds it and every reader sees it (DESIGN.md, Quote JSON)."""
+
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, EmailStr, Field
+
+from domain.eligibility import window_closes
+from domain.models import PurchaseMethod, QuoteKind, Term
+
+VALIDITY = timedelta(days=30)
+
+
+class QuoteState(StrEnum):
+    DRAFT = "draft"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (QuoteState.PAID, QuoteState.EXPIRED, QuoteState.CANCELLED)
+
+    @property
+    def pending(self) -> bool:
+        return not self.terminal
+
+
+class Origin(StrEnum):
+    SELF_SERVICE = "self-service"
+    PARTNER = "partner"
+    SALES = "sales"
+    AUTO = "auto"
+
+
+class QuoteLine(BaseModel):
+    """One subscription on the quote: what it is now, and what the quote makes of it."""
+
+    subscription_id: str | None
+    product: str
+    seats: int = Field(ge=1)
+    term: Term
+    current_seats: int | None = None
+    current_term: Term | None = None
+    end_date: date | None = None
+    unit_price: Decimal | None = None
+    amount: Decimal | None = None
+    discount: Decimal = Decimal(0)
+    promotion: str | None = None
+
+    @property
+    def changes_subscription(self) -> bool:
+        return self.seats != self.current_seats or self.term != self.current_term
+
+    @property
+    def new_end_date(self) -> date | None:
+        return self.term.next_end_date(self.end_date) if self.end_date else None
+
+
+class Quote(BaseModel):
+    number: str
+    state: QuoteState = QuoteState.DRAFT
+    kind: QuoteKind = QuoteKind.RENEWAL
+    origin: Origin
+    csn: str
+    customer_name: str
+    buyer_email: EmailStr
+    address: str
+    currency: str
+    purchase_method: PurchaseMethod
+    partner_csn: str | None = None
+    recipients: list[EmailStr] = []
+    lines: list[QuoteLine]
+    pause_auto_renew: bool = False
+    subtotal: Decimal = Decimal(0)
+    discount_total: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)
+    pricing_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+    expires_at: datetime | None = None
+    accepted_at: datetime | None = None
+    paid_at: datetime | None = None
+    payment_reference: str | None = None
+    ended_at: datetime | None = None
+    cancelled_by: str | None = None
+    revision: int = 0
+
+    @property
+    def holds_auto_renew(self) -> bool:
+        """R02: a quote that changes a subscription, or whose requester asks, holds its auto-renew."""
+        return self.pause_auto_renew or any(line.changes_subscription for line in self.lines)
+
+    @property
+    def all_recipients(self) -> list[str]:
+        return [self.buyer_email, *self.recipients]
+
+    def expiry_for(self, sent_at: datetime) -> datetime:
+        """R15: 30 days from sending, never past the R01 window close of the earliest-ending line."""
+        candidates = [sent_at + VALIDITY]
+        ends = [line.end_date for line in self.lines if line.end_date]
+        if ends:
+            closes = window_closes(min(ends)) + timedelta(days=1)
+            candidates.append(datetime.combine(closes, time(0), tzinfo=timezone.utc))
+        return min(candidates)
+
+    def json_view(self) -> dict:
+        """The Quote JSON of DESIGN.md, amounts as decimal strings."""
+        return {
+            "number": self.number,
+            "state": self.state.value,
+            "kind": self.kind.value,
+            "origin": self.origin.value,
+            "csn": self.csn,
+            "currency": self.currency,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "recipients": self.all_recipients,
+            "lines": [
+                {
+                    "subscription_id": line.subscription_id,
+                    "product": line.product,
+                    "seats": line.seats,
+                    "term": line.term.value,
+                    "unit_price": _money(line.unit_price),
+                    "amount": _money(line.amount),
+                    "discount": _money(line.discount),
+                    "promotion": line.promotion,
+                }
+                for line in self.lines
+            ],
+            "subtotal": _money(self.subtotal),
+            "discount_total": _money(self.discount_total),
+            "total": _money(self.total),
+        }
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def quote_number(sequence_value: int) -> str:
+    return f"Q-{sequence_value:06d}"
+
+
+def quote_workflow_id(number: str) -> str:
+    return f"quote-{number}"
+
+
+def subscription_workflow_id(subscription_id: str) -> str:
+    return f"subscription-{subscription_id}"

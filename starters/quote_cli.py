@@ -1,0 +1,167 @@
+"""`renewals quote ...`: create, send, accept, pay, cancel, edit, show and list quotes."""
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import click
+
+from domain.errors import BadInput
+from domain.models import Term
+from domain.quote_rules import QuoteRequest
+from starters import output
+from starters.cli import cli, json_option
+
+
+@asynccontextmanager
+async def quote_service() -> AsyncIterator["QuoteService"]:  # noqa: F821
+    from starters.quotes import QuoteService
+    from store.pool import open_pool
+    from workers.settings import Settings
+    from workers.temporal import connect
+
+    settings = Settings.load()
+    async with open_pool(settings.require_database_url(), max_size=2) as pool:
+        yield QuoteService(await connect(settings), pool, settings)
+
+
+def run_with_service(action):
+    async def go():
+        async with quote_service() as service:
+            return await action(service)
+
+    return asyncio.run(go())
+
+
+def pairs(values: tuple[str, ...], option: str, convert) -> dict:
+    parsed = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise BadInput(f"{option} takes ID=VALUE, not {value!r}")
+        try:
+            parsed[key] = convert(raw)
+        except ValueError:
+            raise BadInput(f"{option} {key}: {raw!r} is not valid") from None
+    return parsed
+
+
+def show_quote(as_json: bool, quote) -> None:
+    output.emit(as_json, quote.json_view(), output.quote_text(quote))
+
+
+@cli.group()
+def quote() -> None:
+    """Renewal quotes, each one a QuoteWorkflow (id quote-<number>)."""
+
+
+@quote.command()
+@click.option("--csn", required=True)
+@click.option("--subscription", "subscriptions", multiple=True, required=True, help="Repeat for each subscription.")
+@click.option("--exclude", multiple=True, help="Leave a subscription of the group out.")
+@click.option("--seats", multiple=True, metavar="ID=N", help="New seat count for a subscription.")
+@click.option("--term", "terms", multiple=True, metavar="ID=TERM", help="New term: monthly, annual, 3-year.")
+@click.option("--recipient", "recipients", multiple=True, help="Extra recipient (at most four, R04).")
+@click.option("--origin", type=click.Choice(["self-service", "partner", "sales"]), default="self-service",
+              show_default=True)
+@click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew while the quote is pending (R02).")
+@click.option("--address", help="Billing address, if not the customer's.")
+@click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
+@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Start other than the day after the end date.")
+@click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
+@click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
+@json_option
+def create(csn, subscriptions, exclude, seats, terms, recipients, origin, pause_auto_renew, address, currency,
+           start_date, new_credit_line, send, as_json) -> None:
+    """Make a renewal quote; every rule is checked before anything is created."""
+    request = QuoteRequest(
+        csn=csn,
+        subscription_ids=list(subscriptions),
+        exclude=list(exclude),
+        seats=pairs(seats, "--seats", int),
+        terms=pairs(terms, "--term", Term),
+        recipients=list(recipients),
+        origin=origin,
+        pause_auto_renew=pause_auto_renew,
+        address=address,
+        currency=currency,
+        start_date=start_date.date() if start_date else None,
+        new_credit_line=new_credit_line,
+    )
+    show_quote(as_json, run_with_service(lambda s: s.create(request, send=send)))
+
+
+@quote.command()
+@click.argument("number")
+@json_option
+def send(number: str, as_json: bool) -> None:
+    """Send a draft quote to the buyer and its recipients (R13); validity starts now (R15)."""
+    show_quote(as_json, run_with_service(lambda s: s.send(number)))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--pay", is_flag=True, help="Accept and pay, as one buyer action.")
+@click.option("--reference", help="Payment reference (with --pay).")
+@json_option
+def accept(number: str, pay: bool, reference: str | None, as_json: bool) -> None:
+    """Accept a sent quote before it expires."""
+    show_quote(as_json, run_with_service(lambda s: s.accept(number, pay=pay, reference=reference)))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--reference", help="Payment reference; paying twice keeps the first.")
+@json_option
+def pay(number: str, reference: str | None, as_json: bool) -> None:
+    """Pay an accepted quote: its subscriptions are renewed once each."""
+    show_quote(as_json, run_with_service(lambda s: s.pay(number, reference)))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--as", "by", type=click.Choice(["partner", "sales", "buyer"]), required=True)
+@json_option
+def cancel(number: str, by: str, as_json: bool) -> None:
+    """Cancel a pending quote (partner or sales only, R10)."""
+    show_quote(as_json, run_with_service(lambda s: s.cancel(number, by)))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--seats", multiple=True, metavar="ID=N")
+@click.option("--term", "terms", multiple=True, metavar="ID=TERM")
+@click.option("--exclude", multiple=True)
+@click.option("--recipient", "recipients", multiple=True, help="Replaces the extra recipients.")
+@click.option("--address")
+@json_option
+def edit(number, seats, terms, exclude, recipients, address, as_json) -> None:
+    """Change a draft: seats, term, lines, recipients, address (R04, R10)."""
+    from workflows.quote import EditInput
+
+    change = EditInput(
+        seats=pairs(seats, "--seats", int),
+        terms=pairs(terms, "--term", Term),
+        exclude=list(exclude),
+        recipients=list(recipients) if recipients else None,
+        address=address,
+    )
+    show_quote(as_json, run_with_service(lambda s: s.edit(number, change)))
+
+
+@quote.command()
+@click.argument("number")
+@json_option
+def show(number: str, as_json: bool) -> None:
+    """A quote as its workflow holds it now."""
+    show_quote(as_json, run_with_service(lambda s: s.show(number)))
+
+
+@quote.command(name="list")
+@click.option("--csn")
+@click.option("--state", type=click.Choice(["draft", "sent", "accepted", "paid", "expired", "cancelled"]))
+@json_option
+def list_(csn: str | None, state: str | None, as_json: bool) -> None:
+    """Quotes, newest last, from the store."""
+    quotes = run_with_service(lambda s: s.list(csn, state))
+    output.emit(as_json, [q.json_view() for q in quotes], output.quotes_table(quotes))

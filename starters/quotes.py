@@ -1,0 +1,133 @@
+"""Quote operations as a backend system calls them: validate, start the workflow, send it updates."""
+
+from datetime import date, datetime, timezone
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.errors import BadInput, Refused
+from domain.quote_rules import QuoteRequest, build_quote
+from domain.quotes import Quote, QuoteState, quote_workflow_id
+from store.catalog import from_row, get_customer
+from store.quotes import get_quote, list_quotes, next_quote_number
+from domain.models import Subscription
+from workers.settings import Settings
+from workflows.quote import (
+    AcceptInput,
+    CancelInput,
+    EditInput,
+    PayInput,
+    PricedInput,
+    QuoteInput,
+    QuoteWorkflow,
+    SendInput,
+    search_attributes,
+)
+
+
+def quote_link(settings: Settings, number: str) -> str:
+    return f"{settings.buyer_app_url.rstrip('/')}/quotes/{number}"
+
+
+class QuoteService:
+    def __init__(self, client: Client, pool: AsyncConnectionPool, settings: Settings) -> None:
+        self.client = client
+        self.pool = pool
+        self.settings = settings
+
+    async def create(self, request: QuoteRequest, *, send: bool = False, today: date | None = None) -> Quote:
+        """Every rule checked before anything exists: a refused quote leaves no row and no workflow."""
+        today = today or date.today()
+        async with self.pool.connection() as conn:
+            customer = await get_customer(conn, request.csn)
+            if customer is None:
+                raise BadInput(f"unknown customer CSN {request.csn}")
+            ids = list(dict.fromkeys(request.subscription_ids))
+            cur = await conn.execute("SELECT * FROM subscriptions WHERE id = ANY(%s)", (ids,))
+            found = {row["id"]: from_row(Subscription, row) for row in await cur.fetchall()}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise BadInput(f"unknown subscription {', '.join(missing)}")
+            draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today,
+                                datetime.now(timezone.utc))
+            number = await next_quote_number(conn)
+        quote = draft.model_copy(update={"number": number})
+        handle = await self.client.start_workflow(
+            QuoteWorkflow.run,
+            QuoteInput(quote=quote, link=quote_link(self.settings, number)),
+            id=quote_workflow_id(number),
+            task_queue=self.settings.temporal_task_queue,
+            search_attributes=TypedSearchAttributes(search_attributes(quote)),
+            static_summary=(
+                f"{quote.kind.value.capitalize()} quote {number} for {quote.customer_name} ({quote.csn}): "
+                f"{len(quote.lines)} subscription(s), {quote.origin.value}"
+            ),
+        )
+        quote = await self._update(handle, QuoteWorkflow.priced, PricedInput())
+        if send:
+            quote = await self._update(handle, QuoteWorkflow.send, SendInput())
+        return quote
+
+    async def send(self, number: str) -> Quote:
+        return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())
+
+    async def accept(self, number: str, pay: bool = False, reference: str | None = None) -> Quote:
+        return await self._update(
+            self._handle(number), QuoteWorkflow.accept, AcceptInput(pay=pay, payment_reference=reference)
+        )
+
+    async def pay(self, number: str, reference: str | None = None) -> Quote:
+        return await self._update(self._handle(number), QuoteWorkflow.pay, PayInput(payment_reference=reference))
+
+    async def cancel(self, number: str, by: str) -> Quote:
+        return await self._update(self._handle(number), QuoteWorkflow.cancel, CancelInput(by=by))
+
+    async def edit(self, number: str, edit: EditInput) -> Quote:
+        return await self._update(self._handle(number), QuoteWorkflow.edit, edit)
+
+    async def show(self, number: str) -> Quote:
+        try:
+            return await self._handle(number).query(QuoteWorkflow.state)
+        except RPCError:
+            stored = await self._stored(number)
+            if stored is None:
+                raise BadInput(f"unknown quote {number}") from None
+            return stored
+
+    async def list(self, csn: str | None = None, state: str | None = None) -> list[Quote]:
+        async with self.pool.connection() as conn:
+            return await list_quotes(conn, csn, state)
+
+    def _handle(self, number: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle(quote_workflow_id(number))
+
+    async def _stored(self, number: str) -> Quote | None:
+        async with self.pool.connection() as conn:
+            return await get_quote(conn, number)
+
+    async def _update(self, handle: WorkflowHandle, update, arg) -> Quote:
+        """An update's refusal becomes Refused/BadInput; a quote that has ended is refused by its state."""
+        number = handle.id.removeprefix("quote-")
+        try:
+            return await handle.execute_update(update, arg)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "Refused":
+                raise Refused(str(cause.details[0]) if cause.details else "lifecycle", cause.message) from None
+            if isinstance(cause, ApplicationError) and cause.type == "BadInput":
+                raise BadInput(cause.message) from None
+            raise
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            stored = await self._stored(number)
+            if stored is None:
+                raise BadInput(f"unknown quote {number}") from None
+            if stored.state.terminal or stored.state is not QuoteState.DRAFT:
+                raise Refused(
+                    "lifecycle", f"quote {number} is {stored.state.value}; it can no longer be changed"
+                ) from None
+            raise

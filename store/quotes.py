@@ -1,0 +1,182 @@
+"""Quotes, their lines, recipients, events, payments and sent mail in PostgreSQL."""
+
+import json
+from datetime import date
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from domain.quotes import Quote, quote_number
+
+
+async def next_quote_number(conn: AsyncConnection) -> str:
+    cur = await conn.execute("SELECT nextval('quote_number_seq') AS n")
+    return quote_number((await cur.fetchone())["n"])
+
+
+async def save_quote(conn: AsyncConnection, quote: Quote, event: str, detail: dict | None = None) -> bool:
+    """Write the snapshot unless a newer revision is stored; log the event once. True if written."""
+    document = json.loads(quote.model_dump_json())
+    async with conn.transaction():
+        cur = await conn.execute(
+            """
+            INSERT INTO quotes (number, kind, origin, csn, currency, partner_csn, state, address,
+                subtotal, discount_total, total, sent_at, expires_at, revision, customer_name,
+                buyer_email, pause_auto_renew, pricing_error, accepted_at, paid_at, ended_at, document,
+                created_at, updated_at)
+            VALUES (%(number)s, %(kind)s, %(origin)s, %(csn)s, %(currency)s, %(partner_csn)s, %(state)s,
+                %(address)s, %(subtotal)s, %(discount_total)s, %(total)s, %(sent_at)s, %(expires_at)s,
+                %(revision)s, %(customer_name)s, %(buyer_email)s, %(pause_auto_renew)s, %(pricing_error)s,
+                %(accepted_at)s, %(paid_at)s, %(ended_at)s, %(document)s, coalesce(%(created_at)s, now()), now())
+            ON CONFLICT (number) DO UPDATE SET
+                state = EXCLUDED.state, address = EXCLUDED.address, subtotal = EXCLUDED.subtotal,
+                discount_total = EXCLUDED.discount_total, total = EXCLUDED.total, sent_at = EXCLUDED.sent_at,
+                expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision,
+                pricing_error = EXCLUDED.pricing_error, accepted_at = EXCLUDED.accepted_at,
+                paid_at = EXCLUDED.paid_at, ended_at = EXCLUDED.ended_at, document = EXCLUDED.document,
+                updated_at = now()
+            WHERE quotes.revision < EXCLUDED.revision
+            RETURNING number
+            """,
+            {
+                **quote.model_dump(include={
+                    "number", "csn", "currency", "partner_csn", "address", "subtotal", "discount_total",
+                    "total", "sent_at", "expires_at", "revision", "customer_name", "buyer_email",
+                    "pause_auto_renew", "pricing_error", "accepted_at", "paid_at", "ended_at", "created_at",
+                }),
+                "kind": quote.kind.value,
+                "origin": quote.origin.value,
+                "state": quote.state.value,
+                "document": Jsonb(document),
+            },
+        )
+        written = await cur.fetchone() is not None
+        if written:
+            await _replace_lines(conn, quote)
+        await conn.execute(
+            "INSERT INTO quote_events (quote_number, event_key, event, detail) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (quote_number, event_key) DO NOTHING",
+            (quote.number, f"{quote.revision}:{event}", event, Jsonb(detail or {})),
+        )
+    return written
+
+
+async def _replace_lines(conn: AsyncConnection, quote: Quote) -> None:
+    await conn.execute("DELETE FROM quote_lines WHERE quote_number = %s", (quote.number,))
+    await conn.execute("DELETE FROM quote_recipients WHERE quote_number = %s", (quote.number,))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO quote_lines (quote_number, line_no, subscription_id, product, seats, term, unit_price,"
+            " amount, discount, promotion_code, current_seats, current_term, end_date)"
+            " VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, 0), coalesce(%s, 0), %s, %s, %s, %s, %s)",
+            [
+                (quote.number, i + 1, line.subscription_id, line.product, line.seats, line.term.value,
+                 line.unit_price, line.amount, line.discount, line.promotion, line.current_seats,
+                 line.current_term.value if line.current_term else None, line.end_date)
+                for i, line in enumerate(quote.lines)
+            ],
+        )
+        await cur.executemany(
+            "INSERT INTO quote_recipients (quote_number, email, is_buyer) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [(quote.number, email, i == 0) for i, email in enumerate(quote.all_recipients)],
+        )
+
+
+async def get_quote(conn: AsyncConnection, number: str) -> Quote | None:
+    cur = await conn.execute("SELECT document FROM quotes WHERE number = %s", (number,))
+    row = await cur.fetchone()
+    return Quote.model_validate(row["document"]) if row and row["document"] else None
+
+
+async def list_quotes(conn: AsyncConnection, csn: str | None = None, state: str | None = None) -> list[Quote]:
+    cur = await conn.execute(
+        "SELECT document FROM quotes WHERE (%(csn)s::text IS NULL OR csn = %(csn)s)"
+        " AND (%(state)s::text IS NULL OR state = %(state)s) AND document IS NOT NULL ORDER BY number",
+        {"csn": csn, "state": state},
+    )
+    return [Quote.model_validate(row["document"]) for row in await cur.fetchall()]
+
+
+async def quote_events(conn: AsyncConnection, number: str) -> list[dict]:
+    cur = await conn.execute(
+        "SELECT event, detail, at FROM quote_events WHERE quote_number = %s ORDER BY id", (number,)
+    )
+    return list(await cur.fetchall())
+
+
+async def record_payment(conn: AsyncConnection, quote: Quote, reference: str) -> str:
+    """The first reference recorded for a quote is the one kept: paying twice pays once."""
+    cur = await conn.execute(
+        "INSERT INTO payments (quote_number, reference, amount, currency) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (quote_number) DO UPDATE SET quote_number = EXCLUDED.quote_number RETURNING reference",
+        (quote.number, reference, quote.total, quote.currency),
+    )
+    return (await cur.fetchone())["reference"]
+
+
+async def holds_of(conn: AsyncConnection, subscription_ids: list[str]) -> dict[str, list[str]]:
+    cur = await conn.execute(
+        "SELECT subscription_id, quote_number FROM auto_renew_holds WHERE subscription_id = ANY(%s)"
+        " ORDER BY quote_number",
+        (subscription_ids,),
+    )
+    holds: dict[str, list[str]] = {}
+    for row in await cur.fetchall():
+        holds.setdefault(row["subscription_id"], []).append(row["quote_number"])
+    return holds
+
+
+async def sync_auto_renew(
+    conn: AsyncConnection, subscription_id: str, auto_renew: bool, held_by: list[str], version: int
+) -> bool:
+    """Mirror the subscription workflow's switch and holds, unless a newer version is stored."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE subscriptions SET auto_renew = %s, auto_renew_version = %s, updated_at = now()"
+            " WHERE id = %s AND auto_renew_version < %s RETURNING id",
+            (auto_renew, version, subscription_id, version),
+        )
+        if await cur.fetchone() is None:
+            return False
+        await conn.execute("DELETE FROM auto_renew_holds WHERE subscription_id = %s", (subscription_id,))
+        async with conn.cursor() as c:
+            await c.executemany(
+                "INSERT INTO auto_renew_holds (subscription_id, quote_number) VALUES (%s, %s)",
+                [(subscription_id, q) for q in held_by],
+            )
+    return True
+
+
+async def record_renewal(
+    conn: AsyncConnection,
+    subscription_id: str,
+    from_end_date: date,
+    to_end_date: date,
+    seats: int,
+    term: str,
+    source: str,
+    quote_number: str | None,
+) -> bool:
+    """Renew one subscription term once: the renewals key is (subscription, old end date)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "INSERT INTO renewals (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING subscription_id",
+            (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number),
+        )
+        if await cur.fetchone() is None:
+            return False
+        await conn.execute(
+            "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s, updated_at = now()"
+            " WHERE id = %s AND end_date = %s",
+            (to_end_date, seats, term, subscription_id, from_end_date),
+        )
+    return True
+
+
+async def renewals_of(conn: AsyncConnection, subscription_id: str) -> list[dict]:
+    cur = await conn.execute(
+        "SELECT * FROM renewals WHERE subscription_id = %s ORDER BY from_end_date", (subscription_id,)
+    )
+    return list(await cur.fetchall())
