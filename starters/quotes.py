@@ -33,14 +33,17 @@ def quote_link(settings: Settings, number: str) -> str:
 
 
 class QuoteService:
-    def __init__(self, client: Client, pool: AsyncConnectionPool, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, pool: AsyncConnectionPool, settings: Settings, today: date | None = None
+    ) -> None:
         self.client = client
         self.pool = pool
         self.settings = settings
+        self.today = today
 
-    async def create(self, request: QuoteRequest, *, send: bool = False, today: date | None = None) -> Quote:
+    async def create(self, request: QuoteRequest, *, send: bool = False) -> Quote:
         """Every rule checked before anything exists: a refused quote leaves no row and no workflow."""
-        today = today or date.today()
+        today = self.today or date.today()
         async with self.pool.connection() as conn:
             customer = await get_customer(conn, request.csn)
             if customer is None:

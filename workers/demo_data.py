@@ -76,7 +76,7 @@ def demo_data(today: date) -> DataFile:
                 sub("SUB-1004", ACME, "3ds Max", 2, "3-year", "EUR", 120),
                 sub("SUB-1005", ACME, "Civil 3D", 4, "annual", "EUR", -60),
                 sub("SUB-1006", ACME, "AutoCAD", 25, "annual", "EUR", 30, offering="success-plan"),
-                sub("SUB-1007", ACME, "Inventor", 2, "annual", "EUR", -10),
+                sub("SUB-1007", ACME, "Inventor", 2, "annual", "EUR", -20),
                 sub("SUB-1008", ACME, "AutoCAD", 3, "annual", "EUR", 40, partner=CADPARTNERS),
                 sub("SUB-2001", DE_VRIES, "Revit", 8, "annual", "EUR", 25, partner=CADPARTNERS),
                 sub("SUB-2002", DE_VRIES, "AutoCAD", 12, "annual", "EUR", 55, partner=CADPARTNERS),

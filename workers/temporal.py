@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.email import EmailActivities, SmtpSettings
 from activities.pricing import PricingActivities
@@ -77,10 +78,20 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) ->
     ]
 
 
-def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings) -> Worker:
+# Deterministic libraries the workflows use, loaded once outside the sandbox.
+PASSTHROUGH = ("pydantic", "pydantic_core", "email_validator", "idna", "babel", "dateutil", "domain")
+
+
+def sandbox() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
+def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings, **options) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=activities(client, pool, settings),
+        workflow_runner=sandbox(),
+        **options,
     )
