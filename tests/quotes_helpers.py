@@ -1,5 +1,6 @@
 """What the quote tests share: a stack on a Temporal test server, demo data, and short-hands."""
 
+import asyncio
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import AsyncIterator
@@ -27,26 +28,52 @@ async def quote_stack(
     data = demo_data(today)
     async with pool.connection() as conn:
         await load(conn, data)
-    try:
-        async with worker or build_worker(client, pool, settings):
+    async with worker or build_worker(client, pool, settings):
+        try:
             yield QuoteService(client, pool, settings, today=today)
-    finally:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT number FROM quotes")
-            numbers = [row["number"] for row in await cur.fetchall()]
-        await end_workflows(
-            client,
-            [quote_workflow_id(n) for n in numbers] + [subscription_workflow_id(s.id) for s in data.subscriptions],
-        )
+        finally:
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT number FROM quotes")
+                numbers = [row["number"] for row in await cur.fetchall()]
+            await end_quotes(client, numbers)
+            await end_workflows(client, [subscription_workflow_id(s.id) for s in data.subscriptions])
+
+
+async def end_quotes(client: Client, numbers: list[str]) -> None:
+    """Ended quotes finish their last steps (renewals, emails); pending ones are terminated."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from workflows.quote import QuoteWorkflow
+
+    for number in numbers:
+        handle = client.get_workflow_handle_for(QuoteWorkflow.run, quote_workflow_id(number))
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            continue
+        if (await handle.query(QuoteWorkflow.state)).state.terminal:
+            await asyncio.wait_for(handle.result(), 30)
+        else:
+            await end_workflows(client, [handle.id])
 
 
 async def end_workflows(client: Client, workflow_ids: list[str]) -> None:
-    """Tests share one Temporal server: what a test leaves running would hold up the next one's clock."""
+    """Tests share one Temporal server: what a test leaves running would hold up the next one's clock.
+
+    Activities still in flight are let finish first (the worker still runs): the test server keeps
+    its clock locked for an activity that a terminated workflow abandoned.
+    """
+    from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
     for workflow_id in workflow_ids:
+        handle = client.get_workflow_handle(workflow_id)
         try:
-            await client.get_workflow_handle(workflow_id).terminate("test finished")
+            for _ in range(100):
+                description = await handle.describe()
+                if not description.raw_description.pending_activities:
+                    break
+                await asyncio.sleep(0.05)
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
         except RPCError:
             pass
 
@@ -80,3 +107,22 @@ async def quote_result(client: Client, number: str):
     from workflows.quote import QuoteWorkflow
 
     return await client.get_workflow_handle_for(QuoteWorkflow.run, quote_workflow_id(number)).result()
+
+
+async def settled(client: Client, number: str) -> None:
+    """Wait until the quote has no activity in flight (emails, writes).
+
+    The test server keeps skipping time while an activity runs: a 30-day skip over an email
+    in flight would time it out again and again. Production servers never skip time.
+    """
+    handle = client.get_workflow_handle(quote_workflow_id(number))
+    for _ in range(200):
+        if not (await handle.describe()).raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{number} still has activities in flight")
+
+
+async def skip(env: WorkflowEnvironment, number: str, duration) -> None:
+    await settled(env.client, number)
+    await env.sleep(duration)

@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.errors import Refused
 from domain.quotes import QuoteState, quote_workflow_id
-from tests.quotes_helpers import quote_result, quote_stack, request, scalar, subscription_row
+from tests.quotes_helpers import quote_result, quote_stack, request, scalar, settled, skip, subscription_row
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -60,7 +60,7 @@ async def test_r03_paying_twice_changes_nothing(env: WorkflowEnvironment, pool, 
 async def test_r15_sent_quote_expires_after_30_days(env: WorkflowEnvironment, pool, settings) -> None:
     async with quote_stack(env, pool, settings) as quotes:
         quote = await quotes.create(request("SUB-1002"), send=True)
-        await env.sleep(timedelta(days=30))
+        await skip(env, quote.number, timedelta(days=30))
         assert (await quotes.show(quote.number)).state is QuoteState.EXPIRED
         with pytest.raises(Refused) as refused:
             await quotes.accept(quote.number)
@@ -70,6 +70,7 @@ async def test_r15_sent_quote_expires_after_30_days(env: WorkflowEnvironment, po
 async def test_r15_accept_one_second_before_expiry_succeeds(env: WorkflowEnvironment, pool, settings) -> None:
     async with quote_stack(env, pool, settings) as quotes:
         quote = await quotes.create(request("SUB-1002"), send=True)
+        await settled(env.client, quote.number)
         await env.sleep(quote.expires_at - await env.get_current_time() - timedelta(seconds=1))
         assert (await quotes.accept(quote.number)).state is QuoteState.ACCEPTED
 
@@ -77,6 +78,7 @@ async def test_r15_accept_one_second_before_expiry_succeeds(env: WorkflowEnviron
 async def test_r15_accept_at_expiry_refused(env: WorkflowEnvironment, pool, settings) -> None:
     async with quote_stack(env, pool, settings) as quotes:
         quote = await quotes.create(request("SUB-1002"), send=True)
+        await settled(env.client, quote.number)
         await env.sleep(quote.expires_at - await env.get_current_time())
         with pytest.raises(Refused):
             await quotes.accept(quote.number)
@@ -87,7 +89,7 @@ async def test_r15_accepted_but_unpaid_quote_expires(env: WorkflowEnvironment, p
     async with quote_stack(env, pool, settings) as quotes:
         quote = await quotes.create(request("SUB-1002"), send=True)
         await quotes.accept(quote.number)
-        await env.sleep(timedelta(days=30))
+        await skip(env, quote.number, timedelta(days=30))
         assert (await quotes.show(quote.number)).state is QuoteState.EXPIRED
         with pytest.raises(Refused) as refused:
             await quotes.pay(quote.number)
