@@ -155,6 +155,8 @@ def build_quote(
     number: str, request: QuoteRequest, customer: Customer, subs: list[Subscription], today: date, now: datetime
 ) -> Quote:
     """Every check of creation, in the order a buyer would want to hear about them."""
+    if request.kind is QuoteKind.NEW and request.subscription_ids:
+        raise Refused("R07", "renewal lines cannot be combined with new-purchase lines in one quote")
     if request.kind is not QuoteKind.RENEWAL:
         raise BadInput(f"quotes of kind {request.kind.value} are not supported yet")
     if customer.csn != request.csn:

@@ -64,6 +64,8 @@ def quote() -> None:
 @click.option("--recipient", "recipients", multiple=True, help="Extra recipient (at most four, R04).")
 @click.option("--origin", type=click.Choice(["self-service", "partner", "sales"]), default="self-service",
               show_default=True)
+@click.option("--kind", type=click.Choice(["renewal", "co-term", "new"]), default="renewal", show_default=True,
+              help="Kinds do not mix in one quote (R07).")
 @click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew while the quote is pending (R02).")
 @click.option("--address", help="Billing address, if not the customer's.")
 @click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
@@ -71,7 +73,7 @@ def quote() -> None:
 @click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
 @json_option
-def create(csn, subscriptions, exclude, seats, terms, recipients, origin, pause_auto_renew, address, currency,
+def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, pause_auto_renew, address, currency,
            start_date, new_credit_line, send, as_json) -> None:
     """Make a renewal quote; every rule is checked before anything is created."""
     request = QuoteRequest(
@@ -82,6 +84,7 @@ def create(csn, subscriptions, exclude, seats, terms, recipients, origin, pause_
         terms=pairs(terms, "--term", Term),
         recipients=list(recipients),
         origin=origin,
+        kind=kind,
         pause_auto_renew=pause_auto_renew,
         address=address,
         currency=currency,
