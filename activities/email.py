@@ -9,6 +9,7 @@ Message-IDs (the embedded sink, Mailpit) keep once.
 import asyncio
 import hashlib
 import smtplib
+from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Literal
@@ -73,7 +74,7 @@ def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: st
             {
                 **line.model_dump(),
                 "term": line.term.value,
-                "amount": money(line.amount or 0),
+                "amount": money(line.amount or Decimal(0)),
                 "discount": money(line.discount),
                 "new_end_date": line.new_end_date,
             }
@@ -104,21 +105,28 @@ class EmailActivities:
         domain = parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, domain)
         message = render(input.quote, input.purpose, input.link, self.smtp.mail_from, input.recipient, msg_id)
+        if not await self._claim(msg_id, input, message["Subject"]):
+            return SendQuoteEmailResult(message_id=msg_id, sent=False)
+        await asyncio.to_thread(self._deliver, message)
+        await self._mark_sent(msg_id)
+        return SendQuoteEmailResult(message_id=msg_id, sent=True)
+
+    async def _claim(self, msg_id: str, input: SendQuoteEmailInput, subject: str) -> bool:
+        """Record the key before the SMTP call; False when an earlier attempt already sent it."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO sent_mail (message_id, quote_number, recipient, purpose, subject, status)"
                 " VALUES (%s, %s, %s, %s, %s, 'sending')"
                 " ON CONFLICT (message_id) DO UPDATE SET message_id = EXCLUDED.message_id RETURNING status",
-                (msg_id, input.quote.number, input.recipient, input.purpose, message["Subject"]),
+                (msg_id, input.quote.number, input.recipient, input.purpose, subject),
             )
-            if (await cur.fetchone())["status"] == "sent":
-                return SendQuoteEmailResult(message_id=msg_id, sent=False)
-        await asyncio.to_thread(self._deliver, message)
+            return (await cur.fetchone())["status"] != "sent"
+
+    async def _mark_sent(self, msg_id: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(
                 "UPDATE sent_mail SET status = 'sent', sent_at = now() WHERE message_id = %s", (msg_id,)
             )
-        return SendQuoteEmailResult(message_id=msg_id, sent=True)
 
     def _deliver(self, message: EmailMessage) -> None:
         with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:

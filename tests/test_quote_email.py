@@ -1,0 +1,100 @@
+"""R13 the quote email and R04 its recipients, read from a real aiosmtpd server; sent once per recipient."""
+
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities, SendQuoteEmailInput, SmtpSettings
+from tests.quotes_helpers import quote_result, quote_stack, request, scalar, settled
+from workers.temporal import WORKFLOWS, activities, sandbox
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def bodies(message) -> tuple[str, str]:
+    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
+
+
+async def test_r13_email_has_number_expiry_total_lines_and_link(env: WorkflowEnvironment, pool, settings,
+                                                                  mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1001", "SUB-1002", seats={"SUB-1002": 2}), send=True)
+        await settled(env.client, quote.number)
+    (message,) = mailbox.messages()
+    expires = quote.expires_at.date().isoformat()
+    assert message["Subject"] == f"Renewal quote {quote.number}: EUR 14,607.00, valid until {expires}"
+    assert message["To"] == "buyer@acme.example"
+    text, html = bodies(message)
+    for body in (text, html):
+        assert quote.number in body and expires in body
+        assert "EUR 14,607.00" in body and "-EUR 1,623.00" in body
+        assert "AutoCAD" in body and "Revit" in body and "RENEW10" in body
+        assert f"http://localhost:8000/quotes/{quote.number}" in body
+    assert "Accept and pay" in text and "Accept and pay</a>" in html
+
+
+async def test_r13_jpy_total_without_minor_units(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    from workers.demo_data import SAKURA
+
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-3001", csn=SAKURA), send=True)
+        await settled(env.client, quote.number)
+    # 10 × JPY 280,500 = 2,805,000; YEN5000 takes 5,000 off the line
+    assert quote.json_view()["total"] == "2800000"
+    (message,) = mailbox.messages()
+    assert "JPY 2,800,000" in message["Subject"] and "-JPY 5,000" in bodies(message)[0]
+
+
+async def test_r04_buyer_and_four_recipients_each_get_one_email(env: WorkflowEnvironment, pool, settings,
+                                                                 mailbox) -> None:
+    extra = [f"r{i}@acme.example" for i in range(4)]
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1001", recipients=extra), send=True)
+        await settled(env.client, quote.number)
+    assert sorted(m["To"] for m in mailbox.messages()) == sorted(["buyer@acme.example", *extra])
+
+
+async def test_paid_quote_sends_confirmation(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(quote.number, pay=True, reference="PSP-77")
+        await quote_result(env.client, quote.number)
+    paid = [m for m in mailbox.messages() if m["Subject"].startswith("Paid:")]
+    assert len(paid) == 1 and "PSP-77" in bodies(paid[0])[0] and "now ends" in bodies(paid[0])[0]
+
+
+async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> None:
+    from tests.test_quote_rules import build
+
+    quote = build("SUB-1001").model_copy(update={"number": "Q-777001"})
+    email = EmailActivities(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port, mail_from=settings.mail_from))
+    job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote", link="http://x/q")
+    first = await ActivityEnvironment().run(email.send_quote_email, job)
+    second = await ActivityEnvironment().run(email.send_quote_email, job)
+    assert (first.sent, second.sent, first.message_id) == (True, False, second.message_id)
+    assert len(mailbox.messages()) == 1
+
+
+class DiesAfterSmtp(EmailActivities):
+    """The first attempt hands the message to SMTP, then dies before recording it as sent."""
+
+    async def _mark_sent(self, msg_id: str) -> None:
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker died after the SMTP call")
+        await super()._mark_sent(msg_id)
+
+
+async def test_retried_email_after_smtp_call_delivers_one_message(env: WorkflowEnvironment, pool, settings,
+                                                                   mailbox) -> None:
+    dying = DiesAfterSmtp(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port, mail_from=settings.mail_from))
+    acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_email"]
+    worker = Worker(env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
+                    activities=[*acts, dying.send_quote_email], workflow_runner=sandbox())
+    async with quote_stack(env, pool, settings, worker=worker) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await settled(env.client, quote.number)
+    assert len(mailbox.messages()) == 1
+    assert await scalar(pool, "SELECT status FROM sent_mail WHERE quote_number = %s", quote.number) == "sent"
