@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install clean histories
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,3 +21,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf var/ .pytest_cache
+
+# Record the workflow histories the replay test checks (after a deliberate, patched change).
+histories: $(STAMP)
+	RECORD_HISTORIES=1 $(BIN)/pytest tests/test_replay.py -k record

@@ -1,0 +1,84 @@
+"""Replay of recorded histories: a change to a workflow that would break running quotes fails here.
+
+Record again after a deliberate, patched change with `make histories`.
+"""
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from domain.quotes import subscription_workflow_id
+from tests.quotes_helpers import quote_result, quote_stack, request, settled, skip
+from workers.temporal import WORKFLOWS, sandbox
+from workflows.quote import EditInput
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_every_lifecycle_path_has_a_recorded_history() -> None:
+    names = {p.stem for p in RECORDED}
+    assert {"quote_paid_with_hold", "quote_expired", "quote_accepted_then_expired", "quote_cancelled",
+            "quote_pricing_failed", "quote_edited_then_paid", "subscription_held_and_renewed"} <= names
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_replay_recorded_history(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=sandbox())
+    await replayer.replay_workflow(history)
+
+
+async def _save(client, workflow_id: str, name: str) -> None:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        paid = await quotes.create(request("SUB-1002", seats={"SUB-1002": 2}), send=True)
+        await quotes.accept(paid.number)
+        await quotes.pay(paid.number, "PSP-1")
+        await quote_result(env.client, paid.number)
+        await _save(env.client, f"quote-{paid.number}", "quote_paid_with_hold")
+        await _save(env.client, subscription_workflow_id("SUB-1002"), "subscription_held_and_renewed")
+
+        cancelled = await quotes.create(request("SUB-1001", pause_auto_renew=True), send=True)
+        await quotes.cancel(cancelled.number, "partner")
+        await quote_result(env.client, cancelled.number)
+        await _save(env.client, f"quote-{cancelled.number}", "quote_cancelled")
+
+        edited = await quotes.create(request("SUB-1001", "SUB-1003"))
+        await quotes.edit(edited.number, EditInput(exclude=["SUB-1003"], terms={"SUB-1001": "3-year"},
+                                                   recipients=["cfo@acme.example"]))
+        await quotes.send(edited.number)
+        await quotes.accept(edited.number, pay=True)
+        await quote_result(env.client, edited.number)
+        await _save(env.client, f"quote-{edited.number}", "quote_edited_then_paid")
+
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM prices WHERE product = 'Inventor'")
+        unpriced = await quotes.create(request("SUB-1007"))
+        await quotes.cancel(unpriced.number, "sales")
+        await quote_result(env.client, unpriced.number)
+        await _save(env.client, f"quote-{unpriced.number}", "quote_pricing_failed")
+
+        expired = await quotes.create(request("SUB-1003"), send=True)
+        accepted = await quotes.create(request("SUB-1008"), send=True)
+        await quotes.accept(accepted.number)
+        await settled(env.client, accepted.number)
+        await skip(env, expired.number, timedelta(days=31))
+        await quote_result(env.client, expired.number)
+        await quote_result(env.client, accepted.number)
+        await _save(env.client, f"quote-{expired.number}", "quote_expired")
+        await _save(env.client, f"quote-{accepted.number}", "quote_accepted_then_expired")
