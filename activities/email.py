@@ -23,6 +23,7 @@ from domain.money import format_money
 from domain.quotes import Quote
 
 Purpose = Literal["quote", "paid"]
+SubscriptionPurpose = Literal["renewed"]
 
 _templates = Environment(
     loader=PackageLoader("activities", "templates"),
@@ -95,30 +96,38 @@ def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: st
     return message
 
 
-class EmailActivities:
+class Mailer:
+    """Sends a message at most once per Message-ID, as far as the store and the receiver can tell."""
+
     def __init__(self, pool: AsyncConnectionPool, smtp: SmtpSettings) -> None:
         self.pool = pool
         self.smtp = smtp
 
-    @activity.defn
-    async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
-        domain = parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
-        msg_id = message_id(input.quote.number, input.purpose, input.recipient, domain)
-        message = render(input.quote, input.purpose, input.link, self.smtp.mail_from, input.recipient, msg_id)
-        if not await self._claim(msg_id, input, message["Subject"]):
-            return SendQuoteEmailResult(message_id=msg_id, sent=False)
+    @property
+    def domain(self) -> str:
+        return parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
+
+    async def send_once(
+        self, message: EmailMessage, purpose: str, *, quote_number: str | None = None,
+        subscription_id: str | None = None,
+    ) -> bool:
+        """False when an earlier attempt already sent this Message-ID."""
+        msg_id = message["Message-ID"]
+        if not await self._claim(msg_id, message, purpose, quote_number, subscription_id):
+            return False
         await asyncio.to_thread(self._deliver, message)
         await self._mark_sent(msg_id)
-        return SendQuoteEmailResult(message_id=msg_id, sent=True)
+        return True
 
-    async def _claim(self, msg_id: str, input: SendQuoteEmailInput, subject: str) -> bool:
-        """Record the key before the SMTP call; False when an earlier attempt already sent it."""
+    async def _claim(self, msg_id: str, message: EmailMessage, purpose: str, quote_number: str | None,
+                     subscription_id: str | None) -> bool:
+        """Record the key before the SMTP call."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "INSERT INTO sent_mail (message_id, quote_number, recipient, purpose, subject, status)"
-                " VALUES (%s, %s, %s, %s, %s, 'sending')"
+                "INSERT INTO sent_mail (message_id, quote_number, subscription_id, recipient, purpose, subject,"
+                " status) VALUES (%s, %s, %s, %s, %s, %s, 'sending')"
                 " ON CONFLICT (message_id) DO UPDATE SET message_id = EXCLUDED.message_id RETURNING status",
-                (msg_id, input.quote.number, input.recipient, input.purpose, subject),
+                (msg_id, quote_number, subscription_id, message["To"], purpose, message["Subject"]),
             )
             return (await cur.fetchone())["status"] != "sent"
 
@@ -132,3 +141,28 @@ class EmailActivities:
         with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
             smtp.send_message(message)
 
+
+class EmailActivities:
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+
+    @activity.defn
+    async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
+        msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
+        message = render(input.quote, input.purpose, input.link, self.mailer.smtp.mail_from, input.recipient, msg_id)
+        sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)
+        return SendQuoteEmailResult(message_id=msg_id, sent=sent)
+
+
+def render_renewal(customer, sub, to_end_date, amount: str, promotion: str | None, sender: str,
+                   msg_id: str) -> EmailMessage:
+    context = {"customer": customer, "sub": {**sub.model_dump(), "term": sub.term.value},
+               "to_end_date": to_end_date.isoformat(), "amount": amount, "promotion": promotion}
+    message = EmailMessage()
+    message["Subject"] = f"Renewed: {sub.product} ({sub.id}) until {to_end_date.isoformat()}, {amount}"
+    message["From"] = sender
+    message["To"] = customer.email
+    message["Message-ID"] = msg_id
+    message.set_content(_templates.get_template("renewed.txt.j2").render(context))
+    message.add_alternative(_templates.get_template("renewed.html.j2").render(context), subtype="html")
+    return message

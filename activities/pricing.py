@@ -8,10 +8,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.models import Price, Promotion, QuoteKind
+from domain.models import QuoteKind
 from domain.pricing import MissingPrice, price_lines
 from domain.quotes import QuoteLine
-from store.catalog import from_row
+from store.catalog import price_book
 
 
 class PriceQuoteInput(BaseModel):
@@ -34,17 +34,8 @@ class PricingActivities:
 
     @activity.defn
     async def price_quote(self, input: PriceQuoteInput) -> PriceQuoteResult:
-        products = sorted({line.product for line in input.lines})
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM prices WHERE currency = %s AND product = ANY(%s)", (input.currency, products)
-            )
-            prices = [from_row(Price, row) for row in await cur.fetchall()]
-            cur = await conn.execute(
-                "SELECT * FROM promotions WHERE starts <= %s AND ends >= %s AND %s = ANY(currencies)",
-                (input.on, input.on, input.currency),
-            )
-            promotions = [from_row(Promotion, row) for row in await cur.fetchall()]
+            prices, promotions = await price_book(conn, input.currency, [line.product for line in input.lines], input.on)
         try:
             priced = price_lines(input.lines, prices, promotions, input.currency, input.kind, input.on)
         except MissingPrice as err:

@@ -6,29 +6,26 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 
-from domain.models import Subscription, Term
-from domain.quotes import subscription_workflow_id
-from store.catalog import from_row
+from domain.models import Term
+from starters.calendars import ensure_calendar
 from store.quotes import record_renewal, sync_auto_renew
 from workflows.subscription import (
+    AttachInput,
     AutoRenewState,
     ClaimRenewalInput,
-    HoldInput,
-    ReleaseInput,
-    SubscriptionInput,
+    DetachInput,
     SubscriptionWorkflow,
 )
 
 
-class HoldAutoRenewInput(BaseModel):
+class AttachQuoteInput(BaseModel):
     subscription_id: str
     quote_number: str
+    hold: bool
 
 
-class ReleaseAutoRenewInput(BaseModel):
+class DetachQuoteInput(BaseModel):
     subscription_id: str
     quote_number: str
     paid: bool
@@ -38,6 +35,7 @@ class RenewSubscriptionInput(BaseModel):
     subscription_id: str
     quote_number: str
     from_end_date: date
+    to_end_date: date
     seats: int
     term: Term
 
@@ -54,20 +52,7 @@ class SubscriptionActivities:
         self.pool = pool
 
     async def _workflow(self, subscription_id: str) -> WorkflowHandle:
-        """The subscription's workflow, started from the stored subscription if it is not running."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
-            row = await cur.fetchone()
-        if row is None:
-            raise ApplicationError(f"unknown subscription {subscription_id}", non_retryable=True)
-        return await self.client.start_workflow(
-            SubscriptionWorkflow.run,
-            SubscriptionInput(subscription=from_row(Subscription, row), version=row["auto_renew_version"]),
-            id=subscription_workflow_id(subscription_id),
-            task_queue=activity.info().task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"Subscription {subscription_id}: {row['product']} for customer {row['csn']}",
-        )
+        return await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
 
     async def _mirror(self, state: AutoRenewState) -> AutoRenewState:
         async with self.pool.connection() as conn:
@@ -75,16 +60,20 @@ class SubscriptionActivities:
         return state
 
     @activity.defn
-    async def hold_auto_renew(self, input: HoldAutoRenewInput) -> AutoRenewState:
+    async def attach_quote(self, input: AttachQuoteInput) -> AutoRenewState:
+        """The quote is pending on this subscription; with `hold`, auto-renew is off until it ends (R02)."""
         handle = await self._workflow(input.subscription_id)
-        state = await handle.execute_update(SubscriptionWorkflow.hold, HoldInput(quote_number=input.quote_number))
+        state = await handle.execute_update(
+            SubscriptionWorkflow.attach, AttachInput(quote_number=input.quote_number, hold=input.hold)
+        )
         return await self._mirror(state)
 
     @activity.defn
-    async def release_auto_renew(self, input: ReleaseAutoRenewInput) -> AutoRenewState:
+    async def detach_quote(self, input: DetachQuoteInput) -> AutoRenewState:
+        """The quote ended; auto-renew back on if paid, else as it was (R03)."""
         handle = await self._workflow(input.subscription_id)
         state = await handle.execute_update(
-            SubscriptionWorkflow.release, ReleaseInput(quote_number=input.quote_number, paid=input.paid)
+            SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number, paid=input.paid)
         )
         return await self._mirror(state)
 
@@ -95,13 +84,14 @@ class SubscriptionActivities:
         claim = await handle.execute_update(
             SubscriptionWorkflow.claim_renewal,
             ClaimRenewalInput(
-                claimant=input.quote_number, from_end_date=input.from_end_date, seats=input.seats, term=input.term
+                claimant=input.quote_number, from_end_date=input.from_end_date, to_end_date=input.to_end_date,
+                seats=input.seats, term=input.term,
             ),
         )
-        if claim.granted and claim.to_end_date:
+        if claim.granted:
             async with self.pool.connection() as conn:
                 await record_renewal(
-                    conn, input.subscription_id, input.from_end_date, claim.to_end_date,
+                    conn, input.subscription_id, input.from_end_date, input.to_end_date,
                     input.seats, input.term.value, "quote", input.quote_number,
                 )
         return RenewSubscriptionResult(renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date)

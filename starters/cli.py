@@ -94,11 +94,20 @@ def migrate(as_json: bool) -> None:
 @json_option
 def load(file: Path, as_json: bool) -> None:
     """Upsert customers, subscriptions, prices and promotions from FILE.json."""
+    from starters.calendars import sync_calendars
     from store.loader import load_file
+    from store.pool import open_pool
+    from workers.settings import Settings
+    from workers.temporal import connect
 
     async def go():
-        async with _connection() as conn:
-            return await load_file(conn, file)
+        settings = Settings.load()
+        async with open_pool(settings.require_database_url(), max_size=2) as pool:
+            async with pool.connection() as conn:
+                result = await load_file(conn, file)
+            await sync_calendars(await connect(settings), pool, result.subscriptions,
+                                 set(result.changed_subscriptions), settings.temporal_task_queue)
+            return result
 
     result = run(go())
     lines = [
@@ -130,6 +139,35 @@ def groups(csn: str, as_json: bool) -> None:
     found = renewal_groups(run(_subscriptions_of(csn)), today)
     rows = [output.group_json(g, today) for g in found]
     output.emit(as_json, rows, output.groups_text(rows))
+
+
+@cli.group()
+def subscription() -> None:
+    """One subscription and its calendar (SubscriptionWorkflow, id subscription-<id>)."""
+
+
+@subscription.command(name="auto-renew")
+@click.argument("subscription_id")
+@click.argument("switch", type=click.Choice(["on", "off"]))
+@json_option
+def auto_renew(subscription_id: str, switch: str, as_json: bool) -> None:
+    """Turn auto-renew on or off; refused while a pending quote holds it (R02)."""
+    from starters.calendars import set_auto_renew
+    from store.pool import open_pool
+    from workers.settings import Settings
+    from workers.temporal import connect
+
+    async def go():
+        settings = Settings.load()
+        async with open_pool(settings.require_database_url(), max_size=2) as pool:
+            return await set_auto_renew(await connect(settings), pool, subscription_id, switch == "on",
+                                        settings.temporal_task_queue)
+
+    state = run(go())
+    held = f", held by {', '.join(state.held_by)}" if state.held_by else ""
+    output.emit(as_json, state.model_dump(mode="json"),
+                f"{state.subscription_id}: auto-renew {'on' if state.auto_renew else 'off'}{held}; "
+                f"ends {state.end_date.isoformat()}; next: {state.next_event or 'nothing'}")
 
 
 async def _subscriptions_of(csn: str, with_holds: bool = False):

@@ -4,13 +4,13 @@ from datetime import date, datetime, timezone
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import BadInput, Refused
 from domain.quote_rules import QuoteRequest, build_quote
-from domain.quotes import Quote, QuoteState, quote_workflow_id
+from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
 from store.catalog import from_row, get_customer
 from store.quotes import get_quote, list_quotes, next_quote_number
 from domain.models import Subscription
@@ -57,22 +57,54 @@ class QuoteService:
             draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today,
                                 datetime.now(timezone.utc))
             number = await next_quote_number(conn)
-        quote = draft.model_copy(update={"number": number})
+        return await self._start(draft.model_copy(update={"number": number}), send)
+
+    async def create_auto(self, subscription_id: str, term_end: date, today: date) -> str:
+        """R12: the auto quote of one subscription term. Its number is allocated once per term, so the
+        workflow id is fixed: asking twice finds the same quote and starts nothing new."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO auto_quotes (subscription_id, term_end, quote_number) VALUES (%s, %s, %s)"
+                " ON CONFLICT (subscription_id, term_end) DO NOTHING",
+                (subscription_id, term_end, await next_quote_number(conn)),
+            )
+            cur = await conn.execute(
+                "SELECT quote_number FROM auto_quotes WHERE subscription_id = %s AND term_end = %s",
+                (subscription_id, term_end),
+            )
+            number = (await cur.fetchone())["quote_number"]
+            cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
+            sub = from_row(Subscription, await cur.fetchone())
+            customer = await get_customer(conn, sub.csn)
+        request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
+        quote = build_quote(number, request, customer, [sub], today, datetime.now(timezone.utc))
+        try:
+            await self._start(quote, send=True)
+        except WorkflowAlreadyStartedError:
+            pass
+        except Refused as err:
+            if err.rule != "lifecycle":
+                raise
+        return number
+
+    async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             QuoteWorkflow.run,
-            QuoteInput(quote=quote, link=quote_link(self.settings, number)),
-            id=quote_workflow_id(number),
+            QuoteInput(quote=quote, link=quote_link(self.settings, quote.number)),
+            id=quote_workflow_id(quote.number),
             task_queue=self.settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(search_attributes(quote)),
             static_summary=(
-                f"{quote.kind.value.capitalize()} quote {number} for {quote.customer_name} ({quote.csn}): "
+                f"{quote.kind.value.capitalize()} quote {quote.number} for {quote.customer_name} ({quote.csn}): "
                 f"{len(quote.lines)} subscription(s), {quote.origin.value}"
             ),
         )
-        quote = await self._update(handle, QuoteWorkflow.priced, PricedInput())
-        if send:
-            quote = await self._update(handle, QuoteWorkflow.send, SendInput())
-        return quote
+        started = await self._update(handle, QuoteWorkflow.priced, PricedInput())
+        if send and started.state is QuoteState.DRAFT:
+            started = await self._update(handle, QuoteWorkflow.send, SendInput())
+        return started
 
     async def send(self, number: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())

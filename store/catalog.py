@@ -82,3 +82,15 @@ async def count_rows(conn: AsyncConnection) -> dict[str, int]:
         cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         counts[table] = _first(await cur.fetchone())
     return counts
+
+
+async def price_book(conn: AsyncConnection, currency: str, products: list[str], on) -> tuple[list[Price], list[Promotion]]:
+    """The prices and the promotions valid on a day, for some products in one currency."""
+    cur = await conn.execute(
+        "SELECT * FROM prices WHERE currency = %s AND product = ANY(%s)", (currency, sorted(set(products)))
+    )
+    prices = [from_row(Price, row) for row in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT * FROM promotions WHERE starts <= %s AND ends >= %s AND %s = ANY(currencies)", (on, on, currency)
+    )
+    return prices, [from_row(Promotion, row) for row in await cur.fetchall()]

@@ -14,6 +14,8 @@ from store.catalog import TABLES, Outcome, known_csns, upsert
 
 class LoadResult(BaseModel):
     counts: dict[str, dict[str, int]]
+    subscriptions: list[str] = []
+    changed_subscriptions: list[str] = []
 
     def total(self, outcome: Outcome) -> int:
         return sum(c.get(outcome, 0) for c in self.counts.values())
@@ -72,11 +74,19 @@ async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
         if unknown:
             raise BadInput(f"the file has {len(unknown)} error(s); nothing was loaded", unknown)
         counts: dict[str, Counter] = {}
+        changed: list[str] = []
         for table, _ in TABLES.values():
             counts[table] = Counter({"new": 0, "changed": 0, "unchanged": 0})
             for record in getattr(data, table):
-                counts[table][await upsert(conn, record)] += 1
-    return LoadResult(counts={t: dict(c) for t, c in counts.items()})
+                outcome = await upsert(conn, record)
+                counts[table][outcome] += 1
+                if table == "subscriptions" and outcome == "changed":
+                    changed.append(record.id)
+    return LoadResult(
+        counts={t: dict(c) for t, c in counts.items()},
+        subscriptions=[s.id for s in data.subscriptions],
+        changed_subscriptions=changed,
+    )
 
 
 async def load_file(conn: AsyncConnection, path: Path) -> LoadResult:

@@ -157,13 +157,16 @@ async def record_renewal(
     term: str,
     source: str,
     quote_number: str | None,
+    amount=None,
+    currency: str | None = None,
 ) -> bool:
     """Renew one subscription term once: the renewals key is (subscription, old end date)."""
     async with conn.transaction():
         cur = await conn.execute(
-            "INSERT INTO renewals (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING subscription_id",
-            (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number),
+            "INSERT INTO renewals (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number,"
+            " amount, currency) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING subscription_id",
+            (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number, amount, currency),
         )
         if await cur.fetchone() is None:
             return False

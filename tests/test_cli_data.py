@@ -11,8 +11,9 @@ from workers.demo_data import ACME, DE_VRIES, SAKURA, demo_data
 
 
 @pytest.fixture
-def env(cli_env: dict[str, str], database_url: str) -> dict[str, str]:
-    return cli_env | {"DATABASE_URL": database_url}
+def shell(cli_env: dict[str, str], database_url: str, env) -> dict[str, str]:
+    """The command against this test's PostgreSQL database and its own Temporal test server."""
+    return cli_env | {"DATABASE_URL": database_url, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
 
 
 @pytest.fixture
@@ -22,44 +23,44 @@ def demo_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_load_twice_changes_nothing(env, demo_file: Path) -> None:
-    first = renewals("load", str(demo_file), "--json", env=env)
-    second = renewals("load", str(demo_file), "--json", env=env)
+def test_load_twice_changes_nothing(shell, demo_file: Path) -> None:
+    first = renewals("load", str(demo_file), "--json", env=shell)
+    second = renewals("load", str(demo_file), "--json", env=shell)
     assert first.returncode == second.returncode == 0, first.stderr
     assert json.loads(first.stdout)["subscriptions"] == {"new": 16, "changed": 0, "unchanged": 0}
     assert json.loads(second.stdout)["subscriptions"] == {"new": 0, "changed": 0, "unchanged": 16}
-    assert "16 unchanged" in renewals("load", str(demo_file), env=env).stdout
+    assert "16 unchanged" in renewals("load", str(demo_file), env=shell).stdout
 
 
-def test_bad_file_exit_2_names_field_and_writes_nothing(env, demo_file: Path, tmp_path: Path) -> None:
+def test_bad_file_exit_2_names_field_and_writes_nothing(shell, demo_file: Path, tmp_path: Path) -> None:
     raw = json.loads(demo_file.read_text())
     raw["subscriptions"][3]["seats"] = 0
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(raw))
-    result = renewals("load", str(bad), env=env)
+    result = renewals("load", str(bad), env=shell)
     assert result.returncode == 2
     assert "subscriptions[3].seats: Input should be greater than or equal to 1" in result.stderr
     assert "nothing was loaded" in result.stderr
-    assert renewals("subscriptions", "--csn", ACME, env=env).returncode == 2
+    assert renewals("subscriptions", "--csn", ACME, env=shell).returncode == 2
 
 
-def test_bad_file_json_error_object(env, tmp_path: Path) -> None:
+def test_bad_file_json_error_object(shell, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    result = renewals("load", str(bad), "--json", env=env)
+    result = renewals("load", str(bad), "--json", env=shell)
     assert result.returncode == 2
     error = json.loads(result.stdout)["error"]
     assert error["rule"] is None and "not valid JSON" in error["message"]
 
 
-def test_missing_file_exit_2(env, tmp_path: Path) -> None:
-    result = renewals("load", str(tmp_path / "nope.json"), env=env)
+def test_missing_file_exit_2(shell, tmp_path: Path) -> None:
+    result = renewals("load", str(tmp_path / "nope.json"), env=shell)
     assert result.returncode == 2 and "cannot read" in result.stderr
 
 
-def test_r01_subscriptions_json_says_eligible_and_why_not(env, demo_file: Path) -> None:
-    renewals("load", str(demo_file), env=env)
-    result = renewals("subscriptions", "--csn", ACME, "--json", env=env)
+def test_r01_subscriptions_json_says_eligible_and_why_not(shell, demo_file: Path) -> None:
+    renewals("load", str(demo_file), env=shell)
+    result = renewals("subscriptions", "--csn", ACME, "--json", env=shell)
     assert result.returncode == 0, result.stderr
     rows = {r["id"]: r for r in json.loads(result.stdout)}
     opens = date.fromisoformat(rows["SUB-1004"]["end_date"]) - timedelta(days=90)
@@ -73,29 +74,29 @@ def test_r01_subscriptions_json_says_eligible_and_why_not(env, demo_file: Path) 
     }
 
 
-def test_subscriptions_table_for_people(env, demo_file: Path) -> None:
-    renewals("load", str(demo_file), env=env)
-    out = renewals("subscriptions", "--csn", ACME, env=env).stdout
+def test_subscriptions_table_for_people(shell, demo_file: Path) -> None:
+    renewals("load", str(demo_file), env=shell)
+    out = renewals("subscriptions", "--csn", ACME, env=shell).stdout
     assert out.splitlines()[0].split()[:3] == ["ID", "PRODUCT", "SEATS"]
     assert "no (R10: success plans cannot be renewed in self-service)" in out
 
 
-def test_r05_r08_groups_json(env, demo_file: Path) -> None:
-    renewals("load", str(demo_file), env=env)
-    groups = json.loads(renewals("groups", "--csn", DE_VRIES, "--json", env=env).stdout)
+def test_r05_r08_groups_json(shell, demo_file: Path) -> None:
+    renewals("load", str(demo_file), env=shell)
+    groups = json.loads(renewals("groups", "--csn", DE_VRIES, "--json", env=shell).stdout)
     assert [(g["key"], [s["id"] for s in g["subscriptions"]]) for g in groups] == [
         (f"{DE_VRIES}/EUR/partner/5200000001", ["SUB-2001", "SUB-2002"]),
         (f"{DE_VRIES}/EUR/partner/5200000002", ["SUB-2003"]),
     ]
-    sakura = json.loads(renewals("groups", "--csn", SAKURA, "--json", env=env).stdout)
+    sakura = json.loads(renewals("groups", "--csn", SAKURA, "--json", env=shell).stdout)
     assert [g["key"] for g in sakura] == [
         f"{SAKURA}/EUR/direct", f"{SAKURA}/JPY/direct", f"{SAKURA}/JPY/partner/5200000002"
     ]
 
 
-def test_unknown_csn_exit_2(env, demo_file: Path) -> None:
+def test_unknown_csn_exit_2(shell, demo_file: Path) -> None:
     for command in ("subscriptions", "groups"):
-        result = renewals(command, "--csn", "5100009999", env=env)
+        result = renewals(command, "--csn", "5100009999", env=shell)
         assert result.returncode == 2
         assert result.stderr.strip() == "error: unknown customer CSN 5100009999"
 

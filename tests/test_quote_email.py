@@ -7,7 +7,7 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.email import EmailActivities, SendQuoteEmailInput, SmtpSettings
+from activities.email import EmailActivities, Mailer, SendQuoteEmailInput, SmtpSettings
 from tests.quotes_helpers import quote_result, quote_stack, request, scalar, settled
 from workers.temporal import WORKFLOWS, activities, sandbox
 
@@ -70,7 +70,8 @@ async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> N
     from tests.test_quote_rules import build
 
     quote = build("SUB-1001").model_copy(update={"number": "Q-777001"})
-    email = EmailActivities(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port, mail_from=settings.mail_from))
+    email = EmailActivities(Mailer(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
+                                                      mail_from=settings.mail_from)))
     job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote", link="http://x/q")
     first = await ActivityEnvironment().run(email.send_quote_email, job)
     second = await ActivityEnvironment().run(email.send_quote_email, job)
@@ -78,7 +79,7 @@ async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> N
     assert len(mailbox.messages()) == 1
 
 
-class DiesAfterSmtp(EmailActivities):
+class DiesAfterSmtp(Mailer):
     """The first attempt hands the message to SMTP, then dies before recording it as sent."""
 
     async def _mark_sent(self, msg_id: str) -> None:
@@ -89,7 +90,8 @@ class DiesAfterSmtp(EmailActivities):
 
 async def test_retried_email_after_smtp_call_delivers_one_message(env: WorkflowEnvironment, pool, settings,
                                                                    mailbox) -> None:
-    dying = DiesAfterSmtp(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port, mail_from=settings.mail_from))
+    dying = EmailActivities(DiesAfterSmtp(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
+                                                             mail_from=settings.mail_from)))
     acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_email"]
     worker = Worker(env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
                     activities=[*acts, dying.send_quote_email], workflow_runner=sandbox())

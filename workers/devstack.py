@@ -155,6 +155,7 @@ def write_env_file(path: Path, stack: DevStack) -> None:
 
 async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
+    from starters.calendars import sync_calendars
     from store.catalog import count_rows
     from store.loader import load
     from store.migrate import migrate
@@ -208,6 +209,10 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 await asyncio.gather(worker_task, return_exceptions=True)
 
             cleanup.push_async_callback(stop_worker)
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT id FROM subscriptions")
+                ids = [row["id"] for row in await cur.fetchall()]
+            await sync_calendars(client, pool, ids, set(), settings.temporal_task_queue)
             check = await client.execute_workflow(
                 StackCheckWorkflow.run,
                 StackCheckInput(),

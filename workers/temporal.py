@@ -11,7 +11,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.email import EmailActivities, SmtpSettings
+from activities.calendar import CalendarActivities
+from activities.email import EmailActivities, Mailer, SmtpSettings
 from activities.pricing import PricingActivities
 from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
@@ -60,21 +61,27 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeou
 
 def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) -> list:
     """Every activity, bound to this process's clients; tests build them with other settings."""
+    from starters.quotes import QuoteService
+
+    mailer = Mailer(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from))
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
-    email = EmailActivities(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port,
-                                               mail_from=settings.mail_from))
+    email = EmailActivities(mailer)
     subscriptions = SubscriptionActivities(client, pool)
+    calendar = CalendarActivities(client, pool, mailer, lambda c: QuoteService(c, pool, settings))
     return [
         stack.count_catalog,
         pricing.price_quote,
         store.save_quote,
         store.record_payment,
         email.send_quote_email,
-        subscriptions.hold_auto_renew,
-        subscriptions.release_auto_renew,
+        subscriptions.attach_quote,
+        subscriptions.detach_quote,
         subscriptions.renew_subscription,
+        calendar.auto_renew,
+        calendar.record_lapse,
+        calendar.create_auto_quote,
     ]
 
 

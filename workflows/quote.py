@@ -19,8 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.pricing import PriceQuoteInput, PricingActivities
     from activities.quotes import QuoteStoreActivities, RecordPaymentInput, SaveQuoteInput
     from activities.subscriptions import (
-        HoldAutoRenewInput,
-        ReleaseAutoRenewInput,
+        AttachQuoteInput,
+        DetachQuoteInput,
         RenewSubscriptionInput,
         SubscriptionActivities,
     )
@@ -127,7 +127,7 @@ class QuoteWorkflow:
         self.quote = input.quote
         self.link = input.link
         self.priced_once = False
-        self.held: list[str] = []
+        self.attached: dict[str, bool] = {}
         self.lock = asyncio.Lock()
         self.mail: list[asyncio.Task] = []
         self.renewed: dict[str, str] = {}
@@ -136,8 +136,7 @@ class QuoteWorkflow:
     async def run(self, input: QuoteInput) -> QuoteResult:
         self._publish()
         await self._save("created")
-        if self.quote.holds_auto_renew:
-            await self._hold([line.subscription_id for line in self.quote.lines])
+        await self._attach()
         async with self.lock:
             await self._price()
             self.priced_once = True
@@ -238,11 +237,8 @@ class QuoteWorkflow:
                 address=input.address or self.quote.address,
             )
             await self._save("edited", input.model_dump(mode="json", exclude_defaults=True))
-            dropped = [sub for sub in self.held if sub in input.exclude]
-            if dropped:
-                await self._release(dropped, paid=False)
-            if self.quote.holds_auto_renew:
-                await self._hold([line.subscription_id for line in self.quote.lines])
+            await self._detach([sub for sub in self.attached if sub in input.exclude], paid=False)
+            await self._attach()
             await self._price()
         return self.quote
 
@@ -340,45 +336,52 @@ class QuoteWorkflow:
                     SubscriptionActivities.renew_subscription,
                     RenewSubscriptionInput(
                         subscription_id=line.subscription_id, quote_number=self.quote.number,
-                        from_end_date=line.end_date, seats=line.seats, term=line.term,
+                        from_end_date=line.end_date, to_end_date=line.new_end_date, seats=line.seats, term=line.term,
                     ),
                     start_to_close_timeout=STORE_TIMEOUT,
                 )
                 self.renewed[line.subscription_id] = (
                     result.to_end_date.isoformat() if result.renewed else f"already renewed by {result.claimed_by}"
                 )
-            await self._release(list(self.held), paid=True)
+            await self._detach(list(self.attached), paid=True)
             await self._save("executed", {"renewed": self.renewed})
             self._send_mail("paid")
         else:
-            await self._release(list(self.held), paid=False)
+            await self._detach(list(self.attached), paid=False)
 
-    async def _hold(self, subscription_ids: list[str]) -> None:
-        new = [sub for sub in subscription_ids if sub not in self.held]
+    async def _attach(self) -> None:
+        """Tell each subscription this quote is pending, holding auto-renew if it changes them (R02)."""
+        hold = self.quote.holds_auto_renew
+        todo = [
+            line.subscription_id
+            for line in self.quote.lines
+            if line.subscription_id not in self.attached or (hold and not self.attached[line.subscription_id])
+        ]
         await asyncio.gather(
             *(
                 workflow.execute_activity_method(
-                    SubscriptionActivities.hold_auto_renew,
-                    HoldAutoRenewInput(subscription_id=sub, quote_number=self.quote.number),
+                    SubscriptionActivities.attach_quote,
+                    AttachQuoteInput(subscription_id=sub, quote_number=self.quote.number, hold=hold),
                     start_to_close_timeout=STORE_TIMEOUT,
                 )
-                for sub in new
+                for sub in todo
             )
         )
-        self.held.extend(new)
+        self.attached.update({sub: hold for sub in todo})
 
-    async def _release(self, subscription_ids: list[str], paid: bool) -> None:
+    async def _detach(self, subscription_ids: list[str], paid: bool) -> None:
         await asyncio.gather(
             *(
                 workflow.execute_activity_method(
-                    SubscriptionActivities.release_auto_renew,
-                    ReleaseAutoRenewInput(subscription_id=sub, quote_number=self.quote.number, paid=paid),
+                    SubscriptionActivities.detach_quote,
+                    DetachQuoteInput(subscription_id=sub, quote_number=self.quote.number, paid=paid),
                     start_to_close_timeout=STORE_TIMEOUT,
                 )
                 for sub in subscription_ids
             )
         )
-        self.held = [sub for sub in self.held if sub not in subscription_ids]
+        for sub in subscription_ids:
+            self.attached.pop(sub, None)
 
     def _send_mail(self, purpose: Purpose) -> None:
         """One email per recipient, in the background: an SMTP outage never blocks the buyer's next step."""

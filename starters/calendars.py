@@ -1,0 +1,79 @@
+"""Starting and informing subscription calendars (SubscriptionWorkflow, id subscription-<id>)."""
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import BadInput, Refused
+from domain.models import Subscription
+from domain.quotes import subscription_workflow_id
+from store.catalog import from_row
+from store.quotes import sync_auto_renew
+from workflows.subscription import SetAutoRenewInput, SubscriptionInput, SubscriptionWorkflow, SyncInput
+
+
+async def start_calendar(client: Client, sub: Subscription, version: int, task_queue: str) -> WorkflowHandle:
+    """Start the subscription's calendar, or find the one running: never two."""
+    return await client.start_workflow(
+        SubscriptionWorkflow.run,
+        SubscriptionInput(subscription=sub, version=version),
+        id=subscription_workflow_id(sub.id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}",
+    )
+
+
+async def ensure_calendar(client: Client, pool: AsyncConnectionPool, subscription_id: str,
+                          task_queue: str) -> WorkflowHandle:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise ApplicationError(f"unknown subscription {subscription_id}", non_retryable=True)
+    return await start_calendar(client, from_row(Subscription, row), row["auto_renew_version"], task_queue)
+
+
+async def sync_calendars(client: Client, pool: AsyncConnectionPool, subscription_ids: list[str],
+                         changed: set[str], task_queue: str) -> int:
+    """After a load: every subscription not lapsed has its calendar; a changed one is told its new data.
+    Returns how many calendars were told of a change."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM subscriptions WHERE id = ANY(%s) AND lapsed_on IS NULL ORDER BY id", (subscription_ids,)
+        )
+        rows = await cur.fetchall()
+    told = 0
+    for row in rows:
+        sub = from_row(Subscription, row)
+        handle = await start_calendar(client, sub, row["auto_renew_version"], task_queue)
+        if sub.id in changed:
+            state = await handle.execute_update(SubscriptionWorkflow.sync, SyncInput(subscription=sub))
+            async with pool.connection() as conn:
+                await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
+            told += 1
+    return told
+
+
+async def set_auto_renew(client: Client, pool: AsyncConnectionPool, subscription_id: str, on: bool,
+                         task_queue: str):
+    """The buyer's switch (R02: refused while a quote holds it); the store mirrors the answer."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT lapsed_on FROM subscriptions WHERE id = %s", (subscription_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise BadInput(f"unknown subscription {subscription_id}")
+    if row["lapsed_on"]:
+        raise Refused("R01", f"{subscription_id} lapsed on {row['lapsed_on'].isoformat()}: its window has closed")
+    handle = await ensure_calendar(client, pool, subscription_id, task_queue)
+    try:
+        state = await handle.execute_update(SubscriptionWorkflow.set_auto_renew, SetAutoRenewInput(on=on))
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "Refused":
+            raise Refused(str(cause.details[0]), cause.message) from None
+        raise
+    async with pool.connection() as conn:
+        await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
+    return state
