@@ -126,3 +126,45 @@ async def settled(client: Client, number: str) -> None:
 async def skip(env: WorkflowEnvironment, number: str, duration) -> None:
     await settled(env.client, number)
     await env.sleep(duration)
+
+
+async def calendar(client: Client, sub_id: str):
+    from workflows.subscription import SubscriptionWorkflow
+
+    return await client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(sub_id)).query(
+        SubscriptionWorkflow.state
+    )
+
+
+async def start_calendars(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings,
+                          *sub_ids: str) -> None:
+    from starters.calendars import sync_calendars
+
+    await sync_calendars(env.client, pool, list(sub_ids), set(), settings.temporal_task_queue)
+
+
+async def calendar_settled(client: Client, sub_id: str) -> None:
+    """No activity in flight on the subscription's calendar (see `settled`)."""
+    handle = client.get_workflow_handle(subscription_workflow_id(sub_id))
+    for _ in range(200):
+        if not (await handle.describe()).raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{sub_id} still has activities in flight")
+
+
+async def skip_to(env: WorkflowEnvironment, when, *sub_ids: str) -> None:
+    """Let the named calendars finish what they are doing, then skip the clock to `when`."""
+    for sub_id in sub_ids:
+        await calendar_settled(env.client, sub_id)
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+    for sub_id in sub_ids:
+        await calendar_settled(env.client, sub_id)
+
+
+async def rows(pool: AsyncConnectionPool, query: str, *params) -> list[dict]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        return list(await cur.fetchall())

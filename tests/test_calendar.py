@@ -1,0 +1,187 @@
+"""The renewal calendar on the time-skipping server, walking whole years (R01, R02, R03, R12)."""
+
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import TermCalendar
+from domain.errors import Refused
+from domain.quotes import Origin, QuoteState
+from starters.calendars import set_auto_renew
+from tests.quotes_helpers import (
+    calendar,
+    quote_result,
+    quote_stack,
+    request,
+    rows,
+    scalar,
+    settled,
+    skip_to,
+    start_calendars,
+    subscription_row,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+DAY = timedelta(days=1)
+
+
+async def test_r03_auto_renews_three_terms_in_a_row(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings):
+        first_end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        end = first_end
+        for _ in range(3):
+            await skip_to(env, TermCalendar.of(end).renewal_due + DAY, "SUB-1001")
+            end = end.replace(year=end.year + 1)
+            assert (await calendar(env.client, "SUB-1001")).end_date == end
+    renewals = await rows(pool, "SELECT * FROM renewals WHERE subscription_id = 'SUB-1001' ORDER BY from_end_date")
+    assert [(r["from_end_date"].year, r["source"], r["seats"]) for r in renewals] == [
+        (first_end.year + i, "auto-renew", 5) for i in range(3)]
+    # 5 × EUR 2,030.00 = 10,150.00 less RENEW10 (10%) while it runs; then the full price
+    assert renewals[0]["amount"] == 9135
+    assert (await subscription_row(pool, "SUB-1001"))["end_date"] == end
+    assert len([m for m in mailbox.messages() if m["Subject"].startswith("Renewed:")]) == 3
+
+
+async def test_r02_held_across_end_date_then_paid_renews_once_by_quote(env: WorkflowEnvironment, pool,
+                                                                        settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 3}), send=True)
+        await settled(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due + 5 * DAY, "SUB-1001")
+        assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+        await quotes.accept(quote.number, pay=True)
+        await quote_result(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due + 40 * DAY, "SUB-1001")
+    renewals = await rows(pool, "SELECT * FROM renewals")
+    assert [(r["source"], r["quote_number"], r["seats"]) for r in renewals] == [("quote", quote.number, 3)]
+    row = await subscription_row(pool, "SUB-1001")
+    assert (row["end_date"], row["auto_renew"]) == (end.replace(year=end.year + 1), True)
+
+
+async def test_r03_held_quote_expires_after_end_date_then_auto_renews_once(env: WorkflowEnvironment, pool,
+                                                                            settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 3}), send=True)
+        await settled(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due + 2 * DAY, "SUB-1001")
+        assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+        await skip_to(env, quote.expires_at + DAY, "SUB-1001")
+        assert (await quote_result(env.client, quote.number)).state is QuoteState.EXPIRED
+        await skip_to(env, TermCalendar.of(end).window_closes + DAY, "SUB-1001")
+    renewals = await rows(pool, "SELECT * FROM renewals")
+    assert [(r["source"], r["seats"], r["from_end_date"]) for r in renewals] == [("auto-renew", 5, end)]
+
+
+async def test_r03_quote_paid_at_the_end_date_instant_renews_once(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(quote.number)
+        await settled(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due, "SUB-1001")
+        await quotes.pay(quote.number)
+        result = await quote_result(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due + 10 * DAY, "SUB-1001")
+    renewals = await rows(pool, "SELECT * FROM renewals WHERE from_end_date = %s", end)
+    assert len(renewals) == 1
+    winner = renewals[0]["quote_number"] or "auto-renew"
+    assert result.renewed["SUB-1001"] in (f"already renewed by {winner}", renewals[0]["to_end_date"].isoformat())
+    assert (await subscription_row(pool, "SUB-1001"))["end_date"] == end.replace(year=end.year + 1)
+
+
+async def test_r12_auto_quote_sent_once_and_accepted(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1002"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1002")
+        await skip_to(env, TermCalendar.of(end).auto_quote + DAY, "SUB-1002")
+        (auto,) = await rows(pool, "SELECT * FROM auto_quotes")
+        number = auto["quote_number"]
+        await settled(env.client, number)
+        # The timer fires again: a new calendar run for the same term asks for the auto quote once more.
+        await env.client.get_workflow_handle("subscription-SUB-1002").terminate("fire the timer twice")
+        await start_calendars(env, pool, settings, "SUB-1002")
+        await skip_to(env, TermCalendar.of(end).auto_quote + 2 * DAY, "SUB-1002")
+        assert await scalar(pool, "SELECT count(*) FROM quotes") == 1
+        assert await scalar(pool, "SELECT count(*) FROM auto_quotes") == 1
+        quote = await quotes.show(number)
+        assert (quote.origin, quote.state) == (Origin.AUTO, QuoteState.SENT)
+        assert [m["Subject"].split(":")[0] for m in mailbox.messages()] == [f"Renewal quote {number}"]
+        listed = await quotes.list(state="sent")
+        assert [q.number for q in listed] == [number]
+        await quotes.accept(number, pay=True)
+        await quote_result(env.client, number)
+    assert (await subscription_row(pool, "SUB-1002"))["end_date"] == end.replace(year=end.year + 1)
+
+
+async def test_r12_no_auto_quote_when_auto_renew_on_or_partner(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings):
+        await start_calendars(env, pool, settings, "SUB-1001", "SUB-1008")
+        end = (await subscription_row(pool, "SUB-1008"))["end_date"]
+        await skip_to(env, TermCalendar.of(end).auto_quote + DAY, "SUB-1001", "SUB-1008")
+        assert await scalar(pool, "SELECT count(*) FROM auto_quotes") == 0
+
+
+async def test_r01_window_closes_without_renewal_lapsed(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings):
+        end = (await subscription_row(pool, "SUB-1007"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1007", "SUB-1005")
+        lapsed = await env.client.get_workflow_handle("subscription-SUB-1005").result()
+        assert lapsed["subscription_id"] == "SUB-1005"
+        assert (await subscription_row(pool, "SUB-1005"))["lapsed_on"] is not None
+        assert (await subscription_row(pool, "SUB-1007"))["lapsed_on"] is None
+        await skip_to(env, TermCalendar.of(end).window_closes + DAY, "SUB-1007")
+        row = await subscription_row(pool, "SUB-1007")
+        assert (row["lapsed_on"], row["end_date"]) == (end, end)
+        assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+
+
+async def test_r02_auto_renew_switch_refused_while_held(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        state = await set_auto_renew(env.client, pool, "SUB-1001", False, settings.temporal_task_queue)
+        assert (state.auto_renew, (await subscription_row(pool, "SUB-1001"))["auto_renew"]) == (False, False)
+        await set_auto_renew(env.client, pool, "SUB-1001", True, settings.temporal_task_queue)
+        quote = await quotes.create(request("SUB-1001", pause_auto_renew=True))
+        with pytest.raises(Refused) as refused:
+            await set_auto_renew(env.client, pool, "SUB-1001", True, settings.temporal_task_queue)
+        assert refused.value.rule == "R02" and quote.number in refused.value.message
+        assert (await subscription_row(pool, "SUB-1001"))["held_by"] == [quote.number]
+
+
+async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnvironment, pool, settings) -> None:
+    from starters.calendars import sync_calendars
+    from store.loader import load
+    from workers.demo_data import demo_data
+
+    async with quote_stack(env, pool, settings):
+        data = demo_data((await env.get_current_time()).date())
+        ids = [s.id for s in data.subscriptions]
+        async with pool.connection() as conn:
+            again = await load(conn, data)
+        assert again.changed_subscriptions == []
+        await sync_calendars(env.client, pool, ids, set(), settings.temporal_task_queue)
+        await env.client.get_workflow_handle("subscription-SUB-1005").result()
+        runs = {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id for i in ids}
+
+        await sync_calendars(env.client, pool, ids, set(), settings.temporal_task_queue)
+        assert {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id
+                for i in ids} == runs
+
+        changed = data.model_copy(update={"subscriptions": [
+            s.model_copy(update={"end_date": s.end_date + DAY * 7, "auto_renew": False}) if s.id == "SUB-1001" else s
+            for s in data.subscriptions]})
+        async with pool.connection() as conn:
+            result = await load(conn, changed)
+        assert result.changed_subscriptions == ["SUB-1001"]
+        assert await sync_calendars(env.client, pool, ids, set(result.changed_subscriptions),
+                                    settings.temporal_task_queue) == 1
+        state = await calendar(env.client, "SUB-1001")
+        sub = next(s for s in data.subscriptions if s.id == "SUB-1001")
+        assert (state.end_date, state.auto_renew) == (sub.end_date + DAY * 7, False)
+        assert "auto quote" in state.next_event or "auto-renew" in state.next_event
