@@ -1,13 +1,13 @@
 """Talking to SubscriptionWorkflow on a quote's behalf, and mirroring its answers in PostgreSQL."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 
-from domain.models import Term
+from domain.models import Subscription, Term
 from starters.calendars import ensure_calendar
 from store.quotes import record_renewal, sync_auto_renew
 from workflows.subscription import (
@@ -44,6 +44,22 @@ class RenewSubscriptionResult(BaseModel):
     renewed: bool
     claimed_by: str | None
     to_end_date: date | None
+
+
+class CreateSubscriptionInput(BaseModel):
+    quote_number: str
+    line_no: int
+    csn: str
+    product: str
+    seats: int
+    term: Term
+    currency: str
+    start_date: date
+
+
+class CreateSubscriptionResult(BaseModel):
+    subscription_id: str
+    end_date: date
 
 
 class SubscriptionActivities:
@@ -95,3 +111,28 @@ class SubscriptionActivities:
                     input.seats, input.term.value, "quote", input.quote_number,
                 )
         return RenewSubscriptionResult(renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date)
+
+    @activity.defn
+    async def create_subscription(self, input: CreateSubscriptionInput) -> CreateSubscriptionResult:
+        """A paid new purchase becomes a subscription (id from quote and line: created once) with a calendar."""
+        sub = Subscription(
+            id=f"SUB-{input.quote_number}-{input.line_no}",
+            csn=input.csn,
+            product=input.product,
+            seats=input.seats,
+            term=input.term,
+            currency=input.currency,
+            purchase_method="direct",
+            start_date=input.start_date,
+            end_date=input.term.next_end_date(input.start_date - timedelta(days=1)),
+            auto_renew=True,
+        )
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO subscriptions (id, csn, product, seats, term, currency, purchase_method, offering,"
+                " start_date, end_date, auto_renew) VALUES (%s, %s, %s, %s, %s, %s, 'direct', 'standard', %s, %s, true)"
+                " ON CONFLICT (id) DO NOTHING",
+                (sub.id, sub.csn, sub.product, sub.seats, sub.term.value, sub.currency, sub.start_date, sub.end_date),
+            )
+        await self._workflow(sub.id)
+        return CreateSubscriptionResult(subscription_id=sub.id, end_date=sub.end_date)

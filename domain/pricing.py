@@ -54,6 +54,15 @@ def best_promotion(
     return best
 
 
+def line_amount(unit: Decimal, line: QuoteLine) -> Decimal:
+    """Unit price × seats; a co-term line pays the days it adds: × days added / days in the term."""
+    amount = unit * line.seats
+    if line.proration:
+        days, term_days = line.proration
+        amount = amount * days / term_days
+    return amount
+
+
 def price_lines(
     lines: list[QuoteLine],
     prices: list[Price],
@@ -68,7 +77,7 @@ def price_lines(
         unit = book.get((line.product, line.term, currency))
         if unit is None:
             raise MissingPrice(f"no price for {line.product} {line.term.value} in {currency}")
-        amount = round_money(unit * line.seats, currency)
+        amount = round_money(line_amount(unit, line), currency)
         promotion, discount = best_promotion(line, amount, promotions, currency, kind, on)
         priced.append(
             line.model_copy(

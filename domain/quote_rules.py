@@ -6,18 +6,27 @@ from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 
 from domain.eligibility import in_window, window_closes, window_opens
 from domain.errors import BadInput, Refused
-from domain.models import Customer, Offering, QuoteKind, Subscription, Term
+from domain.models import Customer, Offering, PurchaseMethod, QuoteKind, Subscription, Term
 from domain.quotes import Origin, Quote, QuoteLine, QuoteState
 
 MAX_EXTRA_RECIPIENTS = 4
 _email = TypeAdapter(EmailStr)
 
 
+class NewLine(BaseModel):
+    """A new purchase on a `--kind new` quote."""
+
+    product: str = Field(min_length=1)
+    seats: int = Field(ge=1)
+    term: Term
+
+
 class QuoteRequest(BaseModel):
     """`renewals quote create`, as given."""
 
     csn: str
-    subscription_ids: list[str] = Field(min_length=1)
+    subscription_ids: list[str] = []
+    new_lines: list[NewLine] = []
     exclude: list[str] = []
     seats: dict[str, int] = {}
     terms: dict[str, Term] = {}
@@ -100,8 +109,8 @@ def apply_line_changes(lines: list[QuoteLine], seats: dict[str, int], terms: dic
     ]
 
 
-def check_subscriptions(request: QuoteRequest, subs: list[Subscription], today: date) -> None:
-    """R09 one customer and currency, R08 one partner, R01 inside the window, R10 standard offerings."""
+def check_same_account(request: QuoteRequest, subs: list[Subscription]) -> None:
+    """R09 one customer and one currency, R08 one partner."""
     for sub in subs:
         if sub.csn != request.csn:
             raise Refused("R09", f"{sub.id} belongs to customer {sub.csn}, not {request.csn}")
@@ -112,6 +121,11 @@ def check_subscriptions(request: QuoteRequest, subs: list[Subscription], today: 
     if len(partners) > 1:
         named = ", ".join(sorted(p or "direct" for p in partners))
         raise Refused("R08", f"every subscription on a quote has the same partner; these have {named}")
+
+
+def check_subscriptions(request: QuoteRequest, subs: list[Subscription], today: date) -> None:
+    """R09, R08, then R01 inside the window and R10 standard offerings in self-service."""
+    check_same_account(request, subs)
     for sub in subs:
         if not in_window(sub.end_date, today):
             when = (
@@ -151,19 +165,61 @@ def check_self_service_extras(request: QuoteRequest, subs: list[Subscription]) -
         raise BadInput("credit lines are arranged by sales outside of quotes")
 
 
+def check_kind(request: QuoteRequest) -> None:
+    """R07: renewal, co-term and new-purchase lines never share a quote."""
+    if request.kind is QuoteKind.NEW and request.subscription_ids:
+        raise Refused("R07", "renewal lines cannot be combined with new-purchase lines in one quote")
+    if request.kind is not QuoteKind.NEW and request.new_lines:
+        kind = "co-term" if request.kind is QuoteKind.CO_TERM else "renewal"
+        raise Refused("R07", f"{kind} lines cannot be combined with new-purchase lines in one quote")
+    if request.kind is QuoteKind.NEW and not request.new_lines:
+        raise BadInput("a new-purchase quote needs at least one new line (--new PRODUCT:SEATS:TERM)")
+    if request.kind is not QuoteKind.NEW and not request.subscription_ids:
+        raise BadInput("a renewal or co-term quote needs at least one --subscription")
+
+
+def co_term_lines(subs: list[Subscription]) -> list[QuoteLine]:
+    """Align every subscription to the latest end date; each line pays the days it adds."""
+    if len(subs) < 2:
+        raise BadInput("a co-term quote aligns at least two subscriptions")
+    target = max(s.end_date for s in subs)
+    lines = [
+        QuoteLine(
+            subscription_id=s.id, product=s.product, seats=s.seats, term=s.term, current_seats=s.seats,
+            current_term=s.term, end_date=s.end_date, co_term_end_date=target,
+        )
+        for s in subs
+        if s.end_date < target
+    ]
+    if not lines:
+        raise BadInput(f"these subscriptions already end on the same day, {target.isoformat()}")
+    return lines
+
+
 def build_quote(
     number: str, request: QuoteRequest, customer: Customer, subs: list[Subscription], today: date, now: datetime
 ) -> Quote:
     """Every check of creation, in the order a buyer would want to hear about them."""
-    if request.kind is QuoteKind.NEW and request.subscription_ids:
-        raise Refused("R07", "renewal lines cannot be combined with new-purchase lines in one quote")
-    if request.kind is not QuoteKind.RENEWAL:
-        raise BadInput(f"quotes of kind {request.kind.value} are not supported yet")
+    check_kind(request)
     if customer.csn != request.csn:
         raise BadInput(f"unknown customer CSN {request.csn}")
+    recipients_checked = None
+    if request.kind is QuoteKind.NEW:
+        if not request.currency:
+            raise BadInput("a new-purchase quote needs --currency")
+        recipients_checked = check_recipients(request.recipients)
+        lines = [QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term)
+                 for n in request.new_lines]
+        return _quote(number, request, customer, request.currency, None, None, lines, recipients_checked, now)
+    if request.kind is QuoteKind.CO_TERM:
+        check_same_account(request, subs)
+        recipients_checked = check_recipients(request.recipients)
+        lines = check_exclusions(co_term_lines(subs), request.exclude)
+        return _quote(number, request, customer, subs[0].currency, subs[0].purchase_method, subs[0].partner_csn,
+                      lines, recipients_checked, now)
     check_subscriptions(request, subs, today)
     check_self_service_extras(request, subs)
-    recipients = check_recipients(request.recipients)
+    recipients_checked = check_recipients(request.recipients)
     lines = [
         QuoteLine(
             subscription_id=s.id,
@@ -180,6 +236,11 @@ def build_quote(
     check_line_changes(request.origin, lines, request.seats, request.terms)
     lines = apply_line_changes(lines, request.seats, request.terms)
     first = subs[0]
+    return _quote(number, request, customer, first.currency, first.purchase_method, first.partner_csn, lines,
+                  recipients_checked, now)
+
+
+def _quote(number, request, customer, currency, purchase_method, partner_csn, lines, recipients, now) -> Quote:
     return Quote(
         number=number,
         state=QuoteState.DRAFT,
@@ -189,9 +250,9 @@ def build_quote(
         customer_name=customer.name,
         buyer_email=customer.email,
         address=request.address or customer.address,
-        currency=first.currency,
-        purchase_method=first.purchase_method,
-        partner_csn=first.partner_csn,
+        currency=currency,
+        purchase_method=purchase_method or PurchaseMethod.DIRECT,
+        partner_csn=partner_csn,
         recipients=recipients,
         lines=lines,
         pause_auto_renew=request.pause_auto_renew,

@@ -46,6 +46,7 @@ class QuoteLine(BaseModel):
     current_seats: int | None = None
     current_term: Term | None = None
     end_date: date | None = None
+    co_term_end_date: date | None = None
     unit_price: Decimal | None = None
     amount: Decimal | None = None
     discount: Decimal = Decimal(0)
@@ -53,11 +54,23 @@ class QuoteLine(BaseModel):
 
     @property
     def changes_subscription(self) -> bool:
-        return self.seats != self.current_seats or self.term != self.current_term
+        if self.subscription_id is None:
+            return False
+        return self.seats != self.current_seats or self.term != self.current_term or self.co_term_end_date is not None
 
     @property
     def new_end_date(self) -> date | None:
+        """A renewal runs one more term; a co-term line runs to the quote's common end date."""
+        if self.co_term_end_date:
+            return self.co_term_end_date
         return self.term.next_end_date(self.end_date) if self.end_date else None
+
+    @property
+    def proration(self) -> tuple[int, int] | None:
+        """(days added, days in a full term) for a co-term line."""
+        if not (self.co_term_end_date and self.end_date):
+            return None
+        return (self.co_term_end_date - self.end_date).days, (self.term.next_end_date(self.end_date) - self.end_date).days
 
 
 class Quote(BaseModel):

@@ -117,16 +117,19 @@ def quote_text(quote) -> str:
     lines = tabulate(
         [
             [
-                line.subscription_id, line.product,
-                line.seats if line.seats == line.current_seats else f"{line.current_seats} → {line.seats}",
-                line.term.value if line.term == line.current_term else f"{line.current_term.value} → {line.term.value}",
+                line.subscription_id or "new", line.product,
+                line.seats if line.seats == line.current_seats or line.current_seats is None
+                else f"{line.current_seats} → {line.seats}",
+                line.term.value if line.term == line.current_term or line.current_term is None
+                else f"{line.current_term.value} → {line.term.value}",
+                line.new_end_date.isoformat() if line.new_end_date else "",
                 money(line.unit_price), money(line.amount), line.promotion or "",
                 f"-{money(line.discount)}" if line.promotion else "",
             ]
             for line in quote.lines
         ],
-        headers=["SUBSCRIPTION", "PRODUCT", "SEATS", "TERM", "UNIT PRICE", "AMOUNT", "PROMOTION", "DISCOUNT"],
-        colalign=("left", "left", "right", "left", "right", "right", "left", "right"),
+        headers=["SUBSCRIPTION", "PRODUCT", "SEATS", "TERM", "UNTIL", "UNIT PRICE", "AMOUNT", "PROMOTION", "DISCOUNT"],
+        colalign=("left", "left", "right", "left", "left", "right", "right", "left", "right"),
     )
     totals = [
         f"subtotal    {money(quote.subtotal)}",

@@ -8,7 +8,7 @@ import click
 
 from domain.errors import BadInput
 from domain.models import Term
-from domain.quote_rules import QuoteRequest
+from domain.quote_rules import NewLine, QuoteRequest
 from starters import output
 from starters.cli import cli, json_option
 
@@ -46,6 +46,15 @@ def pairs(values: tuple[str, ...], option: str, convert) -> dict:
     return parsed
 
 
+def new_line(value: str) -> NewLine:
+    product, _, rest = value.rpartition(":")
+    product, _, seats = product.rpartition(":")
+    try:
+        return NewLine(product=product, seats=int(seats), term=Term(rest))
+    except ValueError:
+        raise BadInput(f"--new takes PRODUCT:SEATS:TERM (e.g. Maya:2:annual), not {value!r}") from None
+
+
 def show_quote(as_json: bool, quote) -> None:
     output.emit(as_json, quote.json_view(), output.quote_text(quote))
 
@@ -57,7 +66,7 @@ def quote() -> None:
 
 @quote.command()
 @click.option("--csn", required=True)
-@click.option("--subscription", "subscriptions", multiple=True, required=True, help="Repeat for each subscription.")
+@click.option("--subscription", "subscriptions", multiple=True, help="Repeat for each subscription.")
 @click.option("--exclude", multiple=True, help="Leave a subscription of the group out.")
 @click.option("--seats", multiple=True, metavar="ID=N", help="New seat count for a subscription.")
 @click.option("--term", "terms", multiple=True, metavar="ID=TERM", help="New term: monthly, annual, 3-year.")
@@ -66,6 +75,8 @@ def quote() -> None:
               show_default=True)
 @click.option("--kind", type=click.Choice(["renewal", "co-term", "new"]), default="renewal", show_default=True,
               help="Kinds do not mix in one quote (R07).")
+@click.option("--new", "new_lines", multiple=True, metavar="PRODUCT:SEATS:TERM",
+              help="A new purchase (with --kind new and --currency).")
 @click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew while the quote is pending (R02).")
 @click.option("--address", help="Billing address, if not the customer's.")
 @click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
@@ -73,7 +84,7 @@ def quote() -> None:
 @click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
 @json_option
-def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, pause_auto_renew, address, currency,
+def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, new_lines, pause_auto_renew, address, currency,
            start_date, new_credit_line, send, as_json) -> None:
     """Make a renewal quote; every rule is checked before anything is created."""
     request = QuoteRequest(
@@ -85,6 +96,7 @@ def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, 
         recipients=list(recipients),
         origin=origin,
         kind=kind,
+        new_lines=[new_line(value) for value in new_lines],
         pause_auto_renew=pause_auto_renew,
         address=address,
         currency=currency,

@@ -26,7 +26,9 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 def test_every_lifecycle_path_has_a_recorded_history() -> None:
     names = {p.stem for p in RECORDED}
     assert {"quote_paid_with_hold", "quote_expired", "quote_accepted_then_expired", "quote_cancelled",
-            "quote_pricing_failed", "quote_edited_then_paid", "subscription_held_and_renewed"} <= names
+            "quote_pricing_failed", "quote_edited_then_paid", "quote_co_term_paid", "quote_new_purchase_paid",
+            "subscription_held_and_renewed_by_quote", "subscription_auto_renewed", "subscription_auto_quote",
+            "subscription_lapsed"} <= names
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -37,8 +39,8 @@ async def test_replay_recorded_history(path: Path) -> None:
     await replayer.replay_workflow(history)
 
 
-async def _save(client, workflow_id: str, name: str) -> None:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+async def _save(client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
 
 
@@ -51,7 +53,8 @@ async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> Non
         await quotes.pay(paid.number, "PSP-1")
         await quote_result(env.client, paid.number)
         await _save(env.client, f"quote-{paid.number}", "quote_paid_with_hold")
-        await _save(env.client, subscription_workflow_id("SUB-1002"), "subscription_held_and_renewed")
+        await _save(env.client, subscription_workflow_id("SUB-1002"), "subscription_held_and_renewed_by_quote",
+                    await _first_run(env.client, "SUB-1002"))
 
         cancelled = await quotes.create(request("SUB-1001", pause_auto_renew=True), send=True)
         await quotes.cancel(cancelled.number, "partner")
@@ -82,3 +85,38 @@ async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> Non
         await quote_result(env.client, accepted.number)
         await _save(env.client, f"quote-{expired.number}", "quote_expired")
         await _save(env.client, f"quote-{accepted.number}", "quote_accepted_then_expired")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
+    from domain.calendar import TermCalendar
+    from domain.models import QuoteKind
+    from domain.quote_rules import NewLine, QuoteRequest
+    from tests.quotes_helpers import skip_to, start_calendars, subscription_row
+    from workers.demo_data import ACME
+
+    async with quote_stack(env, pool, settings) as quotes:
+        co_term = await quotes.create(request("SUB-1003", "SUB-1001", kind="co-term"), send=True)
+        await quotes.accept(co_term.number, pay=True)
+        await quote_result(env.client, co_term.number)
+        await _save(env.client, f"quote-{co_term.number}", "quote_co_term_paid")
+        new = await quotes.create(QuoteRequest(csn=ACME, kind=QuoteKind.NEW, currency="EUR",
+                                               new_lines=[NewLine(product="Maya", seats=1, term="annual")]))
+        await quotes.send(new.number)
+        await quotes.accept(new.number, pay=True)
+        await quote_result(env.client, new.number)
+        await _save(env.client, f"quote-{new.number}", "quote_new_purchase_paid")
+
+        await start_calendars(env, pool, settings, "SUB-1008", "SUB-1002", "SUB-1007")
+        first = {s: await _first_run(env.client, s) for s in ("SUB-1008", "SUB-1002", "SUB-1007")}
+        end = (await subscription_row(pool, "SUB-1008"))["end_date"]
+        await skip_to(env, TermCalendar.of(end).window_closes, "SUB-1008", "SUB-1002", "SUB-1007")
+        await _save(env.client, "subscription-SUB-1008", "subscription_auto_renewed", first["SUB-1008"])
+        await _save(env.client, "subscription-SUB-1002", "subscription_auto_quote", first["SUB-1002"])
+        await _save(env.client, "subscription-SUB-1007", "subscription_lapsed", first["SUB-1007"])
+
+
+async def _first_run(client, sub_id: str) -> str:
+    async for event in client.get_workflow_handle(subscription_workflow_id(sub_id)).fetch_history_events():
+        return event.workflow_execution_started_event_attributes.first_execution_run_id

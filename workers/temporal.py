@@ -79,6 +79,7 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) ->
         subscriptions.attach_quote,
         subscriptions.detach_quote,
         subscriptions.renew_subscription,
+        subscriptions.create_subscription,
         calendar.auto_renew,
         calendar.record_lapse,
         calendar.create_auto_quote,

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.quotes import QuoteStoreActivities, RecordPaymentInput, SaveQuoteInput
     from activities.subscriptions import (
         AttachQuoteInput,
+        CreateSubscriptionInput,
         DetachQuoteInput,
         RenewSubscriptionInput,
         SubscriptionActivities,
@@ -331,7 +332,19 @@ class QuoteWorkflow:
     async def _execute_or_restore(self) -> None:
         """Paid: renew each line once, then auto-renew back on. Otherwise: auto-renew as it was."""
         if self.quote.state is QuoteState.PAID:
-            for line in self.quote.lines:
+            for line_no, line in enumerate(self.quote.lines, start=1):
+                if line.subscription_id is None:
+                    created = await workflow.execute_activity_method(
+                        SubscriptionActivities.create_subscription,
+                        CreateSubscriptionInput(
+                            quote_number=self.quote.number, line_no=line_no, csn=self.quote.csn,
+                            product=line.product, seats=line.seats, term=line.term, currency=self.quote.currency,
+                            start_date=workflow.now().date(),
+                        ),
+                        start_to_close_timeout=STORE_TIMEOUT,
+                    )
+                    self.renewed[created.subscription_id] = created.end_date.isoformat()
+                    continue
                 result = await workflow.execute_activity_method(
                     SubscriptionActivities.renew_subscription,
                     RenewSubscriptionInput(
@@ -355,7 +368,8 @@ class QuoteWorkflow:
         todo = [
             line.subscription_id
             for line in self.quote.lines
-            if line.subscription_id not in self.attached or (hold and not self.attached[line.subscription_id])
+            if line.subscription_id
+            and (line.subscription_id not in self.attached or (hold and not self.attached[line.subscription_id]))
         ]
         await asyncio.gather(
             *(
