@@ -116,7 +116,7 @@ async def settled(client: Client, number: str) -> None:
     in flight would time it out again and again. Production servers never skip time.
     """
     handle = client.get_workflow_handle(quote_workflow_id(number))
-    for _ in range(200):
+    for _ in range(500):
         if not (await handle.describe()).raw_description.pending_activities:
             return
         await asyncio.sleep(0.02)
@@ -146,7 +146,7 @@ async def start_calendars(env: WorkflowEnvironment, pool: AsyncConnectionPool, s
 async def calendar_settled(client: Client, sub_id: str) -> None:
     """No activity in flight on the subscription's calendar (see `settled`)."""
     handle = client.get_workflow_handle(subscription_workflow_id(sub_id))
-    for _ in range(200):
+    for _ in range(500):
         if not (await handle.describe()).raw_description.pending_activities:
             return
         await asyncio.sleep(0.02)

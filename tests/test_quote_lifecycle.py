@@ -80,9 +80,10 @@ async def test_r15_accept_at_expiry_refused(env: WorkflowEnvironment, pool, sett
         quote = await quotes.create(request("SUB-1002"), send=True)
         await settled(env.client, quote.number)
         await env.sleep(quote.expires_at - await env.get_current_time())
-        with pytest.raises(Refused):
+        with pytest.raises(Refused) as refused:
             await quotes.accept(quote.number)
-        assert (await quotes.show(quote.number)).state is QuoteState.EXPIRED
+        assert refused.value.rule in ("R15", "lifecycle")
+        assert (await quote_result(env.client, quote.number)).state is QuoteState.EXPIRED
 
 
 async def test_r15_accepted_but_unpaid_quote_expires(env: WorkflowEnvironment, pool, settings) -> None:
