@@ -9,6 +9,7 @@ Message-IDs (the embedded sink, Mailpit) keep once.
 import asyncio
 import hashlib
 import smtplib
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -19,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 
+from domain.links import LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote
 
@@ -64,12 +66,14 @@ def subject(quote: Quote, purpose: Purpose) -> str:
     return f"Renewal quote {quote.number}: {total}, valid until {expires}"
 
 
-def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: str, msg_id: str) -> EmailMessage:
+def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: str, msg_id: str,
+           quotes_page: str = "") -> EmailMessage:
     money = lambda amount: format_money(amount, quote.currency)  # noqa: E731
     context = {
         "quote": quote,
         "purpose": purpose,
         "link": link,
+        "quotes_page": quotes_page,
         "expires": quote.expires_at.strftime("%Y-%m-%d %H:%M UTC") if quote.expires_at else "-",
         "lines": [
             {
@@ -142,14 +146,32 @@ class Mailer:
             smtp.send_message(message)
 
 
+LINK_LIFETIME_AFTER_PAYMENT = timedelta(days=90)
+
+
 class EmailActivities:
-    def __init__(self, mailer: Mailer) -> None:
+    def __init__(self, mailer: Mailer, links: LinkSigner, app_url: str) -> None:
         self.mailer = mailer
+        self.links = links
+        self.app_url = app_url.rstrip("/")
+
+    def signed_links(self, quote: Quote, recipient: str) -> tuple[str, str]:
+        """The quote's link and the recipient's quotes page (R14), each signed for this recipient."""
+        sent = quote.sent_at or quote.created_at or datetime.now(timezone.utc)
+        quote_until = quote.expires_at if quote.state.pending and quote.expires_at else (
+            (quote.paid_at or sent) + LINK_LIFETIME_AFTER_PAYMENT)
+        quote_link = f"{self.app_url}/quotes/{quote.number}?token=" + self.links.quote_token(
+            quote.number, recipient, quote_until)
+        page_link = f"{self.app_url}/customers/{quote.csn}/quotes?token=" + self.links.customer_token(
+            quote.csn, recipient, sent + LINK_LIFETIME_AFTER_PAYMENT)
+        return quote_link, page_link
 
     @activity.defn
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
-        message = render(input.quote, input.purpose, input.link, self.mailer.smtp.mail_from, input.recipient, msg_id)
+        link, quotes_page = self.signed_links(input.quote, input.recipient)
+        message = render(input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id,
+                         quotes_page)
         sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)
         return SendQuoteEmailResult(message_id=msg_id, sent=sent)
 

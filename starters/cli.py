@@ -51,13 +51,14 @@ def run(coro):
 @click.option("--temporal-port", default=7233, show_default=True, type=int)
 @click.option("--ui-port", default=8233, show_default=True, type=int)
 @click.option("--smtp-port", default=8025, show_default=True, type=int)
+@click.option("--web-port", default=8000, show_default=True, type=int)
 @json_option
-def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, as_json: bool) -> None:
-    """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker) until Ctrl-C."""
+def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, as_json: bool) -> None:
+    """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app) until Ctrl-C."""
     from workers.devstack import DevPorts, DevStackError, run_dev_stack
     from workers.settings import var_dir
 
-    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port)
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port)
     try:
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo))
     except DevStackError as err:
@@ -73,6 +74,19 @@ def worker(as_json: bool) -> None:
     from workers.settings import Settings
 
     run(run_worker(Settings.load()))
+
+
+@cli.command()
+@json_option
+def web(as_json: bool) -> None:
+    """Serve the buyer web app on WEB_HOST:WEB_PORT (quote pages, accept and pay)."""
+    import uvicorn
+
+    from web.app import app_from_settings
+    from workers.settings import Settings
+
+    settings = Settings.load()
+    uvicorn.run(app_from_settings(), host=settings.web_host, port=settings.web_port, proxy_headers=True)
 
 
 @cli.command()

@@ -180,3 +180,20 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
     """Quotes, newest last, from the store."""
     quotes = run_with_service(lambda s: s.list(csn, state))
     output.emit(as_json, [q.json_view() for q in quotes], output.quotes_table(quotes))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--recipient", help="The recipient the link is for (default: the buyer).")
+@json_option
+def link(number: str, recipient: str | None, as_json: bool) -> None:
+    """The signed link a recipient opens to see, accept and pay the quote, and their quotes page."""
+    from activities.email import EmailActivities
+    from domain.links import LinkSigner
+    from workers.settings import Settings
+
+    settings = Settings.load()
+    quote = run_with_service(lambda s: s.show(number))
+    emails = EmailActivities(None, LinkSigner(settings.require_link_secret()), settings.buyer_app_url)
+    quote_link, quotes_page = emails.signed_links(quote, recipient or quote.buyer_email)
+    output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page}, f"{quote_link}\n{quotes_page}")

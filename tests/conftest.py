@@ -179,4 +179,5 @@ def settings(database_url: str, mailbox: Mailbox) -> Settings:
         temporal_task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         smtp_host="127.0.0.1",
         smtp_port=mailbox.port,
+        buyer_link_secret="test-secret-" + uuid.uuid4().hex,
     )

@@ -7,6 +7,7 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.links import LinkSigner
 from activities.email import EmailActivities, Mailer, SendQuoteEmailInput, SmtpSettings
 from tests.quotes_helpers import quote_result, quote_stack, request, scalar, settled
 from workers.temporal import WORKFLOWS, activities, sandbox
@@ -71,7 +72,8 @@ async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> N
 
     quote = build("SUB-1001").model_copy(update={"number": "Q-777001"})
     email = EmailActivities(Mailer(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
-                                                      mail_from=settings.mail_from)))
+                                                      mail_from=settings.mail_from)),
+                            LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
     job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote", link="http://x/q")
     first = await ActivityEnvironment().run(email.send_quote_email, job)
     second = await ActivityEnvironment().run(email.send_quote_email, job)
@@ -91,7 +93,8 @@ class DiesAfterSmtp(Mailer):
 async def test_retried_email_after_smtp_call_delivers_one_message(env: WorkflowEnvironment, pool, settings,
                                                                    mailbox) -> None:
     dying = EmailActivities(DiesAfterSmtp(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
-                                                             mail_from=settings.mail_from)))
+                                                             mail_from=settings.mail_from)),
+                            LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
     acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_email"]
     worker = Worker(env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
                     activities=[*acts, dying.send_quote_email], workflow_runner=sandbox())

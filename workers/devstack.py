@@ -3,6 +3,7 @@
 import asyncio
 import fcntl
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ class DevPorts(BaseModel):
     temporal: int = 7233
     ui: int = 8233
     smtp: int = 8025
+    web: int = 8000
 
 
 class DevStackError(Exception):
@@ -46,6 +48,8 @@ class DevStack:
             database_url=self.database_url,
             smtp_host=self.host,
             smtp_port=self.ports.smtp,
+            buyer_app_url=f"http://localhost:{self.ports.web}",
+            buyer_link_secret=self.link_secret,
         )
 
     @property
@@ -53,6 +57,7 @@ class DevStack:
         return f"http://localhost:{self.ports.ui}"
 
     database_url: str = ""
+    link_secret: str = ""
 
 
 def temporal_binary() -> str:
@@ -86,12 +91,15 @@ def single_instance(var: Path) -> Iterator[None]:
 
 
 def check_ports_free(host: str, ports: DevPorts) -> None:
-    for name, port in (("Temporal gRPC", ports.temporal), ("Temporal Web UI", ports.ui), ("SMTP", ports.smtp)):
+    named = (("Temporal gRPC", ports.temporal), ("Temporal Web UI", ports.ui), ("SMTP", ports.smtp),
+             ("buyer web app", ports.web))
+    for name, port in named:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((host, port))
             except OSError:
-                flag = {"Temporal gRPC": "--temporal-port", "Temporal Web UI": "--ui-port", "SMTP": "--smtp-port"}[name]
+                flag = {"Temporal gRPC": "--temporal-port", "Temporal Web UI": "--ui-port", "SMTP": "--smtp-port",
+                        "buyer web app": "--web-port"}[name]
                 raise DevStackError(
                     f"port {port} ({name}) is in use: stop what listens there, or choose another with {flag}"
                 ) from None
@@ -138,6 +146,15 @@ def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait()
 
 
+def link_secret(var: Path) -> str:
+    """The secret that signs buyer links, made once and kept in var/ so links survive a restart."""
+    path = var / "buyer-link.secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def write_env_file(path: Path, stack: DevStack) -> None:
     settings = stack.settings
     lines = [
@@ -148,6 +165,8 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"DATABASE_URL={settings.database_url}",
         f"SMTP_HOST={settings.smtp_host}",
         f"SMTP_PORT={settings.smtp_port}",
+        f"BUYER_APP_URL={settings.buyer_app_url}",
+        f"BUYER_LINK_SECRET={settings.buyer_link_secret}",
         f"RENEWALS_DEV_PID={os.getpid()}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -155,7 +174,12 @@ def write_env_file(path: Path, stack: DevStack) -> None:
 
 async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
+    import uvicorn
+
+    from domain.links import LinkSigner
     from starters.calendars import sync_calendars
+    from starters.quotes import QuoteService
+    from web.app import create_app
     from store.catalog import count_rows
     from store.loader import load
     from store.migrate import migrate
@@ -166,7 +190,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
     var.mkdir(parents=True, exist_ok=True)
-    stack = DevStack(var=var, ports=ports)
+    stack = DevStack(var=var, ports=ports, link_secret=link_secret(var))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -213,6 +237,18 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 cur = await conn.execute("SELECT id FROM subscriptions")
                 ids = [row["id"] for row in await cur.fetchall()]
             await sync_calendars(client, pool, ids, set(), settings.temporal_task_queue)
+            service = QuoteService(client, pool, settings)
+            web = uvicorn.Server(uvicorn.Config(
+                create_app(lambda: service, LinkSigner(stack.link_secret)),
+                host=stack.host, port=ports.web, log_level="warning", lifespan="off",
+            ))
+            web_task = asyncio.create_task(web.serve())
+
+            async def stop_web() -> None:
+                web.should_exit = True
+                await asyncio.gather(web_task, return_exceptions=True)
+
+            cleanup.push_async_callback(stop_web)
             check = await client.execute_workflow(
                 StackCheckWorkflow.run,
                 StackCheckInput(),
@@ -234,6 +270,7 @@ def banner(stack: DevStack, counts: dict[str, int]) -> str:
     return f"""
 renewal-quotes is running
   Temporal Web UI   {stack.ui_url}
+  buyer web app     {s.buyer_app_url} (links in the quote emails)
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.database_url}
   SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / 'mail'}
@@ -244,7 +281,9 @@ renewal-quotes is running
 Try, in another terminal (source .venv/bin/activate first):
   renewals subscriptions --csn 5100000001
   renewals groups --csn 5100000001 --json
-  renewals load var/demo-data.json
+  renewals quote create --csn 5100000001 --subscription SUB-1001 --send
+  renewals quote link Q-000001        # open it in a browser: accept and pay
+  renewals ops stuck
 
 Ctrl-C stops everything.
 """

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
     buyer_app_url: str = "http://localhost:8000"
+    buyer_link_secret: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
 
     @classmethod
     def load(cls) -> "Settings":
@@ -41,3 +44,8 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
         return self.database_url
+
+    def require_link_secret(self) -> str:
+        if not self.buyer_link_secret:
+            raise BadInput("no BUYER_LINK_SECRET: start the stack with `renewals dev`, or set it")
+        return self.buyer_link_secret

@@ -16,6 +16,7 @@ from activities.email import EmailActivities, Mailer, SmtpSettings
 from activities.pricing import PricingActivities
 from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
+from domain.links import LinkSigner
 from activities.subscriptions import SubscriptionActivities
 from workers.settings import Settings
 from workflows.quote import QuoteWorkflow
@@ -67,7 +68,7 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) ->
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
-    email = EmailActivities(mailer)
+    email = EmailActivities(mailer, LinkSigner(settings.require_link_secret()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     calendar = CalendarActivities(client, pool, mailer, lambda c: QuoteService(c, pool, settings))
     return [

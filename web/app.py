@@ -1,0 +1,186 @@
+"""Buyer pages: a quote from its email link, a customer's active quotes, accept, accept and pay.
+
+Every page needs a signed link (403 otherwise); every state change is a POST carrying a CSRF
+field derived from the link, from this site's own pages; each action is an update on the quote's
+workflow, and its answer (or refusal) is shown in plain words.
+"""
+
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from domain.errors import BadInput, Refused
+from domain.links import LinkRefused, LinkSigner
+from domain.money import format_money
+from domain.quotes import Quote, QuoteState
+from web.payments import Card, PaymentGateway, RecordingGateway
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["money"] = lambda amount, currency: format_money(amount, currency)
+
+DONE = {
+    "accepted": "Quote accepted. You can pay it now or later, before it expires.",
+    "paid": "Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way.",
+}
+PLAIN = {
+    "R15": "This quote has expired. Ask for a new quote.",
+    "lifecycle": "This quote can no longer be changed.",
+}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def refusal_text(err: Refused, quote: Quote | None) -> str:
+    if quote and quote.state is QuoteState.PAID:
+        return "This quote is already paid."
+    if quote and quote.state is QuoteState.EXPIRED:
+        return PLAIN["R15"]
+    if quote and quote.state is QuoteState.CANCELLED:
+        return "This quote was cancelled. Ask your partner or sales for a new one."
+    return PLAIN.get(err.rule, err.message)
+
+
+def create_app(quotes_factory, signer: LinkSigner, gateway: PaymentGateway | None = None, lifespan=None) -> FastAPI:
+    """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through."""
+    app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    gateway = gateway or RecordingGateway()
+
+    def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def forbidden(request: Request, reason: str) -> HTMLResponse:
+        return page(request, "message.html", 403, title="This link does not work",
+                    message=f"{reason.capitalize()}. Use the link in your most recent quote email.")
+
+    def same_origin(request: Request) -> bool:
+        """Browsers send Origin (or at least Referer) with a POST; another site's form fails here."""
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if source is None:
+            return True
+        return urlsplit(source).netloc == request.headers.get("host")
+
+    def quote_url(number: str, token: str, **extra) -> str:
+        return f"/quotes/{number}?" + urlencode({"token": token, **extra})
+
+    async def guarded_post(request: Request, number: str, token: str, csrf: str | None) -> str:
+        if not same_origin(request):
+            raise LinkRefused("the form was sent from another site")
+        recipient = signer.verify_quote(token, number, now())
+        signer.check_csrf(token, csrf)
+        return recipient
+
+    @app.get("/quotes/{number}", response_class=HTMLResponse)
+    async def show_quote(request: Request, number: str, token: str | None = None, done: str | None = None,
+                         error: str | None = None):
+        try:
+            signer.verify_quote(token, number, now())
+        except LinkRefused as err:
+            return forbidden(request, str(err))
+        quote = await quotes_factory().show(number)
+        return page(request, "quote.html", quote=quote, token=token, csrf=signer.csrf(token),
+                    done=DONE.get(done or ""), error=error)
+
+    @app.post("/quotes/{number}/accept")
+    async def accept(request: Request, number: str, token: str = Form(""), csrf: str = Form(None)):
+        try:
+            await guarded_post(request, number, token, csrf)
+        except LinkRefused as err:
+            return forbidden(request, str(err))
+        service = quotes_factory()
+        try:
+            await service.accept(number)
+        except (Refused, BadInput) as err:
+            quote = await service.show(number)
+            message = refusal_text(err, quote) if isinstance(err, Refused) else err.message
+            return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token), error=message)
+        return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
+
+    @app.get("/quotes/{number}/pay", response_class=HTMLResponse)
+    async def payment_form(request: Request, number: str, token: str | None = None):
+        try:
+            signer.verify_quote(token, number, now())
+        except LinkRefused as err:
+            return forbidden(request, str(err))
+        quote = await quotes_factory().show(number)
+        if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+            return RedirectResponse(quote_url(number, token), status_code=303)
+        return page(request, "pay.html", quote=quote, token=token, csrf=signer.csrf(token), errors=[])
+
+    @app.post("/quotes/{number}/pay")
+    async def pay(request: Request, number: str, token: str = Form(""), csrf: str = Form(None),
+                  holder: str = Form(""), card_number: str = Form(""), expiry: str = Form(""), cvc: str = Form("")):
+        """Accept and pay: the card goes to the gateway; the workflow gets only the payment reference."""
+        try:
+            await guarded_post(request, number, token, csrf)
+        except LinkRefused as err:
+            return forbidden(request, str(err))
+        service = quotes_factory()
+        quote = await service.show(number)
+        if quote.state is QuoteState.PAID:
+            return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+        try:
+            card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
+        except ValidationError as err:
+            errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
+            return page(request, "pay.html", 422, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
+        try:
+            reference = await gateway.charge(quote, card)
+            await service.accept(number, pay=True, reference=reference)
+        except Refused as err:
+            quote = await service.show(number)
+            if quote.state is QuoteState.PAID:
+                return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+            return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
+                        error=refusal_text(err, quote))
+        return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+
+    @app.get("/customers/{csn}/quotes", response_class=HTMLResponse)
+    async def customer_quotes(request: Request, csn: str, token: str | None = None):
+        """R14: a customer's active quotes, each with its own signed link for the same contact."""
+        try:
+            recipient = signer.verify_customer(token, csn, now())
+        except LinkRefused as err:
+            return forbidden(request, str(err))
+        active = [q for q in await quotes_factory().list(csn=csn)
+                  if q.state in (QuoteState.SENT, QuoteState.ACCEPTED)]
+        rows = []
+        for quote in active:
+            quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
+            rows.append({"quote": quote, "token": quote_token, "csrf": signer.csrf(quote_token)})
+        return page(request, "quotes.html", rows=rows, csn=csn, recipient=recipient)
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"ok": True}
+
+    return app
+
+
+def app_from_settings():
+    """The app as `renewals web` and `renewals dev` serve it: clients from the environment."""
+    from starters.quotes import QuoteService
+    from store.pool import open_pool
+    from workers.settings import Settings
+    from workers.temporal import connect
+
+    settings = Settings.load()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with open_pool(settings.require_database_url()) as pool:
+            state["service"] = QuoteService(await connect(settings), pool, settings)
+            yield
+
+    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secret()), lifespan=lifespan)
