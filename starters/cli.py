@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from tabulate import tabulate
 from pydantic import ValidationError
 
 from domain.errors import BadInput, Refused
@@ -182,6 +183,33 @@ def auto_renew(subscription_id: str, switch: str, as_json: bool) -> None:
     output.emit(as_json, state.model_dump(mode="json"),
                 f"{state.subscription_id}: auto-renew {'on' if state.auto_renew else 'off'}{held}; "
                 f"ends {state.end_date.isoformat()}; next: {state.next_event or 'nothing'}")
+
+
+@cli.group()
+def ops() -> None:
+    """For the people who run the system."""
+
+
+@ops.command()
+@click.option("--days", default=3, show_default=True, type=int, help="How long is too long.")
+@json_option
+def stuck(days: int, as_json: bool) -> None:
+    """Quotes that need a person: an activity retrying, accepted but unpaid, about to expire, an old draft."""
+    from starters.ops import find_stuck
+    from workers.settings import Settings
+    from workers.temporal import connect
+
+    async def go():
+        return await find_stuck(await connect(Settings.load()), days)
+
+    found = run(go())
+    rows = [s.model_dump() for s in found]
+    text = "nothing is stuck" if not rows else tabulate(
+        [[s.workflow_id, s.state or "", s.reason, s.detail + (f" (attempt {s.attempt}: {s.last_failure})"
+                                                               if s.attempt else "")] for s in found],
+        headers=["WORKFLOW", "STATE", "WHY", "DETAIL"],
+    )
+    output.emit(as_json, rows, text)
 
 
 async def _subscriptions_of(csn: str, with_holds: bool = False):

@@ -28,8 +28,9 @@ def free_ports(n: int) -> list[int]:
 
 class DevProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        temporal, ui, smtp = free_ports(3)
-        self.args = ["--temporal-port", str(temporal), "--ui-port", str(ui), "--smtp-port", str(smtp)]
+        temporal, ui, smtp, web = free_ports(4)
+        self.args = ["--temporal-port", str(temporal), "--ui-port", str(ui), "--smtp-port", str(smtp),
+                     "--web-port", str(web)]
         self.env, self.log = env, log
         self.var = Path(env["RENEWALS_VAR"])
 
@@ -88,6 +89,10 @@ def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, t
     assert "TEMPORAL_ADDRESS=127.0.0.1:" in env_file and "DATABASE_URL=" in env_file
 
     assert renewals("load", str(demo), env=dev.env).returncode == 0
+    web = dev.args[dev.args.index("--web-port") + 1]
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5) as answer:
+        assert answer.status == 200
     groups = json.loads(renewals("groups", "--csn", ACME, "--json", env=dev.env).stdout)
     assert [g["key"] for g in groups] == [f"{ACME}/EUR/direct", f"{ACME}/EUR/partner/5200000001"]
 

@@ -95,6 +95,7 @@ def check_ports_free(host: str, ports: DevPorts) -> None:
              ("buyer web app", ports.web))
     for name, port in named:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
             try:
                 probe.bind((host, port))
             except OSError:

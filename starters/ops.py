@@ -1,0 +1,63 @@
+"""`renewals ops stuck`: the quotes (and calendars) that need a person, from visibility and describe."""
+
+from datetime import datetime, timedelta, timezone
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from workflows.quote import QUOTE_EXPIRES_AT, QUOTE_STATE, QuoteWorkflow
+
+
+class Stuck(BaseModel):
+    workflow_id: str
+    kind: str
+    state: str | None
+    reason: str
+    detail: str
+    attempt: int | None = None
+    last_failure: str | None = None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def find_stuck(client: Client, days: int, now: datetime | None = None) -> list[Stuck]:
+    now = now or datetime.now(timezone.utc)
+    found: list[Stuck] = []
+    async for execution in client.list_workflows(
+        'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
+    ):
+        description = await client.get_workflow_handle(execution.id, run_id=execution.run_id).describe()
+        for pending in description.raw_description.pending_activities:
+            if pending.attempt > 1:
+                state = description.typed_search_attributes.get(QUOTE_STATE)
+                found.append(Stuck(
+                    workflow_id=execution.id,
+                    kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
+                    state=state,
+                    reason="activity retrying",
+                    detail=pending.activity_type.name,
+                    attempt=pending.attempt,
+                    last_failure=pending.last_failure.message or None,
+                ))
+    async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
+        quote = await client.get_workflow_handle_for(QuoteWorkflow.run, execution.id).query(QuoteWorkflow.state)
+        if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):
+            found.append(Stuck(workflow_id=execution.id, kind="quote", state="accepted",
+                               reason=f"accepted, unpaid for more than {days} day(s)",
+                               detail=f"accepted {_iso(quote.accepted_at)}"))
+    async for execution in client.list_workflows(
+        f'QuoteState = "sent" AND QuoteExpiresAt < "{_iso(now + timedelta(days=days))}" '
+        f'AND ExecutionStatus = "Running"'
+    ):
+        expires = execution.typed_search_attributes.get(QUOTE_EXPIRES_AT)
+        found.append(Stuck(workflow_id=execution.id, kind="quote", state="sent",
+                           reason=f"sent, expires within {days} day(s), no action",
+                           detail=f"expires {_iso(expires) if expires else '?'}"))
+    async for execution in client.list_workflows(
+        f'QuoteState = "draft" AND StartTime < "{_iso(now - timedelta(days=days))}" AND ExecutionStatus = "Running"'
+    ):
+        found.append(Stuck(workflow_id=execution.id, kind="quote", state="draft",
+                           reason=f"draft older than {days} day(s)", detail=f"created {_iso(execution.start_time)}"))
+    return found

@@ -1,0 +1,145 @@
+"""The buyer app against a real worker on the time-skipping server: R13 links, R14 quotes page, 403s, CSRF."""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.links import LinkSigner
+from domain.quotes import QuoteState
+from tests.quotes_helpers import quote_stack, request, scalar, settled
+from web.app import create_app
+from workers.demo_data import ACME
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+CARD = {"holder": "A. Buyer", "card_number": "4242 4242 4242 4242", "expiry": "12/29", "cvc": "123"}
+BASE = "http://buyer.test"
+
+
+def browser(quotes, settings) -> httpx.AsyncClient:
+    app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+
+
+def link_of(mailbox, number: str) -> str:
+    (message,) = [m for m in mailbox.messages() if number in m["Subject"]][:1]
+    return re.search(r"http://localhost:8000(/quotes/\S+)", message.get_body(("plain",)).get_content()).group(1)
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    form = html[html.index(f'action="{action}"'):]
+    form = form[:form.index("</form>")]
+    return dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+
+
+async def sent_quote(env, pool, settings, quotes, *subs: str):
+    quote = await quotes.create(request(*subs), send=True)
+    await settled(env.client, quote.number)
+    return quote
+
+
+async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        assert page.status_code == 200
+        for text in (quote.number, "EUR 9,135.00", "RENEW10", "-EUR 1,015.00", "Accept and pay", "sent"):
+            assert text in page.text
+        token = form_fields(page.text, f"/quotes/{quote.number}/accept")["token"]
+        pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
+        fields = form_fields(pay_page.text, f"/quotes/{quote.number}/pay")
+        paid = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert paid.status_code == 200 and "is paid" in paid.text and 'id="state">paid' in paid.text
+        shown = await quotes.show(quote.number)
+        assert shown.state is QuoteState.PAID and shown.payment_reference.startswith("PAY-")
+        again = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert "is paid" in again.text
+        assert await scalar(pool, "SELECT count(*) FROM payments") == 1
+
+
+async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
+        accepted = await web.post(f"/quotes/{quote.number}/accept", data=fields, follow_redirects=True)
+        assert "Quote accepted" in accepted.text and (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
+        await quotes.cancel(quote.number, "sales")
+        refused = await web.post(f"/quotes/{quote.number}/accept", data=fields)
+        assert refused.status_code == 409 and "was cancelled" in refused.text
+
+
+async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        signer = LinkSigner(settings.buyer_link_secret)
+        old = signer.quote_token(quote.number, "buyer@acme.example", datetime.now(timezone.utc) - timedelta(seconds=1))
+        page = await web.get(f"/quotes/{quote.number}", params={"token": old})
+        assert page.status_code == 403 and "expired" in page.text
+
+
+async def test_403_without_token_tampered_or_another_quotes(env: WorkflowEnvironment, pool, settings,
+                                                            mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        token = link_of(mailbox, one.number).split("token=")[1]
+        assert (await web.get(f"/quotes/{one.number}")).status_code == 403
+        assert (await web.get(f"/quotes/{one.number}", params={"token": token[:-2] + "xx"})).status_code == 403
+        assert (await web.get(f"/quotes/{two.number}", params={"token": token})).status_code == 403
+        other = LinkSigner("another secret").quote_token(one.number, "x@y.example",
+                                                         datetime.now(timezone.utc) + timedelta(days=1))
+        assert (await web.get(f"/quotes/{one.number}", params={"token": other})).status_code == 403
+        forged = await web.post(f"/quotes/{two.number}/accept", data={"token": token, "csrf": "x"})
+        assert forged.status_code == 403
+        assert (await quotes.show(two.number)).state is QuoteState.SENT
+
+
+async def test_csrf_refused(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
+        no_csrf = await web.post(f"/quotes/{quote.number}/accept", data={"token": fields["token"]})
+        wrong = await web.post(f"/quotes/{quote.number}/accept", data=fields | {"csrf": "0" * 64})
+        cross_site = await web.post(f"/quotes/{quote.number}/accept", data=fields,
+                                    headers={"Origin": "https://evil.example"})
+        assert [no_csrf.status_code, wrong.status_code, cross_site.status_code] == [403, 403, 403]
+        assert (await quotes.show(quote.number)).state is QuoteState.SENT
+
+
+async def test_card_data_never_reaches_history_or_store(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        token = link_of(mailbox, quote.number).split("token=")[1]
+        pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
+        bad = await web.post(f"/quotes/{quote.number}/pay",
+                             data=form_fields(pay_page.text, f"/quotes/{quote.number}/pay") | CARD
+                             | {"card_number": "4242 4242 4242 4241"})
+        assert bad.status_code == 422 and "not valid" in bad.text
+        await web.post(f"/quotes/{quote.number}/pay",
+                       data=form_fields(pay_page.text, f"/quotes/{quote.number}/pay") | CARD)
+        history = await env.client.get_workflow_handle(f"quote-{quote.number}").fetch_history()
+        assert "4242" not in history.to_json()
+        assert await scalar(pool, "SELECT count(*) FROM quote_events WHERE detail::text LIKE %s", "%4242%") == 0
+
+
+async def test_r14_quotes_page_lists_active_quotes_with_actions(env: WorkflowEnvironment, pool, settings,
+                                                                mailbox) -> None:
+    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+        one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        draft = await quotes.create(request("SUB-1002"))
+        body = [m for m in mailbox.messages() if one.number in m["Subject"]][0].get_body(("plain",)).get_content()
+        page_link = re.search(r"http://localhost:8000(/customers/\S+)", body).group(1)
+        page = await web.get(page_link)
+        assert page.status_code == 200
+        assert one.number in page.text and two.number in page.text and draft.number not in page.text
+        fields = form_fields(page.text, f"/quotes/{two.number}/accept")
+        accepted = await web.post(f"/quotes/{two.number}/accept", data=fields, follow_redirects=True)
+        assert "Quote accepted" in accepted.text
+        other = LinkSigner(settings.buyer_link_secret).customer_token(
+            "5100000003", "buyer@acme.example", datetime.now(timezone.utc) + timedelta(days=1))
+        assert (await web.get(f"/customers/{ACME}/quotes", params={"token": other})).status_code == 403
