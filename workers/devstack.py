@@ -177,7 +177,10 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
     import uvicorn
 
+    from activities.email import EmailActivities
     from domain.links import LinkSigner
+    from domain.quote_rules import QuoteRequest
+    from workers.demo_data import ACME
     from starters.calendars import sync_calendars
     from starters.quotes import QuoteService
     from web.app import create_app
@@ -219,7 +222,8 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 if applied:
                     say(f"applied migrations: {', '.join(applied)}")
                 counts = await count_rows(conn)
-                if seed and counts["customers"] == 0:
+                seeding = seed and counts["customers"] == 0
+                if seeding:
                     data = demo_data(today)
                     await load(conn, data)
                     (var / "demo-data.json").write_text(data.model_dump_json(indent=2), encoding="utf-8")
@@ -250,6 +254,15 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 await asyncio.gather(web_task, return_exceptions=True)
 
             cleanup.push_async_callback(stop_web)
+            if seeding:
+                demo = await service.create(
+                    QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"],
+                                 recipients=["cfo@acme.example"]),
+                    send=True,
+                )
+                link, _ = EmailActivities(None, LinkSigner(stack.link_secret), settings.buyer_app_url).signed_links(
+                    demo, demo.buyer_email)
+                say(f"sent demo quote {demo.number} to {', '.join(demo.all_recipients)}; the buyer's link:\n  {link}")
             check = await client.execute_workflow(
                 StackCheckWorkflow.run,
                 StackCheckInput(),
