@@ -77,6 +77,8 @@ class CalendarActivities:
         message = render_renewal(customer, sub, to_end_date, amount, priced.lines[0].promotion,
                                  self.mailer.smtp.mail_from, msg_id)
         await self.mailer.send_once(message, "renewed", subscription_id=sub.id)
+        activity.logger.info("subscription=%s auto-renewed from=%s to=%s amount=%s recorded=%s", sub.id,
+                             sub.end_date, to_end_date, priced.total, recorded)
         return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded)
 
     @activity.defn

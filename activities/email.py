@@ -50,7 +50,7 @@ class SmtpSettings(BaseModel):
     host: str
     port: int
     mail_from: str
-    timeout: float = 30
+    timeout: float = 10
 
 
 def message_id(quote_number: str, purpose: str, recipient: str, domain: str) -> str:
@@ -173,6 +173,8 @@ class EmailActivities:
         message = render(input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id,
                          quotes_page)
         sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)
+        activity.logger.info("quote=%s email=%s recipient=%s sent=%s message_id=%s", input.quote.number,
+                             input.purpose, input.recipient, sent, msg_id)
         return SendQuoteEmailResult(message_id=msg_id, sent=sent)
 
 

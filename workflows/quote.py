@@ -43,7 +43,7 @@ QUOTE_ORIGIN = SearchAttributeKey.for_keyword("QuoteOrigin")
 QUOTE_EXPIRES_AT = SearchAttributeKey.for_datetime("QuoteExpiresAt")
 QUOTE_TOTAL = SearchAttributeKey.for_float("QuoteTotal")
 
-STORE_TIMEOUT = timedelta(seconds=30)
+STORE_TIMEOUT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 
 
@@ -405,7 +405,7 @@ class QuoteWorkflow:
                     workflow.execute_activity_method(
                         EmailActivities.send_quote_email,
                         SendQuoteEmailInput(quote=self.quote, recipient=recipient, purpose=purpose, link=self.link),
-                        start_to_close_timeout=timedelta(minutes=1),
+                        start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=EMAIL_RETRY,
                     )
                 )
