@@ -58,8 +58,7 @@ class CalendarActivities:
     async def auto_renew(self, input: AutoRenewInput) -> AutoRenewResult:
         """Same seats and term at the price-book price on the end date, with promotions; recorded once."""
         sub = input.subscription
-        line = QuoteLine(subscription_id=sub.id, product=sub.product, seats=sub.seats, term=sub.term,
-                         current_seats=sub.seats, current_term=sub.term, end_date=sub.end_date)
+        line = QuoteLine.of(sub)
         to_end_date = sub.term.next_end_date(sub.end_date)
         async with self.pool.connection() as conn:
             prices, promotions = await price_book(conn, sub.currency, [sub.product], sub.end_date)

@@ -38,7 +38,6 @@ class SendQuoteEmailInput(BaseModel):
     quote: Quote
     recipient: str
     purpose: Purpose
-    link: str
 
 
 class SendQuoteEmailResult(BaseModel):

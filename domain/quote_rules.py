@@ -183,14 +183,7 @@ def co_term_lines(subs: list[Subscription]) -> list[QuoteLine]:
     if len(subs) < 2:
         raise BadInput("a co-term quote aligns at least two subscriptions")
     target = max(s.end_date for s in subs)
-    lines = [
-        QuoteLine(
-            subscription_id=s.id, product=s.product, seats=s.seats, term=s.term, current_seats=s.seats,
-            current_term=s.term, end_date=s.end_date, co_term_end_date=target,
-        )
-        for s in subs
-        if s.end_date < target
-    ]
+    lines = [QuoteLine.of(s, co_term_end_date=target) for s in subs if s.end_date < target]
     if not lines:
         raise BadInput(f"these subscriptions already end on the same day, {target.isoformat()}")
     return lines
@@ -203,7 +196,6 @@ def build_quote(
     check_kind(request)
     if customer.csn != request.csn:
         raise BadInput(f"unknown customer CSN {request.csn}")
-    recipients_checked = None
     if request.kind is QuoteKind.NEW:
         if not request.currency:
             raise BadInput("a new-purchase quote needs --currency")
@@ -220,19 +212,7 @@ def build_quote(
     check_subscriptions(request, subs, today)
     check_self_service_extras(request, subs)
     recipients_checked = check_recipients(request.recipients)
-    lines = [
-        QuoteLine(
-            subscription_id=s.id,
-            product=s.product,
-            seats=s.seats,
-            term=s.term,
-            current_seats=s.seats,
-            current_term=s.term,
-            end_date=s.end_date,
-        )
-        for s in subs
-    ]
-    lines = check_exclusions(lines, request.exclude)
+    lines = check_exclusions([QuoteLine.of(s) for s in subs], request.exclude)
     check_line_changes(request.origin, lines, request.seats, request.terms)
     lines = apply_line_changes(lines, request.seats, request.terms)
     first = subs[0]

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, EmailStr, Field
 
 from domain.eligibility import window_closes
-from domain.models import PurchaseMethod, QuoteKind, Term
+from domain.models import PurchaseMethod, QuoteKind, Subscription, Term
 
 VALIDITY = timedelta(days=30)
 
@@ -51,6 +51,14 @@ class QuoteLine(BaseModel):
     amount: Decimal | None = None
     discount: Decimal = Decimal(0)
     promotion: str | None = None
+
+    @classmethod
+    def of(cls, sub: Subscription, **changes) -> "QuoteLine":
+        """A line for a subscription as it is now; `changes` are what the quote makes of it."""
+        return cls(
+            subscription_id=sub.id, product=sub.product, seats=sub.seats, term=sub.term,
+            current_seats=sub.seats, current_term=sub.term, end_date=sub.end_date, **changes,
+        )
 
     @property
     def changes_subscription(self) -> bool:

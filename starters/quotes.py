@@ -28,10 +28,6 @@ from workflows.quote import (
 )
 
 
-def quote_link(settings: Settings, number: str) -> str:
-    return f"{settings.buyer_app_url.rstrip('/')}/quotes/{number}"
-
-
 class QuoteService:
     def __init__(
         self, client: Client, pool: AsyncConnectionPool, settings: Settings, today: date | None = None
@@ -90,7 +86,7 @@ class QuoteService:
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             QuoteWorkflow.run,
-            QuoteInput(quote=quote, link=quote_link(self.settings, quote.number)),
+            QuoteInput(quote=quote),
             id=quote_workflow_id(quote.number),
             task_queue=self.settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

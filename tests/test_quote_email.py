@@ -74,7 +74,7 @@ async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> N
     email = EmailActivities(Mailer(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
                                                       mail_from=settings.mail_from)),
                             LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
-    job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote", link="http://x/q")
+    job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote")
     first = await ActivityEnvironment().run(email.send_quote_email, job)
     second = await ActivityEnvironment().run(email.send_quote_email, job)
     assert (first.sent, second.sent, first.message_id) == (True, False, second.message_id)

@@ -49,7 +49,6 @@ EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interva
 
 class QuoteInput(BaseModel):
     quote: Quote
-    link: str
 
 
 class QuoteResult(BaseModel):
@@ -126,7 +125,6 @@ class QuoteWorkflow:
     @workflow.init
     def __init__(self, input: QuoteInput) -> None:
         self.quote = input.quote
-        self.link = input.link
         self.priced_once = False
         self.attached: dict[str, bool] = {}
         self.lock = asyncio.Lock()
@@ -404,7 +402,7 @@ class QuoteWorkflow:
                 asyncio.create_task(
                     workflow.execute_activity_method(
                         EmailActivities.send_quote_email,
-                        SendQuoteEmailInput(quote=self.quote, recipient=recipient, purpose=purpose, link=self.link),
+                        SendQuoteEmailInput(quote=self.quote, recipient=recipient, purpose=purpose),
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=EMAIL_RETRY,
                     )
