@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 class SlowMailbox(MailDirHandler):
     async def handle_DATA(self, server, session, envelope) -> str:
-        await asyncio.sleep(3)
+        await asyncio.sleep(1.5)
         return await super().handle_DATA(server, session, envelope)
 
 

@@ -37,9 +37,13 @@ class DevStackError(Exception):
 
 @dataclass
 class DevStack:
+    """Where the embedded parts listen; `settings` is what other commands read from var/dev.env."""
+
     var: Path
     ports: DevPorts
+    link_secret: str
     host: str = "127.0.0.1"
+    database_url: str = ""
 
     @property
     def settings(self) -> Settings:
@@ -55,9 +59,6 @@ class DevStack:
     @property
     def ui_url(self) -> str:
         return f"http://localhost:{self.ports.ui}"
-
-    database_url: str = ""
-    link_secret: str = ""
 
 
 def temporal_binary() -> str:
