@@ -148,27 +148,28 @@ class Mailer:
 LINK_LIFETIME_AFTER_PAYMENT = timedelta(days=90)
 
 
+def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str, str]:
+    """The quote's link and the recipient's quotes page (R14), each signed for this recipient."""
+    app_url = app_url.rstrip("/")
+    sent = quote.sent_at or quote.created_at or datetime.now(timezone.utc)
+    quote_until = quote.expires_at if quote.state.pending and quote.expires_at else (
+        (quote.paid_at or sent) + LINK_LIFETIME_AFTER_PAYMENT)
+    quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient, quote_until)
+    page_link = f"{app_url}/customers/{quote.csn}/quotes?token=" + links.customer_token(
+        quote.csn, recipient, sent + LINK_LIFETIME_AFTER_PAYMENT)
+    return quote_link, page_link
+
+
 class EmailActivities:
     def __init__(self, mailer: Mailer, links: LinkSigner, app_url: str) -> None:
         self.mailer = mailer
         self.links = links
-        self.app_url = app_url.rstrip("/")
-
-    def signed_links(self, quote: Quote, recipient: str) -> tuple[str, str]:
-        """The quote's link and the recipient's quotes page (R14), each signed for this recipient."""
-        sent = quote.sent_at or quote.created_at or datetime.now(timezone.utc)
-        quote_until = quote.expires_at if quote.state.pending and quote.expires_at else (
-            (quote.paid_at or sent) + LINK_LIFETIME_AFTER_PAYMENT)
-        quote_link = f"{self.app_url}/quotes/{quote.number}?token=" + self.links.quote_token(
-            quote.number, recipient, quote_until)
-        page_link = f"{self.app_url}/customers/{quote.csn}/quotes?token=" + self.links.customer_token(
-            quote.csn, recipient, sent + LINK_LIFETIME_AFTER_PAYMENT)
-        return quote_link, page_link
+        self.app_url = app_url
 
     @activity.defn
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
-        link, quotes_page = self.signed_links(input.quote, input.recipient)
+        link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
         message = render(input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id,
                          quotes_page)
         sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)

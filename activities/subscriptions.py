@@ -70,7 +70,9 @@ class SubscriptionActivities:
     async def _workflow(self, subscription_id: str) -> WorkflowHandle:
         return await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
 
-    async def _mirror(self, state: AutoRenewState) -> AutoRenewState:
+    async def _update_and_mirror(self, subscription_id: str, update, arg) -> AutoRenewState:
+        """The update changes the workflow's state only; the store mirrors its answer by version."""
+        state = await (await self._workflow(subscription_id)).execute_update(update, arg)
         async with self.pool.connection() as conn:
             await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
         return state
@@ -78,20 +80,18 @@ class SubscriptionActivities:
     @activity.defn
     async def attach_quote(self, input: AttachQuoteInput) -> AutoRenewState:
         """The quote is pending on this subscription; with `hold`, auto-renew is off until it ends (R02)."""
-        handle = await self._workflow(input.subscription_id)
-        state = await handle.execute_update(
-            SubscriptionWorkflow.attach, AttachInput(quote_number=input.quote_number, hold=input.hold)
+        return await self._update_and_mirror(
+            input.subscription_id, SubscriptionWorkflow.attach, AttachInput(quote_number=input.quote_number,
+                                                                            hold=input.hold)
         )
-        return await self._mirror(state)
 
     @activity.defn
     async def detach_quote(self, input: DetachQuoteInput) -> AutoRenewState:
         """The quote ended; auto-renew back on if paid, else as it was (R03)."""
-        handle = await self._workflow(input.subscription_id)
-        state = await handle.execute_update(
-            SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number, paid=input.paid)
+        return await self._update_and_mirror(
+            input.subscription_id, SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number,
+                                                                            paid=input.paid)
         )
-        return await self._mirror(state)
 
     @activity.defn
     async def renew_subscription(self, input: RenewSubscriptionInput) -> RenewSubscriptionResult:

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from domain.errors import BadInput, Refused
 from domain.models import Subscription
 from domain.quotes import subscription_workflow_id
+from starters.refusals import refusal_of
 from store.catalog import from_row
 from store.quotes import sync_auto_renew
 from workflows.subscription import SetAutoRenewInput, SubscriptionInput, SubscriptionWorkflow, SyncInput
@@ -70,10 +71,10 @@ async def set_auto_renew(client: Client, pool: AsyncConnectionPool, subscription
     try:
         state = await handle.execute_update(SubscriptionWorkflow.set_auto_renew, SetAutoRenewInput(on=on))
     except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "Refused":
-            raise Refused(str(cause.details[0]), cause.message) from None
-        raise
+        refusal = refusal_of(err)
+        if refusal is None:
+            raise
+        raise refusal from None
     async with pool.connection() as conn:
         await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
     return state

@@ -188,12 +188,12 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
 @json_option
 def link(number: str, recipient: str | None, as_json: bool) -> None:
     """The signed link a recipient opens to see, accept and pay the quote, and their quotes page."""
-    from activities.email import EmailActivities
+    from activities.email import signed_links
     from domain.links import LinkSigner
     from workers.settings import Settings
 
     settings = Settings.load()
     quote = run_with_service(lambda s: s.show(number))
-    emails = EmailActivities(None, LinkSigner(settings.require_link_secret()), settings.buyer_app_url)
-    quote_link, quotes_page = emails.signed_links(quote, recipient or quote.buyer_email)
+    quote_link, quotes_page = signed_links(LinkSigner(settings.require_link_secret()), settings.buyer_app_url,
+                                           quote, recipient or quote.buyer_email)
     output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page}, f"{quote_link}\n{quotes_page}")

@@ -5,10 +5,11 @@ from datetime import date, datetime, timezone
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import BadInput, Refused
+from starters.refusals import refusal_of
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
 from store.catalog import from_row, get_customer
@@ -145,12 +146,10 @@ class QuoteService:
         try:
             return await handle.execute_update(update, arg)
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == "Refused":
-                raise Refused(str(cause.details[0]) if cause.details else "lifecycle", cause.message) from None
-            if isinstance(cause, ApplicationError) and cause.type == "BadInput":
-                raise BadInput(cause.message) from None
-            raise
+            refusal = refusal_of(err)
+            if refusal is None:
+                raise
+            raise refusal from None
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -2,6 +2,7 @@
 
 import json
 from datetime import date
+from decimal import Decimal
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -157,7 +158,7 @@ async def record_renewal(
     term: str,
     source: str,
     quote_number: str | None,
-    amount=None,
+    amount: Decimal | None = None,
     currency: str | None = None,
 ) -> bool:
     """Renew one subscription term once: the renewals key is (subscription, old end date)."""

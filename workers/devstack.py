@@ -178,7 +178,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
     import uvicorn
 
-    from activities.email import EmailActivities
+    from activities.email import signed_links
     from domain.links import LinkSigner
     from domain.quote_rules import QuoteRequest
     from workers.demo_data import ACME
@@ -261,8 +261,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                                  recipients=["cfo@acme.example"]),
                     send=True,
                 )
-                link, _ = EmailActivities(None, LinkSigner(stack.link_secret), settings.buyer_app_url).signed_links(
-                    demo, demo.buyer_email)
+                link, _ = signed_links(LinkSigner(stack.link_secret), settings.buyer_app_url, demo, demo.buyer_email)
                 say(f"sent demo quote {demo.number} to {', '.join(demo.all_recipients)}; the buyer's link:\n  {link}")
             check = await client.execute_workflow(
                 StackCheckWorkflow.run,
