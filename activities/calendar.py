@@ -15,16 +15,40 @@ from domain.money import format_money
 from domain.pricing import MissingPrice, price_lines
 from domain.quotes import QuoteLine
 from store.catalog import get_customer, price_book
+from store.calendars import record_auto_renew_failure, record_lapse
 from store.quotes import record_renewal
 
 
 class AutoRenewInput(BaseModel):
     subscription: Subscription
+    send_email: bool = True
 
 
 class AutoRenewResult(BaseModel):
     to_end_date: date
     amount: Decimal
+    recorded: bool
+    promotion: str | None = None
+
+
+class SendRenewalEmailInput(BaseModel):
+    subscription: Subscription
+    to_end_date: date
+    amount: Decimal
+    promotion: str | None = None
+
+
+class SendRenewalEmailResult(BaseModel):
+    sent: bool
+
+
+class RecordAutoRenewFailureInput(BaseModel):
+    subscription_id: str
+    term_end: date
+    reason: str
+
+
+class RecordAutoRenewFailureResult(BaseModel):
     recorded: bool
 
 
@@ -56,40 +80,55 @@ class CalendarActivities:
 
     @activity.defn
     async def auto_renew(self, input: AutoRenewInput) -> AutoRenewResult:
-        """Same seats and term at the price-book price on the end date, with promotions; recorded once."""
+        """Same seats and term at the price-book price on the end date, with promotions; recorded once.
+        No price (a product withdrawn from the price book) is a business failure: not retried."""
         sub = input.subscription
-        line = QuoteLine.of(sub)
         to_end_date = sub.term.next_end_date(sub.end_date)
         async with self.pool.connection() as conn:
             prices, promotions = await price_book(conn, sub.currency, [sub.product], sub.end_date)
             try:
-                priced = price_lines([line], prices, promotions, sub.currency, QuoteKind.RENEWAL, sub.end_date)
+                priced = price_lines([QuoteLine.of(sub)], prices, promotions, sub.currency, QuoteKind.RENEWAL,
+                                     sub.end_date)
             except MissingPrice as err:
-                raise ApplicationError(f"cannot auto-renew {sub.id}: {err}", type="MissingPrice") from None
+                raise ApplicationError(f"cannot auto-renew {sub.id}: {err}", type="MissingPrice",
+                                       non_retryable=True) from None
             recorded = await record_renewal(
                 conn, sub.id, sub.end_date, to_end_date, sub.seats, sub.term.value, "auto-renew", None,
                 priced.total, sub.currency,
             )
-            customer = await get_customer(conn, sub.csn)
-        amount = format_money(priced.total, sub.currency)
-        msg_id = message_id(f"{sub.id}.{sub.end_date.isoformat()}", "renewed", customer.email, self.mailer.domain)
-        message = render_renewal(customer, sub, to_end_date, amount, priced.lines[0].promotion,
-                                 self.mailer.smtp.mail_from, msg_id)
-        await self.mailer.send_once(message, "renewed", subscription_id=sub.id)
+        promotion = priced.lines[0].promotion
         activity.logger.info("subscription=%s auto-renewed from=%s to=%s amount=%s recorded=%s", sub.id,
                              sub.end_date, to_end_date, priced.total, recorded)
-        return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded)
+        if input.send_email:
+            await self._confirm(sub, to_end_date, priced.total, promotion)
+        return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded, promotion=promotion)
+
+    @activity.defn
+    async def send_renewal_email(self, input: SendRenewalEmailInput) -> SendRenewalEmailResult:
+        """The auto-renewal's confirmation, on its own: a mail outage never blocks or repeats a renewal."""
+        sent = await self._confirm(input.subscription, input.to_end_date, input.amount, input.promotion)
+        return SendRenewalEmailResult(sent=sent)
+
+    async def _confirm(self, sub: Subscription, to_end_date: date, amount: Decimal, promotion: str | None) -> bool:
+        async with self.pool.connection() as conn:
+            customer = await get_customer(conn, sub.csn)
+        msg_id = message_id(f"{sub.id}.{sub.end_date.isoformat()}", "renewed", customer.email, self.mailer.domain)
+        message = render_renewal(customer, sub, to_end_date, format_money(amount, sub.currency), promotion,
+                                 self.mailer.smtp.mail_from, msg_id)
+        return await self.mailer.send_once(message, "renewed", subscription_id=sub.id)
+
+    @activity.defn
+    async def record_auto_renew_failure(self, input: RecordAutoRenewFailureInput) -> RecordAutoRenewFailureResult:
+        """Shown by `renewals ops stuck` while the term is still open; a load that changes prices retries it."""
+        async with self.pool.connection() as conn:
+            await record_auto_renew_failure(conn, input.subscription_id, input.term_end, input.reason)
+        return RecordAutoRenewFailureResult(recorded=True)
 
     @activity.defn
     async def record_lapse(self, input: RecordLapseInput) -> RecordLapseResult:
         """The window closed and nothing renewed the term (R01)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "UPDATE subscriptions SET lapsed_on = %s, updated_at = now()"
-                " WHERE id = %s AND end_date = %s AND lapsed_on IS NULL RETURNING id",
-                (input.end_date, input.subscription_id, input.end_date),
-            )
-            return RecordLapseResult(lapsed=await cur.fetchone() is not None)
+            return RecordLapseResult(lapsed=await record_lapse(conn, input.subscription_id, input.end_date))
 
     @activity.defn
     async def create_auto_quote(self, input: CreateAutoQuoteInput) -> CreateAutoQuoteResult:

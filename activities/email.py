@@ -19,12 +19,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.links import LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote
 
-Purpose = Literal["quote", "paid"]
+Purpose = Literal["quote", "paid", "superseded"]
 SubscriptionPurpose = Literal["renewed"]
 
 _templates = Environment(
@@ -61,6 +62,8 @@ def subject(quote: Quote, purpose: Purpose) -> str:
     total = format_money(quote.total, quote.currency)
     if purpose == "paid":
         return f"Paid: quote {quote.number}, {total}"
+    if purpose == "superseded":
+        return f"No longer valid: quote {quote.number}"
     expires = quote.expires_at.date().isoformat() if quote.expires_at else "-"
     return f"Renewal quote {quote.number}: {total}, valid until {expires}"
 
@@ -141,8 +144,21 @@ class Mailer:
             )
 
     def _deliver(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
-            smtp.send_message(message)
+        """A permanent refusal (5xx) is not retried; a server that is down or busy (4xx) is."""
+        try:
+            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as err:
+            codes = [code for code, _ in err.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise ApplicationError(f"the mail server refused {message['To']}: {err.recipients}",
+                                       type="MailRefused", non_retryable=True) from None
+            raise
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
+            if err.smtp_code >= 500:
+                raise ApplicationError(f"the mail server refused the message to {message['To']}: {err.smtp_code} "
+                                       f"{err.smtp_error!r}", type="MailRefused", non_retryable=True) from None
+            raise
 
 
 LINK_LIFETIME_AFTER_PAYMENT = timedelta(days=90)

@@ -41,5 +41,8 @@ class QuoteStoreActivities:
 
     @activity.defn
     async def record_payment(self, input: RecordPaymentInput) -> RecordPaymentResult:
+        """Kept for quotes paid before PaymentActivities.take_payment existed."""
         async with self.pool.connection() as conn:
-            return RecordPaymentResult(reference=await store.record_payment(conn, input.quote, input.reference))
+            reference = await store.record_payment(conn, input.quote.number, input.reference, input.quote.total,
+                                                   input.quote.currency)
+        return RecordPaymentResult(reference=reference)

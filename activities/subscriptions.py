@@ -1,13 +1,16 @@
 """Talking to SubscriptionWorkflow on a quote's behalf, and mirroring its answers in PostgreSQL."""
 
+import asyncio
 from datetime import date, timedelta
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
 from domain.models import Subscription, Term
+from domain.quotes import subscription_workflow_id
 from starters.calendars import ensure_calendar
 from store.quotes import record_renewal, sync_auto_renew
 from workflows.subscription import (
@@ -15,7 +18,10 @@ from workflows.subscription import (
     AutoRenewState,
     ClaimRenewalInput,
     DetachInput,
+    RenewTermInput,
+    ReserveResult,
     SubscriptionWorkflow,
+    TermInput,
 )
 
 
@@ -44,6 +50,46 @@ class RenewSubscriptionResult(BaseModel):
     renewed: bool
     claimed_by: str | None
     to_end_date: date | None
+
+
+class TermRef(BaseModel):
+    subscription_id: str
+    term_end: date
+
+
+class TermsInput(BaseModel):
+    """A quote's renewal terms, one per line: reserved before the charge, released if it fails."""
+
+    quote_number: str
+    terms: list[TermRef]
+
+
+class ReserveTermsResult(BaseModel):
+    results: list[ReserveResult]
+
+    @property
+    def refused(self) -> list[ReserveResult]:
+        return [r for r in self.results if not r.granted]
+
+
+class ReleaseTermsResult(BaseModel):
+    released: int
+
+
+class TermRenewal(TermRef):
+    to_end_date: date
+    seats: int
+    term: Term
+
+
+class RenewTermsInput(BaseModel):
+    quote_number: str
+    renewals: list[TermRenewal]
+
+
+class RenewTermsResult(BaseModel):
+    renewed: dict[str, date]
+    not_renewed: dict[str, str] = {}
 
 
 class CreateSubscriptionInput(BaseModel):
@@ -94,8 +140,68 @@ class SubscriptionActivities:
         )
 
     @activity.defn
+    async def reserve_terms(self, input: TermsInput) -> ReserveTermsResult:
+        """R16, before any money moves: each term granted to this quote, or refused with who has it."""
+
+        async def reserve(ref: TermRef) -> ReserveResult:
+            try:
+                handle = await self._workflow(ref.subscription_id)
+            except ApplicationError as err:
+                if err.type != "Lapsed":
+                    raise
+                return ReserveResult(subscription_id=ref.subscription_id, granted=False, rule="R01", reason=err.message)
+            return await handle.execute_update(
+                SubscriptionWorkflow.reserve, TermInput(holder=input.quote_number, term_end=ref.term_end)
+            )
+
+        results = await asyncio.gather(*(reserve(ref) for ref in input.terms))
+        activity.logger.info("quote=%s reserved=%s", input.quote_number,
+                             {r.subscription_id: r.granted for r in results})
+        return ReserveTermsResult(results=list(results))
+
+    @activity.defn
+    async def release_terms(self, input: TermsInput) -> ReleaseTermsResult:
+        """The payment did not happen: every term this quote reserved is open again. Safe to repeat."""
+
+        async def release(ref: TermRef) -> None:
+            handle = self.client.get_workflow_handle(subscription_workflow_id(ref.subscription_id))
+            await handle.execute_update(SubscriptionWorkflow.release,
+                                        TermInput(holder=input.quote_number, term_end=ref.term_end))
+
+        await asyncio.gather(*(release(ref) for ref in input.terms))
+        return ReleaseTermsResult(released=len(input.terms))
+
+    @activity.defn
+    async def renew_terms(self, input: RenewTermsInput) -> RenewTermsResult:
+        """The money is taken: renew each reserved term at its calendar, then record it once in the store."""
+
+        async def renew(line: TermRenewal) -> tuple[TermRenewal, str | None]:
+            handle = self.client.get_workflow_handle(subscription_workflow_id(line.subscription_id))
+            answer = await handle.execute_update(SubscriptionWorkflow.renew, RenewTermInput(
+                holder=input.quote_number, term_end=line.term_end, to_end_date=line.to_end_date,
+                seats=line.seats, term=line.term,
+            ))
+            if not answer.renewed:
+                return line, answer.reason
+            state = answer.state
+            async with self.pool.connection() as conn:
+                await record_renewal(conn, line.subscription_id, line.term_end, line.to_end_date, line.seats,
+                                     line.term.value, "quote", input.quote_number)
+                await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
+            return line, None
+
+        outcomes = await asyncio.gather(*(renew(line) for line in input.renewals))
+        result = RenewTermsResult(
+            renewed={line.subscription_id: line.to_end_date for line, reason in outcomes if reason is None},
+            not_renewed={line.subscription_id: reason for line, reason in outcomes if reason is not None},
+        )
+        activity.logger.info("quote=%s renewed=%s not_renewed=%s", input.quote_number, result.renewed,
+                             result.not_renewed)
+        return result
+
+    @activity.defn
     async def renew_subscription(self, input: RenewSubscriptionInput) -> RenewSubscriptionResult:
-        """Claim the term from the subscription's workflow, then record the renewal once."""
+        """Kept for quotes paid before reservations: claim the term, then record the renewal once."""
         handle = await self._workflow(input.subscription_id)
         claim = await handle.execute_update(
             SubscriptionWorkflow.claim_renewal,

@@ -17,3 +17,11 @@ class BadInput(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or []
+
+
+class PaymentDeclined(Refused):
+    """R16: the charge failed (declined, or the provider could not be reached); nothing was charged,
+    the quote stays accepted, and the buyer may try again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("R16", message)

@@ -108,12 +108,24 @@ class Quote(BaseModel):
     payment_reference: str | None = None
     ended_at: datetime | None = None
     cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    superseded_because: str | None = None
     revision: int = 0
 
     @property
     def holds_auto_renew(self) -> bool:
-        """R02: a quote that changes a subscription, or whose requester asks, holds its auto-renew."""
-        return self.pause_auto_renew or any(line.changes_subscription for line in self.lines)
+        """R02: a quote that changes a subscription, or whose requester asks, holds its auto-renew;
+        R17: so does an accepted quote, the buyer's commitment."""
+        return (
+            self.pause_auto_renew
+            or self.state is QuoteState.ACCEPTED
+            or any(line.changes_subscription for line in self.lines)
+        )
+
+    @property
+    def renewal_lines(self) -> list[QuoteLine]:
+        """The lines that renew an existing subscription's term (not new purchases)."""
+        return [line for line in self.lines if line.subscription_id and line.end_date]
 
     @property
     def all_recipients(self) -> list[str]:
@@ -155,6 +167,8 @@ class Quote(BaseModel):
             "subtotal": _money(self.subtotal),
             "discount_total": _money(self.discount_total),
             "total": _money(self.total),
+            **({"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
+               if self.state is QuoteState.CANCELLED else {}),
         }
 
 

@@ -111,31 +111,48 @@ def migrate(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--resync", is_flag=True, help="Tell every open subscription's calendar its stored data again.")
 @json_option
-def load(file: Path, as_json: bool) -> None:
-    """Upsert customers, subscriptions, prices and promotions from FILE.json."""
+def load(file: Path | None, resync: bool, as_json: bool) -> None:
+    """Upsert customers, subscriptions, prices and promotions from FILE.json, then tell the calendars.
+
+    A term this system renewed or lapsed is kept when the file is older (R18); a calendar the last
+    load could not tell is told by this one.
+    """
     from starters.calendars import sync_calendars
-    from store.loader import load_file
+    from store.calendars import all_open_subscription_ids
+    from store.loader import LoadResult, load_file
     from store.pool import open_pool
     from workers.settings import Settings
     from workers.temporal import connect
 
+    if file is None and not resync:
+        raise BadInput("renewals load needs FILE.json (or --resync)")
+
     async def go():
         settings = Settings.load()
         async with open_pool(settings.require_database_url(), max_size=2) as pool:
-            async with pool.connection() as conn:
-                result = await load_file(conn, file)
-            await sync_calendars(await connect(settings), pool, result.subscriptions,
-                                 set(result.changed_subscriptions), settings.temporal_task_queue)
-            return result
+            result = LoadResult(counts={})
+            if file is not None:
+                async with pool.connection() as conn:
+                    result = await load_file(conn, file)
+            ids = None
+            if resync:
+                async with pool.connection() as conn:
+                    ids = await all_open_subscription_ids(conn)
+            told = await sync_calendars(await connect(settings), pool, settings.temporal_task_queue, ids)
+            return result, told
 
-    result = run(go())
+    result, told = run(go())
     lines = [
-        f"{table:<14} {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+        f"{table:<14} " + ", ".join(f"{n} {outcome}" for outcome, n in c.items())
         for table, c in result.counts.items()
     ]
-    output.emit(as_json, result.counts, "\n".join(lines))
+    lines += [f"kept           {row.id}: {row.reason}" for row in result.kept]
+    lines.append(f"calendars told {told}")
+    output.emit(as_json, {**result.counts, "kept": [row.model_dump() for row in result.kept], "calendars_told": told},
+                "\n".join(lines))
 
 
 @cli.command()
@@ -200,13 +217,17 @@ def ops() -> None:
 @click.option("--days", default=3, show_default=True, type=int, help="How long is too long.")
 @json_option
 def stuck(days: int, as_json: bool) -> None:
-    """Quotes that need a person: an activity retrying, accepted but unpaid, about to expire, an old draft."""
+    """What needs a person: a failed auto-renewal, an activity retrying, a quote accepted but unpaid,
+    about to expire, or an old draft."""
     from starters.ops import find_stuck
+    from store.pool import open_pool
     from workers.settings import Settings
     from workers.temporal import connect
 
     async def go():
-        return await find_stuck(await connect(Settings.load()), days)
+        settings = Settings.load()
+        async with open_pool(settings.require_database_url(), max_size=1) as pool:
+            return await find_stuck(await connect(settings), days, pool=pool)
 
     found = run(go())
     rows = [s.model_dump() for s in found]

@@ -2,9 +2,12 @@
 
 from datetime import datetime, timedelta, timezone
 
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from domain.quotes import subscription_workflow_id
+from store.calendars import open_auto_renew_failures
 from workflows.quote import QUOTE_EXPIRES_AT, QUOTE_STATE, QuoteWorkflow
 
 
@@ -22,9 +25,18 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def find_stuck(client: Client, days: int, now: datetime | None = None) -> list[Stuck]:
+async def find_stuck(client: Client, days: int, now: datetime | None = None,
+                     pool: AsyncConnectionPool | None = None) -> list[Stuck]:
     now = now or datetime.now(timezone.utc)
     found: list[Stuck] = []
+    if pool is not None:
+        async with pool.connection() as conn:
+            failures = await open_auto_renew_failures(conn)
+        found += [
+            Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
+                  reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
+            for f in failures
+        ]
     async for execution in client.list_workflows(
         'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
     ):

@@ -106,13 +106,16 @@ class QuoteService:
     async def send(self, number: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())
 
-    async def accept(self, number: str, pay: bool = False, reference: str | None = None) -> Quote:
-        return await self._update(
-            self._handle(number), QuoteWorkflow.accept, AcceptInput(pay=pay, payment_reference=reference)
-        )
+    async def accept(self, number: str, pay: bool = False, reference: str | None = None,
+                     payment_method: str | None = None) -> Quote:
+        """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
+        an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
+        return await self._update(self._handle(number), QuoteWorkflow.accept, AcceptInput(
+            pay=pay, payment_reference=reference, payment_method=payment_method))
 
-    async def pay(self, number: str, reference: str | None = None) -> Quote:
-        return await self._update(self._handle(number), QuoteWorkflow.pay, PayInput(payment_reference=reference))
+    async def pay(self, number: str, reference: str | None = None, payment_method: str | None = None) -> Quote:
+        return await self._update(self._handle(number), QuoteWorkflow.pay,
+                                  PayInput(payment_reference=reference, payment_method=payment_method))
 
     async def cancel(self, number: str, by: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.cancel, CancelInput(by=by))

@@ -94,3 +94,43 @@ async def price_book(conn: AsyncConnection, currency: str, products: list[str], 
         "SELECT * FROM promotions WHERE starts <= %s AND ends >= %s AND %s = ANY(currencies)", (on, on, currency)
     )
     return prices, [from_row(Promotion, row) for row in await cur.fetchall()]
+
+
+async def stored_subscriptions(conn: AsyncConnection, ids: list[str]) -> dict[str, dict]:
+    """The rows a load is about to change, locked, with whether a quote holds auto-renew and how the
+    current term came about (R18)."""
+    cur = await conn.execute(
+        """
+        SELECT s.*,
+               EXISTS (SELECT 1 FROM auto_renew_holds h WHERE h.subscription_id = s.id) AS held,
+               r.source AS renewed_source, r.quote_number AS renewed_quote, r.at AS renewed_at
+        FROM subscriptions s
+        LEFT JOIN LATERAL (
+            SELECT source, quote_number, at FROM renewals
+            WHERE subscription_id = s.id AND to_end_date = s.end_date ORDER BY at DESC LIMIT 1
+        ) r ON true
+        WHERE s.id = ANY(%s)
+        FOR UPDATE OF s
+        """,
+        (ids,),
+    )
+    return {row["id"]: row for row in await cur.fetchall()}
+
+
+async def mark_source_changed(conn: AsyncConnection, subscription_id: str, *, reopen: bool = False) -> None:
+    """Its calendar is to be told (source_version moves ahead); `reopen` undoes a lapse of a term the
+    source renewed elsewhere."""
+    await conn.execute(
+        "UPDATE subscriptions SET source_version = source_version + 1,"
+        " lapsed_on = CASE WHEN %s THEN NULL ELSE lapsed_on END WHERE id = %s",
+        (reopen, subscription_id),
+    )
+
+
+async def retell_failed_auto_renewals(conn: AsyncConnection) -> int:
+    """A price book change may fix an auto-renewal that had no price: tell those calendars again."""
+    cur = await conn.execute(
+        "UPDATE subscriptions s SET source_version = source_version + 1 FROM auto_renew_failures f"
+        " WHERE f.subscription_id = s.id AND f.term_end = s.end_date AND s.lapsed_on IS NULL"
+    )
+    return cur.rowcount

@@ -8,14 +8,30 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ValidationError
 
 from domain.errors import BadInput
-from domain.models import DataFile
-from store.catalog import TABLES, Outcome, known_csns, upsert
+from domain.models import DataFile, Subscription
+from domain.source_data import merge_from_source
+from store.catalog import (
+    TABLES,
+    Outcome,
+    from_row,
+    known_csns,
+    mark_source_changed,
+    retell_failed_auto_renewals,
+    stored_subscriptions,
+    upsert,
+)
+
+
+class KeptRow(BaseModel):
+    id: str
+    reason: str
 
 
 class LoadResult(BaseModel):
     counts: dict[str, dict[str, int]]
     subscriptions: list[str] = []
     changed_subscriptions: list[str] = []
+    kept: list[KeptRow] = []
 
     def total(self, outcome: Outcome) -> int:
         return sum(c.get(outcome, 0) for c in self.counts.values())
@@ -74,19 +90,56 @@ async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
         if unknown:
             raise BadInput(f"the file has {len(unknown)} error(s); nothing was loaded", unknown)
         counts: dict[str, Counter] = {}
-        changed: list[str] = []
         for table, _ in TABLES.values():
             counts[table] = Counter({"new": 0, "changed": 0, "unchanged": 0})
+            if table == "subscriptions":
+                continue
             for record in getattr(data, table):
-                outcome = await upsert(conn, record)
-                counts[table][outcome] += 1
-                if table == "subscriptions" and outcome == "changed":
-                    changed.append(record.id)
+                counts[table][await upsert(conn, record)] += 1
+        changed, kept = await _load_subscriptions(conn, data.subscriptions, counts["subscriptions"])
+        if counts["prices"]["new"] + counts["prices"]["changed"] + counts["promotions"]["new"] \
+                + counts["promotions"]["changed"]:
+            await retell_failed_auto_renewals(conn)
     return LoadResult(
         counts={t: dict(c) for t, c in counts.items()},
         subscriptions=[s.id for s in data.subscriptions],
         changed_subscriptions=changed,
+        kept=kept,
     )
+
+
+async def _load_subscriptions(conn: AsyncConnection, subs: list[Subscription],
+                              counts: Counter) -> tuple[list[str], list[KeptRow]]:
+    """R18: what the system did since the source's export stays; the rest of each row is the source's."""
+    counts["kept"] = 0
+    stored = await stored_subscriptions(conn, [s.id for s in subs])
+    changed: list[str] = []
+    kept: list[KeptRow] = []
+    for incoming in subs:
+        row = stored.get(incoming.id)
+        merged = merge_from_source(
+            from_row(Subscription, row) if row else None, incoming,
+            held=bool(row and row["held"]), renewed_by=_renewed_by(row) if row else None,
+        )
+        outcome = await upsert(conn, merged.subscription)
+        reopen = bool(row and row["lapsed_on"] and merged.renewed_elsewhere)
+        if outcome == "changed" or reopen:
+            await mark_source_changed(conn, incoming.id, reopen=reopen)
+            changed.append(incoming.id)
+        if merged.kept:
+            kept.append(KeptRow(id=incoming.id, reason=merged.kept))
+            counts["kept"] += 1
+        counts[outcome] += 1
+    return changed, kept
+
+
+def _renewed_by(row: dict) -> str | None:
+    if row["lapsed_on"]:
+        return f"lapsed on {row['lapsed_on'].isoformat()}"
+    if not row["renewed_source"]:
+        return None
+    who = row["renewed_quote"] or row["renewed_source"]
+    return f"renewed by {who} on {row['renewed_at'].date().isoformat()}"
 
 
 async def load_file(conn: AsyncConnection, path: Path) -> LoadResult:

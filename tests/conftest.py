@@ -173,6 +173,14 @@ def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
 
 
 @pytest.fixture
+def gateway(pool):
+    """The fake payment provider the worker charges and the buyer app tokenizes with, counting charges."""
+    from tests.quotes_helpers import CountingGateway
+
+    return CountingGateway(pool)
+
+
+@pytest.fixture
 def settings(database_url: str, mailbox: Mailbox) -> Settings:
     return Settings(
         database_url=database_url,

@@ -1,6 +1,7 @@
 """What the quote tests share: a stack on a Temporal test server, demo data, and short-hands."""
 
 import asyncio
+from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import AsyncIterator
@@ -10,6 +11,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from domain.quote_rules import QuoteRequest
+from payments.fake import FakeGateway
+from payments.gateway import Charge, ChargeRequest
 from domain.quotes import quote_workflow_id, subscription_workflow_id
 from starters.quotes import QuoteService
 from store.loader import load
@@ -18,9 +21,28 @@ from workers.settings import Settings
 from workers.temporal import build_worker
 
 
+class CountingGateway(FakeGateway):
+    """The local fake provider, counting what reached it: tests assert money, not only states."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        super().__init__(pool)
+        self.charge_calls: Counter[str] = Counter()
+
+    async def charge(self, request: ChargeRequest) -> Charge:
+        self.charge_calls[request.idempotency_key] += 1
+        return await super().charge(request)
+
+
+async def charges(pool: AsyncConnectionPool, number: str) -> int:
+    """Money the provider kept for a quote: its charges not refunded (0 or 1, by the idempotency key)."""
+    return await scalar(pool, "SELECT count(*) FROM fake_gateway_charges WHERE idempotency_key = %s"
+                              " AND refunded_at IS NULL", f"quote-{number}")
+
+
 @asynccontextmanager
 async def quote_stack(
-    env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings, worker=None
+    env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings, worker=None,
+    gateway: FakeGateway | None = None,
 ) -> AsyncIterator[QuoteService]:
     """Demo data dated from the server's clock, a worker on a fresh task queue, the service the CLI uses."""
     client = env.client
@@ -28,7 +50,7 @@ async def quote_stack(
     data = demo_data(today)
     async with pool.connection() as conn:
         await load(conn, data)
-    async with worker or build_worker(client, pool, settings):
+    async with worker or build_worker(client, pool, settings, gateway):
         try:
             yield QuoteService(client, pool, settings, today=today)
         finally:
@@ -140,7 +162,7 @@ async def start_calendars(env: WorkflowEnvironment, pool: AsyncConnectionPool, s
                           *sub_ids: str) -> None:
     from starters.calendars import sync_calendars
 
-    await sync_calendars(env.client, pool, list(sub_ids), set(), settings.temporal_task_queue)
+    await sync_calendars(env.client, pool, settings.temporal_task_queue, list(sub_ids))
 
 
 async def calendar_settled(client: Client, sub_id: str) -> None:

@@ -27,8 +27,10 @@ def test_load_twice_changes_nothing(shell, demo_file: Path) -> None:
     first = renewals("load", str(demo_file), "--json", env=shell)
     second = renewals("load", str(demo_file), "--json", env=shell)
     assert first.returncode == second.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["subscriptions"] == {"new": 16, "changed": 0, "unchanged": 0}
-    assert json.loads(second.stdout)["subscriptions"] == {"new": 0, "changed": 0, "unchanged": 16}
+    assert json.loads(first.stdout)["subscriptions"] == {"new": 16, "changed": 0, "unchanged": 0, "kept": 0}
+    assert json.loads(second.stdout)["subscriptions"] == {"new": 0, "changed": 0, "unchanged": 16, "kept": 0}
+    # Each new subscription's calendar is started once; unchanged rows cost no Temporal call.
+    assert (json.loads(first.stdout)["calendars_told"], json.loads(second.stdout)["calendars_told"]) == (16, 0)
     assert "16 unchanged" in renewals("load", str(demo_file), env=shell).stdout
 
 

@@ -32,7 +32,7 @@ async def test_draft_sent_accepted_paid_renews_once(env: WorkflowEnvironment, po
     assert await scalar(pool, "SELECT count(*) FROM renewals WHERE subscription_id = 'SUB-1001'") == 1
     events = await scalar(pool, "SELECT array_agg(event ORDER BY id) FROM quote_events WHERE quote_number = %s",
                           quote.number)
-    assert events == ["created", "priced", "sent", "accepted", "paid", "executed"]
+    assert events == ["created", "priced", "sent", "accepted", "paid"]
     subjects = sorted(m["Subject"] for m in mailbox.messages())
     assert len(subjects) == 4 and sum(s.startswith("Paid:") for s in subjects) == 2
 

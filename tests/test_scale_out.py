@@ -91,7 +91,8 @@ async def test_scale_out_survives_a_killed_worker(dev_env: WorkflowEnvironment, 
             mails = await scalar(pool, "SELECT count(*) FROM sent_mail WHERE status = 'sent'")
             renewed = await scalar(pool, "SELECT count(*) FROM renewals")
             holds = await scalar(pool, "SELECT count(*) FROM auto_renew_holds")
-            if states == EXPECTED and mails == QUOTES + EXPECTED["paid"] and renewed == EXPECTED["paid"] and not holds:
+            if (states == EXPECTED and mails == QUOTES + EXPECTED["paid"] and renewed == EXPECTED["paid"]
+                    and holds == EXPECTED["accepted"]):
                 break
             await asyncio.sleep(0.5)
         assert states == EXPECTED
@@ -100,7 +101,8 @@ async def test_scale_out_survives_a_killed_worker(dev_env: WorkflowEnvironment, 
         assert renewed == EXPECTED["paid"]
         assert await scalar(pool, "SELECT count(DISTINCT subscription_id) FROM renewals") == EXPECTED["paid"]
         assert await scalar(pool, "SELECT count(*) FROM payments") == EXPECTED["paid"]
-        assert holds == 0
+        # R17: each accepted quote holds its subscription's auto-renew until it is paid or ends.
+        assert holds == EXPECTED["accepted"]
         assert workers[0].wait(5) == -signal.SIGKILL
         for worker in workers[1:]:
             worker.send_signal(signal.SIGTERM)

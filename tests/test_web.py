@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.links import LinkSigner
 from domain.quotes import QuoteState
-from tests.quotes_helpers import quote_stack, request, scalar, settled
+from tests.quotes_helpers import charges, quote_stack, request, scalar, settled
 from web.app import create_app
 from workers.demo_data import ACME
 
@@ -18,8 +18,8 @@ CARD = {"holder": "A. Buyer", "card_number": "4242 4242 4242 4242", "expiry": "1
 BASE = "http://buyer.test"
 
 
-def browser(quotes, settings) -> httpx.AsyncClient:
-    app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret))
+def browser(quotes, settings, gateway) -> httpx.AsyncClient:
+    app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret), lambda: gateway)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
 
 
@@ -40,8 +40,8 @@ async def sent_quote(env, pool, settings, quotes, *subs: str):
     return quote
 
 
-async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         page = await web.get(link_of(mailbox, quote.number))
         assert page.status_code == 200
@@ -53,14 +53,15 @@ async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, set
         paid = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
         assert paid.status_code == 200 and "is paid" in paid.text and 'id="state">paid' in paid.text
         shown = await quotes.show(quote.number)
-        assert shown.state is QuoteState.PAID and shown.payment_reference.startswith("PAY-")
+        assert shown.state is QuoteState.PAID and shown.payment_reference.startswith("ch_fake_")
         again = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
         assert "is paid" in again.text
         assert await scalar(pool, "SELECT count(*) FROM payments") == 1
+        assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (1, 1)
 
 
-async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         page = await web.get(link_of(mailbox, quote.number))
         fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
@@ -71,8 +72,8 @@ async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool
         assert refused.status_code == 409 and "was cancelled" in refused.text
 
 
-async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         signer = LinkSigner(settings.buyer_link_secret)
         old = signer.quote_token(quote.number, "buyer@acme.example", datetime.now(timezone.utc) - timedelta(seconds=1))
@@ -81,8 +82,8 @@ async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, set
 
 
 async def test_403_without_token_tampered_or_another_quotes(env: WorkflowEnvironment, pool, settings,
-                                                            mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+                                                            mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
         token = link_of(mailbox, one.number).split("token=")[1]
@@ -97,8 +98,8 @@ async def test_403_without_token_tampered_or_another_quotes(env: WorkflowEnviron
         assert (await quotes.show(two.number)).state is QuoteState.SENT
 
 
-async def test_csrf_refused(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+async def test_csrf_refused(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         page = await web.get(link_of(mailbox, quote.number))
         fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
@@ -110,8 +111,8 @@ async def test_csrf_refused(env: WorkflowEnvironment, pool, settings, mailbox) -
         assert (await quotes.show(quote.number)).state is QuoteState.SENT
 
 
-async def test_card_data_never_reaches_history_or_store(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+async def test_card_data_never_reaches_history_or_store(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         token = link_of(mailbox, quote.number).split("token=")[1]
         pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
@@ -127,8 +128,8 @@ async def test_card_data_never_reaches_history_or_store(env: WorkflowEnvironment
 
 
 async def test_r14_quotes_page_lists_active_quotes_with_actions(env: WorkflowEnvironment, pool, settings,
-                                                                mailbox) -> None:
-    async with quote_stack(env, pool, settings) as quotes, browser(quotes, settings) as web:
+                                                                mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
         draft = await quotes.create(request("SUB-1002"))

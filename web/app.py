@@ -16,11 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from domain.errors import BadInput, Refused
+from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote, QuoteState
-from web.payments import Card, PaymentGateway, RecordingGateway
+from payments.gateway import Card, PaymentGateway
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -45,16 +45,18 @@ def refusal_text(err: Refused, quote: Quote | None) -> str:
         return "This quote is already paid."
     if quote and quote.state is QuoteState.EXPIRED:
         return PLAIN["R15"]
+    if quote and quote.state is QuoteState.CANCELLED and quote.cancel_reason:
+        return f"This quote is no longer valid: {quote.cancel_reason}. Nothing was charged for it."
     if quote and quote.state is QuoteState.CANCELLED:
         return "This quote was cancelled. Ask your partner or sales for a new one."
     return PLAIN.get(err.rule, err.message)
 
 
-def create_app(quotes_factory, signer: LinkSigner, gateway: PaymentGateway | None = None, lifespan=None) -> FastAPI:
-    """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through."""
+def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None) -> FastAPI:
+    """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
+    `gateway_factory()` the payment provider that turns a card into a token. The app never charges."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    gateway = gateway or RecordingGateway()
 
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -120,7 +122,8 @@ def create_app(quotes_factory, signer: LinkSigner, gateway: PaymentGateway | Non
     @app.post("/quotes/{number}/pay")
     async def pay(request: Request, number: str, token: str = Form(""), csrf: str = Form(None),
                   holder: str = Form(""), card_number: str = Form(""), expiry: str = Form(""), cvc: str = Form("")):
-        """Accept and pay: the card goes to the gateway; the workflow gets only the payment reference."""
+        """Accept and pay: the card goes to the gateway, which gives a token; the quote's workflow gets only
+        the token, and charges it after it reserved every term (R16). A declined card leaves it accepted."""
         try:
             await guarded_post(request, number, token, csrf)
         except LinkRefused as err:
@@ -134,9 +137,16 @@ def create_app(quotes_factory, signer: LinkSigner, gateway: PaymentGateway | Non
         except ValidationError as err:
             errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
             return page(request, "pay.html", 422, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
+        if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+            return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
+                        error=refusal_text(Refused("lifecycle", ""), quote))
+        payment_method = await gateway_factory().tokenize(card)
         try:
-            reference = await gateway.charge(quote, card)
-            await service.accept(number, pay=True, reference=reference)
+            await service.accept(number, pay=True, payment_method=payment_method)
+        except PaymentDeclined as err:
+            quote = await service.show(number)
+            message = f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
+            return page(request, "pay.html", 402, quote=quote, token=token, csrf=signer.csrf(token), errors=[message])
         except Refused as err:
             quote = await service.show(number)
             if quote.state is QuoteState.PAID:
@@ -172,7 +182,7 @@ def app_from_settings():
     from starters.quotes import QuoteService
     from store.pool import open_pool
     from workers.settings import Settings
-    from workers.temporal import connect
+    from workers.temporal import connect, payment_gateway
 
     settings = Settings.load()
     state: dict = {}
@@ -181,6 +191,8 @@ def app_from_settings():
     async def lifespan(app: FastAPI):
         async with open_pool(settings.require_database_url()) as pool:
             state["service"] = QuoteService(await connect(settings), pool, settings)
+            state["gateway"] = payment_gateway(settings, pool)
             yield
 
-    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secret()), lifespan=lifespan)
+    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secret()), lambda: state["gateway"],
+                      lifespan=lifespan)

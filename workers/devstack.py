@@ -191,7 +191,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     from store.pool import open_pool
     from workers.demo_data import demo_data
     from workers.smtp_sink import start_smtp_sink
-    from workers.temporal import build_worker, connect, wait_for_temporal
+    from workers.temporal import build_worker, connect, payment_gateway, wait_for_temporal
     from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
     var.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                     say("loaded demo data (a copy is in var/demo-data.json)")
 
             client = await wait_for_temporal(settings, temporal)
-            worker = build_worker(client, pool, settings)
+            worker = build_worker(client, pool, settings, payment_gateway(settings, pool))
             worker_task = asyncio.create_task(worker.run())
 
             async def stop_worker() -> None:
@@ -239,13 +239,11 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 await asyncio.gather(worker_task, return_exceptions=True)
 
             cleanup.push_async_callback(stop_worker)
-            async with pool.connection() as conn:
-                cur = await conn.execute("SELECT id FROM subscriptions")
-                ids = [row["id"] for row in await cur.fetchall()]
-            await sync_calendars(client, pool, ids, set(), settings.temporal_task_queue)
+            await sync_calendars(client, pool, settings.temporal_task_queue)
             service = QuoteService(client, pool, settings)
+            gateway = payment_gateway(settings, pool)
             web = uvicorn.Server(uvicorn.Config(
-                create_app(lambda: service, LinkSigner(stack.link_secret)),
+                create_app(lambda: service, LinkSigner(stack.link_secret), lambda: gateway),
                 host=stack.host, port=ports.web, log_level="warning", lifespan="off",
             ))
             web_task = asyncio.create_task(web.serve())

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 1000
     metrics_port: int | None = None
+    payment_gateway: str = "fake"
     log_level: str = "INFO"
 
     @classmethod

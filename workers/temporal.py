@@ -17,10 +17,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, Mailer, SmtpSettings
+from activities.payments import PaymentActivities
 from activities.pricing import PricingActivities
 from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
+from domain.errors import BadInput
 from domain.links import LinkSigner
+from payments.fake import FakeGateway
+from payments.gateway import PaymentGateway
 from activities.subscriptions import SubscriptionActivities
 from workers.settings import Settings
 from workflows.quote import QuoteWorkflow
@@ -81,7 +85,15 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeou
             await asyncio.sleep(0.25)
 
 
-def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) -> list:
+def payment_gateway(settings: Settings, pool: AsyncConnectionPool) -> PaymentGateway:
+    """The provider PAYMENT_GATEWAY names; `fake` (the default) is the local fake with test cards."""
+    if settings.payment_gateway != "fake":
+        raise BadInput(f"unknown PAYMENT_GATEWAY {settings.payment_gateway!r}: the one built in is 'fake'")
+    return FakeGateway(pool)
+
+
+def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
+               gateway: PaymentGateway | None = None) -> list:
     """Every activity, bound to this process's clients; tests build them with other settings."""
     from starters.quotes import QuoteService
 
@@ -92,6 +104,7 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) ->
     email = EmailActivities(mailer, LinkSigner(settings.require_link_secret()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     calendar = CalendarActivities(client, pool, mailer, lambda c: QuoteService(c, pool, settings))
+    payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)
     return [
         stack.count_catalog,
         pricing.price_quote,
@@ -101,8 +114,15 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings) ->
         subscriptions.attach_quote,
         subscriptions.detach_quote,
         subscriptions.renew_subscription,
+        subscriptions.reserve_terms,
+        subscriptions.release_terms,
+        subscriptions.renew_terms,
         subscriptions.create_subscription,
+        payments.take_payment,
+        payments.refund_payment,
         calendar.auto_renew,
+        calendar.send_renewal_email,
+        calendar.record_auto_renew_failure,
         calendar.record_lapse,
         calendar.create_auto_quote,
     ]
@@ -116,13 +136,14 @@ def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
-def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings, **options) -> Worker:
+def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings,
+                 gateway: PaymentGateway | None = None, **options) -> Worker:
     """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=activities(client, pool, settings),
+        activities=activities(client, pool, settings, gateway),
         workflow_runner=sandbox(),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -1,8 +1,9 @@
-"""QuoteWorkflow: one renewal quote from draft to paid, expired or cancelled (DOMAIN.md, Lifecycle).
+"""QuoteWorkflow: one renewal quote from draft to paid, expired or cancelled (docs/domain.md, Lifecycle).
 
 Every change is an update whose validator refuses what the rules forbid, so a refused action
-never enters history. The expiry timer (R15) races the buyer's actions; whatever ends the quote,
-the auto-renew holds it took (R02) are released (R03), and a paid quote renews each line once.
+never enters history. The expiry timer (R15) races the buyer's actions, drafts included. Paying
+is a small saga (R16): reserve every term at its calendar, charge once per quote, renew, confirm.
+Whatever ends the quote, the auto-renew holds it took (R02, R17) are released (R03).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, Purpose, SendQuoteEmailInput
+    from activities.payments import PaymentActivities, RefundPaymentInput, TakePaymentInput
     from activities.pricing import PriceQuoteInput, PricingActivities
     from activities.quotes import QuoteStoreActivities, RecordPaymentInput, SaveQuoteInput
     from activities.subscriptions import (
@@ -23,8 +25,13 @@ with workflow.unsafe.imports_passed_through():
         CreateSubscriptionInput,
         DetachQuoteInput,
         RenewSubscriptionInput,
+        RenewTermsInput,
         SubscriptionActivities,
+        TermRef,
+        TermRenewal,
+        TermsInput,
     )
+    from workflows.subscription import SupersedeInput
     from domain.errors import BadInput, Refused
     from domain.money import format_money
     from domain.quote_rules import (
@@ -45,6 +52,18 @@ QUOTE_TOTAL = SearchAttributeKey.for_float("QuoteTotal")
 
 STORE_TIMEOUT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+EMAIL_DEADLINE = timedelta(days=2)
+# The buyer waits for the charge: a provider down for two minutes fails the payment, nothing retries on.
+CHARGE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=15))
+CHARGE_DEADLINE = timedelta(minutes=2)
+# Releasing and renewing reserved terms must happen: retried for a day, never forever.
+TERMS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+TERMS_DEADLINE = timedelta(days=1)
+
+# Paths that changed under running quotes; tests/histories replays the ones before.
+DRAFTS_EXPIRE = "drafts-expire"
+ACCEPTED_HOLDS = "accepted-quote-holds-auto-renew"
+RESERVE_CHARGE_RENEW = "reserve-charge-renew"
 
 
 class QuoteInput(BaseModel):
@@ -65,13 +84,15 @@ class SendInput(BaseModel):
     pass
 
 
-class AcceptInput(BaseModel):
-    pay: bool = False
-    payment_reference: str | None = None
-
-
 class PayInput(BaseModel):
+    """A card's payment-method token from the gateway, or the reference of an offline payment."""
+
     payment_reference: str | None = None
+    payment_method: str | None = None
+
+
+class AcceptInput(PayInput):
+    pay: bool = False
 
 
 class CancelInput(BaseModel):
@@ -103,6 +124,8 @@ def details(quote: Quote) -> str:
         parts.append(f"cannot be priced: {quote.pricing_error}")
     if quote.expires_at and not quote.state.terminal:
         parts.append(f"expires {quote.expires_at.date().isoformat()}")
+    if quote.cancel_reason:
+        parts.append(quote.cancel_reason)
     return " · ".join(parts)
 
 
@@ -130,9 +153,13 @@ class QuoteWorkflow:
         self.lock = asyncio.Lock()
         self.mail: list[asyncio.Task] = []
         self.renewed: dict[str, str] = {}
+        self.executed = False
+        self.charge_unknown = False
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
+        if self.quote.expires_at is None and workflow.patched(DRAFTS_EXPIRE):
+            self.quote = self.quote.model_copy(update={"expires_at": self.quote.expiry_for(workflow.now())})
         self._publish()
         await self._save("created")
         await self._attach()
@@ -156,7 +183,7 @@ class QuoteWorkflow:
                     await self._save("expired")
         await self._execute_or_restore()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self.mail)
+        await asyncio.gather(*self.mail, return_exceptions=True)
         return QuoteResult(number=self.quote.number, state=self.quote.state, renewed=self.renewed)
 
     @workflow.query
@@ -192,8 +219,10 @@ class QuoteWorkflow:
             if self.quote.state is QuoteState.SENT:
                 self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
                 await self._save("accepted")
+                if not input.pay and workflow.patched(ACCEPTED_HOLDS):
+                    await self._attach()
             if input.pay:
-                await self._pay(input.payment_reference)
+                await self._pay(input)
         return self.quote
 
     @accept.validator
@@ -204,7 +233,7 @@ class QuoteWorkflow:
     async def pay(self, input: PayInput) -> Quote:
         async with self.lock:
             self._check_pay()
-            await self._pay(input.payment_reference)
+            await self._pay(input)
         return self.quote
 
     @pay.validator
@@ -222,6 +251,18 @@ class QuoteWorkflow:
     @cancel.validator
     def _validate_cancel(self, input: CancelInput) -> None:
         self._check_cancel(input)
+
+    @workflow.signal
+    async def supersede(self, input: SupersedeInput) -> None:
+        """A term of this quote was renewed another way (R16): cancelled by the system, recipients told."""
+        async with self.lock:
+            if self.quote.state.terminal:
+                return
+            self._change(state=QuoteState.CANCELLED, cancelled_by="system", cancel_reason=input.reason,
+                         superseded_because=input.detail, ended_at=workflow.now())
+            await self._save("cancelled", {"by": "system", "reason": input.reason, "detail": input.detail})
+            if self.quote.sent_at is not None:
+                self._send_mail("superseded")
 
     @workflow.update
     async def edit(self, input: EditInput) -> Quote:
@@ -251,6 +292,8 @@ class QuoteWorkflow:
         state = self.quote.state
         if state in allowed:
             return
+        if self.quote.superseded_because:
+            _refuse("R16", f"{self.quote.superseded_because}; this quote can no longer be {action}")
         if state.terminal:
             _refuse("lifecycle", f"quote {self.quote.number} is {state.value}; it can no longer be {action}")
         names = " or ".join(s.value for s in allowed)
@@ -263,6 +306,7 @@ class QuoteWorkflow:
 
     def _check_send(self) -> None:
         self._check_state((QuoteState.DRAFT,), "sent")
+        self._check_not_expired()
         if self.quote.pricing_error:
             _refuse("R15", f"quote {self.quote.number} cannot be sent: {self.quote.pricing_error}")
         now = workflow.now()
@@ -287,6 +331,7 @@ class QuoteWorkflow:
         if self.quote.state is not QuoteState.DRAFT and input.address is not None:
             _refuse("R10", f"the address cannot change after quote {self.quote.number} was sent; make a new quote")
         self._check_state((QuoteState.DRAFT,), "edited")
+        self._check_not_expired()
         if input.recipients is not None:
             _checked(check_recipients, input.recipients)
         kept = _checked(check_exclusions, self.quote.lines, input.exclude)
@@ -294,7 +339,102 @@ class QuoteWorkflow:
 
     # Steps.
 
-    async def _pay(self, reference: str | None) -> None:
+    async def _pay(self, payment: PayInput) -> None:
+        """R16: reserve every term, charge once (key quote-<number>), renew, mark paid, confirm.
+        Nothing is charged for a term someone else has; a failed charge releases the terms and leaves
+        the quote accepted, holding auto-renew (R17)."""
+        if not workflow.patched(RESERVE_CHARGE_RENEW):
+            return await self._pay_then_renew(payment.payment_reference)
+        terms = [TermRef(subscription_id=line.subscription_id, term_end=line.end_date)
+                 for line in self.quote.renewal_lines]
+        if terms:
+            reserved = await workflow.execute_activity_method(
+                SubscriptionActivities.reserve_terms, TermsInput(quote_number=self.quote.number, terms=terms),
+                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=CHARGE_DEADLINE,
+            )
+            if reserved.refused:
+                await self._release(terms)
+                first = reserved.refused[0]
+                ending = "try again in a moment" if first.retry_later else "this quote can no longer be paid"
+                _refuse(first.rule or "R16", f"{first.reason}; {ending}")
+        try:
+            paid = await workflow.execute_activity_method(
+                PaymentActivities.take_payment,
+                TakePaymentInput(quote_number=self.quote.number, amount=self.quote.total, currency=self.quote.currency,
+                                 payment_method=payment.payment_method, reference=payment.payment_reference),
+                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=CHARGE_DEADLINE,
+                retry_policy=CHARGE_RETRY,
+            )
+        except ActivityError as err:
+            declined = isinstance(err.cause, ApplicationError) and err.cause.type == "PaymentDeclined"
+            self.charge_unknown = self.charge_unknown or (not declined and payment.payment_method is not None)
+            if self.quote.state is QuoteState.ACCEPTED:
+                await self._attach()
+            await self._release(terms)
+            if declined:
+                raise ApplicationError(f"{err.cause.message}; nothing was charged", type="PaymentDeclined",
+                                       non_retryable=True) from None
+            raise ApplicationError("the payment could not be completed; nothing was charged, please try again",
+                                   type="PaymentFailed", non_retryable=True) from None
+        await self._renew_terms()
+        await self._create_new_subscriptions()
+        self.executed = True
+        now = workflow.now()
+        self._change(state=QuoteState.PAID, paid_at=now, payment_reference=paid.reference, ended_at=now)
+        await self._save("paid", {"reference": paid.reference, "renewed": self.renewed})
+        self._send_mail("paid")
+
+    async def _renew_terms(self) -> None:
+        renewals = [
+            TermRenewal(subscription_id=line.subscription_id, term_end=line.end_date, to_end_date=line.new_end_date,
+                        seats=line.seats, term=line.term)
+            for line in self.quote.renewal_lines
+        ]
+        if not renewals:
+            return
+        result = await workflow.execute_activity_method(
+            SubscriptionActivities.renew_terms, RenewTermsInput(quote_number=self.quote.number, renewals=renewals),
+            start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE, retry_policy=TERMS_RETRY,
+        )
+        for sub_id, end_date in result.renewed.items():
+            self.renewed[sub_id] = end_date.isoformat()
+            self.attached.pop(sub_id, None)
+        if result.not_renewed:
+            # A reserved term always renews; should one not, the buyer gets the money back.
+            await workflow.execute_activity_method(
+                PaymentActivities.refund_payment, RefundPaymentInput(quote_number=self.quote.number),
+                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=TERMS_DEADLINE,
+                retry_policy=TERMS_RETRY,
+            )
+            await self._release([TermRef(subscription_id=r.subscription_id, term_end=r.term_end) for r in renewals])
+            reasons = "; ".join(result.not_renewed.values())
+            raise ApplicationError(f"{reasons}; the payment was refunded", "R16", type="Refused", non_retryable=True)
+
+    async def _create_new_subscriptions(self) -> None:
+        for line_no, line in enumerate(self.quote.lines, start=1):
+            if line.subscription_id is not None:
+                continue
+            created = await workflow.execute_activity_method(
+                SubscriptionActivities.create_subscription,
+                CreateSubscriptionInput(
+                    quote_number=self.quote.number, line_no=line_no, csn=self.quote.csn, product=line.product,
+                    seats=line.seats, term=line.term, currency=self.quote.currency, start_date=workflow.now().date(),
+                ),
+                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE,
+                retry_policy=TERMS_RETRY,
+            )
+            self.renewed[created.subscription_id] = created.end_date.isoformat()
+
+    async def _release(self, terms: list[TermRef]) -> None:
+        if terms:
+            await workflow.execute_activity_method(
+                SubscriptionActivities.release_terms, TermsInput(quote_number=self.quote.number, terms=terms),
+                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE,
+                retry_policy=TERMS_RETRY,
+            )
+
+    async def _pay_then_renew(self, reference: str | None) -> None:
+        """The path before reservations, for quotes whose history already took it."""
         recorded = await workflow.execute_activity_method(
             QuoteStoreActivities.record_payment,
             RecordPaymentInput(quote=self.quote, reference=reference or f"PAY-{self.quote.number}"),
@@ -328,8 +468,11 @@ class QuoteWorkflow:
         await self._save("priced", {"total": str(priced.total)})
 
     async def _execute_or_restore(self) -> None:
-        """Paid: renew each line once, then auto-renew back on. Otherwise: auto-renew as it was."""
-        if self.quote.state is QuoteState.PAID:
+        """Paid before reservations: renew each line now, then auto-renew back on. Otherwise: auto-renew as
+        it was, and a charge whose outcome was never known is refunded."""
+        if self.quote.state is QuoteState.PAID and self.executed:
+            await self._detach(list(self.attached), paid=True)
+        elif self.quote.state is QuoteState.PAID:
             for line_no, line in enumerate(self.quote.lines, start=1):
                 if line.subscription_id is None:
                     created = await workflow.execute_activity_method(
@@ -359,6 +502,12 @@ class QuoteWorkflow:
             self._send_mail("paid")
         else:
             await self._detach(list(self.attached), paid=False)
+            if self.charge_unknown:
+                await workflow.execute_activity_method(
+                    PaymentActivities.refund_payment, RefundPaymentInput(quote_number=self.quote.number),
+                    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=TERMS_DEADLINE,
+                    retry_policy=TERMS_RETRY,
+                )
 
     async def _attach(self) -> None:
         """Tell each subscription this quote is pending, holding auto-renew if it changes them (R02)."""
@@ -404,6 +553,7 @@ class QuoteWorkflow:
                         EmailActivities.send_quote_email,
                         SendQuoteEmailInput(quote=self.quote, recipient=recipient, purpose=purpose),
                         start_to_close_timeout=timedelta(seconds=30),
+                        schedule_to_close_timeout=EMAIL_DEADLINE,
                         retry_policy=EMAIL_RETRY,
                     )
                 )
