@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from domain.models import Subscription, Term
 from domain.quotes import subscription_workflow_id
 from starters.calendars import ensure_calendar
-from store.quotes import record_renewal, sync_auto_renew
+from store.quotes import drop_hold, record_renewal, sync_auto_renew
 from workflows.subscription import (
     AttachInput,
     AutoRenewState,
@@ -132,12 +132,20 @@ class SubscriptionActivities:
         )
 
     @activity.defn
-    async def detach_quote(self, input: DetachQuoteInput) -> AutoRenewState:
-        """The quote ended; auto-renew back on if paid, else as it was (R03)."""
-        return await self._update_and_mirror(
-            input.subscription_id, SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number,
-                                                                            paid=input.paid)
-        )
+    async def detach_quote(self, input: DetachQuoteInput) -> AutoRenewState | None:
+        """The quote ended; auto-renew back on if paid, else as it was (R03). A lapsed subscription's
+        calendar has ended: only the store's record of the hold goes."""
+        try:
+            return await self._update_and_mirror(
+                input.subscription_id, SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number,
+                                                                                paid=input.paid)
+            )
+        except ApplicationError as err:
+            if err.type != "Lapsed":
+                raise
+        async with self.pool.connection() as conn:
+            await drop_hold(conn, input.subscription_id, input.quote_number)
+        return None
 
     @activity.defn
     async def reserve_terms(self, input: TermsInput) -> ReserveTermsResult:

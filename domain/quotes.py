@@ -127,6 +127,12 @@ class Quote(BaseModel):
         """The lines that renew an existing subscription's term (not new purchases)."""
         return [line for line in self.lines if line.subscription_id and line.end_date]
 
+    def ended_refusal(self, action: str) -> tuple[str, str]:
+        """(rule, message) for any action on an ended quote; a superseded one names what renewed it (R16)."""
+        if self.superseded_because:
+            return "R16", f"{self.superseded_because}; this quote can no longer be {action}"
+        return "lifecycle", f"quote {self.number} is {self.state.value}; it can no longer be {action}"
+
     @property
     def all_recipients(self) -> list[str]:
         return [self.buyer_email, *self.recipients]

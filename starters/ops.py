@@ -25,18 +25,21 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def failed_auto_renewals(pool: AsyncConnectionPool) -> list[Stuck]:
+    """Calendars whose auto-renewal failed for a business reason (no price) while the term is open."""
+    async with pool.connection() as conn:
+        failures = await open_auto_renew_failures(conn)
+    return [
+        Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
+              reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
+        for f in failures
+    ]
+
+
 async def find_stuck(client: Client, days: int, now: datetime | None = None,
                      pool: AsyncConnectionPool | None = None) -> list[Stuck]:
     now = now or datetime.now(timezone.utc)
-    found: list[Stuck] = []
-    if pool is not None:
-        async with pool.connection() as conn:
-            failures = await open_auto_renew_failures(conn)
-        found += [
-            Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
-                  reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
-            for f in failures
-        ]
+    found: list[Stuck] = await failed_auto_renewals(pool) if pool is not None else []
     async for execution in client.list_workflows(
         'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
     ):

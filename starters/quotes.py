@@ -111,11 +111,11 @@ class QuoteService:
         """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
         an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
         return await self._update(self._handle(number), QuoteWorkflow.accept, AcceptInput(
-            pay=pay, payment_reference=reference, payment_method=payment_method))
+            pay=pay, payment_reference=reference, payment_method=payment_method), "paid" if pay else "accepted")
 
     async def pay(self, number: str, reference: str | None = None, payment_method: str | None = None) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.pay,
-                                  PayInput(payment_reference=reference, payment_method=payment_method))
+                                  PayInput(payment_reference=reference, payment_method=payment_method), "paid")
 
     async def cancel(self, number: str, by: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.cancel, CancelInput(by=by))
@@ -143,7 +143,7 @@ class QuoteService:
         async with self.pool.connection() as conn:
             return await get_quote(conn, number)
 
-    async def _update(self, handle: WorkflowHandle, update, arg) -> Quote:
+    async def _update(self, handle: WorkflowHandle, update, arg, action: str = "changed") -> Quote:
         """An update's refusal becomes Refused/BadInput; a quote that has ended is refused by its state."""
         number = handle.id.removeprefix("quote-")
         try:
@@ -160,7 +160,5 @@ class QuoteService:
             if stored is None:
                 raise BadInput(f"unknown quote {number}") from None
             if stored.state.terminal or stored.state is not QuoteState.DRAFT:
-                raise Refused(
-                    "lifecycle", f"quote {number} is {stored.state.value}; it can no longer be changed"
-                ) from None
+                raise Refused(*stored.ended_refusal(action)) from None
             raise

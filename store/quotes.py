@@ -135,6 +135,12 @@ async def holds_of(conn: AsyncConnection, subscription_ids: list[str]) -> dict[s
     return holds
 
 
+async def drop_hold(conn: AsyncConnection, subscription_id: str, quote_number: str) -> None:
+    await conn.execute(
+        "DELETE FROM auto_renew_holds WHERE subscription_id = %s AND quote_number = %s", (subscription_id, quote_number)
+    )
+
+
 async def sync_auto_renew(
     conn: AsyncConnection, subscription_id: str, auto_renew: bool, held_by: list[str], version: int
 ) -> bool:

@@ -84,19 +84,3 @@ async def test_r03_two_pending_quotes_hold_until_both_end(env: WorkflowEnvironme
         await quote_result(env.client, second.number)
         row = await subscription_row(pool, "SUB-1001")
         assert (row["auto_renew"], row["held_by"]) == (True, [])
-
-
-async def test_r03_one_term_renewed_once_by_two_paid_quotes(env: WorkflowEnvironment, pool, settings) -> None:
-    async with quote_stack(env, pool, settings) as quotes:
-        before = await subscription_row(pool, "SUB-1001")
-        first = await quotes.create(request("SUB-1001"), send=True)
-        second = await quotes.create(request("SUB-1001", seats={"SUB-1001": 2}), send=True)
-        await quotes.accept(first.number, pay=True)
-        await quotes.accept(second.number, pay=True)
-        one = await quote_result(env.client, first.number)
-        two = await quote_result(env.client, second.number)
-    after = await subscription_row(pool, "SUB-1001")
-    assert after["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1)
-    assert after["seats"] == 5
-    assert two.renewed == {"SUB-1001": f"already renewed by {first.number}"}
-    assert one.renewed == {"SUB-1001": after["end_date"].isoformat()}

@@ -78,21 +78,23 @@ async def test_r03_held_quote_expires_after_end_date_then_auto_renews_once(env: 
     assert [(r["source"], r["seats"], r["from_end_date"]) for r in renewals] == [("auto-renew", 5, end)]
 
 
-async def test_r03_quote_paid_at_the_end_date_instant_renews_once(env: WorkflowEnvironment, pool, settings) -> None:
-    async with quote_stack(env, pool, settings) as quotes:
+async def test_r17_accepted_quote_paid_at_the_end_date_instant_renews_once_by_quote(
+        env: WorkflowEnvironment, pool, settings, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
         await start_calendars(env, pool, settings, "SUB-1001")
         quote = await quotes.create(request("SUB-1001"), send=True)
         await quotes.accept(quote.number)
         await settled(env.client, quote.number)
         await skip_to(env, TermCalendar.of(end).renewal_due, "SUB-1001")
-        await quotes.pay(quote.number)
+        paid = await quotes.pay(quote.number, "BANK-1")
         result = await quote_result(env.client, quote.number)
         await skip_to(env, TermCalendar.of(end).renewal_due + 10 * DAY, "SUB-1001")
     renewals = await rows(pool, "SELECT * FROM renewals WHERE from_end_date = %s", end)
-    assert len(renewals) == 1
-    winner = renewals[0]["quote_number"] or "auto-renew"
-    assert result.renewed["SUB-1001"] in (f"already renewed by {winner}", renewals[0]["to_end_date"].isoformat())
+    assert [(r["source"], r["quote_number"]) for r in renewals] == [("quote", quote.number)]
+    assert paid.state is QuoteState.PAID
+    assert result.renewed == {"SUB-1001": renewals[0]["to_end_date"].isoformat()}
+    assert await scalar(pool, "SELECT count(*) FROM payments") == 1
     assert (await subscription_row(pool, "SUB-1001"))["end_date"] == end.replace(year=end.year + 1)
 
 
@@ -165,23 +167,112 @@ async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnv
         async with pool.connection() as conn:
             again = await load(conn, data)
         assert again.changed_subscriptions == []
-        await sync_calendars(env.client, pool, ids, set(), settings.temporal_task_queue)
+        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == len(ids)
         await env.client.get_workflow_handle("subscription-SUB-1005").result()
         runs = {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id for i in ids}
 
-        await sync_calendars(env.client, pool, ids, set(), settings.temporal_task_queue)
+        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 0
         assert {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id
                 for i in ids} == runs
 
         changed = data.model_copy(update={"subscriptions": [
-            s.model_copy(update={"end_date": s.end_date + DAY * 7, "auto_renew": False}) if s.id == "SUB-1001" else s
+            s.model_copy(update={"end_date": s.end_date - DAY * 7, "auto_renew": False}) if s.id == "SUB-1001" else s
             for s in data.subscriptions]})
         async with pool.connection() as conn:
             result = await load(conn, changed)
         assert result.changed_subscriptions == ["SUB-1001"]
-        assert await sync_calendars(env.client, pool, ids, set(result.changed_subscriptions),
-                                    settings.temporal_task_queue) == 1
+        # R18: an earlier end date is a stale export: the term is kept, the source's switch adopted.
+        assert [k.id for k in result.kept] == ["SUB-1001"]
+        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 1
         state = await calendar(env.client, "SUB-1001")
         sub = next(s for s in data.subscriptions if s.id == "SUB-1001")
-        assert (state.end_date, state.auto_renew) == (sub.end_date + DAY * 7, False)
-        assert "auto quote" in state.next_event or "auto-renew" in state.next_event
+        assert (state.end_date, state.auto_renew) == (sub.end_date, False)
+        assert "auto-renew" in state.next_event or "auto quote" in state.next_event
+        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 0
+
+
+async def test_r18_a_failed_sync_is_retried_by_the_next_load(env: WorkflowEnvironment, pool, settings) -> None:
+    from starters.calendars import sync_calendars
+    from store.loader import load
+    from workers.demo_data import demo_data
+
+    async with quote_stack(env, pool, settings):
+        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        data = demo_data((await env.get_current_time()).date())
+        changed = data.model_copy(update={"subscriptions": [
+            s.model_copy(update={"auto_renew": False}) if s.id == "SUB-1001" else s for s in data.subscriptions]})
+        async with pool.connection() as conn:
+            await load(conn, changed)
+        # The load's store write landed, but its sync never reached Temporal (a crash, the server down).
+        async with pool.connection() as conn:
+            again = await load(conn, changed)
+        assert again.changed_subscriptions == []
+        assert (await calendar(env.client, "SUB-1001")).auto_renew is True
+        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 1
+        assert (await calendar(env.client, "SUB-1001")).auto_renew is False
+
+
+async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_renews(
+        env: WorkflowEnvironment, pool, settings) -> None:
+    from starters.ops import failed_auto_renewals
+
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await settled(env.client, quote.number)
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM prices WHERE product = 'AutoCAD' AND term = 'annual'")
+        await skip_to(env, TermCalendar.of(end).renewal_due + DAY, "SUB-1001")
+        state = await calendar(env.client, "SUB-1001")
+        assert state.auto_renew_error == f"cannot auto-renew SUB-1001: no price for AutoCAD annual in EUR"
+        assert (state.end_date, state.reserved_by) == (end, None)
+        assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+        history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
+        failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
+        assert len(failed) == 1
+        stuck = await failed_auto_renewals(pool)
+        assert [(s.workflow_id, s.reason) for s in stuck] == [("subscription-SUB-1001", "auto-renew failed")]
+        assert "no price for AutoCAD annual in EUR" in stuck[0].detail
+        assert (await quotes.show(quote.number)).state is QuoteState.SENT
+        paid = await quotes.accept(quote.number, pay=True, reference="BANK-2")
+        assert paid.state is QuoteState.PAID
+        await quote_result(env.client, quote.number)
+    renewals = await rows(pool, "SELECT * FROM renewals")
+    assert [(r["source"], r["quote_number"]) for r in renewals] == [("quote", quote.number)]
+
+
+async def test_r16_claim_racing_the_window_close(env: WorkflowEnvironment, pool, settings) -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.subscriptions import SubscriptionActivities, TermRef, TermsInput
+    from workflows.subscription import RenewTermInput, SubscriptionWorkflow, TermInput
+
+    async with quote_stack(env, pool, settings):
+        end = (await subscription_row(pool, "SUB-1007"))["end_date"]
+        closes = TermCalendar.of(end).window_closes
+        await start_calendars(env, pool, settings, "SUB-1007", "SUB-1002")
+        handle = env.client.get_workflow_handle("subscription-SUB-1007")
+        await skip_to(env, closes - timedelta(seconds=1), "SUB-1007")
+        granted = await handle.execute_update(SubscriptionWorkflow.reserve, TermInput(holder="Q-1", term_end=end))
+        assert granted.granted
+        await skip_to(env, closes + DAY, "SUB-1007")
+        # The window closed while the term was reserved: lapse waits for the payment in progress.
+        assert (await subscription_row(pool, "SUB-1007"))["lapsed_on"] is None
+        late = await handle.execute_update(SubscriptionWorkflow.reserve, TermInput(holder="Q-2", term_end=end))
+        assert (late.granted, late.rule) == (False, "R01") and "window of SUB-1007 closed" in late.reason
+        renewed = await handle.execute_update(SubscriptionWorkflow.renew, RenewTermInput(
+            holder="Q-1", term_end=end, to_end_date=end.replace(year=end.year + 1), seats=2, term="annual"))
+        assert renewed.renewed
+        assert (await calendar(env.client, "SUB-1007")).end_date == end.replace(year=end.year + 1)
+
+        # Another calendar whose window closed with nothing reserved lapses; a claim after that is refused.
+        revit = (await subscription_row(pool, "SUB-1002"))["end_date"]
+        await skip_to(env, TermCalendar.of(revit).window_closes + DAY, "SUB-1002")
+        await env.client.get_workflow_handle("subscription-SUB-1002").result()
+        assert (await subscription_row(pool, "SUB-1002"))["lapsed_on"] == revit
+        activities = SubscriptionActivities(env.client, pool)
+        refused = await ActivityEnvironment().run(activities.reserve_terms, TermsInput(
+            quote_number="Q-3", terms=[TermRef(subscription_id="SUB-1002", term_end=revit)]))
+        assert [(r.granted, r.rule) for r in refused.results] == [(False, "R01")]
+        assert "window closed on" in refused.results[0].reason

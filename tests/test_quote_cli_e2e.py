@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.quotes import quote_workflow_id
 from tests.conftest import renewals
 from tests.quotes_helpers import quote_result, quote_stack, scalar, settled, subscription_row
-from workers.demo_data import ACME
+from workers.demo_data import ACME, demo_data
 from workflows.quote import QuoteWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -124,3 +124,31 @@ async def test_cli_buyer_cancel_refused_r10(dev_env: WorkflowEnvironment, pool, 
         assert (await cli(env_vars, "quote", "cancel", number, "--as", "sales")).returncode == 0
         unknown = await cli(env_vars, "quote", "show", "Q-999999")
         assert unknown.returncode == 2 and "unknown quote Q-999999" in unknown.stderr
+
+
+async def test_r16_second_quote_for_a_paid_term_refused_with_the_cli(dev_env: WorkflowEnvironment, pool, settings,
+                                                                     env_vars, tmp_path) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        before = await subscription_row(pool, "SUB-1001")
+        create = ["quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send", "--json"]
+        first = json.loads((await cli(env_vars, *create)).stdout)["number"]
+        second = json.loads((await cli(env_vars, *create)).stdout)["number"]
+        paid = await cli(env_vars, "quote", "accept", first, "--pay", "--reference", "BANK-1")
+        assert paid.returncode == 0, paid.stderr
+        refused = await cli(env_vars, "quote", "accept", second, "--pay", "--reference", "BANK-2")
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(f"refused (R16): SUB-1001 was renewed by {first} on ")
+        assert refused.stderr.strip().endswith("; this quote can no longer be paid")
+        await quote_result(dev_env.client, second)
+        shown = json.loads((await cli(env_vars, "quote", "show", second, "--json")).stdout)
+        assert (shown["state"], shown["cancelled_by"], shown["cancel_reason"]) == (
+            "cancelled", "system", f"superseded by {first}")
+        assert await scalar(pool, "SELECT count(*) FROM payments WHERE quote_number = %s", second) == 0
+
+        demo = tmp_path / "demo.json"
+        demo.write_text(demo_data(date.today()).model_dump_json())
+        loaded = await cli(env_vars, "load", str(demo), "--json")
+        assert loaded.returncode == 0, loaded.stderr
+        assert [k["id"] for k in json.loads(loaded.stdout)["kept"]] == ["SUB-1001"]
+        subs = {s["id"]: s for s in json.loads((await cli(env_vars, "subscriptions", "--csn", ACME, "--json")).stdout)}
+        assert subs["SUB-1001"]["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1).isoformat()

@@ -1,5 +1,6 @@
 """The buyer app against a real worker on the time-skipping server: R13 links, R14 quotes page, 403s, CSRF."""
 
+import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -9,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.links import LinkSigner
 from domain.quotes import QuoteState
-from tests.quotes_helpers import charges, quote_stack, request, scalar, settled
+from tests.quotes_helpers import charges, quote_result, quote_stack, request, scalar, settled
 from web.app import create_app
 from workers.demo_data import ACME
 
@@ -144,3 +145,68 @@ async def test_r14_quotes_page_lists_active_quotes_with_actions(env: WorkflowEnv
         other = LinkSigner(settings.buyer_link_secret).customer_token(
             "5100000003", "buyer@acme.example", datetime.now(timezone.utc) + timedelta(days=1))
         assert (await web.get(f"/customers/{ACME}/quotes", params={"token": other})).status_code == 403
+
+
+async def pay_form(web, mailbox, number: str) -> dict[str, str]:
+    token = link_of(mailbox, number).split("token=")[1]
+    page = await web.get(f"/quotes/{number}/pay", params={"token": token})
+    return form_fields(page.text, f"/quotes/{number}/pay")
+
+
+async def test_r16_pay_form_submitted_twice_at_once_charges_once(env: WorkflowEnvironment, pool, settings, mailbox,
+                                                                gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        both = await asyncio.gather(*(web.post(f"/quotes/{quote.number}/pay", data=fields | CARD,
+                                               follow_redirects=True) for _ in range(2)))
+        assert [r.status_code for r in both] == [200, 200]
+        assert all("is paid" in r.text for r in both)
+    assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (1, 1)
+    assert await scalar(pool, "SELECT count(*) FROM payments") == 1
+
+
+async def test_r16_quote_cancelled_while_pay_form_open_is_never_charged(env: WorkflowEnvironment, pool, settings,
+                                                                        mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        await quotes.cancel(quote.number, "sales")
+        refused = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD)
+        assert refused.status_code == 409 and "was cancelled" in refused.text
+        assert "Accept and pay" not in refused.text
+    assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (0, 0)
+    assert await scalar(pool, "SELECT count(*) FROM payments") == 0
+
+
+async def test_r16_declined_card_told_in_plain_words_quote_stays_accepted(env: WorkflowEnvironment, pool, settings,
+                                                                          mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        declined = await web.post(f"/quotes/{quote.number}/pay",
+                                  data=fields | CARD | {"card_number": "4000 0000 0000 9995"})
+        assert declined.status_code == 402
+        assert "Your card was declined: insufficient funds; nothing was charged" in declined.text
+        assert "pay it with another card" in declined.text
+        assert (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
+        paid = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert "is paid" in paid.text
+    assert await charges(pool, quote.number) == 1
+
+
+async def test_r16_superseded_quote_page_shows_why_instead_of_pay_buttons(env: WorkflowEnvironment, pool, settings,
+                                                                          mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        loser = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        winner = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(winner.number, pay=True, reference="BANK-7")
+        await quote_result(env.client, loser.number)
+        page = await web.get(link_of(mailbox, loser.number))
+        assert page.status_code == 200 and 'id="state">cancelled' in page.text
+        assert f"no longer valid: superseded by {winner.number}" in page.text
+        assert "Accept and pay" not in page.text
+        token = link_of(mailbox, loser.number).split("token=")[1]
+        form = await web.get(f"/quotes/{loser.number}/pay", params={"token": token})
+        assert form.status_code == 303 and form.headers["location"].startswith(f"/quotes/{loser.number}?")
+    assert await charges(pool, loser.number) == 0

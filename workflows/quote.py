@@ -292,10 +292,8 @@ class QuoteWorkflow:
         state = self.quote.state
         if state in allowed:
             return
-        if self.quote.superseded_because:
-            _refuse("R16", f"{self.quote.superseded_because}; this quote can no longer be {action}")
         if state.terminal:
-            _refuse("lifecycle", f"quote {self.quote.number} is {state.value}; it can no longer be {action}")
+            _refuse(*self.quote.ended_refusal(action))
         names = " or ".join(s.value for s in allowed)
         _refuse("lifecycle", f"quote {self.quote.number} is {state.value}; only a {names} quote can be {action}")
 

@@ -329,6 +329,7 @@ class SubscriptionWorkflow:
         if self.reservation is not None:
             await workflow.wait_condition(lambda: self.reservation is None)
         own = self.sub
+        held = bool(self.held_by)
         elsewhere = incoming.end_date > own.end_date and workflow.patched(RENEWED_ELSEWHERE)
         if elsewhere:
             key = own.end_date.isoformat()
@@ -339,8 +340,8 @@ class SubscriptionWorkflow:
                               f"{incoming.end_date.isoformat()}")
         if incoming.end_date < own.end_date:
             incoming = incoming.model_copy(update={"end_date": own.end_date, "seats": own.seats, "term": own.term})
-        if self.held_by:
-            incoming = incoming.model_copy(update={"auto_renew": own.auto_renew})
+        if held:
+            incoming = incoming.model_copy(update={"auto_renew": self.sub.auto_renew})
         if elsewhere:
             self.auto_quote = None
             self.renewed = True
