@@ -225,7 +225,9 @@ async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_
             await conn.execute("DELETE FROM prices WHERE product = 'AutoCAD' AND term = 'annual'")
         await skip_to(env, TermCalendar.of(end).renewal_due + DAY, "SUB-1001")
         state = await calendar(env.client, "SUB-1001")
-        assert state.auto_renew_error == f"cannot auto-renew SUB-1001: no price for AutoCAD annual in EUR"
+        assert state.auto_renew_error == "cannot auto-renew SUB-1001: no price for AutoCAD annual in EUR"
+        metadata = await env.client.get_workflow_handle("subscription-SUB-1001").query("__temporal_workflow_metadata")
+        assert "auto-renew failed: cannot auto-renew SUB-1001: no price" in metadata.current_details
         assert (state.end_date, state.reserved_by) == (end, None)
         assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
         history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
@@ -276,3 +278,39 @@ async def test_r16_claim_racing_the_window_close(env: WorkflowEnvironment, pool,
             quote_number="Q-3", terms=[TermRef(subscription_id="SUB-1002", term_end=revit)]))
         assert [(r.granted, r.rule) for r in refused.results] == [(False, "R01")]
         assert "window closed on" in refused.results[0].reason
+        # The lapsed calendar was not started again (with its claims forgotten).
+        assert (await env.client.get_workflow_handle("subscription-SUB-1002").describe()).status.name == "COMPLETED"
+
+
+class RefusingMailbox:
+    """An SMTP server that refuses every recipient for good (550)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 mailbox unavailable"
+
+
+async def test_r16_smtp_refusal_never_blocks_or_repeats_an_auto_renewal(env: WorkflowEnvironment, pool,
+                                                                         settings) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    refusing = Controller(RefusingMailbox(), hostname="127.0.0.1", port=port)
+    refusing.start()
+    try:
+        async with quote_stack(env, pool, settings.model_copy(update={"smtp_port": port})):
+            end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+            await start_calendars(env, pool, settings, "SUB-1001")
+            first_run = (await env.client.get_workflow_handle("subscription-SUB-1001").describe()).run_id
+            await skip_to(env, TermCalendar.of(end).renewal_due + DAY, "SUB-1001")
+            assert (await calendar(env.client, "SUB-1001")).end_date == end.replace(year=end.year + 1)
+            await skip_to(env, TermCalendar.of(end).renewal_due + 60 * DAY, "SUB-1001")
+            history = await env.client.get_workflow_handle("subscription-SUB-1001", run_id=first_run).fetch_history()
+    finally:
+        refusing.stop()
+    failed = [e.activity_task_failed_event_attributes.failure for e in history.events
+              if e.HasField("activity_task_failed_event_attributes")]
+    assert [f.application_failure_info.type for f in failed] == ["MailRefused"]
+    renewals = await rows(pool, "SELECT * FROM renewals WHERE subscription_id = 'SUB-1001'")
+    assert [(r["source"], r["from_end_date"]) for r in renewals] == [("auto-renew", end)]

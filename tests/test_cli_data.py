@@ -106,3 +106,24 @@ def test_unknown_csn_exit_2(shell, demo_file: Path) -> None:
 def test_no_database_configured_is_a_clear_error(cli_env) -> None:
     result = renewals("groups", "--csn", ACME, env=cli_env)
     assert result.returncode == 2 and "no database" in result.stderr
+
+
+def test_r18_load_resync_tells_every_open_calendar_again(shell, demo_file: Path) -> None:
+    assert renewals("load", str(demo_file), env=shell).returncode == 0
+    resync = renewals("load", "--resync", "--json", env=shell)
+    assert resync.returncode == 0, resync.stderr
+    assert json.loads(resync.stdout)["calendars_told"] >= 15
+    nothing = renewals("load", env=shell)
+    assert nothing.returncode == 2 and "needs FILE.json" in nothing.stderr
+
+
+def test_r18_stale_file_row_reported_as_kept(shell, demo_file: Path, database_url: str) -> None:
+    import psycopg
+
+    assert renewals("load", str(demo_file), env=shell).returncode == 0
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE subscriptions SET end_date = end_date + 365 WHERE id = 'SUB-1001'")
+    again = renewals("load", str(demo_file), "--json", env=shell)
+    result = json.loads(again.stdout)
+    assert result["subscriptions"]["kept"] == 1 and [k["id"] for k in result["kept"]] == ["SUB-1001"]
+    assert "kept           SUB-1001: the file ends it" in renewals("load", str(demo_file), env=shell).stdout
