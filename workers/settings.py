@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 1000
     metrics_port: int | None = None
-    payment_gateway: str = "fake"
+    payment_gateway: Literal["fake"] = "fake"
     log_level: str = "INFO"
 
     @classmethod
