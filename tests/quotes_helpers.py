@@ -3,7 +3,7 @@
 import asyncio
 from collections import Counter
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import AsyncIterator
 
 from psycopg_pool import AsyncConnectionPool

@@ -9,9 +9,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import quote_workflow_id
 from tests.conftest import renewals
-from tests.quotes_helpers import quote_result, quote_stack, scalar, settled, subscription_row
+from tests.quotes_helpers import quote_result, quote_stack, scalar, subscription_row
 from workers.demo_data import ACME, demo_data
-from workflows.quote import QuoteWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

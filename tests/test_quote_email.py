@@ -1,6 +1,5 @@
 """R13 the quote email and R04 its recipients, read from a real aiosmtpd server; sent once per recipient."""
 
-from datetime import timedelta
 
 import pytest
 from temporalio import activity

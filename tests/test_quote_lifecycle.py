@@ -1,7 +1,6 @@
 """QuoteWorkflow on the time-skipping server: every path of the lifecycle, with real PostgreSQL and SMTP."""
 
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 from temporalio.api.enums.v1 import EventType

@@ -20,7 +20,7 @@ from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote, QuoteState
-from payments.gateway import Card, PaymentGateway
+from payments.gateway import Card
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -191,7 +191,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     from store.pool import open_pool
     from workers.demo_data import demo_data
     from workers.smtp_sink import start_smtp_sink
-    from workers.temporal import build_worker, connect, payment_gateway, wait_for_temporal
+    from workers.temporal import build_worker, payment_gateway, wait_for_temporal
     from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
     var.mkdir(parents=True, exist_ok=True)

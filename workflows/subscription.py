@@ -199,8 +199,8 @@ class SubscriptionWorkflow:
                 )
             except TimeoutError:
                 pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
         await self._finish_term()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._carry())
 
     @property
