@@ -190,3 +190,21 @@ async def test_lifecycle_draft_expiry_capped_at_window_close(env: WorkflowEnviro
         assert (await quote_result(env.client, draft.number)).state is QuoteState.EXPIRED
         with pytest.raises(Refused):
             await quotes.send(draft.number)
+
+
+async def test_r17_accepted_quote_that_expires_lets_the_kept_back_auto_renewal_run(
+        env: WorkflowEnvironment, pool, settings, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(quote.number)
+        await settled(env.client, quote.number)
+        await skip_to(env, TermCalendar.of(end).renewal_due + DAY, "SUB-1001")
+        assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+        await skip_to(env, quote.expires_at + DAY, "SUB-1001")
+        assert (await quote_result(env.client, quote.number)).state is QuoteState.EXPIRED
+        await skip_to(env, quote.expires_at + 2 * DAY, "SUB-1001")
+    renewals = await rows(pool, "SELECT * FROM renewals")
+    assert [(r["source"], r["from_end_date"]) for r in renewals] == [("auto-renew", end)]
+    assert await charges(pool, quote.number) == 0
