@@ -9,6 +9,7 @@ Message-IDs (the embedded sink, Mailpit) keep once.
 import asyncio
 import hashlib
 import smtplib
+import ssl
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.message import EmailMessage
@@ -17,7 +18,7 @@ from typing import Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -47,10 +48,16 @@ class SendQuoteEmailResult(BaseModel):
 
 
 class SmtpSettings(BaseModel):
+    """Where mail goes. Production servers usually want STARTTLS and a login; the embedded sink neither."""
+
     host: str
     port: int
     mail_from: str
     timeout: float = 10
+    starttls: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 def message_id(quote_number: str, purpose: str, recipient: str, domain: str) -> str:
@@ -147,6 +154,10 @@ class Mailer:
         """A permanent refusal (5xx) is not retried; a server that is down or busy (4xx) is."""
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
+                if self.smtp.starttls:
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.smtp.ca_file))
+                if self.smtp.username:
+                    smtp.login(self.smtp.username, self.smtp.password.get_secret_value() if self.smtp.password else "")
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as err:
             codes = [code for code, _ in err.recipients.values()]
@@ -154,6 +165,9 @@ class Mailer:
                 raise ApplicationError(f"the mail server refused {message['To']}: {err.recipients}",
                                        type="MailRefused", non_retryable=True) from None
             raise
+        except smtplib.SMTPAuthenticationError as err:
+            raise ApplicationError(f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
+                                   type="MailRefused", non_retryable=True) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
             if err.smtp_code >= 500:
                 raise ApplicationError(f"the mail server refused the message to {message['To']}: {err.smtp_code} "

@@ -3,6 +3,7 @@
 
 import pytest
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -102,3 +103,50 @@ async def test_retried_email_after_smtp_call_delivers_one_message(env: WorkflowE
         await settled(env.client, quote.number)
     assert len(mailbox.messages()) == 1
     assert await scalar(pool, "SELECT status FROM sent_mail WHERE quote_number = %s", quote.number) == "sent"
+
+
+class Login:
+    """An authenticator for aiosmtpd: one account."""
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"quotes", b"s3cret")
+        return AuthResult(success=ok, handled=False)
+
+
+async def test_production_smtp_starttls_and_login(pool, settings, tmp_path) -> None:
+    import ssl
+
+    import trustme
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+    from tests.test_quote_rules import build
+    from workers.smtp_sink import MailDirHandler
+
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    port = free_port()
+    smtp = Controller(MailDirHandler(tmp_path / "tls-mail"), hostname="127.0.0.1", port=port, tls_context=server_tls,
+                      require_starttls=True, authenticator=Login(), auth_required=True)
+    smtp.start()
+    try:
+        quote = build("SUB-1001").model_copy(update={"number": "Q-777002"})
+        job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote")
+
+        def email(password: str) -> EmailActivities:
+            return EmailActivities(Mailer(pool, SmtpSettings(
+                host="127.0.0.1", port=port, mail_from=settings.mail_from, starttls=True,
+                ca_file=str(tmp_path / "ca.pem"), username="quotes", password=password)),
+                LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
+
+        with pytest.raises(ApplicationError) as refused:
+            await ActivityEnvironment().run(email("wrong").send_quote_email, job)
+        assert (refused.value.type, refused.value.non_retryable) == ("MailRefused", True)
+        assert (await ActivityEnvironment().run(email("s3cret").send_quote_email, job)).sent
+    finally:
+        smtp.stop()
+    assert len(list((tmp_path / "tls-mail").glob("*.eml"))) == 1

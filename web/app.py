@@ -1,8 +1,9 @@
 """Buyer pages: a quote from its email link, a customer's active quotes, accept, accept and pay.
 
 Every page needs a signed link (403 otherwise); every state change is a POST carrying a CSRF
-field derived from the link, from this site's own pages; each action is an update on the quote's
-workflow, and its answer (or refusal) is shown in plain words.
+field derived from the link, from this site's own pages, within a rate limit; each action is an
+update on the quote's workflow, and its answer (or refusal) is shown in plain words. Headers and
+logging that keep the link's token private are in web/security.py.
 """
 
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from domain.links import LinkRefused, LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
+from web.security import PostLimit, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -52,11 +54,19 @@ def refusal_text(err: Refused, quote: Quote | None) -> str:
     return PLAIN.get(err.rule, err.message)
 
 
-def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None) -> FastAPI:
+class TooManyPosts(Exception):
+    pass
+
+
+def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None,
+               post_limit: PostLimit | None = None) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders)
+    redact_access_log()
+    post_limit = post_limit or PostLimit()
 
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -66,9 +76,14 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
                     message=f"{reason.capitalize()}. Use the link in your most recent quote email.")
 
     def same_origin(request: Request) -> bool:
-        """Browsers send Origin (or at least Referer) with a POST; another site's form fails here."""
+        """Another site's form fails here: browsers say where a POST comes from in Sec-Fetch-Site, or in
+        Origin. With `Referrer-Policy: no-referrer` a same-site form's Origin is `null`; the CSRF field
+        still has to match."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site in ("same-origin", "none")
         source = request.headers.get("origin") or request.headers.get("referer")
-        if source is None:
+        if source is None or source == "null":
             return True
         return urlsplit(source).netloc == request.headers.get("host")
 
@@ -76,6 +91,8 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         return f"/quotes/{number}?" + urlencode({"token": token, **extra})
 
     async def guarded_post(request: Request, number: str, token: str, csrf: str | None) -> str:
+        if not await post_limit.allow(token, request.client.host if request.client else "unknown"):
+            raise TooManyPosts()
         if not same_origin(request):
             raise LinkRefused("the form was sent from another site")
         recipient = signer.verify_quote(token, number, now())
@@ -169,6 +186,13 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
             quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
             rows.append({"quote": quote, "token": quote_token, "csrf": signer.csrf(quote_token)})
         return page(request, "quotes.html", rows=rows, csn=csn, recipient=recipient)
+
+    @app.exception_handler(TooManyPosts)
+    async def too_many(request: Request, _err: TooManyPosts) -> HTMLResponse:
+        response = page(request, "message.html", 429, title="Too many attempts",
+                        message="Too many attempts from this link or this address. Wait a minute, then try again.")
+        response.headers["retry-after"] = "60"
+        return response
 
     @app.get("/healthz")
     async def healthz():

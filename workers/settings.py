@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadInput
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     smtp_host: str = "localhost"
     smtp_port: int = 8025
+    smtp_starttls: bool = False
+    smtp_ca_file: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
     buyer_app_url: str = "http://localhost:8000"
     buyer_link_secret: str | None = None

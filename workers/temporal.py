@@ -94,7 +94,10 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
     """Every activity, bound to this process's clients; tests build them with other settings."""
     from starters.quotes import QuoteService
 
-    mailer = Mailer(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from))
+    mailer = Mailer(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
+                                       starttls=settings.smtp_starttls, ca_file=settings.smtp_ca_file,
+                                       username=settings.smtp_username,
+                                       password=settings.smtp_password))
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
