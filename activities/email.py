@@ -175,18 +175,20 @@ class Mailer:
             raise
 
 
-LINK_LIFETIME_AFTER_PAYMENT = timedelta(days=90)
+QUOTES_PAGE_LIFETIME = timedelta(days=90)
 
 
-def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str, str]:
-    """The quote's link and the recipient's quotes page (R14), each signed for this recipient."""
+def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str | None, str]:
+    """The quote's link, while it is pending (R19: a quote's links die when it ends), and the
+    recipient's quotes page (R14), each signed for this recipient only."""
     app_url = app_url.rstrip("/")
+    quote_link = None
+    if quote.state.pending and quote.expires_at:
+        quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient,
+                                                                                quote.expires_at)
     sent = quote.sent_at or quote.created_at or datetime.now(timezone.utc)
-    quote_until = quote.expires_at if quote.state.pending and quote.expires_at else (
-        (quote.paid_at or sent) + LINK_LIFETIME_AFTER_PAYMENT)
-    quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient, quote_until)
     page_link = f"{app_url}/customers/{quote.csn}/quotes?token=" + links.customer_token(
-        quote.csn, recipient, sent + LINK_LIFETIME_AFTER_PAYMENT)
+        quote.csn, recipient, sent + QUOTES_PAGE_LIFETIME)
     return quote_link, page_link
 
 

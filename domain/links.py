@@ -1,4 +1,9 @@
-"""Signed buyer links (R13, R14): a token bound to a quote (or a customer), a recipient and an expiry."""
+"""Signed buyer links (R13, R14, R19): a token bound to one quote (or one customer's page), one
+recipient and an expiry, signed with the newest of several secrets.
+
+Secrets rotate without breaking links already mailed: tokens are signed with the newest secret
+and carry its key id; every listed secret still verifies. Drop an old secret to revoke its links.
+"""
 
 import hashlib
 import hmac
@@ -11,18 +16,25 @@ class LinkRefused(Exception):
     """No token, a tampered one, another quote's, or an expired one."""
 
 
+def key_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
 class LinkSigner:
-    def __init__(self, secret: str) -> None:
-        if not secret:
-            raise ValueError("a buyer link secret is required (BUYER_LINK_SECRET)")
-        self._secret = secret.encode()
-        self._serializer = URLSafeSerializer(secret, salt="renewals-buyer-link")
+    def __init__(self, secrets: list[str] | str) -> None:
+        keys = [secrets] if isinstance(secrets, str) else list(secrets)
+        if not keys or not all(keys):
+            raise ValueError("a buyer link secret is required (BUYER_LINK_SECRETS or BUYER_LINK_SECRET)")
+        self._keys = [k.encode() for k in keys]
+        self._kid = key_id(keys[0])
+        # itsdangerous signs with the last key and verifies with each: newest last.
+        self._serializer = URLSafeSerializer(list(reversed(keys)), salt="renewals-buyer-link")
 
     def quote_token(self, number: str, recipient: str, expires_at: datetime) -> str:
-        return self._serializer.dumps({"q": number, "r": recipient, "e": int(expires_at.timestamp())})
+        return self._serializer.dumps({"q": number, "r": recipient, "e": int(expires_at.timestamp()), "k": self._kid})
 
     def customer_token(self, csn: str, recipient: str, expires_at: datetime) -> str:
-        return self._serializer.dumps({"c": csn, "r": recipient, "e": int(expires_at.timestamp())})
+        return self._serializer.dumps({"c": csn, "r": recipient, "e": int(expires_at.timestamp()), "k": self._kid})
 
     def verify_quote(self, token: str | None, number: str, now: datetime) -> str:
         """The recipient the link was made for."""
@@ -39,11 +51,15 @@ class LinkSigner:
 
     def csrf(self, token: str) -> str:
         """The form field that proves a POST came from a page this app served for this link."""
-        return hmac.new(self._secret, f"csrf|{token}".encode(), hashlib.sha256).hexdigest()
+        return self._csrf(self._keys[0], token)
 
     def check_csrf(self, token: str, value: str | None) -> None:
-        if not value or not hmac.compare_digest(self.csrf(token), value):
+        if not value or not any(hmac.compare_digest(self._csrf(key, token), value) for key in self._keys):
             raise LinkRefused("the form is not one this site served")
+
+    @staticmethod
+    def _csrf(key: bytes, token: str) -> str:
+        return hmac.new(key, f"csrf|{token}".encode(), hashlib.sha256).hexdigest()
 
     def _claims(self, token: str | None, now: datetime) -> dict:
         if not token:

@@ -187,13 +187,19 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
 @click.option("--recipient", help="The recipient the link is for (default: the buyer).")
 @json_option
 def link(number: str, recipient: str | None, as_json: bool) -> None:
-    """The signed link a recipient opens to see, accept and pay the quote, and their quotes page."""
+    """The signed links a recipient opens: the quote (while it is pending) and their quotes page (R19)."""
     from activities.email import signed_links
+    from domain.errors import Refused
     from domain.links import LinkSigner
     from workers.settings import Settings
 
     settings = Settings.load()
     quote = run_with_service(lambda s: s.show(number))
-    quote_link, quotes_page = signed_links(LinkSigner(settings.require_link_secret()), settings.buyer_app_url,
-                                           quote, recipient or quote.buyer_email)
-    output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page}, f"{quote_link}\n{quotes_page}")
+    recipient = recipient or quote.buyer_email
+    if recipient.lower() not in {r.lower() for r in quote.all_recipients}:
+        raise Refused("R19", f"{recipient} is not a recipient of quote {number}; a link opens only a quote its "
+                             "holder was sent")
+    quote_link, quotes_page = signed_links(LinkSigner(settings.require_link_secrets()), settings.buyer_app_url,
+                                           quote, recipient)
+    output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page},
+                f"{quote_link or f'(none: quote {number} is {quote.state.value})'}\n{quotes_page}")

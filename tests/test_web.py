@@ -208,9 +208,10 @@ async def test_r16_superseded_quote_page_shows_why_instead_of_pay_buttons(env: W
         await quotes.accept(winner.number, pay=True, reference="BANK-7")
         await quote_result(env.client, loser.number)
         page = await web.get(link_of(mailbox, loser.number))
-        assert page.status_code == 200 and 'id="state">cancelled' in page.text
+        # R19: the ended quote's link shows only how it ended, with the reason, and no pay buttons.
+        assert page.status_code == 410 and 'id="state">cancelled' in page.text
         assert f"no longer valid: superseded by {winner.number}" in page.text
-        assert "Accept and pay" not in page.text
+        assert "Accept and pay" not in page.text and "EUR" not in page.text
         token = link_of(mailbox, loser.number).split("token=")[1]
         form = await web.get(f"/quotes/{loser.number}/pay", params={"token": token})
         assert form.status_code == 303 and form.headers["location"].startswith(f"/quotes/{loser.number}?")

@@ -42,16 +42,24 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def refusal_text(err: Refused, quote: Quote | None) -> str:
-    if quote and quote.state is QuoteState.PAID:
-        return "This quote is already paid."
-    if quote and quote.state is QuoteState.EXPIRED:
+def ended_text(quote: Quote) -> str:
+    if quote.state is QuoteState.PAID:
+        return "This quote is paid."
+    if quote.state is QuoteState.EXPIRED:
         return PLAIN["R15"]
-    if quote and quote.state is QuoteState.CANCELLED and quote.cancel_reason:
-        return f"This quote is no longer valid: {quote.cancel_reason}. Nothing was charged for it."
-    if quote and quote.state is QuoteState.CANCELLED:
-        return "This quote was cancelled. Ask your partner or sales for a new one."
-    return PLAIN.get(err.rule, err.message)
+    if quote.cancel_reason:
+        return (f"This quote is no longer valid: {quote.cancel_reason}. {quote.superseded_because}. "
+                "Nothing was charged for it.")
+    return "This quote was cancelled. Ask your partner or sales for a new one."
+
+
+def refusal_text(err: Refused, quote: Quote) -> str:
+    return ended_text(quote) if quote.state.terminal else PLAIN.get(err.rule, err.message)
+
+
+def sent_to(quote: Quote, recipient: str) -> bool:
+    """R19: a link opens only a quote its holder was sent (the buyer is sent every quote)."""
+    return recipient.lower() in {r.lower() for r in quote.all_recipients}
 
 
 class TooManyPosts(Exception):
@@ -90,25 +98,43 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
     def quote_url(number: str, token: str, **extra) -> str:
         return f"/quotes/{number}?" + urlencode({"token": token, **extra})
 
-    async def guarded_post(request: Request, number: str, token: str, csrf: str | None) -> str:
+    def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
+        """R19: a quote's links die when it ends; they show only how it ended."""
+        return page(request, "ended.html", status, quote=quote, message=ended_text(quote), done=done)
+
+    def paid_or_ended(request: Request, quote: Quote) -> HTMLResponse:
+        """After "Accept and pay": paid is a success, however many clicks it took; anything else ended it."""
+        if quote.state is QuoteState.PAID:
+            return ended(request, quote, 200, done=DONE["paid"])
+        return ended(request, quote, 409)
+
+    async def quote_for(number: str, token: str | None) -> Quote:
+        """The quote this link opens, for its recipient; LinkRefused if it is not theirs."""
+        recipient = signer.verify_quote(token, number, now())
+        quote = await quotes_factory().show(number)
+        if not sent_to(quote, recipient):
+            raise LinkRefused("this link is not for this quote")
+        return quote
+
+    async def guarded_post(request: Request, number: str, token: str, csrf: str | None) -> Quote:
         if not await post_limit.allow(token, request.client.host if request.client else "unknown"):
             raise TooManyPosts()
         if not same_origin(request):
             raise LinkRefused("the form was sent from another site")
-        recipient = signer.verify_quote(token, number, now())
+        quote = await quote_for(number, token)
         signer.check_csrf(token, csrf)
-        return recipient
+        return quote
 
     @app.get("/quotes/{number}", response_class=HTMLResponse)
-    async def show_quote(request: Request, number: str, token: str | None = None, done: str | None = None,
-                         error: str | None = None):
+    async def show_quote(request: Request, number: str, token: str | None = None, done: str | None = None):
         try:
-            signer.verify_quote(token, number, now())
+            quote = await quote_for(number, token)
         except LinkRefused as err:
             return forbidden(request, str(err))
-        quote = await quotes_factory().show(number)
+        if quote.state.terminal:
+            return ended(request, quote, 410)
         return page(request, "quote.html", quote=quote, token=token, csrf=signer.csrf(token),
-                    done=DONE.get(done or ""), error=error)
+                    done=DONE.get(done or ""))
 
     @app.post("/quotes/{number}/accept")
     async def accept(request: Request, number: str, token: str = Form(""), csrf: str = Form(None)):
@@ -121,6 +147,8 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
             await service.accept(number)
         except (Refused, BadInput) as err:
             quote = await service.show(number)
+            if quote.state.terminal:
+                return ended(request, quote, 409)
             message = refusal_text(err, quote) if isinstance(err, Refused) else err.message
             return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token), error=message)
         return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
@@ -128,10 +156,9 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
     @app.get("/quotes/{number}/pay", response_class=HTMLResponse)
     async def payment_form(request: Request, number: str, token: str | None = None):
         try:
-            signer.verify_quote(token, number, now())
+            quote = await quote_for(number, token)
         except LinkRefused as err:
             return forbidden(request, str(err))
-        quote = await quotes_factory().show(number)
         if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
             return RedirectResponse(quote_url(number, token), status_code=303)
         return page(request, "pay.html", quote=quote, token=token, csrf=signer.csrf(token), errors=[])
@@ -142,21 +169,20 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         """Accept and pay: the card goes to the gateway, which gives a token; the quote's workflow gets only
         the token, and charges it after it reserved every term (R16). A declined card leaves it accepted."""
         try:
-            await guarded_post(request, number, token, csrf)
+            quote = await guarded_post(request, number, token, csrf)
         except LinkRefused as err:
             return forbidden(request, str(err))
         service = quotes_factory()
-        quote = await service.show(number)
-        if quote.state is QuoteState.PAID:
-            return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+        if quote.state.terminal:
+            return paid_or_ended(request, quote)
         try:
             card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
         except ValidationError as err:
             errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
             return page(request, "pay.html", 422, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
-        if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+        if quote.state is QuoteState.DRAFT:
             return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
-                        error=refusal_text(Refused("lifecycle", ""), quote))
+                        error=PLAIN["lifecycle"])
         payment_method = await gateway_factory().tokenize(card)
         try:
             await service.accept(number, pay=True, payment_method=payment_method)
@@ -166,21 +192,22 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
             return page(request, "pay.html", 402, quote=quote, token=token, csrf=signer.csrf(token), errors=[message])
         except Refused as err:
             quote = await service.show(number)
-            if quote.state is QuoteState.PAID:
-                return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+            if quote.state.terminal:
+                return paid_or_ended(request, quote)
             return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
                         error=refusal_text(err, quote))
-        return RedirectResponse(quote_url(number, token, done="paid"), status_code=303)
+        return paid_or_ended(request, await service.show(number))
 
     @app.get("/customers/{csn}/quotes", response_class=HTMLResponse)
     async def customer_quotes(request: Request, csn: str, token: str | None = None):
-        """R14: a customer's active quotes, each with its own signed link for the same contact."""
+        """R14, R19: the active quotes sent to this contact (for the buyer, all of the customer's), each with
+        its own signed link for the same contact."""
         try:
             recipient = signer.verify_customer(token, csn, now())
         except LinkRefused as err:
             return forbidden(request, str(err))
         active = [q for q in await quotes_factory().list(csn=csn)
-                  if q.state in (QuoteState.SENT, QuoteState.ACCEPTED)]
+                  if q.state in (QuoteState.SENT, QuoteState.ACCEPTED) and sent_to(q, recipient)]
         rows = []
         for quote in active:
             quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
@@ -218,5 +245,5 @@ def app_from_settings():
             state["gateway"] = payment_gateway(settings, pool)
             yield
 
-    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secret()), lambda: state["gateway"],
+    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secrets()), lambda: state["gateway"],
                       lifespan=lifespan)

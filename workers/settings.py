@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
     buyer_app_url: str = "http://localhost:8000"
     buyer_link_secret: str | None = None
+    buyer_link_secrets: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     temporal_api_key: str | None = None
@@ -62,7 +63,10 @@ class Settings(BaseSettings):
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
         return self.database_url
 
-    def require_link_secret(self) -> str:
-        if not self.buyer_link_secret:
-            raise BadInput("no BUYER_LINK_SECRET: start the stack with `renewals dev`, or set it")
-        return self.buyer_link_secret
+    def require_link_secrets(self) -> list[str]:
+        """BUYER_LINK_SECRETS (comma-separated, newest first: the newest signs, all verify), else the one
+        BUYER_LINK_SECRET."""
+        secrets = [s.strip() for s in (self.buyer_link_secrets or self.buyer_link_secret or "").split(",") if s.strip()]
+        if not secrets:
+            raise BadInput("no BUYER_LINK_SECRETS: start the stack with `renewals dev`, or set it")
+        return secrets

@@ -101,7 +101,7 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
-    email = EmailActivities(mailer, LinkSigner(settings.require_link_secret()), settings.buyer_app_url)
+    email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     calendar = CalendarActivities(client, pool, mailer, lambda c: QuoteService(c, pool, settings))
     payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)
