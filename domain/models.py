@@ -50,9 +50,26 @@ def _currency(code: str) -> str:
     return code
 
 
+def _printable(text: str) -> str:
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"contains a control character (U+{ord(bad):04X}); only printable text is allowed")
+    return text
+
+
+# The bounds every number and text has at the edge (data file, command line): anything larger is
+# refused with the field named, before it can reach a workflow, a price or a column.
+MAX_SEATS = 1_000_000
+MAX_UNIT_PRICE = Decimal("100000000")
+MAX_LINES = 100
+
 Currency = Annotated[str, AfterValidator(_currency)]
 Csn = Annotated[str, Field(pattern=r"^[0-9]{4,16}$", description="customer serial number: digits")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+Address = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_printable)]
+SubscriptionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Seats = Annotated[int, Field(ge=1, le=MAX_SEATS)]
+Money = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=4, allow_inf_nan=False)]
 
 
 class Record(BaseModel):
@@ -63,14 +80,14 @@ class Customer(Record):
     csn: Csn
     name: Name
     email: EmailStr
-    address: Annotated[str, Field(min_length=1, max_length=500)]
+    address: Address
 
 
 class Subscription(Record):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    id: SubscriptionId
     csn: Csn
     product: Name
-    seats: Annotated[int, Field(ge=1, le=1_000_000)]
+    seats: Seats
     term: Term
     currency: Currency
     purchase_method: PurchaseMethod
@@ -95,14 +112,14 @@ class Price(Record):
     product: Name
     term: Term
     currency: Currency
-    unit_price: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    unit_price: Money
 
 
 class Promotion(Record):
     code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
     name: Name
     percent_off: Annotated[Decimal, Field(gt=0, le=100)] | None = None
-    amount_off: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    amount_off: Annotated[Money, Field(gt=0)] | None = None
     products: Annotated[list[Name], Field(min_length=1)]
     terms: Annotated[list[Term], Field(min_length=1)]
     currencies: Annotated[list[Currency], Field(min_length=1)]

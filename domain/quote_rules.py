@@ -2,40 +2,60 @@
 
 from datetime import date, datetime, timedelta
 
+from typing import Annotated
+
 from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 
 from domain.eligibility import in_window, window_closes, window_opens
 from domain.errors import BadInput, Refused
-from domain.models import Customer, Offering, PurchaseMethod, QuoteKind, Subscription, Term
+from domain.models import (
+    MAX_LINES,
+    Address,
+    Csn,
+    Currency,
+    Customer,
+    Name,
+    Offering,
+    PurchaseMethod,
+    QuoteKind,
+    Seats,
+    Subscription,
+    SubscriptionId,
+    Term,
+)
 from domain.quotes import Origin, Quote, QuoteLine, QuoteState
 
 MAX_EXTRA_RECIPIENTS = 4
 _email = TypeAdapter(EmailStr)
 
 
+Recipient = Annotated[str, Field(max_length=254)]
+Lines = Annotated[list[SubscriptionId], Field(max_length=MAX_LINES)]
+
+
 class NewLine(BaseModel):
     """A new purchase on a `--kind new` quote."""
 
-    product: str = Field(min_length=1)
-    seats: int = Field(ge=1)
+    product: Name
+    seats: Seats
     term: Term
 
 
 class QuoteRequest(BaseModel):
-    """`renewals quote create`, as given."""
+    """`renewals quote create`, as given; every number and text bounded (models.MAX_*)."""
 
-    csn: str
-    subscription_ids: list[str] = []
-    new_lines: list[NewLine] = []
-    exclude: list[str] = []
-    seats: dict[str, int] = {}
-    terms: dict[str, Term] = {}
-    recipients: list[str] = []
+    csn: Csn
+    subscription_ids: Lines = []
+    new_lines: Annotated[list[NewLine], Field(max_length=MAX_LINES)] = []
+    exclude: Lines = []
+    seats: dict[SubscriptionId, Seats] = {}
+    terms: dict[SubscriptionId, Term] = {}
+    recipients: Annotated[list[Recipient], Field(max_length=MAX_LINES)] = []
     origin: Origin = Origin.SELF_SERVICE
     kind: QuoteKind = QuoteKind.RENEWAL
     pause_auto_renew: bool = False
-    address: str | None = None
-    currency: str | None = None
+    address: Address | None = None
+    currency: Currency | None = None
     start_date: date | None = None
     new_credit_line: bool = False
 
@@ -43,11 +63,11 @@ class QuoteRequest(BaseModel):
 class DraftEdit(BaseModel):
     """A change to a draft quote: seats, term, a line left out, recipients, address."""
 
-    seats: dict[str, int] = {}
-    terms: dict[str, Term] = {}
-    exclude: list[str] = []
-    recipients: list[str] | None = None
-    address: str | None = None
+    seats: dict[SubscriptionId, Seats] = {}
+    terms: dict[SubscriptionId, Term] = {}
+    exclude: Lines = []
+    recipients: Annotated[list[Recipient], Field(max_length=MAX_LINES)] | None = None
+    address: Address | None = None
 
 
 def check_recipients(recipients: list[str]) -> list[str]:

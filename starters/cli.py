@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
 
 from domain.errors import BadInput, Refused
 from starters import output
@@ -27,6 +28,10 @@ class RenewalsGroup(click.Group):
         except ValidationError as err:
             details = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)]
             output.report_error(BadInput("invalid input", details), bool(ctx.meta.get(JSON_KEY)))
+        except WorkflowUpdateFailedError as err:
+            # Not a refusal: the workflow could not do it (see `renewals ops stuck`).
+            click.echo(f"error: {err.cause.message if err.cause else err}", err=True)
+            sys.exit(1)
 
 
 def json_option(f):

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistoryEventFilterType
 
 from domain.quotes import subscription_workflow_id
 from store.calendars import open_auto_renew_failures
@@ -19,6 +19,19 @@ class Stuck(BaseModel):
     detail: str
     attempt: int | None = None
     last_failure: str | None = None
+
+
+async def _failure(client: Client, workflow_id: str, run_id: str | None) -> str:
+    """The message (and cause) the workflow failed with, from its close event."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+        failure = event.workflow_execution_failed_event_attributes.failure
+        messages = [failure.message]
+        while failure.HasField("cause"):
+            failure = failure.cause
+            messages.append(failure.message)
+        return ": ".join(m for m in messages if m)
+    return ""
 
 
 def _iso(moment: datetime) -> str:
@@ -56,6 +69,17 @@ async def find_stuck(client: Client, days: int, now: datetime | None = None,
                     attempt=pending.attempt,
                     last_failure=pending.last_failure.message or None,
                 ))
+    async for execution in client.list_workflows(
+        f'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Failed" '
+        f'AND CloseTime > "{_iso(now - timedelta(days=days))}"'
+    ):
+        found.append(Stuck(
+            workflow_id=execution.id,
+            kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
+            state=execution.typed_search_attributes.get(QUOTE_STATE),
+            reason="stopped: cannot go on",
+            detail=await _failure(client, execution.id, execution.run_id),
+        ))
     async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
         quote = await client.get_workflow_handle_for(QuoteWorkflow.run, execution.id).query(QuoteWorkflow.state)
         if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):

@@ -127,3 +127,18 @@ def test_r18_stale_file_row_reported_as_kept(shell, demo_file: Path, database_ur
     result = json.loads(again.stdout)
     assert result["subscriptions"]["kept"] == 1 and [k["id"] for k in result["kept"]] == ["SUB-1001"]
     assert "kept           SUB-1001: the file ends it" in renewals("load", str(demo_file), env=shell).stdout
+
+
+def test_bounds_huge_seat_count_refused_at_once_naming_the_field(shell, demo_file: Path, database_url: str) -> None:
+    import psycopg
+
+    renewals("load", str(demo_file), env=shell)
+    result = renewals("quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--origin", "sales",
+                      "--seats", "SUB-1001=99999999999", env=shell, timeout=20)
+    assert result.returncode == 2
+    assert "seats.SUB-1001: Input should be less than or equal to 1000000" in result.stderr
+    as_json = renewals("quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--address", "x" * 501,
+                       "--json", env=shell, timeout=20)
+    assert as_json.returncode == 2 and "address" in json.loads(as_json.stdout)["error"]["details"][0]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM quotes").fetchone()[0] == 0

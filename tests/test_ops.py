@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.quotes import quote_workflow_id
 from starters.ops import find_stuck
 from tests.conftest import free_port, renewals
-from tests.quotes_helpers import quote_stack, request
+from tests.quotes_helpers import quote_stack, request, scalar
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,3 +47,47 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(dev_env: Workfl
         table = await asyncio.to_thread(renewals, "ops", "stuck", env=shell)
         assert "send_quote_email (attempt" in table.stdout
         await handle.terminate("test finished")
+
+
+async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnvironment, pool, settings) -> None:
+    """A business or data failure in an activity is not retried: the quote stops once, says why in its
+    current details, and `renewals ops stuck` lists it with the reason."""
+    import psycopg.errors
+    from temporalio import activity
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.worker import Worker
+
+    from activities.pricing import PriceQuoteInput, PriceQuoteResult
+    from workers.interceptors import BusinessFailures
+    from workers.temporal import WORKFLOWS, activities, sandbox
+
+    attempts = []
+
+    @activity.defn(name="price_quote")
+    async def overflowing_price(input: PriceQuoteInput) -> PriceQuoteResult:
+        attempts.append(activity.info().attempt)
+        raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
+
+    real = [a for a in activities(dev_env.client, pool, settings) if a.__name__ != "price_quote"]
+    worker = Worker(dev_env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
+                    activities=[*real, overflowing_price], workflow_runner=sandbox(),
+                    interceptors=[BusinessFailures()])
+    async with quote_stack(dev_env, pool, settings, worker=worker) as quotes:
+        with pytest.raises(WorkflowUpdateFailedError) as stopped:
+            await quotes.create(request("SUB-1001"))
+        assert "cannot go on" in stopped.value.cause.message
+        number = await scalar(pool, "SELECT max(number) FROM quotes")
+        handle = dev_env.client.get_workflow_handle(quote_workflow_id(number))
+        details = (await handle.query("__temporal_workflow_metadata")).current_details
+        found = {}
+        for _ in range(50):
+            found = {s.workflow_id: s for s in await find_stuck(dev_env.client, days=1)}
+            if handle.id in found:
+                break
+            await asyncio.sleep(0.2)
+    assert attempts == [1]
+    assert f"{number} · draft" in details and "stopped: " in details
+    assert "NumericValueOutOfRange: numeric field overflow" in details
+    stuck = found[handle.id]
+    assert stuck.reason == "stopped: cannot go on"
+    assert "NumericValueOutOfRange: numeric field overflow" in stuck.detail

@@ -25,6 +25,7 @@ from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
 from activities.subscriptions import SubscriptionActivities
+from workers.interceptors import BusinessFailures
 from workers.settings import Settings
 from workflows.quote import QuoteWorkflow
 from workflows.stack_check import StackCheckWorkflow
@@ -149,5 +150,6 @@ def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        interceptors=[BusinessFailures()],
         **options,
     )

@@ -155,9 +155,20 @@ class QuoteWorkflow:
         self.renewed: dict[str, str] = {}
         self.executed = False
         self.charge_unknown = False
+        self.stopped: str | None = None
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
+        try:
+            return await self._run()
+        except ActivityError as err:
+            # It cannot go on: the UI row (and `renewals ops stuck`) says why, and waiting callers hear it.
+            self.stopped = str(err.cause or err)
+            workflow.set_current_details(f"{details(self.quote)} · stopped: {self.stopped}")
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise
+
+    async def _run(self) -> QuoteResult:
         if self.quote.expires_at is None and workflow.patched(DRAFTS_EXPIRE):
             self.quote = self.quote.model_copy(update={"expires_at": self.quote.expiry_for(workflow.now())})
         self._publish()
@@ -193,7 +204,10 @@ class QuoteWorkflow:
     @workflow.update
     async def priced(self, input: PricedInput) -> Quote:
         """Returns the quote once its first pricing is done: what `quote create` prints."""
-        await workflow.wait_condition(lambda: self.priced_once)
+        await workflow.wait_condition(lambda: self.priced_once or self.stopped is not None)
+        if not self.priced_once:
+            raise ApplicationError(f"quote {self.quote.number} cannot go on: {self.stopped}", type="Stopped",
+                                   non_retryable=True)
         return self.quote
 
     @workflow.update
@@ -346,10 +360,14 @@ class QuoteWorkflow:
         terms = [TermRef(subscription_id=line.subscription_id, term_end=line.end_date)
                  for line in self.quote.renewal_lines]
         if terms:
-            reserved = await workflow.execute_activity_method(
-                SubscriptionActivities.reserve_terms, TermsInput(quote_number=self.quote.number, terms=terms),
-                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=CHARGE_DEADLINE,
-            )
+            try:
+                reserved = await workflow.execute_activity_method(
+                    SubscriptionActivities.reserve_terms, TermsInput(quote_number=self.quote.number, terms=terms),
+                    start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=CHARGE_DEADLINE,
+                )
+            except ActivityError:
+                await self._release(terms)
+                raise
             if reserved.refused:
                 await self._release(terms)
                 first = reserved.refused[0]

@@ -422,11 +422,18 @@ class SubscriptionWorkflow:
 
     async def _send_auto_quote(self) -> None:
         """R12: one auto quote per term; its number is fixed per term, so running this twice is harmless."""
-        created = await workflow.execute_activity_method(
-            CalendarActivities.create_auto_quote,
-            CreateAutoQuoteInput(subscription_id=self.sub.id, term_end=self.sub.end_date, today=workflow.now().date()),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
+        try:
+            created = await workflow.execute_activity_method(
+                CalendarActivities.create_auto_quote,
+                CreateAutoQuoteInput(subscription_id=self.sub.id, term_end=self.sub.end_date,
+                                     today=workflow.now().date()),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+        except ActivityError as err:
+            # Never retried within the term (R12: at most one auto quote); the reason shows in the details.
+            self.auto_quote = f"not sent: {_failure(err)}"
+            workflow.logger.warning("auto quote for %s not sent: %s", self.sub.id, self.auto_quote)
+            return
         self.auto_quote = created.quote_number
 
     def _close_term(self, winner: str, end_date: date, seats: int, term: Term) -> None:
@@ -494,6 +501,8 @@ class SubscriptionWorkflow:
             parts.append(f"being renewed by {self.reservation.holder}")
         if self.auto_renew_error:
             parts.append(f"auto-renew failed: {self.auto_renew_error}")
+        if self.auto_quote and self.auto_quote.startswith("not sent"):
+            parts.append(f"auto quote {self.auto_quote}")
         if upcoming:
             parts.append(f"next: {upcoming[0]} {upcoming[1].date().isoformat()}")
         return " · ".join(parts)

@@ -1,0 +1,38 @@
+"""Business and validation failures are not retried: bad data stays bad on the next attempt, so an
+activity that meets one fails once, with a clear message, where ops can see it."""
+
+from decimal import DecimalException
+from typing import Any
+
+import psycopg.errors
+import pydantic
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from domain.errors import BadInput, Refused
+
+# A row the store refuses (a value out of range, a NUL byte, an unknown key), data that does not
+# validate, arithmetic on an impossible amount, or a request a rule refuses.
+NOT_RETRYABLE = (
+    psycopg.errors.DataError,
+    psycopg.errors.IntegrityError,
+    pydantic.ValidationError,
+    DecimalException,
+    BadInput,
+    Refused,
+)
+
+
+class BusinessFailures(Interceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _NonRetryable(next)
+
+
+class _NonRetryable(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except NOT_RETRYABLE as err:
+            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ApplicationError(f"{type(err).__name__}: {message}", type="InvalidData",
+                                   non_retryable=True) from err
