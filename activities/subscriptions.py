@@ -9,9 +9,10 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from domain.models import Subscription, Term
+from domain.models import PurchaseMethod, Subscription, Term
 from domain.quotes import subscription_workflow_id
 from starters.calendars import ensure_calendar
+from store.catalog import insert_new_subscription
 from store.quotes import drop_hold, record_renewal, sync_auto_renew
 from workflows.subscription import (
     AttachInput,
@@ -101,6 +102,8 @@ class CreateSubscriptionInput(BaseModel):
     term: Term
     currency: str
     start_date: date
+    purchase_method: PurchaseMethod = PurchaseMethod.DIRECT
+    partner_csn: str | None = None
 
 
 class CreateSubscriptionResult(BaseModel):
@@ -238,17 +241,13 @@ class SubscriptionActivities:
             seats=input.seats,
             term=input.term,
             currency=input.currency,
-            purchase_method="direct",
+            purchase_method=input.purchase_method,
+            partner_csn=input.partner_csn,
             start_date=input.start_date,
             end_date=input.term.next_end_date(input.start_date - timedelta(days=1)),
             auto_renew=True,
         )
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO subscriptions (id, csn, product, seats, term, currency, purchase_method, offering,"
-                " start_date, end_date, auto_renew) VALUES (%s, %s, %s, %s, %s, %s, 'direct', 'standard', %s, %s, true)"
-                " ON CONFLICT (id) DO NOTHING",
-                (sub.id, sub.csn, sub.product, sub.seats, sub.term.value, sub.currency, sub.start_date, sub.end_date),
-            )
+            await insert_new_subscription(conn, sub)
         await self._workflow(sub.id)
         return CreateSubscriptionResult(subscription_id=sub.id, end_date=sub.end_date)

@@ -58,6 +58,7 @@ class QuoteRequest(BaseModel):
     currency: Currency | None = None
     start_date: date | None = None
     new_credit_line: bool = False
+    partner_csn: Csn | None = None
 
 
 class DraftEdit(BaseModel):
@@ -70,8 +71,10 @@ class DraftEdit(BaseModel):
     address: Address | None = None
 
 
-def check_recipients(recipients: list[str]) -> list[str]:
-    """R04: the buyer and at most four more, each a well-formed address."""
+def check_recipients(recipients: list[str], buyer: str | None = None) -> list[str]:
+    """R04: the buyer and at most four more, each a well-formed address, each once in any letter case.
+    The buyer listed again is dropped: they get one email, as the buyer."""
+    recipients = [r for r in recipients if not (buyer and r.strip().lower() == buyer.lower())]
     if len(recipients) > MAX_EXTRA_RECIPIENTS:
         raise Refused(
             "R04",
@@ -219,19 +222,28 @@ def build_quote(
     if request.kind is QuoteKind.NEW:
         if not request.currency:
             raise BadInput("a new-purchase quote needs --currency")
-        recipients_checked = check_recipients(request.recipients)
+        if request.origin is Origin.PARTNER and not request.partner_csn:
+            raise BadInput("a partner's new purchase names the partner: --partner CSN (R08)")
+        recipients_checked = check_recipients(request.recipients, customer.email)
         lines = [QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term)
                  for n in request.new_lines]
-        return _quote(number, request, customer, request.currency, None, None, lines, recipients_checked, now)
+        method = PurchaseMethod.PARTNER if request.partner_csn else PurchaseMethod.DIRECT
+        return _quote(number, request, customer, request.currency, method, request.partner_csn, lines,
+                      recipients_checked, now)
+    if request.partner_csn and {s.partner_csn for s in subs} != {request.partner_csn}:
+        raise Refused("R08", f"these subscriptions were not bought through partner {request.partner_csn}")
     if request.kind is QuoteKind.CO_TERM:
         check_same_account(request, subs)
-        recipients_checked = check_recipients(request.recipients)
         lines = check_exclusions(co_term_lines(subs), request.exclude)
+        moving = {line.subscription_id for line in lines}
+        check_subscriptions(request, [s for s in subs if s.id in moving], today)
+        check_self_service_extras(request, subs)
+        recipients_checked = check_recipients(request.recipients, customer.email)
         return _quote(number, request, customer, subs[0].currency, subs[0].purchase_method, subs[0].partner_csn,
                       lines, recipients_checked, now)
     check_subscriptions(request, subs, today)
     check_self_service_extras(request, subs)
-    recipients_checked = check_recipients(request.recipients)
+    recipients_checked = check_recipients(request.recipients, customer.email)
     lines = check_exclusions([QuoteLine.of(s) for s in subs], request.exclude)
     check_line_changes(request.origin, lines, request.seats, request.terms)
     lines = apply_line_changes(lines, request.seats, request.terms)

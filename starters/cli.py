@@ -127,21 +127,22 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
     """
     from starters.calendars import sync_calendars
     from store.calendars import all_open_subscription_ids
-    from store.loader import LoadResult, load_file
+    from store.loader import LoadResult, load, read_data_file
     from store.pool import open_pool
     from workers.settings import Settings
     from workers.temporal import connect
 
     if file is None and not resync:
         raise BadInput("renewals load needs FILE.json (or --resync)")
+    data = read_data_file(file) if file is not None else None
 
     async def go():
         settings = Settings.load()
         async with open_pool(settings.require_database_url(), max_size=2) as pool:
             result = LoadResult(counts={})
-            if file is not None:
+            if data is not None:
                 async with pool.connection() as conn:
-                    result = await load_file(conn, file)
+                    result = await load(conn, data)
             ids = None
             if resync:
                 async with pool.connection() as conn:

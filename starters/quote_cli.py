@@ -82,10 +82,11 @@ def quote() -> None:
 @click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Start other than the day after the end date.")
 @click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
+@click.option("--partner", "partner_csn", metavar="CSN", help="The partner of a new purchase made through one (R08).")
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
 @json_option
 def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, new_lines, pause_auto_renew, address, currency,
-           start_date, new_credit_line, send, as_json) -> None:
+           start_date, new_credit_line, partner_csn, send, as_json) -> None:
     """Make a renewal quote; every rule is checked before anything is created."""
     request = QuoteRequest(
         csn=csn,
@@ -102,6 +103,7 @@ def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, 
         currency=currency,
         start_date=start_date.date() if start_date else None,
         new_credit_line=new_credit_line,
+        partner_csn=partner_csn,
     )
     show_quote(as_json, run_with_service(lambda s: s.create(request, send=send)))
 

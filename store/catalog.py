@@ -134,3 +134,14 @@ async def retell_failed_auto_renewals(conn: AsyncConnection) -> int:
         " WHERE f.subscription_id = s.id AND f.term_end = s.end_date AND s.lapsed_on IS NULL"
     )
     return cur.rowcount
+
+
+async def insert_new_subscription(conn: AsyncConnection, sub: Subscription) -> None:
+    """A paid new purchase; its id comes from quote and line, so inserting twice inserts once."""
+    await conn.execute(
+        "INSERT INTO subscriptions (id, csn, product, seats, term, currency, purchase_method, partner_csn, offering,"
+        " start_date, end_date, auto_renew) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO NOTHING",
+        (sub.id, sub.csn, sub.product, sub.seats, sub.term.value, sub.currency, sub.purchase_method.value,
+         sub.partner_csn, sub.offering.value, sub.start_date, sub.end_date, sub.auto_renew),
+    )

@@ -55,6 +55,9 @@ def parse_data_file(text: str, source: str = "file") -> DataFile:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise BadInput(f"{source} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{source} holds a JSON {type(raw).__name__}, not an object with customers, subscriptions, "
+                       "prices and promotions; nothing was loaded")
     try:
         data = DataFile.model_validate(raw)
     except ValidationError as err:
@@ -142,9 +145,15 @@ def _renewed_by(row: dict) -> str | None:
     return f"renewed by {who} on {row['renewed_at'].date().isoformat()}"
 
 
-async def load_file(conn: AsyncConnection, path: Path) -> LoadResult:
+def read_data_file(path: Path) -> DataFile:
+    """The file, whole and valid, before anything connects: UTF-8 JSON holding one object."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise BadInput(f"cannot read {path}: {err.strerror}") from None
-    return await load(conn, parse_data_file(text, str(path)))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+                       "nothing was loaded") from None
+    return parse_data_file(text, str(path))

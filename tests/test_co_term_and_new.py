@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.errors import Refused
-from domain.models import Customer, QuoteKind, Subscription
+from domain.errors import BadInput, Refused
+from domain.models import Customer, Offering, PurchaseMethod, QuoteKind, Subscription
 from domain.pricing import price_lines
 from domain.quote_rules import NewLine, QuoteRequest, build_quote
 from tests.quotes_helpers import quote_result, quote_stack, request, rows, subscription_row
@@ -24,9 +24,9 @@ def sub(id: str, end: date, seats: int = 5, currency: str = "EUR", product: str 
                         end_date=end, auto_renew=True)
 
 
-def co_term(*subs: Subscription):
-    request = QuoteRequest(csn=ACME, subscription_ids=[s.id for s in subs], kind=QuoteKind.CO_TERM)
-    return build_quote("Q-1", request, CUSTOMER, list(subs), NOW.date(), NOW)
+def co_term(*subs: Subscription, today: date = NOW.date(), origin: str = "self-service"):
+    request = QuoteRequest(csn=ACME, subscription_ids=[s.id for s in subs], kind=QuoteKind.CO_TERM, origin=origin)
+    return build_quote("Q-1", request, CUSTOMER, list(subs), today, NOW)
 
 
 def test_r07_co_term_prorates_per_day_eur() -> None:
@@ -47,8 +47,23 @@ def test_r07_co_term_prorates_per_day_jpy() -> None:
 
 
 def test_r07_co_term_in_a_leap_term_counts_366_days() -> None:
-    quote = co_term(sub("A", date(2027, 3, 31)), sub("B", date(2027, 6, 30)))
+    quote = co_term(sub("A", date(2027, 3, 31)), sub("B", date(2027, 6, 30)), today=date(2027, 1, 15))
     assert quote.lines[0].proration == (91, 366)
+
+
+def test_r01_co_term_line_outside_its_window_refused() -> None:
+    with pytest.raises(Refused) as refused:
+        co_term(sub("A", date(2027, 3, 31)), sub("B", date(2027, 6, 30)))
+    assert refused.value.rule == "R01" and "A cannot be renewed now: its renewal window opens 2026-12-31" in str(
+        refused.value)
+
+
+def test_r10_co_term_success_plan_refused_in_self_service() -> None:
+    plan = sub("A", date(2027, 1, 15)).model_copy(update={"offering": Offering.SUCCESS_PLAN})
+    with pytest.raises(Refused) as refused:
+        co_term(plan, sub("B", date(2027, 4, 30)))
+    assert refused.value.rule == "R10"
+    assert co_term(plan, sub("B", date(2027, 4, 30)), origin="sales").lines[0].subscription_id == "A"
 
 
 def test_r07_co_term_refuses_other_currency() -> None:
@@ -105,3 +120,27 @@ async def test_new_purchase_quote_creates_subscription_when_paid(env: WorkflowEn
         assert (row["end_date"] - row["start_date"]).days in (364, 365)
         handle = env.client.get_workflow_handle(f"subscription-{sub_id}")
         assert (await handle.describe()).status.name == "RUNNING"
+
+
+def test_r08_partner_new_purchase_names_and_keeps_its_partner() -> None:
+    new = dict(csn=ACME, kind=QuoteKind.NEW, currency="EUR", origin="partner",
+               new_lines=[NewLine(product="Maya", seats=1, term="annual")])
+    with pytest.raises(BadInput) as missing:
+        build_quote("Q-1", QuoteRequest(**new), CUSTOMER, [], NOW.date(), NOW)
+    assert "--partner" in missing.value.message
+    quote = build_quote("Q-1", QuoteRequest(**new, partner_csn="5200000001"), CUSTOMER, [], NOW.date(), NOW)
+    assert (quote.purchase_method, quote.partner_csn) == (PurchaseMethod.PARTNER, "5200000001")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_r08_paid_partner_new_purchase_is_a_partner_subscription(env: WorkflowEnvironment, pool,
+                                                                       settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(QuoteRequest(csn=ACME, kind=QuoteKind.NEW, currency="EUR", origin="partner",
+                                                 partner_csn="5200000001",
+                                                 new_lines=[NewLine(product="Maya", seats=1, term="annual")]),
+                                    send=True)
+        await quotes.accept(quote.number, pay=True, reference="BANK-1")
+        (sub_id,) = (await quote_result(env.client, quote.number)).renewed
+        row = await subscription_row(pool, sub_id)
+    assert (row["purchase_method"], row["partner_csn"]) == ("partner", "5200000001")

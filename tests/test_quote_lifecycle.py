@@ -158,3 +158,47 @@ async def test_r15_missing_price_leaves_draft_with_reason(env: WorkflowEnvironme
         with pytest.raises(Refused) as refused:
             await quotes.send(quote.number)
         assert refused.value.rule == "R15" and "no price for Fusion" in refused.value.message
+
+
+async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(env: WorkflowEnvironment, pool,
+                                                                             settings) -> None:
+    import asyncio
+
+    from temporalio import activity
+    from temporalio.worker import Worker
+
+    from activities.subscriptions import AttachQuoteInput
+    from tests.quotes_helpers import rows
+    from workers.interceptors import BusinessFailures
+    from workers.temporal import WORKFLOWS, activities, sandbox
+    from workflows.subscription import AutoRenewState
+
+    release = asyncio.Event()
+
+    @activity.defn(name="attach_quote")
+    async def slow_attach(input: AttachQuoteInput) -> AutoRenewState:
+        await release.wait()
+        return AutoRenewState(subscription_id=input.subscription_id, auto_renew=True, held_by=[], pending=[],
+                              version=0, end_date=date(2030, 1, 1))
+
+    real = [a for a in activities(env.client, pool, settings) if a.__name__ != "attach_quote"]
+    worker = Worker(env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
+                    activities=[*real, slow_attach], workflow_runner=sandbox(), interceptors=[BusinessFailures()])
+    async with quote_stack(env, pool, settings, worker=worker) as quotes:
+        creating = asyncio.create_task(quotes.create(request("SUB-1001")))
+        number = None
+        for _ in range(200):
+            number = await scalar(pool, "SELECT max(number) FROM quotes")
+            if number and (await env.client.get_workflow_handle(quote_workflow_id(number)).describe()
+                           ).raw_description.pending_activities:
+                break
+            await asyncio.sleep(0.02)
+        cancelled = await quotes.cancel(number, "sales")
+        release.set()
+        created = await creating
+        ended = await quote_result(env.client, number)
+        events = [r["event"] for r in await rows(pool, "SELECT event FROM quote_events WHERE quote_number = %s"
+                                                       " ORDER BY id", number)]
+    assert cancelled.state is created.state is ended.state is QuoteState.CANCELLED
+    assert created.total == 0 and created.lines[0].amount is None
+    assert events == ["created", "cancelled"]

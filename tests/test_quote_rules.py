@@ -144,3 +144,11 @@ def test_customer_of_another_csn() -> None:
     with pytest.raises(BadInput):
         build_quote("Q-1", request, Customer.model_validate(CUSTOMERS[SAKURA].model_dump()), [SUBS["SUB-1001"]],
                     TODAY, NOW)
+
+
+def test_r04_buyer_listed_again_in_any_case_gets_one_email() -> None:
+    quote = build("SUB-1001", recipients=["BUYER@acme.example", "cfo@acme.example"])
+    assert quote.all_recipients == ["buyer@acme.example", "cfo@acme.example"]
+    with pytest.raises(Refused) as refused:
+        build("SUB-1001", recipients=["cfo@acme.example", "CFO@Acme.example"])
+    assert refused.value.rule == "R04"

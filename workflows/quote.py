@@ -64,6 +64,7 @@ TERMS_DEADLINE = timedelta(days=1)
 DRAFTS_EXPIRE = "drafts-expire"
 ACCEPTED_HOLDS = "accepted-quote-holds-auto-renew"
 RESERVE_CHARGE_RENEW = "reserve-charge-renew"
+ENDED_STAYS_ENDED = "ended-quote-never-priced"
 
 
 class QuoteInput(BaseModel):
@@ -175,7 +176,9 @@ class QuoteWorkflow:
         await self._save("created")
         await self._attach()
         async with self.lock:
-            await self._price()
+            # A quote cancelled while it was first attaching is never priced (or saved) again.
+            if not self.quote.state.terminal or not workflow.patched(ENDED_STAYS_ENDED):
+                await self._price()
             self.priced_once = True
         while not self.quote.state.terminal:
             if self.quote.expires_at is None:
@@ -287,7 +290,8 @@ class QuoteWorkflow:
             kept = check_exclusions(self.quote.lines, input.exclude)
             self._change(
                 lines=apply_line_changes(kept, input.seats, input.terms),
-                recipients=self.quote.recipients if input.recipients is None else check_recipients(input.recipients),
+                recipients=(self.quote.recipients if input.recipients is None
+                            else check_recipients(input.recipients, self.quote.buyer_email)),
                 address=input.address or self.quote.address,
             )
             await self._save("edited", input.model_dump(mode="json", exclude_defaults=True))
@@ -345,7 +349,7 @@ class QuoteWorkflow:
         self._check_state((QuoteState.DRAFT,), "edited")
         self._check_not_expired()
         if input.recipients is not None:
-            _checked(check_recipients, input.recipients)
+            _checked(check_recipients, input.recipients, self.quote.buyer_email)
         kept = _checked(check_exclusions, self.quote.lines, input.exclude)
         _checked(check_line_changes, self.quote.origin, kept, input.seats, input.terms)
 
@@ -435,6 +439,7 @@ class QuoteWorkflow:
                 CreateSubscriptionInput(
                     quote_number=self.quote.number, line_no=line_no, csn=self.quote.csn, product=line.product,
                     seats=line.seats, term=line.term, currency=self.quote.currency, start_date=workflow.now().date(),
+                    purchase_method=self.quote.purchase_method, partner_csn=self.quote.partner_csn,
                 ),
                 start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE,
                 retry_policy=TERMS_RETRY,
