@@ -165,6 +165,14 @@ class SubscriptionWorkflow:
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> AutoRenewState:
+        try:
+            return await self._run()
+        except ActivityError as err:
+            # It cannot go on: the UI row (and `renewals ops stuck`) says why.
+            workflow.set_current_details(f"{self._details(None)} · stopped: {err.cause or err}")
+            raise
+
+    async def _run(self) -> AutoRenewState:
         while not self.renewed and not workflow.info().is_continue_as_new_suggested():
             calendar = TermCalendar.of(self.sub.end_date)
             now = workflow.now()
