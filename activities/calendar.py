@@ -1,12 +1,12 @@
 """What a subscription's calendar does to the world: auto-renew, lapse, the R12 auto quote."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.email import Mailer, message_id, render_renewal
@@ -72,11 +72,13 @@ class CreateAutoQuoteResult(BaseModel):
 
 
 class CalendarActivities:
-    def __init__(self, client: Client, pool: AsyncConnectionPool, mailer: Mailer, quotes_factory) -> None:
-        self.client = client
+    def __init__(self, pool: AsyncConnectionPool, mailer: Mailer,
+                 make_auto_quote: Callable[[str, date, date], Awaitable[str]]) -> None:
+        """`make_auto_quote(subscription_id, term_end, today)` makes and sends a term's auto quote (R12)
+        and gives its number: the quote service's, handed in so activities never reach above themselves."""
         self.pool = pool
         self.mailer = mailer
-        self.quotes_factory = quotes_factory
+        self.make_auto_quote = make_auto_quote
 
     @activity.defn
     async def auto_renew(self, input: AutoRenewInput) -> AutoRenewResult:
@@ -133,5 +135,5 @@ class CalendarActivities:
     @activity.defn
     async def create_auto_quote(self, input: CreateAutoQuoteInput) -> CreateAutoQuoteResult:
         """R12: the term's auto quote, made and sent; its number is fixed per term, so never two."""
-        number = await self.quotes_factory(self.client).create_auto(input.subscription_id, input.term_end, input.today)
+        number = await self.make_auto_quote(input.subscription_id, input.term_end, input.today)
         return CreateAutoQuoteResult(quote_number=number)

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from domain.links import LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote
+from store.mail import claim_message, mark_sent
 
 Purpose = Literal["quote", "paid", "superseded"]
 SubscriptionPurpose = Literal["renewed"]
@@ -136,19 +137,12 @@ class Mailer:
                      subscription_id: str | None) -> bool:
         """Record the key before the SMTP call."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO sent_mail (message_id, quote_number, subscription_id, recipient, purpose, subject,"
-                " status) VALUES (%s, %s, %s, %s, %s, %s, 'sending')"
-                " ON CONFLICT (message_id) DO UPDATE SET message_id = EXCLUDED.message_id RETURNING status",
-                (msg_id, quote_number, subscription_id, message["To"], purpose, message["Subject"]),
-            )
-            return (await cur.fetchone())["status"] != "sent"
+            return await claim_message(conn, msg_id, quote_number, subscription_id, message["To"], purpose,
+                                       message["Subject"])
 
     async def _mark_sent(self, msg_id: str) -> None:
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE sent_mail SET status = 'sent', sent_at = now() WHERE message_id = %s", (msg_id,)
-            )
+            await mark_sent(conn, msg_id)
 
     def _deliver(self, message: EmailMessage) -> None:
         """A permanent refusal (5xx) is not retried; a server that is down or busy (4xx) is."""

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from payments.gateway import CardDeclined, ChargeRequest, PaymentGateway
-from store import quotes as store
+from store import payments as store
 
 
 def idempotency_key(quote_number: str) -> str:

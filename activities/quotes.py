@@ -5,6 +5,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from domain.quotes import Quote
+from store import payments
 from store import quotes as store
 
 
@@ -43,6 +44,6 @@ class QuoteStoreActivities:
     async def record_payment(self, input: RecordPaymentInput) -> RecordPaymentResult:
         """Kept for quotes paid before PaymentActivities.take_payment existed."""
         async with self.pool.connection() as conn:
-            reference = await store.record_payment(conn, input.quote.number, input.reference, input.quote.total,
+            reference = await payments.record_payment(conn, input.quote.number, input.reference, input.quote.total,
                                                    input.quote.currency)
         return RecordPaymentResult(reference=reference)

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.models import PurchaseMethod, Subscription, Term
 from domain.quotes import subscription_workflow_id
-from starters.calendars import ensure_calendar
+from activities.calendar_handles import ensure_calendar
 from store.catalog import insert_new_subscription
 from store.quotes import drop_hold, record_renewal, sync_auto_renew
 from workflows.subscription import (

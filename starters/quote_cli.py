@@ -1,36 +1,20 @@
 """`renewals quote ...`: create, send, accept, pay, cancel, edit, show and list quotes."""
 
-import asyncio
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
-
 import click
 
-from domain.errors import BadInput
+from activities.email import signed_links
+from domain.errors import BadInput, Refused
 from domain.models import Term
 from domain.quote_rules import NewLine, QuoteRequest
+from workflows.quote import EditInput
+from runtime.app import App
 from starters import output
-from starters.cli import cli, json_option
-
-
-@asynccontextmanager
-async def quote_service() -> AsyncIterator["QuoteService"]:  # noqa: F821
-    from starters.quotes import QuoteService
-    from store.pool import open_pool
-    from workers.settings import Settings
-    from workers.temporal import connect
-
-    settings = Settings.load()
-    async with open_pool(settings.require_database_url(), max_size=2) as pool:
-        yield QuoteService(await connect(settings), pool, settings)
+from starters.cli import cli, json_option, with_app
 
 
 def run_with_service(action):
-    async def go():
-        async with quote_service() as service:
-            return await action(service)
-
-    return asyncio.run(go())
+    """Run `action(quotes)` on the application's quote service, then close it."""
+    return with_app(lambda app: action(app.quotes), pool_size=2)
 
 
 def pairs(values: tuple[str, ...], option: str, convert) -> dict:
@@ -154,8 +138,6 @@ def cancel(number: str, by: str, as_json: bool) -> None:
 @json_option
 def edit(number, seats, terms, exclude, recipients, address, as_json) -> None:
     """Change a draft: seats, term, lines, recipients, address (R04, R10)."""
-    from workflows.quote import EditInput
-
     change = EditInput(
         seats=pairs(seats, "--seats", int),
         terms=pairs(terms, "--term", Term),
@@ -190,18 +172,14 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
 @json_option
 def link(number: str, recipient: str | None, as_json: bool) -> None:
     """The signed links a recipient opens: the quote (while it is pending) and their quotes page (R19)."""
-    from activities.email import signed_links
-    from domain.errors import Refused
-    from domain.links import LinkSigner
-    from workers.settings import Settings
+    async def show(app: App):
+        return app, await app.quotes.show(number)
 
-    settings = Settings.load()
-    quote = run_with_service(lambda s: s.show(number))
+    app, quote = with_app(show, pool_size=1)
     recipient = recipient or quote.buyer_email
     if recipient.lower() not in {r.lower() for r in quote.all_recipients}:
         raise Refused("R19", f"{recipient} is not a recipient of quote {number}; a link opens only a quote its "
                              "holder was sent")
-    quote_link, quotes_page = signed_links(LinkSigner(settings.require_link_secrets()), settings.buyer_app_url,
-                                           quote, recipient)
+    quote_link, quotes_page = signed_links(app.links, app.settings.buyer_app_url, quote, recipient)
     output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page},
                 f"{quote_link or f'(none: quote {number} is {quote.state.value})'}\n{quotes_page}")

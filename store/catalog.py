@@ -71,6 +71,11 @@ async def known_csns(conn: AsyncConnection, csns: set[str]) -> set[str]:
     return {_first(row) for row in await cur.fetchall()}
 
 
+async def subscriptions_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Subscription]:
+    cur = await conn.execute("SELECT * FROM subscriptions WHERE id = ANY(%s)", (ids,))
+    return {row["id"]: from_row(Subscription, row) for row in await cur.fetchall()}
+
+
 async def subscriptions_of(conn: AsyncConnection, csn: str) -> list[Subscription]:
     cur = await conn.execute("SELECT * FROM subscriptions WHERE csn = %s ORDER BY end_date, id", (csn,))
     return [from_row(Subscription, row) for row in await cur.fetchall()]

@@ -106,23 +106,6 @@ async def quote_events(conn: AsyncConnection, number: str) -> list[dict]:
     return list(await cur.fetchall())
 
 
-async def record_payment(conn: AsyncConnection, quote_number: str, reference: str, amount: Decimal, currency: str,
-                         method: str = "offline") -> str:
-    """The first reference recorded for a quote is the one kept: paying twice pays once."""
-    cur = await conn.execute(
-        "INSERT INTO payments (quote_number, reference, amount, currency, method) VALUES (%s, %s, %s, %s, %s)"
-        " ON CONFLICT (quote_number) DO UPDATE SET quote_number = EXCLUDED.quote_number RETURNING reference",
-        (quote_number, reference, amount, currency, method),
-    )
-    return (await cur.fetchone())["reference"]
-
-
-async def mark_refunded(conn: AsyncConnection, quote_number: str) -> None:
-    await conn.execute(
-        "UPDATE payments SET refunded_at = now() WHERE quote_number = %s AND refunded_at IS NULL", (quote_number,)
-    )
-
-
 async def holds_of(conn: AsyncConnection, subscription_ids: list[str]) -> dict[str, list[str]]:
     cur = await conn.execute(
         "SELECT subscription_id, quote_number FROM auto_renew_holds WHERE subscription_id = ANY(%s)"

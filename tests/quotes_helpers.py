@@ -14,11 +14,13 @@ from domain.quote_rules import QuoteRequest
 from payments.fake import FakeGateway
 from payments.gateway import Charge, ChargeRequest
 from domain.quotes import quote_workflow_id, subscription_workflow_id
-from starters.quotes import QuoteService
+from runtime.app import open_app
+from services.quotes import QuoteService
+from services.subscriptions import SubscriptionService
 from store.loader import load
 from workers.demo_data import ACME, demo_data
-from workers.settings import Settings
-from workers.temporal import build_worker
+from runtime.settings import Settings
+from runtime.temporal import build_worker
 
 
 class CountingGateway(FakeGateway):
@@ -50,9 +52,10 @@ async def quote_stack(
     data = demo_data(today)
     async with pool.connection() as conn:
         await load(conn, data)
-    async with worker or build_worker(client, pool, settings, gateway):
+    async with worker or build_worker(client, pool, settings, gateway), \
+            open_app(settings, pool=pool, client=client, today=today) as app:
         try:
-            yield QuoteService(client, pool, settings, today=today)
+            yield app.quotes
         finally:
             async with pool.connection() as conn:
                 cur = await conn.execute("SELECT number FROM quotes")
@@ -160,9 +163,11 @@ async def calendar(client: Client, sub_id: str):
 
 async def start_calendars(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings,
                           *sub_ids: str) -> None:
-    from starters.calendars import sync_calendars
+    await subscriptions(env, pool, settings).sync(list(sub_ids))
 
-    await sync_calendars(env.client, pool, settings.temporal_task_queue, list(sub_ids))
+
+def subscriptions(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings) -> SubscriptionService:
+    return SubscriptionService(env.client, pool, settings.temporal_task_queue)
 
 
 async def calendar_settled(client: Client, sub_id: str) -> None:

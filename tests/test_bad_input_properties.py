@@ -18,7 +18,7 @@ from domain.pricing import MissingPrice, price_lines
 from domain.quote_rules import QuoteRequest, build_quote
 from starters.quote_cli import new_line, pairs
 from store.loader import load, parse_data_file, read_data_file
-from workers.demo_data import ACME, demo_data
+from workers.demo_data import demo_data
 
 TODAY = date(2026, 11, 26)
 NOW = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)

@@ -8,7 +8,6 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import TermCalendar
 from domain.errors import Refused
 from domain.quotes import Origin, QuoteState
-from starters.calendars import set_auto_renew
 from tests.quotes_helpers import (
     calendar,
     quote_result,
@@ -20,6 +19,7 @@ from tests.quotes_helpers import (
     skip_to,
     start_calendars,
     subscription_row,
+    subscriptions,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -146,18 +146,17 @@ async def test_r01_window_closes_without_renewal_lapsed(env: WorkflowEnvironment
 
 async def test_r02_auto_renew_switch_refused_while_held(env: WorkflowEnvironment, pool, settings) -> None:
     async with quote_stack(env, pool, settings) as quotes:
-        state = await set_auto_renew(env.client, pool, "SUB-1001", False, settings.temporal_task_queue)
+        state = await subscriptions(env, pool, settings).set_auto_renew("SUB-1001", False)
         assert (state.auto_renew, (await subscription_row(pool, "SUB-1001"))["auto_renew"]) == (False, False)
-        await set_auto_renew(env.client, pool, "SUB-1001", True, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).set_auto_renew("SUB-1001", True)
         quote = await quotes.create(request("SUB-1001", pause_auto_renew=True))
         with pytest.raises(Refused) as refused:
-            await set_auto_renew(env.client, pool, "SUB-1001", True, settings.temporal_task_queue)
+            await subscriptions(env, pool, settings).set_auto_renew("SUB-1001", True)
         assert refused.value.rule == "R02" and quote.number in refused.value.message
         assert (await subscription_row(pool, "SUB-1001"))["held_by"] == [quote.number]
 
 
 async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnvironment, pool, settings) -> None:
-    from starters.calendars import sync_calendars
     from store.loader import load
     from workers.demo_data import demo_data
 
@@ -167,11 +166,11 @@ async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnv
         async with pool.connection() as conn:
             again = await load(conn, data)
         assert again.changed_subscriptions == []
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == len(ids)
+        assert await subscriptions(env, pool, settings).sync() == len(ids)
         await env.client.get_workflow_handle("subscription-SUB-1005").result()
         runs = {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id for i in ids}
 
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 0
+        assert await subscriptions(env, pool, settings).sync() == 0
         assert {i: (await env.client.get_workflow_handle(f"subscription-{i}").describe()).run_id
                 for i in ids} == runs
 
@@ -183,21 +182,20 @@ async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnv
         assert result.changed_subscriptions == ["SUB-1001"]
         # R18: an earlier end date is a stale export: the term is kept, the source's switch adopted.
         assert [k.id for k in result.kept] == ["SUB-1001"]
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 1
+        assert await subscriptions(env, pool, settings).sync() == 1
         state = await calendar(env.client, "SUB-1001")
         sub = next(s for s in data.subscriptions if s.id == "SUB-1001")
         assert (state.end_date, state.auto_renew) == (sub.end_date, False)
         assert "auto-renew" in state.next_event or "auto quote" in state.next_event
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 0
+        assert await subscriptions(env, pool, settings).sync() == 0
 
 
 async def test_r18_a_failed_sync_is_retried_by_the_next_load(env: WorkflowEnvironment, pool, settings) -> None:
-    from starters.calendars import sync_calendars
     from store.loader import load
     from workers.demo_data import demo_data
 
     async with quote_stack(env, pool, settings):
-        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).sync()
         data = demo_data((await env.get_current_time()).date())
         changed = data.model_copy(update={"subscriptions": [
             s.model_copy(update={"auto_renew": False}) if s.id == "SUB-1001" else s for s in data.subscriptions]})
@@ -208,13 +206,13 @@ async def test_r18_a_failed_sync_is_retried_by_the_next_load(env: WorkflowEnviro
             again = await load(conn, changed)
         assert again.changed_subscriptions == []
         assert (await calendar(env.client, "SUB-1001")).auto_renew is True
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 1
+        assert await subscriptions(env, pool, settings).sync() == 1
         assert (await calendar(env.client, "SUB-1001")).auto_renew is False
 
 
 async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_renews(
         env: WorkflowEnvironment, pool, settings) -> None:
-    from starters.ops import failed_auto_renewals
+    from services.ops import OpsService
 
     async with quote_stack(env, pool, settings) as quotes:
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
@@ -233,7 +231,7 @@ async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_
         history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
         failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
         assert len(failed) == 1
-        stuck = await failed_auto_renewals(pool)
+        stuck = await OpsService(env.client, pool).failed_auto_renewals()
         assert [(s.workflow_id, s.reason) for s in stuck] == [("subscription-SUB-1001", "auto-renew failed")]
         assert "no price for AutoCAD annual in EUR" in stuck[0].detail
         assert (await quotes.show(quote.number)).state is QuoteState.SENT

@@ -14,11 +14,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import subscription_workflow_id
-from starters.calendars import start_calendar
+from activities.calendar_handles import start_calendar
 from store.loader import load
 from tests.conftest import BIN
 from workers.demo_data import demo_data
-from workers.temporal import build_worker
+from runtime.temporal import build_worker
 from workflows.subscription import AttachInput, DetachInput, SubscriptionWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

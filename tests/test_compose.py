@@ -34,7 +34,7 @@ def test_every_variable_the_compose_file_uses_is_documented() -> None:
 
 
 def test_app_environment_uses_the_same_names_as_the_code() -> None:
-    from workers.settings import Settings
+    from runtime.settings import Settings
 
     known = {name.upper() for name in Settings.model_fields}
     for name in ("worker", "web", "migrate"):

@@ -10,7 +10,6 @@ from domain.errors import Refused
 from domain.models import Subscription
 from domain.quotes import QuoteState
 from domain.source_data import merge_from_source
-from starters.calendars import sync_calendars
 from store.loader import load
 from tests.quotes_helpers import (
     calendar,
@@ -21,6 +20,7 @@ from tests.quotes_helpers import (
     scalar,
     skip_to,
     subscription_row,
+    subscriptions,
 )
 from workers.demo_data import demo_data
 
@@ -64,7 +64,7 @@ async def test_r18_stale_reload_after_a_renewal_keeps_it_and_never_lapses(env: W
     async with quote_stack(env, pool, settings) as quotes:
         data = demo_data((await env.get_current_time()).date())
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
-        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).sync()
         quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 3}), send=True)
         await quotes.accept(quote.number, pay=True, reference="BANK-1")
         await quote_result(env.client, quote.number)
@@ -80,7 +80,7 @@ async def test_r18_stale_reload_after_a_renewal_keeps_it_and_never_lapses(env: W
                 f"(renewed by {quote.number} on {(await env.get_current_time()).date().isoformat()}); "
                 "kept the stored term",
             )]
-            assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 0
+            assert await subscriptions(env, pool, settings).sync() == 0
         row = await subscription_row(pool, "SUB-1001")
         assert (row["end_date"], row["seats"]) == (renewed, 3)
         assert (await calendar(env.client, "SUB-1001")).end_date == renewed
@@ -99,7 +99,7 @@ async def test_r18_term_renewed_elsewhere_supersedes_the_pending_quote(env: Work
     async with quote_stack(env, pool, settings) as quotes:
         data = demo_data((await env.get_current_time()).date())
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
-        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).sync()
         quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 4}), send=True)
         later = end.replace(year=end.year + 1)
         elsewhere = data.model_copy(update={"subscriptions": [
@@ -107,7 +107,7 @@ async def test_r18_term_renewed_elsewhere_supersedes_the_pending_quote(env: Work
         async with pool.connection() as conn:
             result = await load(conn, elsewhere)
         assert (result.changed_subscriptions, result.kept) == (["SUB-1001"], [])
-        assert await sync_calendars(env.client, pool, settings.temporal_task_queue) == 1
+        assert await subscriptions(env, pool, settings).sync() == 1
         ended = await quote_result(env.client, quote.number)
         shown = await quotes.show(quote.number)
         assert ended.state is QuoteState.CANCELLED

@@ -7,7 +7,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import quote_workflow_id
-from starters.ops import find_stuck
+from services.ops import stuck_workflows
 from tests.conftest import free_port, renewals
 from tests.quotes_helpers import quote_stack, request, scalar
 
@@ -28,7 +28,7 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(dev_env: Workfl
             await asyncio.sleep(0.1)
         found = {}
         for _ in range(50):
-            found = {s.workflow_id: s for s in await find_stuck(dev_env.client, days=0) if s.attempt}
+            found = {s.workflow_id: s for s in await stuck_workflows(dev_env.client, days=0) if s.attempt}
             if handle.id in found:
                 break
             await asyncio.sleep(0.2)
@@ -58,8 +58,8 @@ async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnviro
     from temporalio.worker import Worker
 
     from activities.pricing import PriceQuoteInput, PriceQuoteResult
-    from workers.interceptors import BusinessFailures
-    from workers.temporal import WORKFLOWS, activities, sandbox
+    from runtime.interceptors import BusinessFailures
+    from runtime.temporal import WORKFLOWS, activities, sandbox
 
     attempts = []
 
@@ -81,7 +81,7 @@ async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnviro
         details = (await handle.query("__temporal_workflow_metadata")).current_details
         found = {}
         for _ in range(50):
-            found = {s.workflow_id: s for s in await find_stuck(dev_env.client, days=1)}
+            found = {s.workflow_id: s for s in await stuck_workflows(dev_env.client, days=1)}
             if handle.id in found:
                 break
             await asyncio.sleep(0.2)

@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 from domain.links import LinkSigner
 from activities.email import EmailActivities, Mailer, SendQuoteEmailInput, SmtpSettings
 from tests.quotes_helpers import quote_result, quote_stack, request, scalar, settled
-from workers.temporal import WORKFLOWS, activities, sandbox
+from runtime.temporal import WORKFLOWS, activities, sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -169,8 +169,8 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(e
 
     from activities.subscriptions import AttachQuoteInput
     from tests.quotes_helpers import rows
-    from workers.interceptors import BusinessFailures
-    from workers.temporal import WORKFLOWS, activities, sandbox
+    from runtime.interceptors import BusinessFailures
+    from runtime.temporal import WORKFLOWS, activities, sandbox
     from workflows.subscription import AutoRenewState
 
     release = asyncio.Event()

@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.quotes import subscription_workflow_id
-from tests.quotes_helpers import quote_result, quote_stack, request, settled, skip
-from workers.temporal import WORKFLOWS, sandbox
+from tests.quotes_helpers import quote_result, quote_stack, request, settled, skip, subscriptions
+from runtime.temporal import WORKFLOWS, sandbox
 from workflows.quote import EditInput
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -144,14 +144,13 @@ async def test_record_money_histories(env: WorkflowEnvironment, pool, settings, 
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
 async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
     from domain.calendar import TermCalendar
-    from starters.calendars import sync_calendars
     from store.loader import load
     from tests.quotes_helpers import skip_to, subscription_row
     from workers.demo_data import demo_data
 
     async with quote_stack(env, pool, settings) as quotes:
         data = demo_data((await env.get_current_time()).date())
-        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).sync()
         first = {s: await _first_run(env.client, s) for s in ("SUB-3001", "SUB-2001")}
         await quotes.create(request("SUB-2001", csn="5100000002", origin="partner"), send=True)
         async with pool.connection() as conn:
@@ -159,7 +158,7 @@ async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, s
                 s.model_copy(update={"end_date": s.end_date.replace(year=s.end_date.year + 1)})
                 if s.id == "SUB-2001" else s for s in data.subscriptions]}))
             await conn.execute("DELETE FROM prices WHERE product = 'AutoCAD' AND currency = 'JPY'")
-        await sync_calendars(env.client, pool, settings.temporal_task_queue)
+        await subscriptions(env, pool, settings).sync()
         end = (await subscription_row(pool, "SUB-3001"))["end_date"]
         await skip_to(env, TermCalendar.of(end).renewal_due + timedelta(days=1), "SUB-3001")
         await _save(env.client, subscription_workflow_id("SUB-3001"), "subscription_auto_renew_failed",

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
-from starters.quotes import QuoteService
+from services.quotes import QuoteService
 from store.loader import load
 from tests.conftest import BIN
 from tests.quotes_helpers import rows, scalar
@@ -73,7 +73,7 @@ async def test_scale_out_survives_a_killed_worker(dev_env: WorkflowEnvironment, 
         for n in range(3)
     ]
     try:
-        quotes = QuoteService(dev_env.client, pool, settings)
+        quotes = QuoteService(dev_env.client, pool, settings.temporal_task_queue)
         gate = asyncio.Semaphore(25)
 
         async def one(i: int) -> None:

@@ -7,8 +7,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.stack import CountCatalogInput, CountCatalogResult
-from workers.settings import Settings
-from workers.temporal import SEARCH_ATTRIBUTES, build_worker
+from runtime.settings import Settings
+from runtime.temporal import build_worker
+from workflows.search_attributes import ALL
 from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
 
@@ -42,4 +43,4 @@ async def test_dev_server_has_the_six_search_attributes(dev_env: WorkflowEnviron
     response = await dev_env.client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=dev_env.client.namespace)
     )
-    assert set(SEARCH_ATTRIBUTES) <= set(response.custom_attributes)
+    assert {key.name for key in ALL} <= set(response.custom_attributes)

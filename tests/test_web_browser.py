@@ -12,7 +12,7 @@ from domain.links import LinkSigner
 from tests.conftest import free_port
 from tests.quotes_helpers import quote_result, quote_stack, request, settled
 from web.app import create_app
-from workers.temporal import build_worker
+from runtime.temporal import build_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -22,6 +22,8 @@ from domain.links import LinkRefused, LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
+from runtime.app import open_app
+from runtime.settings import Settings
 from web.security import PostLimit, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
@@ -229,21 +231,15 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
 
 
 def app_from_settings():
-    """The app as `renewals web` and `renewals dev` serve it: clients from the environment."""
-    from starters.quotes import QuoteService
-    from store.pool import open_pool
-    from workers.settings import Settings
-    from workers.temporal import connect, payment_gateway
-
+    """The app as `renewals web` serves it: the application built from the environment."""
     settings = Settings.load()
     state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with open_pool(settings.require_database_url()) as pool:
-            state["service"] = QuoteService(await connect(settings), pool, settings)
-            state["gateway"] = payment_gateway(settings, pool)
+        async with open_app(settings) as application:
+            state["app"] = application
             yield
 
-    return create_app(lambda: state["service"], LinkSigner(settings.require_link_secrets()), lambda: state["gateway"],
-                      lifespan=lifespan)
+    return create_app(lambda: state["app"].quotes, LinkSigner(settings.require_link_secrets()),
+                      lambda: state["app"].gateway, lifespan=lifespan)

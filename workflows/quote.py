@@ -8,11 +8,11 @@ Whatever ends the quote, the auto-renew holds it took (R02, R17) are released (R
 
 import asyncio
 from datetime import timedelta
-from typing import Literal, NoReturn
+from typing import Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.common import RetryPolicy, SearchAttributePair
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,7 +32,15 @@ with workflow.unsafe.imports_passed_through():
         TermsInput,
     )
     from workflows.subscription import SupersedeInput
-    from domain.errors import BadInput, Refused
+    from workflows.refusals import checked, refuse
+    from workflows.search_attributes import (
+        CUSTOMER_CSN,
+        QUOTE_CURRENCY,
+        QUOTE_EXPIRES_AT,
+        QUOTE_ORIGIN,
+        QUOTE_STATE,
+        QUOTE_TOTAL,
+    )
     from domain.money import format_money
     from domain.quote_rules import (
         DraftEdit,
@@ -42,13 +50,6 @@ with workflow.unsafe.imports_passed_through():
         check_recipients,
     )
     from domain.quotes import Quote, QuoteState
-
-QUOTE_STATE = SearchAttributeKey.for_keyword("QuoteState")
-CUSTOMER_CSN = SearchAttributeKey.for_keyword("CustomerCsn")
-QUOTE_CURRENCY = SearchAttributeKey.for_keyword("QuoteCurrency")
-QUOTE_ORIGIN = SearchAttributeKey.for_keyword("QuoteOrigin")
-QUOTE_EXPIRES_AT = SearchAttributeKey.for_datetime("QuoteExpiresAt")
-QUOTE_TOTAL = SearchAttributeKey.for_float("QuoteTotal")
 
 STORE_TIMEOUT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -128,20 +129,6 @@ def details(quote: Quote) -> str:
     if quote.cancel_reason:
         parts.append(quote.cancel_reason)
     return " · ".join(parts)
-
-
-def _refuse(rule: str, message: str) -> NoReturn:
-    raise ApplicationError(message, rule, type="Refused", non_retryable=True)
-
-
-def _checked(check, *args):
-    """Run a domain check; its Refused or BadInput reaches the caller as the update's failure."""
-    try:
-        return check(*args)
-    except Refused as err:
-        _refuse(err.rule, err.message)
-    except BadInput as err:
-        raise ApplicationError(err.message, None, type="BadInput", non_retryable=True) from None
 
 
 @workflow.defn
@@ -311,23 +298,23 @@ class QuoteWorkflow:
         if state in allowed:
             return
         if state.terminal:
-            _refuse(*self.quote.ended_refusal(action))
+            refuse(*self.quote.ended_refusal(action))
         names = " or ".join(s.value for s in allowed)
-        _refuse("lifecycle", f"quote {self.quote.number} is {state.value}; only a {names} quote can be {action}")
+        refuse("lifecycle", f"quote {self.quote.number} is {state.value}; only a {names} quote can be {action}")
 
     def _check_not_expired(self) -> None:
         expires = self.quote.expires_at
         if expires is not None and workflow.now() >= expires:
-            _refuse("R15", f"quote {self.quote.number} expired at {expires.isoformat()}; ask for a new quote")
+            refuse("R15", f"quote {self.quote.number} expired at {expires.isoformat()}; ask for a new quote")
 
     def _check_send(self) -> None:
         self._check_state((QuoteState.DRAFT,), "sent")
         self._check_not_expired()
         if self.quote.pricing_error:
-            _refuse("R15", f"quote {self.quote.number} cannot be sent: {self.quote.pricing_error}")
+            refuse("R15", f"quote {self.quote.number} cannot be sent: {self.quote.pricing_error}")
         now = workflow.now()
         if self.quote.expiry_for(now) <= now:
-            _refuse("R01", f"the renewal window of a subscription on {self.quote.number} has closed")
+            refuse("R01", f"the renewal window of a subscription on {self.quote.number} has closed")
 
     def _check_accept(self, input: AcceptInput) -> None:
         allowed = (QuoteState.SENT, QuoteState.ACCEPTED) if input.pay else (QuoteState.SENT,)
@@ -340,18 +327,18 @@ class QuoteWorkflow:
 
     def _check_cancel(self, input: CancelInput) -> None:
         if input.by == "buyer":
-            _refuse("R10", "a buyer cannot cancel a quote; ask your partner or sales to cancel it")
+            refuse("R10", "a buyer cannot cancel a quote; ask your partner or sales to cancel it")
         self._check_state((QuoteState.DRAFT, QuoteState.SENT, QuoteState.ACCEPTED), "cancelled")
 
     def _check_edit(self, input: EditInput) -> None:
         if self.quote.state is not QuoteState.DRAFT and input.address is not None:
-            _refuse("R10", f"the address cannot change after quote {self.quote.number} was sent; make a new quote")
+            refuse("R10", f"the address cannot change after quote {self.quote.number} was sent; make a new quote")
         self._check_state((QuoteState.DRAFT,), "edited")
         self._check_not_expired()
         if input.recipients is not None:
-            _checked(check_recipients, input.recipients, self.quote.buyer_email)
-        kept = _checked(check_exclusions, self.quote.lines, input.exclude)
-        _checked(check_line_changes, self.quote.origin, kept, input.seats, input.terms)
+            checked(check_recipients, input.recipients, self.quote.buyer_email)
+        kept = checked(check_exclusions, self.quote.lines, input.exclude)
+        checked(check_line_changes, self.quote.origin, kept, input.seats, input.terms)
 
     # Steps.
 
@@ -376,7 +363,7 @@ class QuoteWorkflow:
                 await self._release(terms)
                 first = reserved.refused[0]
                 ending = "try again in a moment" if first.retry_later else "this quote can no longer be paid"
-                _refuse(first.rule or "R16", f"{first.reason}; {ending}")
+                refuse(first.rule or "R16", f"{first.reason}; {ending}")
         try:
             paid = await workflow.execute_activity_method(
                 PaymentActivities.take_payment,
@@ -428,7 +415,7 @@ class QuoteWorkflow:
             )
             await self._release([TermRef(subscription_id=r.subscription_id, term_end=r.term_end) for r in renewals])
             reasons = "; ".join(result.not_renewed.values())
-            raise ApplicationError(f"{reasons}; the payment was refunded", "R16", type="Refused", non_retryable=True)
+            refuse("R16", f"{reasons}; the payment was refunded")
 
     async def _create_new_subscriptions(self) -> None:
         for line_no, line in enumerate(self.quote.lines, start=1):

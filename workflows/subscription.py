@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import (
@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.eligibility import window_closes
     from domain.models import Subscription, Term
     from domain.quotes import quote_workflow_id
+    from workflows.refusals import refuse
 
 ACTIVITY_TIMEOUT = timedelta(minutes=1)
 # An auto-renewal that cannot be recorded within about an hour is reported, not retried forever.
@@ -313,12 +314,7 @@ class SubscriptionWorkflow:
     @set_auto_renew.validator
     def _validate_set_auto_renew(self, input: SetAutoRenewInput) -> None:
         if self.held_by:
-            raise ApplicationError(
-                f"auto-renew of {self.sub.id} is held by quote {', '.join(self.held_by)} until it ends",
-                "R02",
-                type="Refused",
-                non_retryable=True,
-            )
+            refuse("R02", f"auto-renew of {self.sub.id} is held by quote {', '.join(self.held_by)} until it ends")
 
     @workflow.signal
     async def source_changed(self, input: SyncInput) -> None:

@@ -25,26 +25,16 @@ from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
 from activities.subscriptions import SubscriptionActivities
-from workers.interceptors import BusinessFailures
-from workers.settings import Settings
+from runtime.interceptors import BusinessFailures
+from runtime.settings import Settings
+from services.quotes import QuoteService
 from workflows.quote import QuoteWorkflow
 from workflows.stack_check import StackCheckWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
 
-# The six search attributes ops filter quotes by (DESIGN.md), with their types.
-SEARCH_ATTRIBUTES = {
-    "QuoteState": "Keyword",
-    "CustomerCsn": "Keyword",
-    "QuoteCurrency": "Keyword",
-    "QuoteOrigin": "Keyword",
-    "QuoteExpiresAt": "Datetime",
-    "QuoteTotal": "Double",
-}
-
-
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None, lazy: bool = False) -> Client:
     """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key."""
     tls: TLSConfig | bool = settings.temporal_tls or bool(settings.temporal_api_key)
     if settings.temporal_tls_cert and settings.temporal_tls_key:
@@ -59,6 +49,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         api_key=settings.temporal_api_key,
         tls=tls,
         runtime=runtime,
+        lazy=lazy,
     )
 
 
@@ -93,8 +84,6 @@ def payment_gateway(settings: Settings, pool: AsyncConnectionPool) -> PaymentGat
 def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
                gateway: PaymentGateway | None = None) -> list:
     """Every activity, bound to this process's clients; tests build them with other settings."""
-    from starters.quotes import QuoteService
-
     mailer = Mailer(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
                                        starttls=settings.smtp_starttls, ca_file=settings.smtp_ca_file,
                                        username=settings.smtp_username,
@@ -104,7 +93,7 @@ def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
     store = QuoteStoreActivities(pool)
     email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
-    calendar = CalendarActivities(client, pool, mailer, lambda c: QuoteService(c, pool, settings))
+    calendar = CalendarActivities(pool, mailer, QuoteService(client, pool, settings.temporal_task_queue).create_auto)
     payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)
     return [
         stack.count_catalog,

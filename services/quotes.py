@@ -3,19 +3,18 @@
 from datetime import date, datetime, timezone
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import BadInput, Refused
-from starters.refusals import refusal_of
+from workflows.refusals import refused_update
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
-from store.catalog import from_row, get_customer
+from store.auto_quotes import auto_quote_number
+from store.catalog import get_customer, subscriptions_by_id
 from store.quotes import get_quote, list_quotes, next_quote_number
-from domain.models import Subscription
-from workers.settings import Settings
 from workflows.quote import (
     AcceptInput,
     CancelInput,
@@ -30,12 +29,10 @@ from workflows.quote import (
 
 
 class QuoteService:
-    def __init__(
-        self, client: Client, pool: AsyncConnectionPool, settings: Settings, today: date | None = None
-    ) -> None:
+    def __init__(self, client: Client, pool: AsyncConnectionPool, task_queue: str, today: date | None = None) -> None:
         self.client = client
         self.pool = pool
-        self.settings = settings
+        self.task_queue = task_queue
         self.today = today
 
     async def create(self, request: QuoteRequest, *, send: bool = False) -> Quote:
@@ -46,8 +43,7 @@ class QuoteService:
             if customer is None:
                 raise BadInput(f"unknown customer CSN {request.csn}")
             ids = list(dict.fromkeys(request.subscription_ids))
-            cur = await conn.execute("SELECT * FROM subscriptions WHERE id = ANY(%s)", (ids,))
-            found = {row["id"]: from_row(Subscription, row) for row in await cur.fetchall()}
+            found = await subscriptions_by_id(conn, ids)
             missing = [i for i in ids if i not in found]
             if missing:
                 raise BadInput(f"unknown subscription {', '.join(missing)}")
@@ -60,18 +56,8 @@ class QuoteService:
         """R12: the auto quote of one subscription term. Its number is allocated once per term, so the
         workflow id is fixed: asking twice finds the same quote and starts nothing new."""
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO auto_quotes (subscription_id, term_end, quote_number) VALUES (%s, %s, %s)"
-                " ON CONFLICT (subscription_id, term_end) DO NOTHING",
-                (subscription_id, term_end, await next_quote_number(conn)),
-            )
-            cur = await conn.execute(
-                "SELECT quote_number FROM auto_quotes WHERE subscription_id = %s AND term_end = %s",
-                (subscription_id, term_end),
-            )
-            number = (await cur.fetchone())["quote_number"]
-            cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
-            sub = from_row(Subscription, await cur.fetchone())
+            number = await auto_quote_number(conn, subscription_id, term_end, await next_quote_number(conn))
+            sub = (await subscriptions_by_id(conn, [subscription_id]))[subscription_id]
             customer = await get_customer(conn, sub.csn)
         request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
         quote = build_quote(number, request, customer, [sub], today, datetime.now(timezone.utc))
@@ -89,7 +75,7 @@ class QuoteService:
             QuoteWorkflow.run,
             QuoteInput(quote=quote),
             id=quote_workflow_id(quote.number),
-            task_queue=self.settings.temporal_task_queue,
+            task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(search_attributes(quote)),
@@ -147,12 +133,8 @@ class QuoteService:
         """An update's refusal becomes Refused/BadInput; a quote that has ended is refused by its state."""
         number = handle.id.removeprefix("quote-")
         try:
-            return await handle.execute_update(update, arg)
-        except WorkflowUpdateFailedError as err:
-            refusal = refusal_of(err)
-            if refusal is None:
-                raise
-            raise refusal from None
+            async with refused_update():
+                return await handle.execute_update(update, arg)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -8,7 +8,8 @@ from temporalio.client import Client, WorkflowHistoryEventFilterType
 
 from domain.quotes import subscription_workflow_id
 from store.calendars import open_auto_renew_failures
-from workflows.quote import QUOTE_EXPIRES_AT, QUOTE_STATE, QuoteWorkflow
+from workflows.quote import QuoteWorkflow
+from workflows.search_attributes import QUOTE_EXPIRES_AT, QUOTE_STATE
 
 
 class Stuck(BaseModel):
@@ -38,21 +39,31 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def failed_auto_renewals(pool: AsyncConnectionPool) -> list[Stuck]:
-    """Calendars whose auto-renewal failed for a business reason (no price) while the term is open."""
-    async with pool.connection() as conn:
-        failures = await open_auto_renew_failures(conn)
-    return [
-        Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
-              reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
-        for f in failures
-    ]
+class OpsService:
+    """What needs a person, for `renewals ops stuck`: from the store and from Temporal's visibility."""
+
+    def __init__(self, client: Client, pool: AsyncConnectionPool) -> None:
+        self.client = client
+        self.pool = pool
+
+    async def stuck(self, days: int, now: datetime | None = None) -> list[Stuck]:
+        return [*await self.failed_auto_renewals(), *await stuck_workflows(self.client, days, now)]
+
+    async def failed_auto_renewals(self) -> list[Stuck]:
+        """Calendars whose auto-renewal failed for a business reason (no price) while the term is open."""
+        async with self.pool.connection() as conn:
+            failures = await open_auto_renew_failures(conn)
+        return [
+            Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
+                  reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
+            for f in failures
+        ]
 
 
-async def find_stuck(client: Client, days: int, now: datetime | None = None,
-                     pool: AsyncConnectionPool | None = None) -> list[Stuck]:
+async def stuck_workflows(client: Client, days: int, now: datetime | None = None) -> list[Stuck]:
+    """Quotes and calendars that visibility and describe show waiting on a person or a failure."""
     now = now or datetime.now(timezone.utc)
-    found: list[Stuck] = await failed_auto_renewals(pool) if pool is not None else []
+    found: list[Stuck] = []
     async for execution in client.list_workflows(
         'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
     ):

@@ -1,0 +1,59 @@
+"""The one composition root: settings, the psycopg pool, the Temporal client (pydantic converter), the
+payment provider, the link signer and the services, built once and closed together. The command line,
+the web app, the worker, the dev stack and the tests all open the application here."""
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import AsyncIterator
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+
+from domain.links import LinkSigner
+from payments.gateway import PaymentGateway
+from runtime.settings import Settings
+from runtime.temporal import connect, payment_gateway
+from services.subscriptions import SubscriptionService
+from services.ops import OpsService
+from services.quotes import QuoteService
+from store.pool import open_pool
+
+
+@dataclass
+class App:
+    settings: Settings
+    pool: AsyncConnectionPool
+    client: Client
+    gateway: PaymentGateway
+    quotes: QuoteService
+    subscriptions: SubscriptionService
+    ops: OpsService
+
+    @property
+    def links(self) -> LinkSigner:
+        return LinkSigner(self.settings.require_link_secrets())
+
+
+@asynccontextmanager
+async def open_app(settings: Settings | None = None, *, pool: AsyncConnectionPool | None = None,
+                   client: Client | None = None, pool_size: int = 10, today: date | None = None) -> AsyncIterator[App]:
+    """The application from the environment (and var/dev.env); a pool or a client given is used, not
+    opened (the dev stack and tests bring their own). The client connects on its first call, so commands
+    that only read the store work while Temporal is down."""
+    settings = settings or Settings.load()
+    async with AsyncExitStack() as stack:
+        if pool is None:
+            pool = await stack.enter_async_context(open_pool(settings.require_database_url(), max_size=pool_size))
+        if client is None:
+            client = await connect(settings, lazy=True)
+        queue = settings.temporal_task_queue
+        yield App(
+            settings=settings,
+            pool=pool,
+            client=client,
+            gateway=payment_gateway(settings, pool),
+            quotes=QuoteService(client, pool, queue, today=today),
+            subscriptions=SubscriptionService(client, pool, queue),
+            ops=OpsService(client, pool),
+        )
