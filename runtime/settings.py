@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = TASK_QUEUE
-    database_url: str | None = None
+    database_url: SecretStr | None = None
     smtp_host: str = "localhost"
     smtp_port: int = 8025
     smtp_starttls: bool = False
@@ -38,12 +38,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
     buyer_app_url: str = "http://localhost:8000"
-    buyer_link_secret: str | None = None
-    buyer_link_secrets: str | None = None
+    buyer_link_secret: SecretStr | None = None
+    buyer_link_secrets: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
-    temporal_api_key: str | None = None
+    temporal_api_key: SecretStr | None = None
     temporal_tls: bool = False
+    # The SDK's names (TEMPORAL_TLS_CLIENT_CERT_PATH, ...) are read by it directly; these older names still work.
     temporal_tls_cert: str | None = None
     temporal_tls_key: str | None = None
     worker_shutdown_grace: float = 30.0
@@ -61,12 +62,13 @@ class Settings(BaseSettings):
     def require_database_url(self) -> str:
         if not self.database_url:
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
-        return self.database_url
+        return self.database_url.get_secret_value()
 
     def require_link_secrets(self) -> list[str]:
         """BUYER_LINK_SECRETS (comma-separated, newest first: the newest signs, all verify), else the one
         BUYER_LINK_SECRET."""
-        secrets = [s.strip() for s in (self.buyer_link_secrets or self.buyer_link_secret or "").split(",") if s.strip()]
+        given = self.buyer_link_secrets or self.buyer_link_secret
+        secrets = [s.strip() for s in (given.get_secret_value() if given else "").split(",") if s.strip()]
         if not secrets:
             raise BadInput("no BUYER_LINK_SECRETS: start the stack with `renewals dev`, or set it")
         return secrets

@@ -1,15 +1,15 @@
 """Temporal client and worker construction, shared by `renewals worker`, `renewals dev` and tests."""
 
 import asyncio
+import os
 import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -34,23 +34,29 @@ from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
 
+def client_environment(settings: Settings) -> dict[str, str]:
+    """The SDK's client environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+    TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_PROFILE, ...), with what these settings know: var/dev.env's
+    address, and the older TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY names."""
+    known = {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_API_KEY": settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        "TEMPORAL_TLS": "true" if settings.temporal_tls else None,
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": settings.temporal_tls_cert,
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": settings.temporal_tls_key,
+    }
+    env = {k: v for k, v in known.items() if v}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_") and k not in env})
+    return env
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None, lazy: bool = False) -> Client:
-    """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key."""
-    tls: TLSConfig | bool = settings.temporal_tls or bool(settings.temporal_api_key)
-    if settings.temporal_tls_cert and settings.temporal_tls_key:
-        tls = TLSConfig(
-            client_cert=Path(settings.temporal_tls_cert).read_bytes(),
-            client_private_key=Path(settings.temporal_tls_key).read_bytes(),
-        )
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        api_key=settings.temporal_api_key,
-        tls=tls,
-        runtime=runtime,
-        lazy=lazy,
-    )
+    """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key,
+    configured the SDK's way (a TOML profile works too)."""
+    config = ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config()
+    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy)
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

@@ -11,6 +11,7 @@ from tabulate import tabulate
 from domain.eligibility import eligibility
 from domain.errors import BadInput, Refused
 from domain.grouping import RenewalGroup
+from domain.money import format_money
 from domain.models import Subscription
 
 
@@ -99,8 +100,6 @@ def report_error(err: Refused | BadInput, as_json: bool) -> None:
 
 
 def quote_text(quote) -> str:
-    from domain.money import format_money
-
     money = lambda amount: format_money(amount, quote.currency) if amount is not None else "-"  # noqa: E731
     via = f"partner {quote.partner_csn}" if quote.partner_csn else "direct"
     head = [
@@ -140,8 +139,6 @@ def quote_text(quote) -> str:
 
 
 def quotes_table(quotes) -> str:
-    from domain.money import format_money
-
     if not quotes:
         return "no quotes"
     return tabulate(

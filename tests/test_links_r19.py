@@ -40,7 +40,7 @@ def test_r19_rotated_secrets_keep_old_links_and_sign_with_the_newest() -> None:
 @session
 async def test_r19_contact_link_never_lists_or_opens_another_quote(env: WorkflowEnvironment, pool, settings, mailbox,
                                                                    gateway) -> None:
-    signer = LinkSigner(settings.buyer_link_secret)
+    signer = LinkSigner(settings.require_link_secrets())
     app = create_app(lambda: quotes, signer, lambda: gateway)
     async with quote_stack(env, pool, settings, gateway=gateway) as quotes, \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web:
@@ -66,7 +66,7 @@ async def test_r19_contact_link_never_lists_or_opens_another_quote(env: Workflow
 @session
 async def test_r19_a_quotes_links_die_when_it_ends(env: WorkflowEnvironment, pool, settings, mailbox,
                                                    gateway) -> None:
-    app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret), lambda: gateway)
+    app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
     async with quote_stack(env, pool, settings, gateway=gateway) as quotes, \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web:
         quote = await quotes.create(request("SUB-1001"), send=True)

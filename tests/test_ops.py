@@ -37,7 +37,7 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(dev_env: Workfl
         assert stuck.attempt >= 2 and "refused" in stuck.last_failure.lower()
 
         shell = cli_env | {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-                            "DATABASE_URL": settings.database_url}
+                            "DATABASE_URL": settings.require_database_url()}
         listed = await asyncio.to_thread(renewals, "ops", "stuck", "--days", "31", "--json", env=shell)
         rows = json.loads(listed.stdout)
         reasons = {(r["workflow_id"], r["reason"]) for r in rows}

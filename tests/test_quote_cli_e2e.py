@@ -18,7 +18,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @pytest.fixture
 def env_vars(cli_env, settings, dev_env: WorkflowEnvironment) -> dict[str, str]:
     return cli_env | {
-        "DATABASE_URL": settings.database_url,
+        "DATABASE_URL": settings.require_database_url(),
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "SMTP_HOST": settings.smtp_host,

@@ -73,7 +73,7 @@ async def test_email_activity_run_twice_sends_once(pool, settings, mailbox) -> N
     quote = build("SUB-1001").model_copy(update={"number": "Q-777001"})
     email = EmailActivities(Mailer(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
                                                       mail_from=settings.mail_from)),
-                            LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
+                            LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     job = SendQuoteEmailInput(quote=quote, recipient="buyer@acme.example", purpose="quote")
     first = await ActivityEnvironment().run(email.send_quote_email, job)
     second = await ActivityEnvironment().run(email.send_quote_email, job)
@@ -94,7 +94,7 @@ async def test_retried_email_after_smtp_call_delivers_one_message(env: WorkflowE
                                                                    mailbox) -> None:
     dying = EmailActivities(DiesAfterSmtp(pool, SmtpSettings(host="127.0.0.1", port=mailbox.port,
                                                              mail_from=settings.mail_from)),
-                            LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
+                            LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_email"]
     worker = Worker(env.client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
                     activities=[*acts, dying.send_quote_email], workflow_runner=sandbox())
@@ -141,7 +141,7 @@ async def test_production_smtp_starttls_and_login(pool, settings, tmp_path) -> N
             return EmailActivities(Mailer(pool, SmtpSettings(
                 host="127.0.0.1", port=port, mail_from=settings.mail_from, starttls=True,
                 ca_file=str(tmp_path / "ca.pem"), username="quotes", password=password)),
-                LinkSigner(settings.buyer_link_secret), settings.buyer_app_url)
+                LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
 
         with pytest.raises(ApplicationError) as refused:
             await ActivityEnvironment().run(email("wrong").send_quote_email, job)

@@ -20,7 +20,7 @@ BASE = "http://buyer.test"
 
 
 def browser(quotes, settings, gateway) -> httpx.AsyncClient:
-    app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret), lambda: gateway)
+    app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
 
 
@@ -76,7 +76,7 @@ async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool
 async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
     async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
-        signer = LinkSigner(settings.buyer_link_secret)
+        signer = LinkSigner(settings.require_link_secrets())
         old = signer.quote_token(quote.number, "buyer@acme.example", datetime.now(timezone.utc) - timedelta(seconds=1))
         page = await web.get(f"/quotes/{quote.number}", params={"token": old})
         assert page.status_code == 403 and "expired" in page.text
@@ -147,7 +147,7 @@ async def test_r14_quotes_page_lists_active_quotes_with_actions(env: WorkflowEnv
         fields = form_fields(page.text, f"/quotes/{two.number}/accept")
         accepted = await web.post(f"/quotes/{two.number}/accept", data=fields, follow_redirects=True)
         assert "Quote accepted" in accepted.text
-        other = LinkSigner(settings.buyer_link_secret).customer_token(
+        other = LinkSigner(settings.require_link_secrets()).customer_token(
             "5100000003", "buyer@acme.example", datetime.now(timezone.utc) + timedelta(days=1))
         assert (await web.get(f"/customers/{ACME}/quotes", params={"token": other})).status_code == 403
 

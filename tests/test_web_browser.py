@@ -33,7 +33,7 @@ async def test_r13_buyer_accepts_and_pays_from_the_email_in_chromium(env: Workfl
     settings = settings.model_copy(update={"buyer_app_url": f"http://127.0.0.1:{port}"})
     worker = build_worker(env.client, pool, settings)
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
-        app = create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret), lambda: gateway)
+        app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
         serving = asyncio.create_task(server.serve())
         try:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def app_for(quotes, settings, gateway, **options):
-    return create_app(lambda: quotes, LinkSigner(settings.buyer_link_secret), lambda: gateway, **options)
+    return create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway, **options)
 
 
 async def sent(env, quotes) -> str:

@@ -173,11 +173,11 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"TEMPORAL_ADDRESS={settings.temporal_address}",
         f"TEMPORAL_NAMESPACE={settings.temporal_namespace}",
         f"TEMPORAL_UI={stack.ui_url}",
-        f"DATABASE_URL={settings.database_url}",
+        f"DATABASE_URL={settings.require_database_url()}",
         f"SMTP_HOST={settings.smtp_host}",
         f"SMTP_PORT={settings.smtp_port}",
         f"BUYER_APP_URL={settings.buyer_app_url}",
-        f"BUYER_LINK_SECRET={settings.buyer_link_secret}",
+        f"BUYER_LINK_SECRET={settings.require_link_secrets()[0]}",
         f"RENEWALS_DEV_PID={os.getpid()}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -274,7 +274,7 @@ renewal-quotes is running
   Temporal Web UI   {stack.ui_url}
   buyer web app     {s.buyer_app_url} (links in the quote emails)
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
-  PostgreSQL        {s.database_url}
+  PostgreSQL        {s.require_database_url()}
   SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / 'mail'}
   store             {counts['customers']} customers, {counts['subscriptions']} subscriptions, \
 {counts['prices']} prices, {counts['promotions']} promotions
