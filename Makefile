@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean histories
+.PHONY: run test test-fast lint install clean histories bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Unit and workflow tests only (no dev server, no subprocesses): the quick loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit tests/workflows $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 clean:
 	rm -rf var/ .pytest_cache
 
 # Record the workflow histories the replay test checks (after a deliberate, patched change).
 histories: $(STAMP)
-	RECORD_HISTORIES=1 $(BIN)/pytest tests/test_replay.py -k record
+	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k record

@@ -4,7 +4,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -14,8 +13,9 @@ from domain.models import QuoteKind, Subscription
 from domain.money import format_money
 from domain.pricing import MissingPrice, price_lines
 from domain.quotes import QuoteLine
-from store.catalog import get_customer, price_book
 from store.calendars import record_auto_renew_failure, record_lapse
+from store.catalog import get_customer, price_book
+from store.pool import Pool
 from store.quotes import record_renewal
 
 
@@ -72,8 +72,9 @@ class CreateAutoQuoteResult(BaseModel):
 
 
 class CalendarActivities:
-    def __init__(self, pool: AsyncConnectionPool, mailer: Mailer,
-                 make_auto_quote: Callable[[str, date, date], Awaitable[str]]) -> None:
+    def __init__(
+        self, pool: Pool, mailer: Mailer, make_auto_quote: Callable[[str, date, date], Awaitable[str]]
+    ) -> None:
         """`make_auto_quote(subscription_id, term_end, today)` makes and sends a term's auto quote (R12)
         and gives its number: the quote service's, handed in so activities never reach above themselves."""
         self.pool = pool
@@ -89,18 +90,34 @@ class CalendarActivities:
         async with self.pool.connection() as conn:
             prices, promotions = await price_book(conn, sub.currency, [sub.product], sub.end_date)
             try:
-                priced = price_lines([QuoteLine.of(sub)], prices, promotions, sub.currency, QuoteKind.RENEWAL,
-                                     sub.end_date)
+                priced = price_lines(
+                    [QuoteLine.of(sub)], prices, promotions, sub.currency, QuoteKind.RENEWAL, sub.end_date
+                )
             except MissingPrice as err:
-                raise ApplicationError(f"cannot auto-renew {sub.id}: {err}", type="MissingPrice",
-                                       non_retryable=True) from None
+                raise ApplicationError(
+                    f"cannot auto-renew {sub.id}: {err}", type="MissingPrice", non_retryable=True
+                ) from None
             recorded = await record_renewal(
-                conn, sub.id, sub.end_date, to_end_date, sub.seats, sub.term.value, "auto-renew", None,
-                priced.total, sub.currency,
+                conn,
+                sub.id,
+                sub.end_date,
+                to_end_date,
+                sub.seats,
+                sub.term.value,
+                "auto-renew",
+                None,
+                priced.total,
+                sub.currency,
             )
         promotion = priced.lines[0].promotion
-        activity.logger.info("subscription=%s auto-renewed from=%s to=%s amount=%s recorded=%s", sub.id,
-                             sub.end_date, to_end_date, priced.total, recorded)
+        activity.logger.info(
+            "subscription=%s auto-renewed from=%s to=%s amount=%s recorded=%s",
+            sub.id,
+            sub.end_date,
+            to_end_date,
+            priced.total,
+            recorded,
+        )
         if input.send_email:
             await self._confirm(sub, to_end_date, priced.total, promotion)
         return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded, promotion=promotion)
@@ -114,9 +131,18 @@ class CalendarActivities:
     async def _confirm(self, sub: Subscription, to_end_date: date, amount: Decimal, promotion: str | None) -> bool:
         async with self.pool.connection() as conn:
             customer = await get_customer(conn, sub.csn)
+        if customer is None:
+            raise ApplicationError(f"unknown customer CSN {sub.csn}", type="InvalidData", non_retryable=True)
         msg_id = message_id(f"{sub.id}.{sub.end_date.isoformat()}", "renewed", customer.email, self.mailer.domain)
-        message = render_renewal(customer, sub, to_end_date, format_money(amount, sub.currency), promotion,
-                                 self.mailer.smtp.mail_from, msg_id)
+        message = render_renewal(
+            customer,
+            sub,
+            to_end_date,
+            format_money(amount, sub.currency),
+            promotion,
+            self.mailer.smtp.mail_from,
+            msg_id,
+        )
         return await self.mailer.send_once(message, "renewed", subscription_id=sub.id)
 
     @activity.defn

@@ -2,7 +2,6 @@
 never started again after a lapse, so the claims of its last term are never forgotten. The activities
 that talk to calendars and the calendar service both reach them through here."""
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -12,27 +11,28 @@ from domain.models import Subscription
 from domain.quotes import subscription_workflow_id
 from store.calendars import subscription_row
 from store.catalog import from_row
+from store.pool import Pool
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow, SyncInput
 
 
-async def start_calendar(client: Client, sub: Subscription, version: int, task_queue: str,
-                         tell: bool = False) -> WorkflowHandle:
+async def start_calendar(
+    client: Client, sub: Subscription, version: int, task_queue: str, tell: bool = False
+) -> WorkflowHandle:
     """Start the subscription's calendar, or find the one running: never two. With `tell`, the calendar
     (new or running) is also sent the stored row, in the same call."""
-    signal = {"start_signal": "source_changed", "start_signal_args": [SyncInput(subscription=sub)]} if tell else {}
     return await client.start_workflow(
         SubscriptionWorkflow.run,
         SubscriptionInput(subscription=sub, version=version),
         id=subscription_workflow_id(sub.id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        **signal,
+        start_signal="source_changed" if tell else None,
+        start_signal_args=[SyncInput(subscription=sub)] if tell else [],
         static_summary=f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}",
     )
 
 
-async def ensure_calendar(client: Client, pool: AsyncConnectionPool, subscription_id: str,
-                          task_queue: str) -> WorkflowHandle:
+async def ensure_calendar(client: Client, pool: Pool, subscription_id: str, task_queue: str) -> WorkflowHandle:
     """The subscription's calendar, started if it has none; a lapsed one is refused (type `Lapsed`)."""
     async with pool.connection() as conn:
         row = await subscription_row(conn, subscription_id)
@@ -41,6 +41,7 @@ async def ensure_calendar(client: Client, pool: AsyncConnectionPool, subscriptio
     if row["lapsed_on"] is not None:
         raise ApplicationError(
             f"{subscription_id} lapsed: its renewal window closed on {window_closes(row['lapsed_on']).isoformat()}",
-            type="Lapsed", non_retryable=True,
+            type="Lapsed",
+            non_retryable=True,
         )
     return await start_calendar(client, from_row(Subscription, row), row["auto_renew_version"], task_queue)

@@ -10,14 +10,13 @@ import asyncio
 import hashlib
 import smtplib
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -26,6 +25,7 @@ from domain.links import LinkSigner
 from domain.money import format_money
 from domain.quotes import Quote
 from store.mail import claim_message, mark_sent
+from store.pool import Pool
 
 Purpose = Literal["quote", "paid", "superseded"]
 SubscriptionPurpose = Literal["renewed"]
@@ -76,8 +76,9 @@ def subject(quote: Quote, purpose: Purpose) -> str:
     return f"Renewal quote {quote.number}: {total}, valid until {expires}"
 
 
-def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: str, msg_id: str,
-           quotes_page: str = "") -> EmailMessage:
+def render(
+    quote: Quote, purpose: Purpose, link: str | None, sender: str, recipient: str, msg_id: str, quotes_page: str = ""
+) -> EmailMessage:
     money = lambda amount: format_money(amount, quote.currency)  # noqa: E731
     context = {
         "quote": quote,
@@ -113,7 +114,7 @@ def render(quote: Quote, purpose: Purpose, link: str, sender: str, recipient: st
 class Mailer:
     """Sends a message at most once per Message-ID, as far as the store and the receiver can tell."""
 
-    def __init__(self, pool: AsyncConnectionPool, smtp: SmtpSettings) -> None:
+    def __init__(self, pool: Pool, smtp: SmtpSettings) -> None:
         self.pool = pool
         self.smtp = smtp
 
@@ -122,7 +123,11 @@ class Mailer:
         return parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
 
     async def send_once(
-        self, message: EmailMessage, purpose: str, *, quote_number: str | None = None,
+        self,
+        message: EmailMessage,
+        purpose: str,
+        *,
+        quote_number: str | None = None,
         subscription_id: str | None = None,
     ) -> bool:
         """False when an earlier attempt already sent this Message-ID."""
@@ -133,12 +138,14 @@ class Mailer:
         await self._mark_sent(msg_id)
         return True
 
-    async def _claim(self, msg_id: str, message: EmailMessage, purpose: str, quote_number: str | None,
-                     subscription_id: str | None) -> bool:
+    async def _claim(
+        self, msg_id: str, message: EmailMessage, purpose: str, quote_number: str | None, subscription_id: str | None
+    ) -> bool:
         """Record the key before the SMTP call."""
         async with self.pool.connection() as conn:
-            return await claim_message(conn, msg_id, quote_number, subscription_id, message["To"], purpose,
-                                       message["Subject"])
+            return await claim_message(
+                conn, msg_id, quote_number, subscription_id, message["To"], purpose, message["Subject"]
+            )
 
     async def _mark_sent(self, msg_id: str) -> None:
         async with self.pool.connection() as conn:
@@ -156,16 +163,23 @@ class Mailer:
         except smtplib.SMTPRecipientsRefused as err:
             codes = [code for code, _ in err.recipients.values()]
             if all(code >= 500 for code in codes):
-                raise ApplicationError(f"the mail server refused {message['To']}: {err.recipients}",
-                                       type="MailRefused", non_retryable=True) from None
+                raise ApplicationError(
+                    f"the mail server refused {message['To']}: {err.recipients}", type="MailRefused", non_retryable=True
+                ) from None
             raise
         except smtplib.SMTPAuthenticationError as err:
-            raise ApplicationError(f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
-                                   type="MailRefused", non_retryable=True) from None
+            raise ApplicationError(
+                f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
+                type="MailRefused",
+                non_retryable=True,
+            ) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
             if err.smtp_code >= 500:
-                raise ApplicationError(f"the mail server refused the message to {message['To']}: {err.smtp_code} "
-                                       f"{err.smtp_error!r}", type="MailRefused", non_retryable=True) from None
+                raise ApplicationError(
+                    f"the mail server refused the message to {message['To']}: {err.smtp_code} {err.smtp_error!r}",
+                    type="MailRefused",
+                    non_retryable=True,
+                ) from None
             raise
 
 
@@ -178,11 +192,13 @@ def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) 
     app_url = app_url.rstrip("/")
     quote_link = None
     if quote.state.pending and quote.expires_at:
-        quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient,
-                                                                                quote.expires_at)
-    sent = quote.sent_at or quote.created_at or datetime.now(timezone.utc)
+        quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(
+            quote.number, recipient, quote.expires_at
+        )
+    sent = quote.sent_at or quote.created_at or datetime.now(UTC)
     page_link = f"{app_url}/customers/{quote.csn}/quotes?token=" + links.customer_token(
-        quote.csn, recipient, sent + QUOTES_PAGE_LIFETIME)
+        quote.csn, recipient, sent + QUOTES_PAGE_LIFETIME
+    )
     return quote_link, page_link
 
 
@@ -196,18 +212,31 @@ class EmailActivities:
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
-        message = render(input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id,
-                         quotes_page)
+        message = render(
+            input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page
+        )
         sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)
-        activity.logger.info("quote=%s email=%s recipient=%s sent=%s message_id=%s", input.quote.number,
-                             input.purpose, input.recipient, sent, msg_id)
+        activity.logger.info(
+            "quote=%s email=%s recipient=%s sent=%s message_id=%s",
+            input.quote.number,
+            input.purpose,
+            input.recipient,
+            sent,
+            msg_id,
+        )
         return SendQuoteEmailResult(message_id=msg_id, sent=sent)
 
 
-def render_renewal(customer, sub, to_end_date, amount: str, promotion: str | None, sender: str,
-                   msg_id: str) -> EmailMessage:
-    context = {"customer": customer, "sub": {**sub.model_dump(), "term": sub.term.value},
-               "to_end_date": to_end_date.isoformat(), "amount": amount, "promotion": promotion}
+def render_renewal(
+    customer, sub, to_end_date, amount: str, promotion: str | None, sender: str, msg_id: str
+) -> EmailMessage:
+    context = {
+        "customer": customer,
+        "sub": {**sub.model_dump(), "term": sub.term.value},
+        "to_end_date": to_end_date.isoformat(),
+        "amount": amount,
+        "promotion": promotion,
+    }
     message = EmailMessage()
     message["Subject"] = f"Renewed: {sub.product} ({sub.id}) until {to_end_date.isoformat()}, {amount}"
     message["From"] = sender

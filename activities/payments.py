@@ -7,13 +7,13 @@ after the money is taken (or an offline payment is recorded).
 
 from decimal import Decimal
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from payments.gateway import CardDeclined, ChargeRequest, PaymentGateway
 from store import payments as store
+from store.pool import Pool
 
 
 def idempotency_key(quote_number: str) -> str:
@@ -42,7 +42,7 @@ class RefundPaymentResult(BaseModel):
 
 
 class PaymentActivities:
-    def __init__(self, gateway: PaymentGateway, pool: AsyncConnectionPool) -> None:
+    def __init__(self, gateway: PaymentGateway, pool: Pool) -> None:
         self.gateway = gateway
         self.pool = pool
 
@@ -51,18 +51,23 @@ class PaymentActivities:
         """A card token is charged at the gateway; without one, an offline payment is recorded."""
         if input.payment_method:
             try:
-                charge = await self.gateway.charge(ChargeRequest(
-                    idempotency_key=idempotency_key(input.quote_number), payment_method=input.payment_method,
-                    amount=input.amount, currency=input.currency,
-                ))
+                charge = await self.gateway.charge(
+                    ChargeRequest(
+                        idempotency_key=idempotency_key(input.quote_number),
+                        payment_method=input.payment_method,
+                        amount=input.amount,
+                        currency=input.currency,
+                    )
+                )
             except CardDeclined as err:
                 raise ApplicationError(str(err), type="PaymentDeclined", non_retryable=True) from None
             reference, method = charge.id, "card"
         else:
             reference, method = input.reference or f"PAY-{input.quote_number}", "offline"
         async with self.pool.connection() as conn:
-            reference = await store.record_payment(conn, input.quote_number, reference, input.amount, input.currency,
-                                                   method)
+            reference = await store.record_payment(
+                conn, input.quote_number, reference, input.amount, input.currency, method
+            )
         activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, reference)
         return TakePaymentResult(reference=reference, method=method)
 

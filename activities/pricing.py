@@ -3,7 +3,6 @@
 from datetime import date
 from decimal import Decimal
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,6 +11,7 @@ from domain.models import QuoteKind
 from domain.pricing import MissingPrice, price_lines
 from domain.quotes import QuoteLine
 from store.catalog import price_book
+from store.pool import Pool
 
 
 class PriceQuoteInput(BaseModel):
@@ -29,13 +29,15 @@ class PriceQuoteResult(BaseModel):
 
 
 class PricingActivities:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     @activity.defn
     async def price_quote(self, input: PriceQuoteInput) -> PriceQuoteResult:
         async with self.pool.connection() as conn:
-            prices, promotions = await price_book(conn, input.currency, [line.product for line in input.lines], input.on)
+            prices, promotions = await price_book(
+                conn, input.currency, [line.product for line in input.lines], input.on
+            )
         try:
             priced = price_lines(input.lines, prices, promotions, input.currency, input.kind, input.on)
         except MissingPrice as err:

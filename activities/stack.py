@@ -1,10 +1,10 @@
 """What the worker reaches: a round trip that proves worker and store answer."""
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 
 from store.catalog import count_rows
+from store.pool import Pool
 
 
 class CountCatalogInput(BaseModel):
@@ -16,7 +16,7 @@ class CountCatalogResult(BaseModel):
 
 
 class StackActivities:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     @activity.defn

@@ -3,16 +3,16 @@
 import asyncio
 from datetime import date, timedelta
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
+from activities.calendar_handles import ensure_calendar
 from domain.models import PurchaseMethod, Subscription, Term
 from domain.quotes import subscription_workflow_id
-from activities.calendar_handles import ensure_calendar
 from store.catalog import insert_new_subscription
+from store.pool import Pool
 from store.quotes import drop_hold, record_renewal, sync_auto_renew
 from workflows.subscription import (
     AttachInput,
@@ -112,7 +112,7 @@ class CreateSubscriptionResult(BaseModel):
 
 
 class SubscriptionActivities:
-    def __init__(self, client: Client, pool: AsyncConnectionPool) -> None:
+    def __init__(self, client: Client, pool: Pool) -> None:
         self.client = client
         self.pool = pool
 
@@ -130,8 +130,9 @@ class SubscriptionActivities:
     async def attach_quote(self, input: AttachQuoteInput) -> AutoRenewState:
         """The quote is pending on this subscription; with `hold`, auto-renew is off until it ends (R02)."""
         return await self._update_and_mirror(
-            input.subscription_id, SubscriptionWorkflow.attach, AttachInput(quote_number=input.quote_number,
-                                                                            hold=input.hold)
+            input.subscription_id,
+            SubscriptionWorkflow.attach,
+            AttachInput(quote_number=input.quote_number, hold=input.hold),
         )
 
     @activity.defn
@@ -140,8 +141,9 @@ class SubscriptionActivities:
         calendar has ended: only the store's record of the hold goes."""
         try:
             return await self._update_and_mirror(
-                input.subscription_id, SubscriptionWorkflow.detach, DetachInput(quote_number=input.quote_number,
-                                                                                paid=input.paid)
+                input.subscription_id,
+                SubscriptionWorkflow.detach,
+                DetachInput(quote_number=input.quote_number, paid=input.paid),
             )
         except ApplicationError as err:
             if err.type != "Lapsed":
@@ -166,8 +168,9 @@ class SubscriptionActivities:
             )
 
         results = await asyncio.gather(*(reserve(ref) for ref in input.terms))
-        activity.logger.info("quote=%s reserved=%s", input.quote_number,
-                             {r.subscription_id: r.granted for r in results})
+        activity.logger.info(
+            "quote=%s reserved=%s", input.quote_number, {r.subscription_id: r.granted for r in results}
+        )
         return ReserveTermsResult(results=list(results))
 
     @activity.defn
@@ -176,8 +179,9 @@ class SubscriptionActivities:
 
         async def release(ref: TermRef) -> None:
             handle = self.client.get_workflow_handle(subscription_workflow_id(ref.subscription_id))
-            await handle.execute_update(SubscriptionWorkflow.release,
-                                        TermInput(holder=input.quote_number, term_end=ref.term_end))
+            await handle.execute_update(
+                SubscriptionWorkflow.release, TermInput(holder=input.quote_number, term_end=ref.term_end)
+            )
 
         await asyncio.gather(*(release(ref) for ref in input.terms))
         return ReleaseTermsResult(released=len(input.terms))
@@ -188,16 +192,30 @@ class SubscriptionActivities:
 
         async def renew(line: TermRenewal) -> tuple[TermRenewal, str | None]:
             handle = self.client.get_workflow_handle(subscription_workflow_id(line.subscription_id))
-            answer = await handle.execute_update(SubscriptionWorkflow.renew, RenewTermInput(
-                holder=input.quote_number, term_end=line.term_end, to_end_date=line.to_end_date,
-                seats=line.seats, term=line.term,
-            ))
+            answer = await handle.execute_update(
+                SubscriptionWorkflow.renew,
+                RenewTermInput(
+                    holder=input.quote_number,
+                    term_end=line.term_end,
+                    to_end_date=line.to_end_date,
+                    seats=line.seats,
+                    term=line.term,
+                ),
+            )
             if not answer.renewed:
                 return line, answer.reason
             state = answer.state
             async with self.pool.connection() as conn:
-                await record_renewal(conn, line.subscription_id, line.term_end, line.to_end_date, line.seats,
-                                     line.term.value, "quote", input.quote_number)
+                await record_renewal(
+                    conn,
+                    line.subscription_id,
+                    line.term_end,
+                    line.to_end_date,
+                    line.seats,
+                    line.term.value,
+                    "quote",
+                    input.quote_number,
+                )
                 await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
             return line, None
 
@@ -206,8 +224,9 @@ class SubscriptionActivities:
             renewed={line.subscription_id: line.to_end_date for line, reason in outcomes if reason is None},
             not_renewed={line.subscription_id: reason for line, reason in outcomes if reason is not None},
         )
-        activity.logger.info("quote=%s renewed=%s not_renewed=%s", input.quote_number, result.renewed,
-                             result.not_renewed)
+        activity.logger.info(
+            "quote=%s renewed=%s not_renewed=%s", input.quote_number, result.renewed, result.not_renewed
+        )
         return result
 
     @activity.defn
@@ -217,19 +236,36 @@ class SubscriptionActivities:
         claim = await handle.execute_update(
             SubscriptionWorkflow.claim_renewal,
             ClaimRenewalInput(
-                claimant=input.quote_number, from_end_date=input.from_end_date, to_end_date=input.to_end_date,
-                seats=input.seats, term=input.term,
+                claimant=input.quote_number,
+                from_end_date=input.from_end_date,
+                to_end_date=input.to_end_date,
+                seats=input.seats,
+                term=input.term,
             ),
         )
         if claim.granted:
             async with self.pool.connection() as conn:
                 await record_renewal(
-                    conn, input.subscription_id, input.from_end_date, input.to_end_date,
-                    input.seats, input.term.value, "quote", input.quote_number,
+                    conn,
+                    input.subscription_id,
+                    input.from_end_date,
+                    input.to_end_date,
+                    input.seats,
+                    input.term.value,
+                    "quote",
+                    input.quote_number,
                 )
-        activity.logger.info("quote=%s subscription=%s renewed=%s claimed_by=%s to=%s", input.quote_number,
-                             input.subscription_id, claim.granted, claim.claimed_by, input.to_end_date)
-        return RenewSubscriptionResult(renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date)
+        activity.logger.info(
+            "quote=%s subscription=%s renewed=%s claimed_by=%s to=%s",
+            input.quote_number,
+            input.subscription_id,
+            claim.granted,
+            claim.claimed_by,
+            input.to_end_date,
+        )
+        return RenewSubscriptionResult(
+            renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date
+        )
 
     @activity.defn
     async def create_subscription(self, input: CreateSubscriptionInput) -> CreateSubscriptionResult:

@@ -1,6 +1,6 @@
 """A subscription term's calendar (R01, R12): when the window opens, the auto quote, the renewal, the close."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel
 
@@ -11,7 +11,7 @@ AUTO_QUOTE_BEFORE = timedelta(days=30)
 
 
 def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 class TermCalendar(BaseModel):

@@ -7,7 +7,7 @@ and carry its key id; every listed secret still verifies. Drop an old secret to 
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -68,6 +68,6 @@ class LinkSigner:
             claims = self._serializer.loads(token)
         except BadSignature:
             raise LinkRefused("the link is not valid") from None
-        if not isinstance(claims, dict) or datetime.fromtimestamp(claims.get("e", 0), timezone.utc) <= now:
+        if not isinstance(claims, dict) or datetime.fromtimestamp(claims.get("e", 0), UTC) <= now:
             raise LinkRefused("the link has expired")
         return claims

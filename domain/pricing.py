@@ -89,7 +89,7 @@ def price_lines(
                 }
             )
         )
-    subtotal = sum((line.amount for line in priced), Decimal(0))
+    subtotal = sum((line.amount or Decimal(0) for line in priced), Decimal(0))
     discount_total = sum((line.discount for line in priced), Decimal(0))
     return PricedQuote(
         lines=priced,

@@ -1,7 +1,6 @@
 """What a quote may hold (R01, R04, R07-R10): checked before a quote exists, and on every draft edit."""
 
 from datetime import date, datetime, timedelta
-
 from typing import Annotated
 
 from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
@@ -124,8 +123,8 @@ def apply_line_changes(lines: list[QuoteLine], seats: dict[str, int], terms: dic
     return [
         line.model_copy(
             update={
-                "seats": seats.get(line.subscription_id, line.seats),
-                "term": terms.get(line.subscription_id, line.term),
+                "seats": seats.get(line.subscription_id or "", line.seats),
+                "term": terms.get(line.subscription_id or "", line.term),
             }
         )
         for line in lines
@@ -225,11 +224,13 @@ def build_quote(
         if request.origin is Origin.PARTNER and not request.partner_csn:
             raise BadInput("a partner's new purchase names the partner: --partner CSN (R08)")
         recipients_checked = check_recipients(request.recipients, customer.email)
-        lines = [QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term)
-                 for n in request.new_lines]
+        lines = [
+            QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term) for n in request.new_lines
+        ]
         method = PurchaseMethod.PARTNER if request.partner_csn else PurchaseMethod.DIRECT
-        return _quote(number, request, customer, request.currency, method, request.partner_csn, lines,
-                      recipients_checked, now)
+        return _quote(
+            number, request, customer, request.currency, method, request.partner_csn, lines, recipients_checked, now
+        )
     if request.partner_csn and {s.partner_csn for s in subs} != {request.partner_csn}:
         raise Refused("R08", f"these subscriptions were not bought through partner {request.partner_csn}")
     if request.kind is QuoteKind.CO_TERM:
@@ -239,8 +240,17 @@ def build_quote(
         check_subscriptions(request, [s for s in subs if s.id in moving], today)
         check_self_service_extras(request, subs)
         recipients_checked = check_recipients(request.recipients, customer.email)
-        return _quote(number, request, customer, subs[0].currency, subs[0].purchase_method, subs[0].partner_csn,
-                      lines, recipients_checked, now)
+        return _quote(
+            number,
+            request,
+            customer,
+            subs[0].currency,
+            subs[0].purchase_method,
+            subs[0].partner_csn,
+            lines,
+            recipients_checked,
+            now,
+        )
     check_subscriptions(request, subs, today)
     check_self_service_extras(request, subs)
     recipients_checked = check_recipients(request.recipients, customer.email)
@@ -248,8 +258,17 @@ def build_quote(
     check_line_changes(request.origin, lines, request.seats, request.terms)
     lines = apply_line_changes(lines, request.seats, request.terms)
     first = subs[0]
-    return _quote(number, request, customer, first.currency, first.purchase_method, first.partner_csn, lines,
-                  recipients_checked, now)
+    return _quote(
+        number,
+        request,
+        customer,
+        first.currency,
+        first.purchase_method,
+        first.partner_csn,
+        lines,
+        recipients_checked,
+        now,
+    )
 
 
 def _quote(number, request, customer, currency, purchase_method, partner_csn, lines, recipients, now) -> Quote:

@@ -1,6 +1,6 @@
 """A quote as the workflow holds it and every reader sees it (DESIGN.md, Quote JSON)."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -56,8 +56,14 @@ class QuoteLine(BaseModel):
     def of(cls, sub: Subscription, **changes) -> "QuoteLine":
         """A line for a subscription as it is now; `changes` are what the quote makes of it."""
         return cls(
-            subscription_id=sub.id, product=sub.product, seats=sub.seats, term=sub.term,
-            current_seats=sub.seats, current_term=sub.term, end_date=sub.end_date, **changes,
+            subscription_id=sub.id,
+            product=sub.product,
+            seats=sub.seats,
+            term=sub.term,
+            current_seats=sub.seats,
+            current_term=sub.term,
+            end_date=sub.end_date,
+            **changes,
         )
 
     @property
@@ -78,7 +84,9 @@ class QuoteLine(BaseModel):
         """(days added, days in a full term) for a co-term line."""
         if not (self.co_term_end_date and self.end_date):
             return None
-        return (self.co_term_end_date - self.end_date).days, (self.term.next_end_date(self.end_date) - self.end_date).days
+        return (self.co_term_end_date - self.end_date).days, (
+            self.term.next_end_date(self.end_date) - self.end_date
+        ).days
 
 
 class Quote(BaseModel):
@@ -143,7 +151,7 @@ class Quote(BaseModel):
         ends = [line.end_date for line in self.lines if line.end_date]
         if ends:
             closes = window_closes(min(ends)) + timedelta(days=1)
-            candidates.append(datetime.combine(closes, time(0), tzinfo=timezone.utc))
+            candidates.append(datetime.combine(closes, time(0), tzinfo=UTC))
         return min(candidates)
 
     def json_view(self) -> dict:
@@ -173,8 +181,11 @@ class Quote(BaseModel):
             "subtotal": _money(self.subtotal),
             "discount_total": _money(self.discount_total),
             "total": _money(self.total),
-            **({"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
-               if self.state is QuoteState.CANCELLED else {}),
+            **(
+                {"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
+                if self.state is QuoteState.CANCELLED
+                else {}
+            ),
         }
 
 

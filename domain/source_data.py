@@ -28,8 +28,10 @@ def merge_from_source(
     if incoming.end_date < stored.end_date:
         update = {"end_date": stored.end_date, "seats": stored.seats, "term": stored.term}
         how = f" ({renewed_by})" if renewed_by else ""
-        kept = (f"the file ends it {incoming.end_date.isoformat()}, but it runs until "
-                f"{stored.end_date.isoformat()}{how}; kept the stored term")
+        kept = (
+            f"the file ends it {incoming.end_date.isoformat()}, but it runs until "
+            f"{stored.end_date.isoformat()}{how}; kept the stored term"
+        )
     if held:
         update["auto_renew"] = stored.auto_renew
     return Merged(

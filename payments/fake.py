@@ -12,10 +12,9 @@ the buyer may try another card under the same key.
 
 import secrets
 
-from psycopg_pool import AsyncConnectionPool
-
 from payments.gateway import Card, CardDeclined, Charge, ChargeRequest
 from store import fake_gateway as ledger
+from store.pool import Pool
 
 DECLINES = {
     "4000000000000002": "your card was declined",
@@ -29,7 +28,7 @@ def brand(digits: str) -> str:
 
 
 class FakeGateway:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def tokenize(self, card: Card) -> str:
@@ -48,8 +47,14 @@ class FakeGateway:
                     raise CardDeclined("the payment details have expired; enter your card again")
                 if method["decline"]:
                     raise CardDeclined(method["decline"])
-                row = await ledger.add_charge(conn, request.idempotency_key, "ch_fake_" + secrets.token_hex(10),
-                                              request.payment_method, request.amount, request.currency)
+                row = await ledger.add_charge(
+                    conn,
+                    request.idempotency_key,
+                    "ch_fake_" + secrets.token_hex(10),
+                    request.payment_method,
+                    request.amount,
+                    request.currency,
+                )
         return Charge(id=row["charge_id"], amount=row["amount"], currency=row["currency"])
 
     async def refund(self, idempotency_key: str) -> bool:

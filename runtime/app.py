@@ -2,28 +2,27 @@
 payment provider, the link signer and the services, built once and closed together. The command line,
 the web app, the worker, the dev stack and the tests all open the application here."""
 
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import AsyncIterator
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.settings import Settings
 from runtime.temporal import connect, payment_gateway
-from services.subscriptions import SubscriptionService
 from services.ops import OpsService
 from services.quotes import QuoteService
-from store.pool import open_pool
+from services.subscriptions import SubscriptionService
+from store.pool import Pool, open_pool
 
 
 @dataclass
 class App:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     client: Client
     gateway: PaymentGateway
     quotes: QuoteService
@@ -36,8 +35,14 @@ class App:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings | None = None, *, pool: AsyncConnectionPool | None = None,
-                   client: Client | None = None, pool_size: int = 10, today: date | None = None) -> AsyncIterator[App]:
+async def open_app(
+    settings: Settings | None = None,
+    *,
+    pool: Pool | None = None,
+    client: Client | None = None,
+    pool_size: int = 10,
+    today: date | None = None,
+) -> AsyncIterator[App]:
     """The application from the environment (and var/dev.env); a pool or a client given is used, not
     opened (the dev stack and tests bring their own). The client connects on its first call, so commands
     that only read the store work while Temporal is down."""

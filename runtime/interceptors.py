@@ -34,5 +34,4 @@ class _NonRetryable(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         except NOT_RETRYABLE as err:
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ApplicationError(f"{type(err).__name__}: {message}", type="InvalidData",
-                                   non_retryable=True) from err
+            raise ApplicationError(f"{type(err).__name__}: {message}", type="InvalidData", non_retryable=True) from err

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(cls) -> "Settings":
-        return cls(_env_file=dev_env_file())  # type: ignore[call-arg]
+        return cls(_env_file=dev_env_file())
 
     def require_database_url(self) -> str:
         if not self.database_url:

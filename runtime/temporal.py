@@ -5,12 +5,11 @@ import os
 import subprocess
 from datetime import timedelta
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -21,18 +20,20 @@ from activities.payments import PaymentActivities
 from activities.pricing import PricingActivities
 from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
+from activities.subscriptions import SubscriptionActivities
 from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
-from activities.subscriptions import SubscriptionActivities
 from runtime.interceptors import BusinessFailures
 from runtime.settings import Settings
 from services.quotes import QuoteService
+from store.pool import Pool
 from workflows.quote import QuoteWorkflow
 from workflows.stack_check import StackCheckWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
+
 
 def client_environment(settings: Settings) -> dict[str, str]:
     """The SDK's client environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
@@ -82,18 +83,25 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeou
             await asyncio.sleep(0.25)
 
 
-def payment_gateway(settings: Settings, pool: AsyncConnectionPool) -> PaymentGateway:
+def payment_gateway(settings: Settings, pool: Pool) -> PaymentGateway:
     """The provider PAYMENT_GATEWAY names; `fake`, the one built in, is the local fake with test cards."""
     return {"fake": FakeGateway}[settings.payment_gateway](pool)
 
 
-def activities(client: Client, pool: AsyncConnectionPool, settings: Settings,
-               gateway: PaymentGateway | None = None) -> list:
+def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentGateway | None = None) -> list:
     """Every activity, bound to this process's clients; tests build them with other settings."""
-    mailer = Mailer(pool, SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
-                                       starttls=settings.smtp_starttls, ca_file=settings.smtp_ca_file,
-                                       username=settings.smtp_username,
-                                       password=settings.smtp_password))
+    mailer = Mailer(
+        pool,
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_ca_file,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        ),
+    )
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
@@ -132,8 +140,9 @@ def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
-def build_worker(client: Client, pool: AsyncConnectionPool, settings: Settings,
-                 gateway: PaymentGateway | None = None, **options) -> Worker:
+def build_worker(
+    client: Client, pool: Pool, settings: Settings, gateway: PaymentGateway | None = None, **options
+) -> Worker:
     """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds."""
     return Worker(
         client,

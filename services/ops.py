@@ -1,13 +1,13 @@
 """`renewals ops stuck`: the quotes (and calendars) that need a person, from visibility and describe."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHistoryEventFilterType
 
 from domain.quotes import subscription_workflow_id
 from store.calendars import open_auto_renew_failures
+from store.pool import Pool
 from workflows.quote import QuoteWorkflow
 from workflows.search_attributes import QUOTE_EXPIRES_AT, QUOTE_STATE
 
@@ -36,13 +36,13 @@ async def _failure(client: Client, workflow_id: str, run_id: str | None) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class OpsService:
     """What needs a person, for `renewals ops stuck`: from the store and from Temporal's visibility."""
 
-    def __init__(self, client: Client, pool: AsyncConnectionPool) -> None:
+    def __init__(self, client: Client, pool: Pool) -> None:
         self.client = client
         self.pool = pool
 
@@ -54,15 +54,20 @@ class OpsService:
         async with self.pool.connection() as conn:
             failures = await open_auto_renew_failures(conn)
         return [
-            Stuck(workflow_id=subscription_workflow_id(f["subscription_id"]), kind="subscription", state=None,
-                  reason="auto-renew failed", detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})")
+            Stuck(
+                workflow_id=subscription_workflow_id(f["subscription_id"]),
+                kind="subscription",
+                state=None,
+                reason="auto-renew failed",
+                detail=f"{f['reason']} (term ending {f['term_end'].isoformat()})",
+            )
             for f in failures
         ]
 
 
 async def stuck_workflows(client: Client, days: int, now: datetime | None = None) -> list[Stuck]:
     """Quotes and calendars that visibility and describe show waiting on a person or a failure."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     found: list[Stuck] = []
     async for execution in client.list_workflows(
         'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
@@ -71,43 +76,65 @@ async def stuck_workflows(client: Client, days: int, now: datetime | None = None
         for pending in description.raw_description.pending_activities:
             if pending.attempt > 1:
                 state = description.typed_search_attributes.get(QUOTE_STATE)
-                found.append(Stuck(
-                    workflow_id=execution.id,
-                    kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
-                    state=state,
-                    reason="activity retrying",
-                    detail=pending.activity_type.name,
-                    attempt=pending.attempt,
-                    last_failure=pending.last_failure.message or None,
-                ))
+                found.append(
+                    Stuck(
+                        workflow_id=execution.id,
+                        kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
+                        state=state,
+                        reason="activity retrying",
+                        detail=pending.activity_type.name,
+                        attempt=pending.attempt,
+                        last_failure=pending.last_failure.message or None,
+                    )
+                )
     async for execution in client.list_workflows(
         f'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Failed" '
         f'AND CloseTime > "{_iso(now - timedelta(days=days))}"'
     ):
-        found.append(Stuck(
-            workflow_id=execution.id,
-            kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
-            state=execution.typed_search_attributes.get(QUOTE_STATE),
-            reason="stopped: cannot go on",
-            detail=await _failure(client, execution.id, execution.run_id),
-        ))
+        found.append(
+            Stuck(
+                workflow_id=execution.id,
+                kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
+                state=execution.typed_search_attributes.get(QUOTE_STATE),
+                reason="stopped: cannot go on",
+                detail=await _failure(client, execution.id, execution.run_id),
+            )
+        )
     async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
         quote = await client.get_workflow_handle_for(QuoteWorkflow.run, execution.id).query(QuoteWorkflow.state)
         if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):
-            found.append(Stuck(workflow_id=execution.id, kind="quote", state="accepted",
-                               reason=f"accepted, unpaid for more than {days} day(s)",
-                               detail=f"accepted {_iso(quote.accepted_at)}"))
+            found.append(
+                Stuck(
+                    workflow_id=execution.id,
+                    kind="quote",
+                    state="accepted",
+                    reason=f"accepted, unpaid for more than {days} day(s)",
+                    detail=f"accepted {_iso(quote.accepted_at)}",
+                )
+            )
     async for execution in client.list_workflows(
-        f'QuoteState = "sent" AND QuoteExpiresAt < "{_iso(now + timedelta(days=days))}" '
-        f'AND ExecutionStatus = "Running"'
+        f'QuoteState = "sent" AND QuoteExpiresAt < "{_iso(now + timedelta(days=days))}" AND ExecutionStatus = "Running"'
     ):
         expires = execution.typed_search_attributes.get(QUOTE_EXPIRES_AT)
-        found.append(Stuck(workflow_id=execution.id, kind="quote", state="sent",
-                           reason=f"sent, expires within {days} day(s), no action",
-                           detail=f"expires {_iso(expires) if expires else '?'}"))
+        found.append(
+            Stuck(
+                workflow_id=execution.id,
+                kind="quote",
+                state="sent",
+                reason=f"sent, expires within {days} day(s), no action",
+                detail=f"expires {_iso(expires) if expires else '?'}",
+            )
+        )
     async for execution in client.list_workflows(
         f'QuoteState = "draft" AND StartTime < "{_iso(now - timedelta(days=days))}" AND ExecutionStatus = "Running"'
     ):
-        found.append(Stuck(workflow_id=execution.id, kind="quote", state="draft",
-                           reason=f"draft older than {days} day(s)", detail=f"created {_iso(execution.start_time)}"))
+        found.append(
+            Stuck(
+                workflow_id=execution.id,
+                kind="quote",
+                state="draft",
+                reason=f"draft older than {days} day(s)",
+                detail=f"created {_iso(execution.start_time)}",
+            )
+        )
     return found

@@ -1,19 +1,18 @@
 """Quote operations as a backend system calls them: validate, start the workflow, send it updates."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import BadInput, Refused
-from workflows.refusals import refused_update
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id
+from store.pool import Pool
 from store.quotes import get_quote, list_quotes, next_quote_number
 from workflows.quote import (
     AcceptInput,
@@ -26,10 +25,11 @@ from workflows.quote import (
     SendInput,
     search_attributes,
 )
+from workflows.refusals import refused_update
 
 
 class QuoteService:
-    def __init__(self, client: Client, pool: AsyncConnectionPool, task_queue: str, today: date | None = None) -> None:
+    def __init__(self, client: Client, pool: Pool, task_queue: str, today: date | None = None) -> None:
         self.client = client
         self.pool = pool
         self.task_queue = task_queue
@@ -47,8 +47,7 @@ class QuoteService:
             missing = [i for i in ids if i not in found]
             if missing:
                 raise BadInput(f"unknown subscription {', '.join(missing)}")
-            draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today,
-                                datetime.now(timezone.utc))
+            draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
             number = await next_quote_number(conn)
         return await self._start(draft.model_copy(update={"number": number}), send)
 
@@ -59,8 +58,10 @@ class QuoteService:
             number = await auto_quote_number(conn, subscription_id, term_end, await next_quote_number(conn))
             sub = (await subscriptions_by_id(conn, [subscription_id]))[subscription_id]
             customer = await get_customer(conn, sub.csn)
+        if customer is None:
+            raise BadInput(f"unknown customer CSN {sub.csn}")
         request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
-        quote = build_quote(number, request, customer, [sub], today, datetime.now(timezone.utc))
+        quote = build_quote(number, request, customer, [sub], today, datetime.now(UTC))
         try:
             await self._start(quote, send=True)
         except WorkflowAlreadyStartedError:
@@ -92,16 +93,25 @@ class QuoteService:
     async def send(self, number: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())
 
-    async def accept(self, number: str, pay: bool = False, reference: str | None = None,
-                     payment_method: str | None = None) -> Quote:
+    async def accept(
+        self, number: str, pay: bool = False, reference: str | None = None, payment_method: str | None = None
+    ) -> Quote:
         """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
         an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
-        return await self._update(self._handle(number), QuoteWorkflow.accept, AcceptInput(
-            pay=pay, payment_reference=reference, payment_method=payment_method), "paid" if pay else "accepted")
+        return await self._update(
+            self._handle(number),
+            QuoteWorkflow.accept,
+            AcceptInput(pay=pay, payment_reference=reference, payment_method=payment_method),
+            "paid" if pay else "accepted",
+        )
 
     async def pay(self, number: str, reference: str | None = None, payment_method: str | None = None) -> Quote:
-        return await self._update(self._handle(number), QuoteWorkflow.pay,
-                                  PayInput(payment_reference=reference, payment_method=payment_method), "paid")
+        return await self._update(
+            self._handle(number),
+            QuoteWorkflow.pay,
+            PayInput(payment_reference=reference, payment_method=payment_method),
+            "paid",
+        )
 
     async def cancel(self, number: str, by: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.cancel, CancelInput(by=by))

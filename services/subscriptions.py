@@ -1,23 +1,22 @@
 """Subscriptions as the command line, loads and the dev stack use them: a customer's subscriptions and
 their holds, loading a data file and telling the calendars (R18), and the buyer's auto-renew switch."""
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from activities.calendar_handles import ensure_calendar, start_calendar
 from domain.errors import BadInput, Refused
-from domain.models import Subscription
+from domain.models import DataFile, Subscription
 from store.calendars import all_open_subscription_ids, calendars_to_tell, mark_told, subscription_row
-from domain.models import DataFile
 from store.catalog import from_row, get_customer, subscriptions_of
 from store.loader import LoadResult, load
+from store.pool import Pool
 from store.quotes import holds_of, sync_auto_renew
 from workflows.refusals import refused_update
 from workflows.subscription import AutoRenewState, SetAutoRenewInput, SubscriptionWorkflow
 
 
 class SubscriptionService:
-    def __init__(self, client: Client, pool: AsyncConnectionPool, task_queue: str) -> None:
+    def __init__(self, client: Client, pool: Pool, task_queue: str) -> None:
         self.client = client
         self.pool = pool
         self.task_queue = task_queue

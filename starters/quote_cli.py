@@ -6,10 +6,10 @@ from activities.email import signed_links
 from domain.errors import BadInput, Refused
 from domain.models import Term
 from domain.quote_rules import NewLine, QuoteRequest
-from workflows.quote import EditInput
 from runtime.app import App
 from starters import output
 from starters.cli import cli, json_option, with_app
+from workflows.quote import EditInput
 
 
 def run_with_service(action):
@@ -55,12 +55,23 @@ def quote() -> None:
 @click.option("--seats", multiple=True, metavar="ID=N", help="New seat count for a subscription.")
 @click.option("--term", "terms", multiple=True, metavar="ID=TERM", help="New term: monthly, annual, 3-year.")
 @click.option("--recipient", "recipients", multiple=True, help="Extra recipient (at most four, R04).")
-@click.option("--origin", type=click.Choice(["self-service", "partner", "sales"]), default="self-service",
-              show_default=True)
-@click.option("--kind", type=click.Choice(["renewal", "co-term", "new"]), default="renewal", show_default=True,
-              help="Kinds do not mix in one quote (R07).")
-@click.option("--new", "new_lines", multiple=True, metavar="PRODUCT:SEATS:TERM",
-              help="A new purchase (with --kind new and --currency).")
+@click.option(
+    "--origin", type=click.Choice(["self-service", "partner", "sales"]), default="self-service", show_default=True
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["renewal", "co-term", "new"]),
+    default="renewal",
+    show_default=True,
+    help="Kinds do not mix in one quote (R07).",
+)
+@click.option(
+    "--new",
+    "new_lines",
+    multiple=True,
+    metavar="PRODUCT:SEATS:TERM",
+    help="A new purchase (with --kind new and --currency).",
+)
 @click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew while the quote is pending (R02).")
 @click.option("--address", help="Billing address, if not the customer's.")
 @click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
@@ -69,8 +80,25 @@ def quote() -> None:
 @click.option("--partner", "partner_csn", metavar="CSN", help="The partner of a new purchase made through one (R08).")
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
 @json_option
-def create(csn, subscriptions, exclude, seats, terms, recipients, origin, kind, new_lines, pause_auto_renew, address, currency,
-           start_date, new_credit_line, partner_csn, send, as_json) -> None:
+def create(
+    csn,
+    subscriptions,
+    exclude,
+    seats,
+    terms,
+    recipients,
+    origin,
+    kind,
+    new_lines,
+    pause_auto_renew,
+    address,
+    currency,
+    start_date,
+    new_credit_line,
+    partner_csn,
+    send,
+    as_json,
+) -> None:
     """Make a renewal quote; every rule is checked before anything is created."""
     request = QuoteRequest(
         csn=csn,
@@ -172,14 +200,19 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
 @json_option
 def link(number: str, recipient: str | None, as_json: bool) -> None:
     """The signed links a recipient opens: the quote (while it is pending) and their quotes page (R19)."""
+
     async def show(app: App):
         return app, await app.quotes.show(number)
 
     app, quote = with_app(show, pool_size=1)
     recipient = recipient or quote.buyer_email
     if recipient.lower() not in {r.lower() for r in quote.all_recipients}:
-        raise Refused("R19", f"{recipient} is not a recipient of quote {number}; a link opens only a quote its "
-                             "holder was sent")
+        raise Refused(
+            "R19", f"{recipient} is not a recipient of quote {number}; a link opens only a quote its holder was sent"
+        )
     quote_link, quotes_page = signed_links(app.links, app.settings.buyer_app_url, quote, recipient)
-    output.emit(as_json, {"quote": quote_link, "quotes_page": quotes_page},
-                f"{quote_link or f'(none: quote {number} is {quote.state.value})'}\n{quotes_page}")
+    output.emit(
+        as_json,
+        {"quote": quote_link, "quotes_page": quotes_page},
+        f"{quote_link or f'(none: quote {number} is {quote.state.value})'}\n{quotes_page}",
+    )

@@ -2,10 +2,10 @@
 
 from datetime import date
 
-from psycopg import AsyncConnection
+from store.pool import Conn, fetch_one
 
 
-async def auto_quote_number(conn: AsyncConnection, subscription_id: str, term_end: date, candidate: str) -> str:
+async def auto_quote_number(conn: Conn, subscription_id: str, term_end: date, candidate: str) -> str:
     """The term's auto quote number: `candidate` if the term has none yet, else the one it has."""
     await conn.execute(
         "INSERT INTO auto_quotes (subscription_id, term_end, quote_number) VALUES (%s, %s, %s)"
@@ -15,4 +15,4 @@ async def auto_quote_number(conn: AsyncConnection, subscription_id: str, term_en
     cur = await conn.execute(
         "SELECT quote_number FROM auto_quotes WHERE subscription_id = %s AND term_end = %s", (subscription_id, term_end)
     )
-    return (await cur.fetchone())["quote_number"]
+    return (await fetch_one(cur))["quote_number"]

@@ -2,15 +2,15 @@
 
 from datetime import date
 
-from psycopg import AsyncConnection
+from store.pool import Conn
 
 
-async def subscription_row(conn: AsyncConnection, subscription_id: str) -> dict | None:
+async def subscription_row(conn: Conn, subscription_id: str) -> dict | None:
     cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
     return await cur.fetchone()
 
 
-async def record_lapse(conn: AsyncConnection, subscription_id: str, end_date: date) -> bool:
+async def record_lapse(conn: Conn, subscription_id: str, end_date: date) -> bool:
     cur = await conn.execute(
         "UPDATE subscriptions SET lapsed_on = %s, updated_at = now()"
         " WHERE id = %s AND end_date = %s AND lapsed_on IS NULL RETURNING id",
@@ -19,7 +19,7 @@ async def record_lapse(conn: AsyncConnection, subscription_id: str, end_date: da
     return await cur.fetchone() is not None
 
 
-async def record_auto_renew_failure(conn: AsyncConnection, subscription_id: str, term_end: date, reason: str) -> None:
+async def record_auto_renew_failure(conn: Conn, subscription_id: str, term_end: date, reason: str) -> None:
     await conn.execute(
         "INSERT INTO auto_renew_failures (subscription_id, term_end, reason) VALUES (%s, %s, %s)"
         " ON CONFLICT (subscription_id, term_end) DO UPDATE SET reason = EXCLUDED.reason, at = now()",
@@ -27,7 +27,7 @@ async def record_auto_renew_failure(conn: AsyncConnection, subscription_id: str,
     )
 
 
-async def open_auto_renew_failures(conn: AsyncConnection) -> list[dict]:
+async def open_auto_renew_failures(conn: Conn) -> list[dict]:
     """Failures of terms that are still open: the subscription still ends on that day, not lapsed."""
     cur = await conn.execute(
         "SELECT f.subscription_id, f.term_end, f.reason, f.at FROM auto_renew_failures f"
@@ -37,7 +37,7 @@ async def open_auto_renew_failures(conn: AsyncConnection) -> list[dict]:
     return list(await cur.fetchall())
 
 
-async def calendars_to_tell(conn: AsyncConnection, subscription_ids: list[str] | None) -> list[dict]:
+async def calendars_to_tell(conn: Conn, subscription_ids: list[str] | None) -> list[dict]:
     """Rows a load changed that their calendar has not yet been told of; or, when named, these rows."""
     if subscription_ids is None:
         cur = await conn.execute(
@@ -51,13 +51,13 @@ async def calendars_to_tell(conn: AsyncConnection, subscription_ids: list[str] |
     return list(await cur.fetchall())
 
 
-async def mark_told(conn: AsyncConnection, subscription_id: str, source_version: int) -> None:
+async def mark_told(conn: Conn, subscription_id: str, source_version: int) -> None:
     await conn.execute(
         "UPDATE subscriptions SET calendar_synced_version = greatest(calendar_synced_version, %s) WHERE id = %s",
         (source_version, subscription_id),
     )
 
 
-async def all_open_subscription_ids(conn: AsyncConnection) -> list[str]:
+async def all_open_subscription_ids(conn: Conn) -> list[str]:
     cur = await conn.execute("SELECT id FROM subscriptions WHERE lapsed_on IS NULL ORDER BY id")
     return [row["id"] for row in await cur.fetchall()]

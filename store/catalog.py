@@ -3,10 +3,11 @@
 from enum import Enum
 from typing import Any, Literal
 
-from psycopg import AsyncConnection, sql
+from psycopg import sql
 from pydantic import BaseModel
 
 from domain.models import Customer, Price, Promotion, Record, Subscription
+from store.pool import Conn
 
 Outcome = Literal["new", "changed", "unchanged"]
 
@@ -26,7 +27,7 @@ def _db_value(value: Any) -> Any:
     return value
 
 
-async def upsert(conn: AsyncConnection, record: Record) -> Outcome:
+async def upsert(conn: Conn, record: Record) -> Outcome:
     """Insert or update one record; a record equal to the stored row is left untouched."""
     table, keys = TABLES[type(record)]
     row = {name: _db_value(value) for name, value in record.model_dump().items()}
@@ -60,28 +61,28 @@ def from_row(model: type[BaseModel], row: dict[str, Any]) -> Any:
     return model.model_validate({k: v for k, v in row.items() if k in model.model_fields})
 
 
-async def get_customer(conn: AsyncConnection, csn: str) -> Customer | None:
+async def get_customer(conn: Conn, csn: str) -> Customer | None:
     cur = await conn.execute("SELECT * FROM customers WHERE csn = %s", (csn,))
     row = await cur.fetchone()
     return from_row(Customer, row) if row else None
 
 
-async def known_csns(conn: AsyncConnection, csns: set[str]) -> set[str]:
+async def known_csns(conn: Conn, csns: set[str]) -> set[str]:
     cur = await conn.execute("SELECT csn FROM customers WHERE csn = ANY(%s)", (list(csns),))
     return {_first(row) for row in await cur.fetchall()}
 
 
-async def subscriptions_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Subscription]:
+async def subscriptions_by_id(conn: Conn, ids: list[str]) -> dict[str, Subscription]:
     cur = await conn.execute("SELECT * FROM subscriptions WHERE id = ANY(%s)", (ids,))
     return {row["id"]: from_row(Subscription, row) for row in await cur.fetchall()}
 
 
-async def subscriptions_of(conn: AsyncConnection, csn: str) -> list[Subscription]:
+async def subscriptions_of(conn: Conn, csn: str) -> list[Subscription]:
     cur = await conn.execute("SELECT * FROM subscriptions WHERE csn = %s ORDER BY end_date, id", (csn,))
     return [from_row(Subscription, row) for row in await cur.fetchall()]
 
 
-async def count_rows(conn: AsyncConnection) -> dict[str, int]:
+async def count_rows(conn: Conn) -> dict[str, int]:
     counts = {}
     for table, _ in TABLES.values():
         cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
@@ -89,7 +90,7 @@ async def count_rows(conn: AsyncConnection) -> dict[str, int]:
     return counts
 
 
-async def price_book(conn: AsyncConnection, currency: str, products: list[str], on) -> tuple[list[Price], list[Promotion]]:
+async def price_book(conn: Conn, currency: str, products: list[str], on) -> tuple[list[Price], list[Promotion]]:
     """The prices and the promotions valid on a day, for some products in one currency."""
     cur = await conn.execute(
         "SELECT * FROM prices WHERE currency = %s AND product = ANY(%s)", (currency, sorted(set(products)))
@@ -101,7 +102,7 @@ async def price_book(conn: AsyncConnection, currency: str, products: list[str], 
     return prices, [from_row(Promotion, row) for row in await cur.fetchall()]
 
 
-async def stored_subscriptions(conn: AsyncConnection, ids: list[str]) -> dict[str, dict]:
+async def stored_subscriptions(conn: Conn, ids: list[str]) -> dict[str, dict]:
     """The rows a load is about to change, locked, with whether a quote holds auto-renew and how the
     current term came about (R18)."""
     cur = await conn.execute(
@@ -122,7 +123,7 @@ async def stored_subscriptions(conn: AsyncConnection, ids: list[str]) -> dict[st
     return {row["id"]: row for row in await cur.fetchall()}
 
 
-async def mark_source_changed(conn: AsyncConnection, subscription_id: str, *, reopen: bool = False) -> None:
+async def mark_source_changed(conn: Conn, subscription_id: str, *, reopen: bool = False) -> None:
     """Its calendar is to be told (source_version moves ahead); `reopen` undoes a lapse of a term the
     source renewed elsewhere."""
     await conn.execute(
@@ -132,7 +133,7 @@ async def mark_source_changed(conn: AsyncConnection, subscription_id: str, *, re
     )
 
 
-async def retell_failed_auto_renewals(conn: AsyncConnection) -> int:
+async def retell_failed_auto_renewals(conn: Conn) -> int:
     """A price book change may fix an auto-renewal that had no price: tell those calendars again."""
     cur = await conn.execute(
         "UPDATE subscriptions s SET source_version = source_version + 1 FROM auto_renew_failures f"
@@ -141,12 +142,24 @@ async def retell_failed_auto_renewals(conn: AsyncConnection) -> int:
     return cur.rowcount
 
 
-async def insert_new_subscription(conn: AsyncConnection, sub: Subscription) -> None:
+async def insert_new_subscription(conn: Conn, sub: Subscription) -> None:
     """A paid new purchase; its id comes from quote and line, so inserting twice inserts once."""
     await conn.execute(
         "INSERT INTO subscriptions (id, csn, product, seats, term, currency, purchase_method, partner_csn, offering,"
         " start_date, end_date, auto_renew) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO NOTHING",
-        (sub.id, sub.csn, sub.product, sub.seats, sub.term.value, sub.currency, sub.purchase_method.value,
-         sub.partner_csn, sub.offering.value, sub.start_date, sub.end_date, sub.auto_renew),
+        (
+            sub.id,
+            sub.csn,
+            sub.product,
+            sub.seats,
+            sub.term.value,
+            sub.currency,
+            sub.purchase_method.value,
+            sub.partner_csn,
+            sub.offering.value,
+            sub.start_date,
+            sub.end_date,
+            sub.auto_renew,
+        ),
     )

@@ -2,21 +2,21 @@
 
 from decimal import Decimal
 
-from psycopg import AsyncConnection
+from store.pool import Conn, fetch_one
 
 
-async def add_method(conn: AsyncConnection, token: str, brand: str, decline: str | None) -> None:
+async def add_method(conn: Conn, token: str, brand: str, decline: str | None) -> None:
     await conn.execute(
         "INSERT INTO fake_gateway_methods (token, brand, decline) VALUES (%s, %s, %s)", (token, brand, decline)
     )
 
 
-async def method(conn: AsyncConnection, token: str) -> dict | None:
+async def method(conn: Conn, token: str) -> dict | None:
     cur = await conn.execute("SELECT * FROM fake_gateway_methods WHERE token = %s", (token,))
     return await cur.fetchone()
 
 
-async def charge_for(conn: AsyncConnection, idempotency_key: str) -> dict | None:
+async def charge_for(conn: Conn, idempotency_key: str) -> dict | None:
     cur = await conn.execute(
         "SELECT charge_id, amount, currency FROM fake_gateway_charges WHERE idempotency_key = %s",
         (idempotency_key,),
@@ -24,18 +24,22 @@ async def charge_for(conn: AsyncConnection, idempotency_key: str) -> dict | None
     return await cur.fetchone()
 
 
-async def add_charge(conn: AsyncConnection, idempotency_key: str, charge_id: str, token: str, amount: Decimal,
-                     currency: str) -> dict:
+async def add_charge(
+    conn: Conn, idempotency_key: str, charge_id: str, token: str, amount: Decimal, currency: str
+) -> dict:
     """The first charge for a key is the one kept: two racing attempts get the same charge."""
     await conn.execute(
         "INSERT INTO fake_gateway_charges (idempotency_key, charge_id, token, amount, currency)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
         (idempotency_key, charge_id, token, amount, currency),
     )
-    return await charge_for(conn, idempotency_key)
+    cur = await conn.execute(
+        "SELECT charge_id, amount, currency FROM fake_gateway_charges WHERE idempotency_key = %s", (idempotency_key,)
+    )
+    return await fetch_one(cur)
 
 
-async def refund(conn: AsyncConnection, idempotency_key: str) -> bool:
+async def refund(conn: Conn, idempotency_key: str) -> bool:
     cur = await conn.execute(
         "UPDATE fake_gateway_charges SET refunded_at = now() WHERE idempotency_key = %s AND refunded_at IS NULL"
         " RETURNING charge_id",

@@ -4,7 +4,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from psycopg import AsyncConnection
 from pydantic import BaseModel, ValidationError
 
 from domain.errors import BadInput
@@ -20,6 +19,7 @@ from store.catalog import (
     stored_subscriptions,
     upsert,
 )
+from store.pool import Conn
 
 
 class KeptRow(BaseModel):
@@ -56,8 +56,10 @@ def parse_data_file(text: str, source: str = "file") -> DataFile:
     except json.JSONDecodeError as err:
         raise BadInput(f"{source} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
     if not isinstance(raw, dict):
-        raise BadInput(f"{source} holds a JSON {type(raw).__name__}, not an object with customers, subscriptions, "
-                       "prices and promotions; nothing was loaded")
+        raise BadInput(
+            f"{source} holds a JSON {type(raw).__name__}, not an object with customers, subscriptions, "
+            "prices and promotions; nothing was loaded"
+        )
     try:
         data = DataFile.model_validate(raw)
     except ValidationError as err:
@@ -69,7 +71,7 @@ def parse_data_file(text: str, source: str = "file") -> DataFile:
 
 def _check_unique(data: DataFile) -> None:
     details = []
-    for model, (table, keys) in TABLES.items():
+    for table, keys in TABLES.values():
         seen: dict[tuple, int] = {}
         for i, record in enumerate(getattr(data, table)):
             key = tuple(str(getattr(record, k)) for k in keys)
@@ -80,7 +82,7 @@ def _check_unique(data: DataFile) -> None:
         raise BadInput(f"the file has {len(details)} error(s); nothing was loaded", details)
 
 
-async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
+async def load(conn: Conn, data: DataFile) -> LoadResult:
     """Upsert everything or nothing: a subscription of an unknown customer rolls the whole file back."""
     async with conn.transaction():
         in_file = {c.csn for c in data.customers}
@@ -100,8 +102,12 @@ async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
             for record in getattr(data, table):
                 counts[table][await upsert(conn, record)] += 1
         changed, kept = await _load_subscriptions(conn, data.subscriptions, counts["subscriptions"])
-        if counts["prices"]["new"] + counts["prices"]["changed"] + counts["promotions"]["new"] \
-                + counts["promotions"]["changed"]:
+        if (
+            counts["prices"]["new"]
+            + counts["prices"]["changed"]
+            + counts["promotions"]["new"]
+            + counts["promotions"]["changed"]
+        ):
             await retell_failed_auto_renewals(conn)
     return LoadResult(
         counts={t: dict(c) for t, c in counts.items()},
@@ -111,8 +117,7 @@ async def load(conn: AsyncConnection, data: DataFile) -> LoadResult:
     )
 
 
-async def _load_subscriptions(conn: AsyncConnection, subs: list[Subscription],
-                              counts: Counter) -> tuple[list[str], list[KeptRow]]:
+async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Counter) -> tuple[list[str], list[KeptRow]]:
     """R18: what the system did since the source's export stays; the rest of each row is the source's."""
     counts["kept"] = 0
     stored = await stored_subscriptions(conn, [s.id for s in subs])
@@ -121,8 +126,10 @@ async def _load_subscriptions(conn: AsyncConnection, subs: list[Subscription],
     for incoming in subs:
         row = stored.get(incoming.id)
         merged = merge_from_source(
-            from_row(Subscription, row) if row else None, incoming,
-            held=bool(row and row["held"]), renewed_by=_renewed_by(row) if row else None,
+            from_row(Subscription, row) if row else None,
+            incoming,
+            held=bool(row and row["held"]),
+            renewed_by=_renewed_by(row) if row else None,
         )
         outcome = await upsert(conn, merged.subscription)
         reopen = bool(row and row["lapsed_on"] and merged.renewed_elsewhere)
@@ -154,6 +161,7 @@ def read_data_file(path: Path) -> DataFile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BadInput(f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
-                       "nothing was loaded") from None
+        raise BadInput(
+            f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); nothing was loaded"
+        ) from None
     return parse_data_file(text, str(path))

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from importlib import resources
 
-from psycopg import AsyncConnection
+from store.pool import Conn
 
 # Any fixed number: concurrent migrators (several workers starting at once) queue on it.
 _LOCK_ID = 7_233_001
@@ -17,11 +17,11 @@ class Migration:
 
 def migrations() -> list[Migration]:
     folder = resources.files("store") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [Migration(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
-async def migrate(conn: AsyncConnection) -> list[str]:
+async def migrate(conn: Conn) -> list[str]:
     """Apply what is not yet applied; return the versions applied now."""
     applied_now: list[str] = []
     async with conn.transaction():

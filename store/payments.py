@@ -2,21 +2,22 @@
 
 from decimal import Decimal
 
-from psycopg import AsyncConnection
+from store.pool import Conn, fetch_one
 
 
-async def record_payment(conn: AsyncConnection, quote_number: str, reference: str, amount: Decimal, currency: str,
-                         method: str = "offline") -> str:
+async def record_payment(
+    conn: Conn, quote_number: str, reference: str, amount: Decimal, currency: str, method: str = "offline"
+) -> str:
     """The first reference recorded for a quote is the one kept: paying twice pays once."""
     cur = await conn.execute(
         "INSERT INTO payments (quote_number, reference, amount, currency, method) VALUES (%s, %s, %s, %s, %s)"
         " ON CONFLICT (quote_number) DO UPDATE SET quote_number = EXCLUDED.quote_number RETURNING reference",
         (quote_number, reference, amount, currency, method),
     )
-    return (await cur.fetchone())["reference"]
+    return (await fetch_one(cur))["reference"]
 
 
-async def mark_refunded(conn: AsyncConnection, quote_number: str) -> None:
+async def mark_refunded(conn: Conn, quote_number: str) -> None:
     await conn.execute(
         "UPDATE payments SET refunded_at = now() WHERE quote_number = %s AND refunded_at IS NULL", (quote_number,)
     )

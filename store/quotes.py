@@ -4,18 +4,18 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from domain.quotes import Quote, quote_number
+from store.pool import Conn, fetch_one
 
 
-async def next_quote_number(conn: AsyncConnection) -> str:
+async def next_quote_number(conn: Conn) -> str:
     cur = await conn.execute("SELECT nextval('quote_number_seq') AS n")
-    return quote_number((await cur.fetchone())["n"])
+    return quote_number((await fetch_one(cur))["n"])
 
 
-async def save_quote(conn: AsyncConnection, quote: Quote, event: str, detail: dict | None = None) -> bool:
+async def save_quote(conn: Conn, quote: Quote, event: str, detail: dict | None = None) -> bool:
     """Write the snapshot unless a newer revision is stored; log the event once. True if written."""
     document = json.loads(quote.model_dump_json())
     async with conn.transaction():
@@ -40,11 +40,29 @@ async def save_quote(conn: AsyncConnection, quote: Quote, event: str, detail: di
             RETURNING number
             """,
             {
-                **quote.model_dump(include={
-                    "number", "csn", "currency", "partner_csn", "address", "subtotal", "discount_total",
-                    "total", "sent_at", "expires_at", "revision", "customer_name", "buyer_email",
-                    "pause_auto_renew", "pricing_error", "accepted_at", "paid_at", "ended_at", "created_at",
-                }),
+                **quote.model_dump(
+                    include={
+                        "number",
+                        "csn",
+                        "currency",
+                        "partner_csn",
+                        "address",
+                        "subtotal",
+                        "discount_total",
+                        "total",
+                        "sent_at",
+                        "expires_at",
+                        "revision",
+                        "customer_name",
+                        "buyer_email",
+                        "pause_auto_renew",
+                        "pricing_error",
+                        "accepted_at",
+                        "paid_at",
+                        "ended_at",
+                        "created_at",
+                    }
+                ),
                 "kind": quote.kind.value,
                 "origin": quote.origin.value,
                 "state": quote.state.value,
@@ -62,7 +80,7 @@ async def save_quote(conn: AsyncConnection, quote: Quote, event: str, detail: di
     return written
 
 
-async def _replace_lines(conn: AsyncConnection, quote: Quote) -> None:
+async def _replace_lines(conn: Conn, quote: Quote) -> None:
     await conn.execute("DELETE FROM quote_lines WHERE quote_number = %s", (quote.number,))
     await conn.execute("DELETE FROM quote_recipients WHERE quote_number = %s", (quote.number,))
     async with conn.cursor() as cur:
@@ -71,26 +89,37 @@ async def _replace_lines(conn: AsyncConnection, quote: Quote) -> None:
             " amount, discount, promotion_code, current_seats, current_term, end_date)"
             " VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, 0), coalesce(%s, 0), %s, %s, %s, %s, %s)",
             [
-                (quote.number, i + 1, line.subscription_id, line.product, line.seats, line.term.value,
-                 line.unit_price, line.amount, line.discount, line.promotion, line.current_seats,
-                 line.current_term.value if line.current_term else None, line.end_date)
+                (
+                    quote.number,
+                    i + 1,
+                    line.subscription_id,
+                    line.product,
+                    line.seats,
+                    line.term.value,
+                    line.unit_price,
+                    line.amount,
+                    line.discount,
+                    line.promotion,
+                    line.current_seats,
+                    line.current_term.value if line.current_term else None,
+                    line.end_date,
+                )
                 for i, line in enumerate(quote.lines)
             ],
         )
         await cur.executemany(
-            "INSERT INTO quote_recipients (quote_number, email, is_buyer) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
+            "INSERT INTO quote_recipients (quote_number, email, is_buyer) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             [(quote.number, email, i == 0) for i, email in enumerate(quote.all_recipients)],
         )
 
 
-async def get_quote(conn: AsyncConnection, number: str) -> Quote | None:
+async def get_quote(conn: Conn, number: str) -> Quote | None:
     cur = await conn.execute("SELECT document FROM quotes WHERE number = %s", (number,))
     row = await cur.fetchone()
     return Quote.model_validate(row["document"]) if row and row["document"] else None
 
 
-async def list_quotes(conn: AsyncConnection, csn: str | None = None, state: str | None = None) -> list[Quote]:
+async def list_quotes(conn: Conn, csn: str | None = None, state: str | None = None) -> list[Quote]:
     cur = await conn.execute(
         "SELECT document FROM quotes WHERE (%(csn)s::text IS NULL OR csn = %(csn)s)"
         " AND (%(state)s::text IS NULL OR state = %(state)s) AND document IS NOT NULL ORDER BY number",
@@ -99,14 +128,14 @@ async def list_quotes(conn: AsyncConnection, csn: str | None = None, state: str 
     return [Quote.model_validate(row["document"]) for row in await cur.fetchall()]
 
 
-async def quote_events(conn: AsyncConnection, number: str) -> list[dict]:
+async def quote_events(conn: Conn, number: str) -> list[dict]:
     cur = await conn.execute(
         "SELECT event, detail, at FROM quote_events WHERE quote_number = %s ORDER BY id", (number,)
     )
     return list(await cur.fetchall())
 
 
-async def holds_of(conn: AsyncConnection, subscription_ids: list[str]) -> dict[str, list[str]]:
+async def holds_of(conn: Conn, subscription_ids: list[str]) -> dict[str, list[str]]:
     cur = await conn.execute(
         "SELECT subscription_id, quote_number FROM auto_renew_holds WHERE subscription_id = ANY(%s)"
         " ORDER BY quote_number",
@@ -118,15 +147,13 @@ async def holds_of(conn: AsyncConnection, subscription_ids: list[str]) -> dict[s
     return holds
 
 
-async def drop_hold(conn: AsyncConnection, subscription_id: str, quote_number: str) -> None:
+async def drop_hold(conn: Conn, subscription_id: str, quote_number: str) -> None:
     await conn.execute(
         "DELETE FROM auto_renew_holds WHERE subscription_id = %s AND quote_number = %s", (subscription_id, quote_number)
     )
 
 
-async def sync_auto_renew(
-    conn: AsyncConnection, subscription_id: str, auto_renew: bool, held_by: list[str], version: int
-) -> bool:
+async def sync_auto_renew(conn: Conn, subscription_id: str, auto_renew: bool, held_by: list[str], version: int) -> bool:
     """Mirror the subscription workflow's switch and holds, unless a newer version is stored."""
     async with conn.transaction():
         cur = await conn.execute(
@@ -146,7 +173,7 @@ async def sync_auto_renew(
 
 
 async def record_renewal(
-    conn: AsyncConnection,
+    conn: Conn,
     subscription_id: str,
     from_end_date: date,
     to_end_date: date,
@@ -175,7 +202,7 @@ async def record_renewal(
     return True
 
 
-async def renewals_of(conn: AsyncConnection, subscription_id: str) -> list[dict]:
+async def renewals_of(conn: Conn, subscription_id: str) -> list[dict]:
     cur = await conn.execute(
         "SELECT * FROM renewals WHERE subscription_id = %s ORDER BY from_end_date", (subscription_id,)
     )

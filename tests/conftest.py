@@ -1,12 +1,9 @@
 """Shared fixtures: real PostgreSQL, real Temporal servers (no downloads), the real CLI."""
 
 import os
-import shutil
-import subprocess
-import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import psycopg
 import pytest
@@ -14,12 +11,11 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.settings import Settings
 from store.migrate import migrate
 from store.pool import open_pool
-from runtime.settings import Settings
+from tests.helpers import BIN, Mailbox, free_port, renewals  # noqa: F401  (renewals, free_port: for tests)
 from workflows import search_attributes
-
-BIN = Path(sys.executable).parent
 
 
 def _docker_answers() -> bool:
@@ -113,43 +109,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for the real `renewals` command: its own var/, nothing inherited from a dev stack."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "SMTP_HOST", "SMTP_PORT"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "SMTP_HOST", "SMTP_PORT"}
+    }
     env["RENEWALS_VAR"] = str(tmp_path / "var")
     return env
-
-
-def renewals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the installed `renewals` console script, as a backend system would."""
-    exe = shutil.which("renewals", path=str(BIN)) or "renewals"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    """A real aiosmtpd server on a free port, writing each message to a folder, as `renewals dev` does."""
-
-    def __init__(self, folder: Path) -> None:
-        from workers.smtp_sink import start_smtp_sink
-
-        self.folder = folder
-        self.port = free_port()
-        self.controller = start_smtp_sink(folder, "127.0.0.1", self.port)
-
-    def messages(self) -> list:
-        import email
-        from email import policy
-
-        return [
-            email.message_from_bytes(p.read_bytes(), policy=policy.default)
-            for p in sorted(self.folder.glob("*.eml"))
-        ]
 
 
 @pytest.fixture
@@ -162,7 +126,7 @@ def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
 @pytest.fixture
 def gateway(pool):
     """The fake payment provider the worker charges and the buyer app tokenizes with, counting charges."""
-    from tests.quotes_helpers import CountingGateway
+    from tests.helpers import CountingGateway
 
     return CountingGateway(pool)
 

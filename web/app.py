@@ -7,7 +7,7 @@ logging that keep the link's token private are in web/security.py.
 """
 
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -41,7 +41,7 @@ PLAIN = {
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def ended_text(quote: Quote) -> str:
@@ -50,8 +50,10 @@ def ended_text(quote: Quote) -> str:
     if quote.state is QuoteState.EXPIRED:
         return PLAIN["R15"]
     if quote.cancel_reason:
-        return (f"This quote is no longer valid: {quote.cancel_reason}. {quote.superseded_because}. "
-                "Nothing was charged for it.")
+        return (
+            f"This quote is no longer valid: {quote.cancel_reason}. {quote.superseded_because}. "
+            "Nothing was charged for it."
+        )
     return "This quote was cancelled. Ask your partner or sales for a new one."
 
 
@@ -68,8 +70,9 @@ class TooManyPosts(Exception):
     pass
 
 
-def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None,
-               post_limit: PostLimit | None = None) -> FastAPI:
+def create_app(
+    quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None, post_limit: PostLimit | None = None
+) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -82,8 +85,13 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     def forbidden(request: Request, reason: str) -> HTMLResponse:
-        return page(request, "message.html", 403, title="This link does not work",
-                    message=f"{reason.capitalize()}. Use the link in your most recent quote email.")
+        return page(
+            request,
+            "message.html",
+            403,
+            title="This link does not work",
+            message=f"{reason.capitalize()}. Use the link in your most recent quote email.",
+        )
 
     def same_origin(request: Request) -> bool:
         """Another site's form fails here: browsers say where a POST comes from in Sec-Fetch-Site, or in
@@ -128,15 +136,14 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         return quote
 
     @app.get("/quotes/{number}", response_class=HTMLResponse)
-    async def show_quote(request: Request, number: str, token: str | None = None, done: str | None = None):
+    async def show_quote(request: Request, number: str, token: str = "", done: str | None = None):
         try:
             quote = await quote_for(number, token)
         except LinkRefused as err:
             return forbidden(request, str(err))
         if quote.state.terminal:
             return ended(request, quote, 410)
-        return page(request, "quote.html", quote=quote, token=token, csrf=signer.csrf(token),
-                    done=DONE.get(done or ""))
+        return page(request, "quote.html", quote=quote, token=token, csrf=signer.csrf(token), done=DONE.get(done or ""))
 
     @app.post("/quotes/{number}/accept")
     async def accept(request: Request, number: str, token: str = Form(""), csrf: str = Form(None)):
@@ -156,7 +163,7 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
 
     @app.get("/quotes/{number}/pay", response_class=HTMLResponse)
-    async def payment_form(request: Request, number: str, token: str | None = None):
+    async def payment_form(request: Request, number: str, token: str = ""):
         try:
             quote = await quote_for(number, token)
         except LinkRefused as err:
@@ -166,8 +173,16 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
         return page(request, "pay.html", quote=quote, token=token, csrf=signer.csrf(token), errors=[])
 
     @app.post("/quotes/{number}/pay")
-    async def pay(request: Request, number: str, token: str = Form(""), csrf: str = Form(None),
-                  holder: str = Form(""), card_number: str = Form(""), expiry: str = Form(""), cvc: str = Form("")):
+    async def pay(
+        request: Request,
+        number: str,
+        token: str = Form(""),
+        csrf: str = Form(None),
+        holder: str = Form(""),
+        card_number: str = Form(""),
+        expiry: str = Form(""),
+        cvc: str = Form(""),
+    ):
         """Accept and pay: the card goes to the gateway, which gives a token; the quote's workflow gets only
         the token, and charges it after it reserved every term (R16). A declined card leaves it accepted."""
         try:
@@ -183,21 +198,31 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
             errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
             return page(request, "pay.html", 422, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
         if quote.state is QuoteState.DRAFT:
-            return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
-                        error=PLAIN["lifecycle"])
+            return page(
+                request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token), error=PLAIN["lifecycle"]
+            )
         payment_method = await gateway_factory().tokenize(card)
         try:
             await service.accept(number, pay=True, payment_method=payment_method)
         except PaymentDeclined as err:
             quote = await service.show(number)
-            message = f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
+            message = (
+                f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
+            )
             return page(request, "pay.html", 402, quote=quote, token=token, csrf=signer.csrf(token), errors=[message])
         except Refused as err:
             quote = await service.show(number)
             if quote.state.terminal:
                 return paid_or_ended(request, quote)
-            return page(request, "quote.html", 409, quote=quote, token=token, csrf=signer.csrf(token),
-                        error=refusal_text(err, quote))
+            return page(
+                request,
+                "quote.html",
+                409,
+                quote=quote,
+                token=token,
+                csrf=signer.csrf(token),
+                error=refusal_text(err, quote),
+            )
         return paid_or_ended(request, await service.show(number))
 
     @app.get("/customers/{csn}/quotes", response_class=HTMLResponse)
@@ -208,8 +233,11 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
             recipient = signer.verify_customer(token, csn, now())
         except LinkRefused as err:
             return forbidden(request, str(err))
-        active = [q for q in await quotes_factory().list(csn=csn)
-                  if q.state in (QuoteState.SENT, QuoteState.ACCEPTED) and sent_to(q, recipient)]
+        active = [
+            q
+            for q in await quotes_factory().list(csn=csn)
+            if q.state in (QuoteState.SENT, QuoteState.ACCEPTED) and sent_to(q, recipient)
+        ]
         rows = []
         for quote in active:
             quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
@@ -218,8 +246,13 @@ def create_app(quotes_factory, signer: LinkSigner, gateway_factory, lifespan=Non
 
     @app.exception_handler(TooManyPosts)
     async def too_many(request: Request, _err: TooManyPosts) -> HTMLResponse:
-        response = page(request, "message.html", 429, title="Too many attempts",
-                        message="Too many attempts from this link or this address. Wait a minute, then try again.")
+        response = page(
+            request,
+            "message.html",
+            429,
+            title="Too many attempts",
+            message="Too many attempts from this link or this address. Wait a minute, then try again.",
+        )
         response.headers["retry-after"] = "60"
         return response
 
@@ -241,5 +274,9 @@ def app_from_settings():
             state["app"] = application
             yield
 
-    return create_app(lambda: state["app"].quotes, LinkSigner(settings.require_link_secrets()),
-                      lambda: state["app"].gateway, lifespan=lifespan)
+    return create_app(
+        lambda: state["app"].quotes,
+        LinkSigner(settings.require_link_secrets()),
+        lambda: state["app"].gateway,
+        lifespan=lifespan,
+    )

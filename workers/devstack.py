@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator
 
 import uvicorn
 from pydantic import BaseModel
@@ -105,16 +105,24 @@ def single_instance(var: Path) -> Iterator[None]:
 
 
 def check_ports_free(host: str, ports: DevPorts) -> None:
-    named = (("Temporal gRPC", ports.temporal), ("Temporal Web UI", ports.ui), ("SMTP", ports.smtp),
-             ("buyer web app", ports.web))
+    named = (
+        ("Temporal gRPC", ports.temporal),
+        ("Temporal Web UI", ports.ui),
+        ("SMTP", ports.smtp),
+        ("buyer web app", ports.web),
+    )
     for name, port in named:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
             try:
                 probe.bind((host, port))
             except OSError:
-                flag = {"Temporal gRPC": "--temporal-port", "Temporal Web UI": "--ui-port", "SMTP": "--smtp-port",
-                        "buyer web app": "--web-port"}[name]
+                flag = {
+                    "Temporal gRPC": "--temporal-port",
+                    "Temporal Web UI": "--ui-port",
+                    "SMTP": "--smtp-port",
+                    "buyer web app": "--web-port",
+                }[name]
                 raise DevStackError(
                     f"port {port} ({name}) is in use: stop what listens there, or choose another with {flag}"
                 ) from None
@@ -133,12 +141,19 @@ def start_postgres(var: Path):
 
 def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
     args = [
-        temporal_binary(), "server", "start-dev",
-        "--db-filename", str(var / "temporal.db"),
-        "--ip", host,
-        "--port", str(ports.temporal),
-        "--ui-port", str(ports.ui),
-        "--log-level", "warn",
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(var / "temporal.db"),
+        "--ip",
+        host,
+        "--port",
+        str(ports.temporal),
+        "--ui-port",
+        str(ports.ui),
+        "--log-level",
+        "warn",
         "--ui-disable-news-fetch",
     ]
     args += dev_server_flags()
@@ -232,10 +247,15 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
 
             cleanup.push_async_callback(stop_worker)
             await app.subscriptions.sync()
-            web = uvicorn.Server(uvicorn.Config(
-                create_app(lambda: app.quotes, app.links, lambda: app.gateway),
-                host=stack.host, port=ports.web, log_level="warning", lifespan="off",
-            ))
+            web = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(lambda: app.quotes, app.links, lambda: app.gateway),
+                    host=stack.host,
+                    port=ports.web,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
             web_task = asyncio.create_task(web.serve())
 
             async def stop_web() -> None:
@@ -245,8 +265,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             cleanup.push_async_callback(stop_web)
             if seeding:
                 demo = await app.quotes.create(
-                    QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"],
-                                 recipients=["cfo@acme.example"]),
+                    QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"], recipients=["cfo@acme.example"]),
                     send=True,
                 )
                 link, _ = signed_links(app.links, settings.buyer_app_url, demo, demo.buyer_email)
@@ -275,10 +294,10 @@ renewal-quotes is running
   buyer web app     {s.buyer_app_url} (links in the quote emails)
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
-  SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / 'mail'}
-  store             {counts['customers']} customers, {counts['subscriptions']} subscriptions, \
-{counts['prices']} prices, {counts['promotions']} promotions
-  settings for other terminals: {stack.var / 'dev.env'}
+  SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"}
+  store             {counts["customers"]} customers, {counts["subscriptions"]} subscriptions, \
+{counts["prices"]} prices, {counts["promotions"]} promotions
+  settings for other terminals: {stack.var / "dev.env"}
 
 Try, in another terminal (source .venv/bin/activate first):
   renewals subscriptions --csn 5100000001

@@ -30,8 +30,13 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, metrics_runtime(settings))
     async with open_app(settings, client=client) as app:
         async with build_worker(app.client, app.pool, settings, app.gateway):
-            log.info("polling task_queue=%s address=%s namespace=%s metrics_port=%s", settings.temporal_task_queue,
-                     settings.temporal_address, settings.temporal_namespace, settings.metrics_port)
+            log.info(
+                "polling task_queue=%s address=%s namespace=%s metrics_port=%s",
+                settings.temporal_task_queue,
+                settings.temporal_address,
+                settings.temporal_namespace,
+                settings.metrics_port,
+            )
             await stop.wait()
             log.info("stopping: no new tasks; in-flight activities get %.0fs", settings.worker_shutdown_grace)
     log.info("stopped")

@@ -31,16 +31,6 @@ with workflow.unsafe.imports_passed_through():
         TermRenewal,
         TermsInput,
     )
-    from workflows.subscription import SupersedeInput
-    from workflows.refusals import checked, refuse
-    from workflows.search_attributes import (
-        CUSTOMER_CSN,
-        QUOTE_CURRENCY,
-        QUOTE_EXPIRES_AT,
-        QUOTE_ORIGIN,
-        QUOTE_STATE,
-        QUOTE_TOTAL,
-    )
     from domain.money import format_money
     from domain.quote_rules import (
         DraftEdit,
@@ -50,6 +40,16 @@ with workflow.unsafe.imports_passed_through():
         check_recipients,
     )
     from domain.quotes import Quote, QuoteState
+    from workflows.refusals import checked, refuse
+    from workflows.search_attributes import (
+        CUSTOMER_CSN,
+        QUOTE_CURRENCY,
+        QUOTE_EXPIRES_AT,
+        QUOTE_ORIGIN,
+        QUOTE_STATE,
+        QUOTE_TOTAL,
+    )
+    from workflows.subscription import SupersedeInput
 
 STORE_TIMEOUT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -107,7 +107,7 @@ class EditInput(DraftEdit):
 
 def search_attributes(quote: Quote) -> list[SearchAttributePair]:
     """The six attributes ops filter by; the starter sets them too, so a new quote lists at once."""
-    pairs = [
+    pairs: list[SearchAttributePair] = [
         SearchAttributePair(QUOTE_STATE, quote.state.value),
         SearchAttributePair(CUSTOMER_CSN, quote.csn),
         SearchAttributePair(QUOTE_CURRENCY, quote.currency),
@@ -129,6 +129,11 @@ def details(quote: Quote) -> str:
     if quote.cancel_reason:
         parts.append(quote.cancel_reason)
     return " · ".join(parts)
+
+
+def _message(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
 
 
 @workflow.defn
@@ -175,7 +180,7 @@ class QuoteWorkflow:
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(lambda: self.quote.state.terminal, timeout=remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             async with self.lock:
@@ -196,8 +201,9 @@ class QuoteWorkflow:
         """Returns the quote once its first pricing is done: what `quote create` prints."""
         await workflow.wait_condition(lambda: self.priced_once or self.stopped is not None)
         if not self.priced_once:
-            raise ApplicationError(f"quote {self.quote.number} cannot go on: {self.stopped}", type="Stopped",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"quote {self.quote.number} cannot go on: {self.stopped}", type="Stopped", non_retryable=True
+            )
         return self.quote
 
     @workflow.update
@@ -262,8 +268,13 @@ class QuoteWorkflow:
         async with self.lock:
             if self.quote.state.terminal:
                 return
-            self._change(state=QuoteState.CANCELLED, cancelled_by="system", cancel_reason=input.reason,
-                         superseded_because=input.detail, ended_at=workflow.now())
+            self._change(
+                state=QuoteState.CANCELLED,
+                cancelled_by="system",
+                cancel_reason=input.reason,
+                superseded_because=input.detail,
+                ended_at=workflow.now(),
+            )
             await self._save("cancelled", {"by": "system", "reason": input.reason, "detail": input.detail})
             if self.quote.sent_at is not None:
                 self._send_mail("superseded")
@@ -277,8 +288,11 @@ class QuoteWorkflow:
             kept = check_exclusions(self.quote.lines, input.exclude)
             self._change(
                 lines=apply_line_changes(kept, input.seats, input.terms),
-                recipients=(self.quote.recipients if input.recipients is None
-                            else check_recipients(input.recipients, self.quote.buyer_email)),
+                recipients=(
+                    self.quote.recipients
+                    if input.recipients is None
+                    else check_recipients(input.recipients, self.quote.buyer_email)
+                ),
                 address=input.address or self.quote.address,
             )
             await self._save("edited", input.model_dump(mode="json", exclude_defaults=True))
@@ -348,13 +362,16 @@ class QuoteWorkflow:
         the quote accepted, holding auto-renew (R17)."""
         if not workflow.patched(RESERVE_CHARGE_RENEW):
             return await self._pay_then_renew(payment.payment_reference)
-        terms = [TermRef(subscription_id=line.subscription_id, term_end=line.end_date)
-                 for line in self.quote.renewal_lines]
+        terms = [
+            TermRef(subscription_id=line.subscription_id, term_end=line.end_date) for line in self.quote.renewal_lines
+        ]
         if terms:
             try:
                 reserved = await workflow.execute_activity_method(
-                    SubscriptionActivities.reserve_terms, TermsInput(quote_number=self.quote.number, terms=terms),
-                    start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=CHARGE_DEADLINE,
+                    SubscriptionActivities.reserve_terms,
+                    TermsInput(quote_number=self.quote.number, terms=terms),
+                    start_to_close_timeout=STORE_TIMEOUT,
+                    schedule_to_close_timeout=CHARGE_DEADLINE,
                 )
             except ActivityError:
                 await self._release(terms)
@@ -367,9 +384,15 @@ class QuoteWorkflow:
         try:
             paid = await workflow.execute_activity_method(
                 PaymentActivities.take_payment,
-                TakePaymentInput(quote_number=self.quote.number, amount=self.quote.total, currency=self.quote.currency,
-                                 payment_method=payment.payment_method, reference=payment.payment_reference),
-                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=CHARGE_DEADLINE,
+                TakePaymentInput(
+                    quote_number=self.quote.number,
+                    amount=self.quote.total,
+                    currency=self.quote.currency,
+                    payment_method=payment.payment_method,
+                    reference=payment.payment_reference,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=CHARGE_DEADLINE,
                 retry_policy=CHARGE_RETRY,
             )
         except ActivityError as err:
@@ -379,10 +402,14 @@ class QuoteWorkflow:
                 await self._attach()
             await self._release(terms)
             if declined:
-                raise ApplicationError(f"{err.cause.message}; nothing was charged", type="PaymentDeclined",
-                                       non_retryable=True) from None
-            raise ApplicationError("the payment could not be completed; nothing was charged, please try again",
-                                   type="PaymentFailed", non_retryable=True) from None
+                raise ApplicationError(
+                    f"{_message(err)}; nothing was charged", type="PaymentDeclined", non_retryable=True
+                ) from None
+            raise ApplicationError(
+                "the payment could not be completed; nothing was charged, please try again",
+                type="PaymentFailed",
+                non_retryable=True,
+            ) from None
         await self._renew_terms()
         await self._create_new_subscriptions()
         self.executed = True
@@ -393,15 +420,23 @@ class QuoteWorkflow:
 
     async def _renew_terms(self) -> None:
         renewals = [
-            TermRenewal(subscription_id=line.subscription_id, term_end=line.end_date, to_end_date=line.new_end_date,
-                        seats=line.seats, term=line.term)
+            TermRenewal(
+                subscription_id=line.subscription_id,
+                term_end=line.end_date,
+                to_end_date=line.new_end_date,
+                seats=line.seats,
+                term=line.term,
+            )
             for line in self.quote.renewal_lines
         ]
         if not renewals:
             return
         result = await workflow.execute_activity_method(
-            SubscriptionActivities.renew_terms, RenewTermsInput(quote_number=self.quote.number, renewals=renewals),
-            start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE, retry_policy=TERMS_RETRY,
+            SubscriptionActivities.renew_terms,
+            RenewTermsInput(quote_number=self.quote.number, renewals=renewals),
+            start_to_close_timeout=STORE_TIMEOUT,
+            schedule_to_close_timeout=TERMS_DEADLINE,
+            retry_policy=TERMS_RETRY,
         )
         for sub_id, end_date in result.renewed.items():
             self.renewed[sub_id] = end_date.isoformat()
@@ -409,8 +444,10 @@ class QuoteWorkflow:
         if result.not_renewed:
             # A reserved term always renews; should one not, the buyer gets the money back.
             await workflow.execute_activity_method(
-                PaymentActivities.refund_payment, RefundPaymentInput(quote_number=self.quote.number),
-                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=TERMS_DEADLINE,
+                PaymentActivities.refund_payment,
+                RefundPaymentInput(quote_number=self.quote.number),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=TERMS_DEADLINE,
                 retry_policy=TERMS_RETRY,
             )
             await self._release([TermRef(subscription_id=r.subscription_id, term_end=r.term_end) for r in renewals])
@@ -424,11 +461,19 @@ class QuoteWorkflow:
             created = await workflow.execute_activity_method(
                 SubscriptionActivities.create_subscription,
                 CreateSubscriptionInput(
-                    quote_number=self.quote.number, line_no=line_no, csn=self.quote.csn, product=line.product,
-                    seats=line.seats, term=line.term, currency=self.quote.currency, start_date=workflow.now().date(),
-                    purchase_method=self.quote.purchase_method, partner_csn=self.quote.partner_csn,
+                    quote_number=self.quote.number,
+                    line_no=line_no,
+                    csn=self.quote.csn,
+                    product=line.product,
+                    seats=line.seats,
+                    term=line.term,
+                    currency=self.quote.currency,
+                    start_date=workflow.now().date(),
+                    purchase_method=self.quote.purchase_method,
+                    partner_csn=self.quote.partner_csn,
                 ),
-                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE,
+                start_to_close_timeout=STORE_TIMEOUT,
+                schedule_to_close_timeout=TERMS_DEADLINE,
                 retry_policy=TERMS_RETRY,
             )
             self.renewed[created.subscription_id] = created.end_date.isoformat()
@@ -436,8 +481,10 @@ class QuoteWorkflow:
     async def _release(self, terms: list[TermRef]) -> None:
         if terms:
             await workflow.execute_activity_method(
-                SubscriptionActivities.release_terms, TermsInput(quote_number=self.quote.number, terms=terms),
-                start_to_close_timeout=STORE_TIMEOUT, schedule_to_close_timeout=TERMS_DEADLINE,
+                SubscriptionActivities.release_terms,
+                TermsInput(quote_number=self.quote.number, terms=terms),
+                start_to_close_timeout=STORE_TIMEOUT,
+                schedule_to_close_timeout=TERMS_DEADLINE,
                 retry_policy=TERMS_RETRY,
             )
 
@@ -448,8 +495,9 @@ class QuoteWorkflow:
             RecordPaymentInput(quote=self.quote, reference=reference or f"PAY-{self.quote.number}"),
             start_to_close_timeout=STORE_TIMEOUT,
         )
-        self._change(state=QuoteState.PAID, paid_at=workflow.now(), payment_reference=recorded.reference,
-                     ended_at=workflow.now())
+        self._change(
+            state=QuoteState.PAID, paid_at=workflow.now(), payment_reference=recorded.reference, ended_at=workflow.now()
+        )
         await self._save("paid", {"reference": recorded.reference})
 
     async def _price(self) -> None:
@@ -457,7 +505,9 @@ class QuoteWorkflow:
             priced = await workflow.execute_activity_method(
                 PricingActivities.price_quote,
                 PriceQuoteInput(
-                    currency=self.quote.currency, kind=self.quote.kind, lines=self.quote.lines,
+                    currency=self.quote.currency,
+                    kind=self.quote.kind,
+                    lines=self.quote.lines,
                     on=workflow.now().date(),
                 ),
                 start_to_close_timeout=STORE_TIMEOUT,
@@ -470,8 +520,11 @@ class QuoteWorkflow:
             await self._save("pricing failed", {"reason": cause.message})
             return
         self._change(
-            lines=priced.lines, subtotal=priced.subtotal, discount_total=priced.discount_total,
-            total=priced.total, pricing_error=None,
+            lines=priced.lines,
+            subtotal=priced.subtotal,
+            discount_total=priced.discount_total,
+            total=priced.total,
+            pricing_error=None,
         )
         await self._save("priced", {"total": str(priced.total)})
 
@@ -486,8 +539,13 @@ class QuoteWorkflow:
                     created = await workflow.execute_activity_method(
                         SubscriptionActivities.create_subscription,
                         CreateSubscriptionInput(
-                            quote_number=self.quote.number, line_no=line_no, csn=self.quote.csn,
-                            product=line.product, seats=line.seats, term=line.term, currency=self.quote.currency,
+                            quote_number=self.quote.number,
+                            line_no=line_no,
+                            csn=self.quote.csn,
+                            product=line.product,
+                            seats=line.seats,
+                            term=line.term,
+                            currency=self.quote.currency,
                             start_date=workflow.now().date(),
                         ),
                         start_to_close_timeout=STORE_TIMEOUT,
@@ -497,13 +555,17 @@ class QuoteWorkflow:
                 result = await workflow.execute_activity_method(
                     SubscriptionActivities.renew_subscription,
                     RenewSubscriptionInput(
-                        subscription_id=line.subscription_id, quote_number=self.quote.number,
-                        from_end_date=line.end_date, to_end_date=line.new_end_date, seats=line.seats, term=line.term,
+                        subscription_id=line.subscription_id,
+                        quote_number=self.quote.number,
+                        from_end_date=line.end_date,
+                        to_end_date=line.new_end_date,
+                        seats=line.seats,
+                        term=line.term,
                     ),
                     start_to_close_timeout=STORE_TIMEOUT,
                 )
                 self.renewed[line.subscription_id] = (
-                    result.to_end_date.isoformat() if result.renewed else f"already renewed by {result.claimed_by}"
+                    str(result.to_end_date) if result.renewed else f"already renewed by {result.claimed_by}"
                 )
             await self._detach(list(self.attached), paid=True)
             await self._save("executed", {"renewed": self.renewed})
@@ -512,8 +574,10 @@ class QuoteWorkflow:
             await self._detach(list(self.attached), paid=False)
             if self.charge_unknown:
                 await workflow.execute_activity_method(
-                    PaymentActivities.refund_payment, RefundPaymentInput(quote_number=self.quote.number),
-                    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=TERMS_DEADLINE,
+                    PaymentActivities.refund_payment,
+                    RefundPaymentInput(quote_number=self.quote.number),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=TERMS_DEADLINE,
                     retry_policy=TERMS_RETRY,
                 )
 

@@ -2,8 +2,9 @@
 ApplicationErrors (type `Refused`, rule in the details; `BadInput`; `PaymentDeclined`), and a caller
 of an update gets them back as the domain's exceptions."""
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, NoReturn
+from typing import NoReturn
 
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError

@@ -14,7 +14,7 @@ QUOTE_TOTAL = SearchAttributeKey.for_float("QuoteTotal")
 ALL = (QUOTE_STATE, CUSTOMER_CSN, QUOTE_CURRENCY, QUOTE_ORIGIN, QUOTE_EXPIRES_AT, QUOTE_TOTAL)
 
 # The names the `temporal` CLI and the UI use for each type.
-TYPE_NAMES = {
+TYPE_NAMES: dict[int, str] = {
     IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
     IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
     IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE: "Double",
@@ -23,4 +23,6 @@ TYPE_NAMES = {
 
 def dev_server_flags() -> list[str]:
     """`temporal server start-dev` arguments that register them."""
-    return [arg for key in ALL for arg in ("--search-attribute", f"{key.name}={TYPE_NAMES[key.indexed_value_type]}")]
+    return [
+        arg for key in ALL for arg in ("--search-attribute", f"{key.name}={TYPE_NAMES[int(key.indexed_value_type)]}")
+    ]

@@ -190,8 +190,13 @@ class SubscriptionWorkflow:
                 )
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.state()
-            if (now >= calendar.renewal_due and self.sub.auto_renew and not self.held_by
-                    and self.reservation is None and self.auto_renew_error is None):
+            if (
+                now >= calendar.renewal_due
+                and self.sub.auto_renew
+                and not self.held_by
+                and self.reservation is None
+                and self.auto_renew_error is None
+            ):
                 await self._auto_renew()
                 continue
             if calendar.auto_quote <= now < calendar.renewal_due and self.auto_quote is None:
@@ -291,8 +296,12 @@ class SubscriptionWorkflow:
         """Kept for quotes paid before reservations existed: the first claimant of a term renews it."""
         key = input.from_end_date.isoformat()
         reserved_by_other = self.reservation is not None and self.reservation.holder != input.claimant
-        if (key not in self.claims and input.from_end_date == self.sub.end_date and not self.renewed
-                and not reserved_by_other):
+        if (
+            key not in self.claims
+            and input.from_end_date == self.sub.end_date
+            and not self.renewed
+            and not reserved_by_other
+        ):
             self.claims[key] = input.claimant
             self._next_term(input.to_end_date, input.seats, input.term)
         claimant = self.claims.get(key)
@@ -339,9 +348,11 @@ class SubscriptionWorkflow:
             key = own.end_date.isoformat()
             self.claims[key] = ELSEWHERE
             self.renewed_on[key] = workflow.now().date()
-            self._end_pending(None, "superseded: renewed outside this system",
-                              f"{own.id} was renewed outside this system; it now runs until "
-                              f"{incoming.end_date.isoformat()}")
+            self._end_pending(
+                None,
+                "superseded: renewed outside this system",
+                f"{own.id} was renewed outside this system; it now runs until {incoming.end_date.isoformat()}",
+            )
         if incoming.end_date < own.end_date:
             incoming = incoming.model_copy(update={"end_date": own.end_date, "seats": own.seats, "term": own.term})
         if held:
@@ -363,24 +374,30 @@ class SubscriptionWorkflow:
         key = input.term_end.isoformat()
 
         def refused(rule: str, reason: str, holder: str | None = None, retry_later: bool = False) -> ReserveResult:
-            return ReserveResult(subscription_id=sub, granted=False, holder=holder, rule=rule, reason=reason,
-                                 retry_later=retry_later)
+            return ReserveResult(
+                subscription_id=sub, granted=False, holder=holder, rule=rule, reason=reason, retry_later=retry_later
+            )
 
         if key in self.claims:
             by = self.claims[key]
             on = self.renewed_on.get(key)
             return refused("R16", f"{sub} was renewed by {by}" + (f" on {on.isoformat()}" if on else ""), by)
         if input.term_end != self.sub.end_date:
-            return refused("R16", f"{sub} now runs until {self.sub.end_date.isoformat()}; "
-                                  f"its term ending {key} is no longer open")
+            return refused(
+                "R16", f"{sub} now runs until {self.sub.end_date.isoformat()}; its term ending {key} is no longer open"
+            )
         if self._reserved_for(input):
             return None
         if self.lapsing or workflow.now() >= TermCalendar.of(input.term_end).window_closes:
             return refused("R01", f"the renewal window of {sub} closed on {window_closes(input.term_end).isoformat()}")
         if self.reservation is not None:
             holder = self.reservation.holder
-            return refused("R16", f"{sub} is being renewed by {holder} (since "
-                                  f"{self.reservation.since.date().isoformat()})", holder, retry_later=True)
+            return refused(
+                "R16",
+                f"{sub} is being renewed by {holder} (since {self.reservation.since.date().isoformat()})",
+                holder,
+                retry_later=True,
+            )
         return None
 
     async def _auto_renew(self) -> None:
@@ -404,15 +421,17 @@ class SubscriptionWorkflow:
             workflow.logger.warning("auto-renew of %s failed: %s", sub.id, self.auto_renew_error)
             await workflow.execute_activity_method(
                 CalendarActivities.record_auto_renew_failure,
-                RecordAutoRenewFailureInput(subscription_id=sub.id, term_end=sub.end_date,
-                                            reason=self.auto_renew_error),
+                RecordAutoRenewFailureInput(
+                    subscription_id=sub.id, term_end=sub.end_date, reason=self.auto_renew_error
+                ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=AUTO_RENEW_RETRY,
             )
             return
         self._close_term(AUTO_RENEWER, renewal.to_end_date, sub.seats, sub.term)
-        self.renewal_email = SendRenewalEmailInput(subscription=sub, to_end_date=renewal.to_end_date,
-                                                   amount=renewal.amount, promotion=renewal.promotion)
+        self.renewal_email = SendRenewalEmailInput(
+            subscription=sub, to_end_date=renewal.to_end_date, amount=renewal.amount, promotion=renewal.promotion
+        )
 
     async def _auto_renew_claiming_first(self) -> None:
         """The path before reservations, for calendars whose history already took it."""
@@ -429,8 +448,9 @@ class SubscriptionWorkflow:
         try:
             created = await workflow.execute_activity_method(
                 CalendarActivities.create_auto_quote,
-                CreateAutoQuoteInput(subscription_id=self.sub.id, term_end=self.sub.end_date,
-                                     today=workflow.now().date()),
+                CreateAutoQuoteInput(
+                    subscription_id=self.sub.id, term_end=self.sub.end_date, today=workflow.now().date()
+                ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
         except ActivityError as err:
@@ -459,8 +479,9 @@ class SubscriptionWorkflow:
             self._set_auto_renew(won_held or bool(self.restore_to))
             self.restore_to = None
         for number in losers:
-            self.outbox.append(asyncio.create_task(self._supersede(number, SupersedeInput(reason=reason,
-                                                                                          detail=detail))))
+            self.outbox.append(
+                asyncio.create_task(self._supersede(number, SupersedeInput(reason=reason, detail=detail)))
+            )
 
     async def _supersede(self, number: str, input: SupersedeInput) -> None:
         try:

@@ -1,0 +1,136 @@
+"""`renewals dev` as a user runs it: up, used from a second terminal, Ctrl-C, nothing left behind."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import BIN, renewals
+from workers.demo_data import ACME, demo_data
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class DevProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        temporal, ui, smtp, web = free_ports(4)
+        self.args = [
+            "--temporal-port",
+            str(temporal),
+            "--ui-port",
+            str(ui),
+            "--smtp-port",
+            str(smtp),
+            "--web-port",
+            str(web),
+        ]
+        self.env, self.log = env, log
+        self.var = Path(env["RENEWALS_VAR"])
+
+    def start(self) -> subprocess.Popen:
+        self.process = subprocess.Popen(
+            [str(BIN / "renewals"), "dev", "--no-seed", *self.args],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while not (self.var / "dev.env").exists():
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, f"dev stack not up in 90 s:\n{self.log.read_text()}"
+            time.sleep(0.2)
+        return self.process
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process of the stack: descendants, and the daemonised PostgreSQL on var/pg."""
+        try:
+            found = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if any(str(self.var) in part for part in proc.info["cmdline"] or []):
+                found.append(proc)
+        return found
+
+    def ctrl_c(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(60)
+
+
+def alive(procs: list[psutil.Process]) -> list[str]:
+    left = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{proc.pid} {' '.join(proc.cmdline())}")
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@pytest.fixture
+def dev(cli_env: dict[str, str], tmp_path: Path) -> DevProcess:
+    dev = DevProcess(cli_env, tmp_path / "dev.log")
+    yield dev
+    if getattr(dev, "process", None) and dev.process.poll() is None:
+        os.killpg(dev.process.pid, signal.SIGKILL)
+
+
+def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, tmp_path: Path) -> None:
+    demo = tmp_path / "demo.json"
+    demo.write_text(demo_data(date.today()).model_dump_json())
+    dev.start()
+    env_file = (dev.var / "dev.env").read_text()
+    assert "TEMPORAL_ADDRESS=127.0.0.1:" in env_file and "DATABASE_URL=" in env_file
+
+    assert renewals("load", str(demo), env=dev.env).returncode == 0
+    web = dev.args[dev.args.index("--web-port") + 1]
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5) as answer:
+        assert answer.status == 200
+    groups = json.loads(renewals("groups", "--csn", ACME, "--json", env=dev.env).stdout)
+    assert [g["key"] for g in groups] == [f"{ACME}/EUR/direct", f"{ACME}/EUR/partner/5200000001"]
+
+    second = renewals("dev", "--no-seed", *dev.args, env=dev.env)
+    assert second.returncode == 1 and "already running" in second.stderr
+
+    stack = dev.processes()
+    assert any("temporal" in " ".join(p.cmdline()) for p in stack)
+    assert any("postgres" in p.name() for p in stack)
+    assert dev.ctrl_c() == 0
+    assert alive(stack) == [] and alive(dev.processes()) == []
+    assert not (dev.var / "dev.env").exists()
+
+    dev.start()
+    rows = json.loads(renewals("subscriptions", "--csn", ACME, "--json", env=dev.env).stdout)
+    assert len(rows) == len([s for s in demo_data(date.today()).subscriptions if s.csn == ACME])
+    assert dev.ctrl_c() == 0
+    assert "stopped." in dev.log.read_text()
+
+
+def test_dev_stack_port_in_use_is_named(dev: DevProcess) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--temporal-port", str(port), *dev.args[2:]]
+        result = renewals("dev", "--no-seed", *args, env=dev.env)
+    assert result.returncode == 1
+    assert f"port {port} (Temporal gRPC) is in use" in result.stderr

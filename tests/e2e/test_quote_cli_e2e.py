@@ -1,0 +1,187 @@
+"""End to end on the Temporal dev server through the real `renewals` command, as a backend system runs it."""
+
+import asyncio
+import json
+from datetime import date
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.quotes import quote_workflow_id
+from tests.helpers import quote_result, quote_stack, renewals, scalar, subscription_row
+from workers.demo_data import ACME, demo_data
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+def env_vars(cli_env, settings, dev_env: WorkflowEnvironment) -> dict[str, str]:
+    return cli_env | {
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+    }
+
+
+async def cli(env_vars: dict[str, str], *args: str):
+    return await asyncio.to_thread(renewals, *args, env=env_vars)
+
+
+async def visible(client, query: str) -> list[str]:
+    """Visibility is eventually consistent: ask until the workflow shows up."""
+    for _ in range(100):
+        ids = [w.id async for w in client.list_workflows(query)]
+        if ids:
+            return ids
+        await asyncio.sleep(0.1)
+    return []
+
+
+async def test_create_send_accept_pay_with_the_cli(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, env_vars
+) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        before = await subscription_row(pool, "SUB-1002")
+        created = await cli(
+            env_vars,
+            "quote",
+            "create",
+            "--csn",
+            ACME,
+            "--subscription",
+            "SUB-1001",
+            "--subscription",
+            "SUB-1002",
+            "--seats",
+            "SUB-1002=2",
+            "--recipient",
+            "cfo@acme.example",
+            "--send",
+            "--json",
+        )
+        assert created.returncode == 0, created.stderr
+        quote = json.loads(created.stdout)
+        number = quote["number"]
+        assert (quote["state"], quote["total"], quote["discount_total"]) == ("sent", "14607.00", "1623.00")
+        assert quote["recipients"] == ["buyer@acme.example", "cfo@acme.example"]
+
+        subs = {s["id"]: s for s in json.loads((await cli(env_vars, "subscriptions", "--csn", ACME, "--json")).stdout)}
+        assert (subs["SUB-1002"]["auto_renew"], subs["SUB-1002"]["auto_renew_held_by"]) == (False, [number])
+
+        assert json.loads((await cli(env_vars, "quote", "accept", number, "--json")).stdout)["state"] == "accepted"
+        paid = await cli(env_vars, "quote", "pay", number, "--reference", "PSP-9")
+        assert paid.returncode == 0 and f"Quote {number} · paid" in paid.stdout
+        await quote_result(dev_env.client, number)
+
+        again = await cli(env_vars, "quote", "pay", number)
+        assert again.returncode == 2 and again.stderr.startswith("refused (lifecycle): ")
+
+        listed = json.loads((await cli(env_vars, "quote", "list", "--state", "paid", "--json")).stdout)
+        assert [q["number"] for q in listed] == [number]
+        shown = await cli(env_vars, "quote", "show", number)
+        assert "RENEW10" in shown.stdout and "EUR 14,607.00" in shown.stdout
+
+        assert await visible(
+            dev_env.client,
+            f'QuoteState = "paid" AND CustomerCsn = "{ACME}" AND WorkflowId = "{quote_workflow_id(number)}"',
+        )
+        assert await visible(
+            dev_env.client,
+            f'QuoteTotal > 14000 AND QuoteCurrency = "EUR" AND '
+            f'QuoteOrigin = "self-service" AND WorkflowId = "{quote_workflow_id(number)}"',
+        )
+        description = await dev_env.client.get_workflow_handle(quote_workflow_id(number)).describe()
+        assert (await description.static_summary()).startswith(f"Renewal quote {number} for Acme BV")
+
+    after = await subscription_row(pool, "SUB-1002")
+    assert (after["seats"], after["auto_renew"], after["held_by"]) == (2, True, [])
+    assert after["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1)
+    assert sorted(m["Subject"].split(":")[0] for m in mailbox.messages()) == [
+        "Paid",
+        "Paid",
+        f"Renewal quote {number}",
+        f"Renewal quote {number}",
+    ]
+
+
+async def test_current_details_read_like_a_row(dev_env: WorkflowEnvironment, pool, settings, env_vars) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        created = await cli(
+            env_vars, "quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send", "--json"
+        )
+        quote = json.loads(created.stdout)
+        handle = dev_env.client.get_workflow_handle(quote_workflow_id(quote["number"]))
+        metadata = await handle.query("__temporal_workflow_metadata")
+        expires = quote["expires_at"][:10]
+        assert metadata.current_details == f"{quote['number']} · sent · EUR 9,135.00 · expires {expires}"
+        assert await visible(
+            dev_env.client,
+            f'QuoteState = "sent" AND QuoteExpiresAt > "{date.today()}T00:00:00Z" AND WorkflowId = "{handle.id}"',
+        )
+
+
+async def test_cli_refusal_exit_2_and_nothing_created(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, env_vars
+) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        args = ["quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send"]
+        for i in range(5):
+            args += ["--recipient", f"r{i}@acme.example"]
+        refused = await cli(env_vars, *args)
+        assert refused.returncode == 2
+        assert (
+            refused.stderr.strip() == "refused (R04): a quote goes to the buyer and at most 4 extra recipients; 5 given"
+        )
+        as_json = await cli(env_vars, *args, "--json")
+        assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"]["rule"] == "R04"
+        cancel = await cli(env_vars, "quote", "create", "--csn", ACME, "--subscription", "SUB-1004")
+        assert cancel.returncode == 2 and cancel.stderr.startswith("refused (R01): SUB-1004 cannot be renewed now")
+        assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
+        assert await scalar(pool, "SELECT count(*) FROM quote_events") == 0
+    assert mailbox.messages() == []
+
+
+async def test_cli_buyer_cancel_refused_r10(dev_env: WorkflowEnvironment, pool, settings, env_vars) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        number = json.loads(
+            (await cli(env_vars, "quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--json")).stdout
+        )["number"]
+        refused = await cli(env_vars, "quote", "cancel", number, "--as", "buyer")
+        assert refused.returncode == 2 and refused.stderr.startswith("refused (R10): a buyer cannot cancel")
+        assert (await cli(env_vars, "quote", "cancel", number, "--as", "sales")).returncode == 0
+        unknown = await cli(env_vars, "quote", "show", "Q-999999")
+        assert unknown.returncode == 2 and "unknown quote Q-999999" in unknown.stderr
+
+
+async def test_r16_second_quote_for_a_paid_term_refused_with_the_cli(
+    dev_env: WorkflowEnvironment, pool, settings, env_vars, tmp_path
+) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        before = await subscription_row(pool, "SUB-1001")
+        create = ["quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send", "--json"]
+        first = json.loads((await cli(env_vars, *create)).stdout)["number"]
+        second = json.loads((await cli(env_vars, *create)).stdout)["number"]
+        paid = await cli(env_vars, "quote", "accept", first, "--pay", "--reference", "BANK-1")
+        assert paid.returncode == 0, paid.stderr
+        refused = await cli(env_vars, "quote", "accept", second, "--pay", "--reference", "BANK-2")
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(f"refused (R16): SUB-1001 was renewed by {first} on ")
+        assert refused.stderr.strip().endswith("; this quote can no longer be paid")
+        await quote_result(dev_env.client, second)
+        shown = json.loads((await cli(env_vars, "quote", "show", second, "--json")).stdout)
+        assert (shown["state"], shown["cancelled_by"], shown["cancel_reason"]) == (
+            "cancelled",
+            "system",
+            f"superseded by {first}",
+        )
+        assert await scalar(pool, "SELECT count(*) FROM payments WHERE quote_number = %s", second) == 0
+
+        demo = tmp_path / "demo.json"
+        demo.write_text(demo_data(date.today()).model_dump_json())
+        loaded = await cli(env_vars, "load", str(demo), "--json")
+        assert loaded.returncode == 0, loaded.stderr
+        assert [k["id"] for k in json.loads(loaded.stdout)["kept"]] == ["SUB-1001"]
+        subs = {s["id"]: s for s in json.loads((await cli(env_vars, "subscriptions", "--csn", ACME, "--json")).stdout)}
+        assert subs["SUB-1001"]["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1).isoformat()

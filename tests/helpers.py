@@ -1,0 +1,266 @@
+"""What the quote tests share: a stack on a Temporal test server, demo data, and short-hands."""
+
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from domain.quote_rules import QuoteRequest
+from domain.quotes import quote_workflow_id, subscription_workflow_id
+from payments.fake import FakeGateway
+from payments.gateway import Charge, ChargeRequest
+from runtime.app import open_app
+from runtime.settings import Settings
+from runtime.temporal import build_worker
+from services.quotes import QuoteService
+from services.subscriptions import SubscriptionService
+from store.loader import load
+from workers.demo_data import ACME, demo_data
+
+
+class CountingGateway(FakeGateway):
+    """The local fake provider, counting what reached it: tests assert money, not only states."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        super().__init__(pool)
+        self.charge_calls: Counter[str] = Counter()
+
+    async def charge(self, request: ChargeRequest) -> Charge:
+        self.charge_calls[request.idempotency_key] += 1
+        return await super().charge(request)
+
+
+async def charges(pool: AsyncConnectionPool, number: str) -> int:
+    """Money the provider kept for a quote: its charges not refunded (0 or 1, by the idempotency key)."""
+    return await scalar(
+        pool,
+        "SELECT count(*) FROM fake_gateway_charges WHERE idempotency_key = %s AND refunded_at IS NULL",
+        f"quote-{number}",
+    )
+
+
+@asynccontextmanager
+async def quote_stack(
+    env: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    worker=None,
+    gateway: FakeGateway | None = None,
+) -> AsyncIterator[QuoteService]:
+    """Demo data dated from the server's clock, a worker on a fresh task queue, the service the CLI uses."""
+    client = env.client
+    today = (await env.get_current_time()).date()
+    data = demo_data(today)
+    async with pool.connection() as conn:
+        await load(conn, data)
+    async with (
+        worker or build_worker(client, pool, settings, gateway),
+        open_app(settings, pool=pool, client=client, today=today) as app,
+    ):
+        try:
+            yield app.quotes
+        finally:
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT number FROM quotes")
+                numbers = [row["number"] for row in await cur.fetchall()]
+            await end_quotes(client, numbers)
+            await end_workflows(client, [subscription_workflow_id(s.id) for s in data.subscriptions])
+
+
+async def end_quotes(client: Client, numbers: list[str]) -> None:
+    """Ended quotes finish their last steps (renewals, emails); pending ones are terminated."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from workflows.quote import QuoteWorkflow
+
+    for number in numbers:
+        handle = client.get_workflow_handle_for(QuoteWorkflow.run, quote_workflow_id(number))
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            continue
+        if (await handle.query(QuoteWorkflow.state)).state.terminal:
+            await asyncio.wait_for(handle.result(), 30)
+        else:
+            await end_workflows(client, [handle.id])
+
+
+async def end_workflows(client: Client, workflow_ids: list[str]) -> None:
+    """Tests share one Temporal server: what a test leaves running would hold up the next one's clock.
+
+    Activities still in flight are let finish first (the worker still runs): the test server keeps
+    its clock locked for an activity that a terminated workflow abandoned.
+    """
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    for workflow_id in workflow_ids:
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            for _ in range(100):
+                description = await handle.describe()
+                if not description.raw_description.pending_activities:
+                    break
+                await asyncio.sleep(0.05)
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+        except RPCError:
+            pass
+
+
+def request(*subscriptions: str, csn: str = ACME, **fields) -> QuoteRequest:
+    return QuoteRequest(csn=csn, subscription_ids=list(subscriptions), **fields)
+
+
+async def subscription_row(pool: AsyncConnectionPool, sub_id: str) -> dict:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM subscriptions WHERE id = %s", (sub_id,))
+        row = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT quote_number FROM auto_renew_holds WHERE subscription_id = %s ORDER BY 1", (sub_id,)
+        )
+        row["held_by"] = [r["quote_number"] for r in await cur.fetchall()]
+        return row
+
+
+async def scalar(pool: AsyncConnectionPool, query: str, *params):
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+        return next(iter(row.values())) if row else None
+
+
+DAY = timedelta(days=1)
+
+
+async def quote_result(client: Client, number: str):
+    from workflows.quote import QuoteWorkflow
+
+    return await client.get_workflow_handle_for(QuoteWorkflow.run, quote_workflow_id(number)).result()
+
+
+async def settled(client: Client, number: str) -> None:
+    """Wait until the quote has no activity in flight (emails, writes).
+
+    The test server keeps skipping time while an activity runs: a 30-day skip over an email
+    in flight would time it out again and again. Production servers never skip time.
+    """
+    handle = client.get_workflow_handle(quote_workflow_id(number))
+    for _ in range(500):
+        if not (await handle.describe()).raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{number} still has activities in flight")
+
+
+async def skip(env: WorkflowEnvironment, number: str, duration) -> None:
+    await settled(env.client, number)
+    await env.sleep(duration)
+
+
+async def calendar(client: Client, sub_id: str):
+    from workflows.subscription import SubscriptionWorkflow
+
+    return await client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(sub_id)).query(
+        SubscriptionWorkflow.state
+    )
+
+
+async def start_calendars(
+    env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings, *sub_ids: str
+) -> None:
+    await subscriptions(env, pool, settings).sync(list(sub_ids))
+
+
+def subscriptions(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings) -> SubscriptionService:
+    return SubscriptionService(env.client, pool, settings.temporal_task_queue)
+
+
+async def calendar_settled(client: Client, sub_id: str) -> None:
+    """No activity in flight on the subscription's calendar (see `settled`)."""
+    handle = client.get_workflow_handle(subscription_workflow_id(sub_id))
+    for _ in range(500):
+        if not (await handle.describe()).raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{sub_id} still has activities in flight")
+
+
+async def skip_to(env: WorkflowEnvironment, when, *sub_ids: str) -> None:
+    """Let the named calendars finish what they are doing, then skip the clock to `when`."""
+    for sub_id in sub_ids:
+        await calendar_settled(env.client, sub_id)
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+    for sub_id in sub_ids:
+        await calendar_settled(env.client, sub_id)
+
+
+async def rows(pool: AsyncConnectionPool, query: str, *params) -> list[dict]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        return list(await cur.fetchall())
+
+
+# The real command, free ports and a real SMTP server.
+
+BIN = Path(sys.executable).parent
+
+
+def renewals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the installed `renewals` console script, as a backend system would."""
+    exe = shutil.which("renewals", path=str(BIN)) or "renewals"
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """A real aiosmtpd server on a free port, writing each message to a folder, as `renewals dev` does."""
+
+    def __init__(self, folder: Path) -> None:
+        from workers.smtp_sink import start_smtp_sink
+
+        self.folder = folder
+        self.port = free_port()
+        self.controller = start_smtp_sink(folder, "127.0.0.1", self.port)
+
+    def messages(self) -> list:
+        import email
+        from email import policy
+
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(self.folder.glob("*.eml"))
+        ]
+
+
+# The buyer app, seen from a browser.
+
+CARD = {"holder": "A. Buyer", "card_number": "4242 4242 4242 4242", "expiry": "12/29", "cvc": "123"}
+BASE = "http://buyer.test"
+
+
+def link_of(mailbox, number: str) -> str:
+    (message,) = [m for m in mailbox.messages() if number in m["Subject"]][:1]
+    return re.search(r"http://localhost:8000(/quotes/\S+)", message.get_body(("plain",)).get_content()).group(1)
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    form = html[html.index(f'action="{action}"') :]
+    form = form[: form.index("</form>")]
+    return dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))

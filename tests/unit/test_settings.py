@@ -1,0 +1,49 @@
+"""Settings from the environment: the SDK's client configuration names, the older names, secrets kept secret."""
+
+from temporalio.envconfig import ClientConfigProfile
+
+from runtime.settings import Settings
+from runtime.temporal import client_environment
+
+
+def connect_config(settings: Settings, monkeypatch, **env: str) -> dict:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return dict(ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config())
+
+
+def test_api_key_turns_tls_on_and_stays_secret(monkeypatch) -> None:
+    settings = Settings(
+        temporal_address="ns.acct.tmprl.cloud:7233",
+        temporal_namespace="ns.acct",
+        temporal_api_key="key-123",
+        buyer_link_secret="s3cret",
+        database_url="postgresql://u:pw@db/x",
+    )
+    config = connect_config(settings, monkeypatch)
+    assert (config["target_host"], config["namespace"], config["api_key"], config["tls"]) == (
+        "ns.acct.tmprl.cloud:7233",
+        "ns.acct",
+        "key-123",
+        True,
+    )
+    shown = repr(settings)
+    assert "key-123" not in shown and "s3cret" not in shown and "pw@" not in shown
+    assert settings.require_database_url() == "postgresql://u:pw@db/x"
+
+
+def test_sdk_and_older_names_for_client_certificates(tmp_path, monkeypatch) -> None:
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text("CERT")
+    key.write_text("KEY")
+    older = connect_config(Settings(temporal_tls_cert=str(cert), temporal_tls_key=str(key)), monkeypatch)
+    sdk = connect_config(
+        Settings(), monkeypatch, TEMPORAL_TLS_CLIENT_CERT_PATH=str(cert), TEMPORAL_TLS_CLIENT_KEY_PATH=str(key)
+    )
+    for config in (older, sdk):
+        assert (config["tls"].client_cert, config["tls"].client_private_key) == (b"CERT", b"KEY")
+
+
+def test_link_secrets_newest_first_or_the_one() -> None:
+    assert Settings(buyer_link_secrets="new, old").require_link_secrets() == ["new", "old"]
+    assert Settings(buyer_link_secret="one").require_link_secrets() == ["one"]

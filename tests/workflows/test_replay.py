@@ -1,0 +1,244 @@
+"""Replay of recorded histories: a change to a workflow that would break running quotes fails here.
+
+`tests/histories/*.json` are the current paths; `tests/histories/before-reservations/` holds histories
+recorded before reservations (R16-R18), which the patched workflows must still replay. Record the
+current paths again after a deliberate, patched change with `make histories`.
+"""
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from domain.quotes import subscription_workflow_id
+from runtime.temporal import WORKFLOWS, sandbox
+from tests.helpers import quote_result, quote_stack, request, settled, skip, subscriptions
+from workflows.quote import EditInput
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+RECORDED = sorted(HISTORIES.rglob("*.json"))
+PATHS = {
+    "quote_paid_with_hold",
+    "quote_expired",
+    "quote_accepted_then_expired",
+    "quote_cancelled",
+    "quote_pricing_failed",
+    "quote_edited_then_paid",
+    "quote_co_term_paid",
+    "quote_new_purchase_paid",
+    "subscription_held_and_renewed_by_quote",
+    "subscription_auto_renewed",
+    "subscription_auto_quote",
+    "subscription_lapsed",
+}
+NEW_PATHS = {
+    "quote_paid_by_card",
+    "quote_declined_then_paid",
+    "quote_superseded",
+    "quote_draft_expired",
+    "quote_refused_term_reserved",
+    "subscription_renewed_superseding_a_quote",
+    "subscription_auto_renew_failed",
+    "subscription_renewed_elsewhere",
+}
+
+
+def test_every_lifecycle_path_has_a_recorded_history() -> None:
+    assert PATHS | NEW_PATHS <= {p.stem for p in HISTORIES.glob("*.json")}
+    assert PATHS <= {p.stem for p in (HISTORIES / "before-reservations").glob("*.json")}
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize("path", RECORDED, ids=[str(p.relative_to(HISTORIES).with_suffix("")) for p in RECORDED])
+async def test_replay_recorded_history(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=sandbox())
+    await replayer.replay_workflow(history)
+
+
+async def _save(client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        paid = await quotes.create(request("SUB-1002", seats={"SUB-1002": 2}), send=True)
+        await quotes.accept(paid.number)
+        await quotes.pay(paid.number, "PSP-1")
+        await quote_result(env.client, paid.number)
+        await _save(env.client, f"quote-{paid.number}", "quote_paid_with_hold")
+        await _save(
+            env.client,
+            subscription_workflow_id("SUB-1002"),
+            "subscription_held_and_renewed_by_quote",
+            await _first_run(env.client, "SUB-1002"),
+        )
+
+        cancelled = await quotes.create(request("SUB-1001", pause_auto_renew=True), send=True)
+        await quotes.cancel(cancelled.number, "partner")
+        await quote_result(env.client, cancelled.number)
+        await _save(env.client, f"quote-{cancelled.number}", "quote_cancelled")
+
+        edited = await quotes.create(request("SUB-1001", "SUB-1003"))
+        await quotes.edit(
+            edited.number,
+            EditInput(exclude=["SUB-1003"], terms={"SUB-1001": "3-year"}, recipients=["cfo@acme.example"]),
+        )
+        await quotes.send(edited.number)
+        await quotes.accept(edited.number, pay=True)
+        await quote_result(env.client, edited.number)
+        await _save(env.client, f"quote-{edited.number}", "quote_edited_then_paid")
+
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM prices WHERE product = 'Inventor'")
+        unpriced = await quotes.create(request("SUB-1007"))
+        await quotes.cancel(unpriced.number, "sales")
+        await quote_result(env.client, unpriced.number)
+        await _save(env.client, f"quote-{unpriced.number}", "quote_pricing_failed")
+
+        expired = await quotes.create(request("SUB-1003"), send=True)
+        accepted = await quotes.create(request("SUB-1008"), send=True)
+        await quotes.accept(accepted.number)
+        await settled(env.client, accepted.number)
+        await skip(env, expired.number, timedelta(days=31))
+        await quote_result(env.client, expired.number)
+        await quote_result(env.client, accepted.number)
+        await _save(env.client, f"quote-{expired.number}", "quote_expired")
+        await _save(env.client, f"quote-{accepted.number}", "quote_accepted_then_expired")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_money_histories(env: WorkflowEnvironment, pool, settings, gateway) -> None:
+    from domain.errors import PaymentDeclined, Refused
+    from payments.gateway import Card
+    from tests.helpers import start_calendars, subscription_row
+    from workflows.subscription import SubscriptionWorkflow, TermInput
+
+    good = Card(holder="A. Buyer", number="4242424242424242", expiry="12/29", cvc="123")
+    declined = Card(holder="A. Buyer", number="4000000000000002", expiry="12/29", cvc="123")
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
+        await start_calendars(env, pool, settings, "SUB-1001", "SUB-1003", "SUB-1008")
+        first_run = await _first_run(env.client, "SUB-1003")
+        card = await quotes.create(request("SUB-1003", recipients=["cfo@acme.example"]), send=True)
+        superseded = await quotes.create(request("SUB-1003", seats={"SUB-1003": 4}), send=True)
+        await quotes.accept(card.number, pay=True, payment_method=await gateway.tokenize(good))
+        await quote_result(env.client, card.number)
+        await quote_result(env.client, superseded.number)
+        await _save(env.client, f"quote-{card.number}", "quote_paid_by_card")
+        await _save(env.client, f"quote-{superseded.number}", "quote_superseded")
+        await _save(
+            env.client, subscription_workflow_id("SUB-1003"), "subscription_renewed_superseding_a_quote", first_run
+        )
+
+        retried = await quotes.create(request("SUB-1001", seats={"SUB-1001": 2}), send=True)
+        with pytest.raises(PaymentDeclined):
+            await quotes.accept(retried.number, pay=True, payment_method=await gateway.tokenize(declined))
+        await quotes.pay(retried.number, payment_method=await gateway.tokenize(good))
+        await quote_result(env.client, retried.number)
+        await _save(env.client, f"quote-{retried.number}", "quote_declined_then_paid")
+
+        end = (await subscription_row(pool, "SUB-1008"))["end_date"]
+        blocked = await quotes.create(request("SUB-1008", origin="partner"), send=True)
+        calendar = env.client.get_workflow_handle(subscription_workflow_id("SUB-1008"))
+        await calendar.execute_update(SubscriptionWorkflow.reserve, TermInput(holder="Q-999999", term_end=end))
+        with pytest.raises(Refused):
+            await quotes.accept(blocked.number, pay=True, reference="BANK-1")
+        await calendar.execute_update(SubscriptionWorkflow.release, TermInput(holder="Q-999999", term_end=end))
+        await quotes.cancel(blocked.number, "partner")
+        await quote_result(env.client, blocked.number)
+        await _save(env.client, f"quote-{blocked.number}", "quote_refused_term_reserved")
+
+        draft = await quotes.create(request("SUB-1002"))
+        await skip(env, draft.number, timedelta(days=31))
+        await quote_result(env.client, draft.number)
+        await _save(env.client, f"quote-{draft.number}", "quote_draft_expired")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
+    from domain.calendar import TermCalendar
+    from store.loader import load
+    from tests.helpers import skip_to, subscription_row
+    from workers.demo_data import demo_data
+
+    async with quote_stack(env, pool, settings) as quotes:
+        data = demo_data((await env.get_current_time()).date())
+        await subscriptions(env, pool, settings).sync()
+        first = {s: await _first_run(env.client, s) for s in ("SUB-3001", "SUB-2001")}
+        await quotes.create(request("SUB-2001", csn="5100000002", origin="partner"), send=True)
+        async with pool.connection() as conn:
+            await load(
+                conn,
+                data.model_copy(
+                    update={
+                        "subscriptions": [
+                            s.model_copy(update={"end_date": s.end_date.replace(year=s.end_date.year + 1)})
+                            if s.id == "SUB-2001"
+                            else s
+                            for s in data.subscriptions
+                        ]
+                    }
+                ),
+            )
+            await conn.execute("DELETE FROM prices WHERE product = 'AutoCAD' AND currency = 'JPY'")
+        await subscriptions(env, pool, settings).sync()
+        end = (await subscription_row(pool, "SUB-3001"))["end_date"]
+        await skip_to(env, TermCalendar.of(end).renewal_due + timedelta(days=1), "SUB-3001")
+        await _save(
+            env.client, subscription_workflow_id("SUB-3001"), "subscription_auto_renew_failed", first["SUB-3001"]
+        )
+        await _save(
+            env.client, subscription_workflow_id("SUB-2001"), "subscription_renewed_elsewhere", first["SUB-2001"]
+        )
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
+    from domain.calendar import TermCalendar
+    from domain.models import QuoteKind
+    from domain.quote_rules import NewLine, QuoteRequest
+    from tests.helpers import skip_to, start_calendars, subscription_row
+    from workers.demo_data import ACME
+
+    async with quote_stack(env, pool, settings) as quotes:
+        co_term = await quotes.create(request("SUB-1003", "SUB-1001", kind="co-term"), send=True)
+        await quotes.accept(co_term.number, pay=True)
+        await quote_result(env.client, co_term.number)
+        await _save(env.client, f"quote-{co_term.number}", "quote_co_term_paid")
+        new = await quotes.create(
+            QuoteRequest(
+                csn=ACME,
+                kind=QuoteKind.NEW,
+                currency="EUR",
+                new_lines=[NewLine(product="Maya", seats=1, term="annual")],
+            )
+        )
+        await quotes.send(new.number)
+        await quotes.accept(new.number, pay=True)
+        await quote_result(env.client, new.number)
+        await _save(env.client, f"quote-{new.number}", "quote_new_purchase_paid")
+
+        await start_calendars(env, pool, settings, "SUB-1008", "SUB-1002", "SUB-1007")
+        first = {s: await _first_run(env.client, s) for s in ("SUB-1008", "SUB-1002", "SUB-1007")}
+        end = (await subscription_row(pool, "SUB-1008"))["end_date"]
+        await skip_to(env, TermCalendar.of(end).window_closes, "SUB-1008", "SUB-1002", "SUB-1007")
+        await _save(env.client, "subscription-SUB-1008", "subscription_auto_renewed", first["SUB-1008"])
+        await _save(env.client, "subscription-SUB-1002", "subscription_auto_quote", first["SUB-1002"])
+        await _save(env.client, "subscription-SUB-1007", "subscription_lapsed", first["SUB-1007"])
+
+
+async def _first_run(client, sub_id: str) -> str:
+    async for event in client.get_workflow_handle(subscription_workflow_id(sub_id)).fetch_history_events():
+        return event.workflow_execution_started_event_attributes.first_execution_run_id

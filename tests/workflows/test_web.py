@@ -1,0 +1,235 @@
+"""The buyer app against a real worker on the time-skipping server: R13 links, R14 quotes page, 403s, CSRF."""
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.links import LinkSigner
+from domain.quotes import QuoteState
+from tests.helpers import (
+    BASE,
+    CARD,
+    charges,
+    form_fields,
+    link_of,
+    quote_result,
+    quote_stack,
+    request,
+    rows,
+    scalar,
+    settled,
+)
+from web.app import create_app
+from workers.demo_data import ACME
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def browser(quotes, settings, gateway) -> httpx.AsyncClient:
+    app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+
+
+async def sent_quote(env, pool, settings, quotes, *subs: str):
+    quote = await quotes.create(request(*subs), send=True)
+    await settled(env.client, quote.number)
+    return quote
+
+
+async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        assert page.status_code == 200
+        for text in (quote.number, "EUR 9,135.00", "RENEW10", "-EUR 1,015.00", "Accept and pay", "sent"):
+            assert text in page.text
+        token = form_fields(page.text, f"/quotes/{quote.number}/accept")["token"]
+        pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
+        fields = form_fields(pay_page.text, f"/quotes/{quote.number}/pay")
+        paid = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert paid.status_code == 200 and "is paid" in paid.text and 'id="state">paid' in paid.text
+        shown = await quotes.show(quote.number)
+        assert shown.state is QuoteState.PAID and shown.payment_reference.startswith("ch_fake_")
+        again = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert "is paid" in again.text
+        assert await scalar(pool, "SELECT count(*) FROM payments") == 1
+        assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (1, 1)
+
+
+async def test_accept_then_refusal_in_plain_words(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
+        accepted = await web.post(f"/quotes/{quote.number}/accept", data=fields, follow_redirects=True)
+        assert "Quote accepted" in accepted.text and (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
+        await quotes.cancel(quote.number, "sales")
+        refused = await web.post(f"/quotes/{quote.number}/accept", data=fields)
+        assert refused.status_code == 409 and "was cancelled" in refused.text
+
+
+async def test_expired_quote_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        signer = LinkSigner(settings.require_link_secrets())
+        old = signer.quote_token(quote.number, "buyer@acme.example", datetime.now(UTC) - timedelta(seconds=1))
+        page = await web.get(f"/quotes/{quote.number}", params={"token": old})
+        assert page.status_code == 403 and "expired" in page.text
+
+
+async def test_403_without_token_tampered_or_another_quotes(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        token = link_of(mailbox, one.number).split("token=")[1]
+        assert (await web.get(f"/quotes/{one.number}")).status_code == 403
+        assert (await web.get(f"/quotes/{one.number}", params={"token": token[:-2] + "xx"})).status_code == 403
+        assert (await web.get(f"/quotes/{two.number}", params={"token": token})).status_code == 403
+        other = LinkSigner("another secret").quote_token(
+            one.number, "x@y.example", datetime.now(UTC) + timedelta(days=1)
+        )
+        assert (await web.get(f"/quotes/{one.number}", params={"token": other})).status_code == 403
+        forged = await web.post(f"/quotes/{two.number}/accept", data={"token": token, "csrf": "x"})
+        assert forged.status_code == 403
+        assert (await quotes.show(two.number)).state is QuoteState.SENT
+
+
+async def test_csrf_refused(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        page = await web.get(link_of(mailbox, quote.number))
+        fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
+        no_csrf = await web.post(f"/quotes/{quote.number}/accept", data={"token": fields["token"]})
+        wrong = await web.post(f"/quotes/{quote.number}/accept", data=fields | {"csrf": "0" * 64})
+        cross_site = await web.post(
+            f"/quotes/{quote.number}/accept", data=fields, headers={"Origin": "https://evil.example"}
+        )
+        assert [no_csrf.status_code, wrong.status_code, cross_site.status_code] == [403, 403, 403]
+        assert (await quotes.show(quote.number)).state is QuoteState.SENT
+
+
+async def test_card_data_never_reaches_history_or_store(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        token = link_of(mailbox, quote.number).split("token=")[1]
+        pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
+        bad = await web.post(
+            f"/quotes/{quote.number}/pay",
+            data=form_fields(pay_page.text, f"/quotes/{quote.number}/pay")
+            | CARD
+            | {"card_number": "4242 4242 4242 4241"},
+        )
+        assert bad.status_code == 422 and "not valid" in bad.text
+        await web.post(
+            f"/quotes/{quote.number}/pay", data=form_fields(pay_page.text, f"/quotes/{quote.number}/pay") | CARD
+        )
+        history = await env.client.get_workflow_handle(f"quote-{quote.number}").fetch_history()
+        digits = ("4242424242", "4242 4242")
+        assert not any(d in history.to_json() for d in digits)
+        assert await scalar(pool, "SELECT count(*) FROM quote_events WHERE detail::text LIKE %s", "%42424242%") == 0
+        ledger = await rows(
+            pool, "SELECT m.*, c.* FROM fake_gateway_methods m LEFT JOIN fake_gateway_charges c USING (token)"
+        )
+        stored = str(ledger) + str(await rows(pool, "SELECT * FROM payments"))
+        assert len(ledger) == 1 and ledger[0]["brand"] == "visa" and not any(d in stored for d in digits)
+
+
+async def test_r14_quotes_page_lists_active_quotes_with_actions(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        one = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        two = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        draft = await quotes.create(request("SUB-1002"))
+        body = next(m for m in mailbox.messages() if one.number in m["Subject"]).get_body(("plain",)).get_content()
+        page_link = re.search(r"http://localhost:8000(/customers/\S+)", body).group(1)
+        page = await web.get(page_link)
+        assert page.status_code == 200
+        assert one.number in page.text and two.number in page.text and draft.number not in page.text
+        fields = form_fields(page.text, f"/quotes/{two.number}/accept")
+        accepted = await web.post(f"/quotes/{two.number}/accept", data=fields, follow_redirects=True)
+        assert "Quote accepted" in accepted.text
+        other = LinkSigner(settings.require_link_secrets()).customer_token(
+            "5100000003", "buyer@acme.example", datetime.now(UTC) + timedelta(days=1)
+        )
+        assert (await web.get(f"/customers/{ACME}/quotes", params={"token": other})).status_code == 403
+
+
+async def pay_form(web, mailbox, number: str) -> dict[str, str]:
+    token = link_of(mailbox, number).split("token=")[1]
+    page = await web.get(f"/quotes/{number}/pay", params={"token": token})
+    return form_fields(page.text, f"/quotes/{number}/pay")
+
+
+async def test_r16_pay_form_submitted_twice_at_once_charges_once(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        both = await asyncio.gather(
+            *(web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True) for _ in range(2))
+        )
+        assert [r.status_code for r in both] == [200, 200]
+        assert all("is paid" in r.text for r in both)
+    assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (1, 1)
+    assert await scalar(pool, "SELECT count(*) FROM payments") == 1
+
+
+async def test_r16_quote_cancelled_while_pay_form_open_is_never_charged(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        await quotes.cancel(quote.number, "sales")
+        refused = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD)
+        assert refused.status_code == 409 and "was cancelled" in refused.text
+        assert "Accept and pay" not in refused.text
+    assert (await charges(pool, quote.number), gateway.charge_calls[f"quote-{quote.number}"]) == (0, 0)
+    assert await scalar(pool, "SELECT count(*) FROM payments") == 0
+
+
+async def test_r16_declined_card_told_in_plain_words_quote_stays_accepted(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        fields = await pay_form(web, mailbox, quote.number)
+        declined = await web.post(
+            f"/quotes/{quote.number}/pay", data=fields | CARD | {"card_number": "4000 0000 0000 9995"}
+        )
+        assert declined.status_code == 402
+        assert "Your card was declined: insufficient funds; nothing was charged" in declined.text
+        assert "pay it with another card" in declined.text
+        assert (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
+        paid = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD, follow_redirects=True)
+        assert "is paid" in paid.text
+    assert await charges(pool, quote.number) == 1
+
+
+async def test_r16_superseded_quote_page_shows_why_instead_of_pay_buttons(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        loser = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        winner = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(winner.number, pay=True, reference="BANK-7")
+        await quote_result(env.client, loser.number)
+        page = await web.get(link_of(mailbox, loser.number))
+        # R19: the ended quote's link shows only how it ended, with the reason, and no pay buttons.
+        assert page.status_code == 410 and 'id="state">cancelled' in page.text
+        assert f"no longer valid: superseded by {winner.number}" in page.text
+        assert "Accept and pay" not in page.text and "EUR" not in page.text
+        token = link_of(mailbox, loser.number).split("token=")[1]
+        form = await web.get(f"/quotes/{loser.number}/pay", params={"token": token})
+        assert form.status_code == 303 and form.headers["location"].startswith(f"/quotes/{loser.number}?")
+    assert await charges(pool, loser.number) == 0
