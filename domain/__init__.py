@@ -1,1 +1,1 @@
-"""Models and pure rules of renewal quotes (DOMAIN.md). No I/O: safe inside workflows."""
+"""Models and pure rules of renewal quotes (docs/rules.md). No I/O: safe inside workflows."""

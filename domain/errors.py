@@ -2,7 +2,7 @@
 
 
 class Refused(Exception):
-    """A request that a numbered rule of DOMAIN.md forbids."""
+    """A request that a numbered rule of docs/rules.md forbids."""
 
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(f"refused ({rule}): {message}")

@@ -1,4 +1,4 @@
-"""The records of the data file (DESIGN.md) and of the store."""
+"""The records of the data file (docs/architecture.md) and of the store."""
 
 from datetime import date, timedelta
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""A quote as the workflow holds it and every reader sees it (DESIGN.md, Quote JSON)."""
+"""A quote as the workflow holds it and every reader sees it (README, Command line)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -155,7 +155,7 @@ class Quote(BaseModel):
         return min(candidates)
 
     def json_view(self) -> dict:
-        """The Quote JSON of DESIGN.md, amounts as decimal strings."""
+        """The quote JSON of the command line, amounts as decimal strings."""
         return {
             "number": self.number,
             "state": self.state.value,

@@ -1,4 +1,4 @@
-"""What the product needs of a payment provider (DESIGN.md, "Paying").
+"""What the product needs of a payment provider (docs/architecture.md, "Paying").
 
 The buyer app turns a card into a payment-method token (`tokenize`); only that token reaches the
 quote's workflow, whose payment activity charges it with the idempotency key `quote-<number>`.

@@ -1,4 +1,4 @@
-"""`renewals`: the command line contract of DESIGN.md."""
+"""`renewals`: the command line contract (README, Command line)."""
 
 import asyncio
 import os

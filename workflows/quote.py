@@ -1,4 +1,4 @@
-"""QuoteWorkflow: one renewal quote from draft to paid, expired or cancelled (DOMAIN.md, Lifecycle).
+"""QuoteWorkflow: one renewal quote from draft to paid, expired or cancelled (docs/rules.md, Lifecycle).
 
 Every change is an update whose validator refuses what the rules forbid, so a refused action
 never enters history. The expiry timer (R15) races the buyer's actions, drafts included. Paying

@@ -1,4 +1,4 @@
-"""The six search attributes ops filter quotes by (DESIGN.md): the one definition, from which the quote
+"""The six search attributes ops filter quotes by (docs/architecture.md): the one definition, from which the quote
 workflow's values, the dev server's flags and the test servers' registrations all derive."""
 
 from temporalio.api.enums.v1 import IndexedValueType

@@ -1,4 +1,4 @@
-"""The production stack as written: every service the README names, every variable documented,
+"""The production stack as written: every service docs/operations.md names, every variable documented,
 one app image for worker, web app and migrations, and an order that `docker compose up` can keep."""
 
 import re
@@ -11,25 +11,25 @@ import yaml
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-README = (ROOT / "README.md").read_text()
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 SERVICES = COMPOSE["services"]
 
 
-def readme_section(title: str) -> str:
-    start = README.index(f"## {title}")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end > 0 else None]
+def section(title: str) -> str:
+    start = OPERATIONS.index(f"## {title}")
+    end = OPERATIONS.find("\n## ", start + 1)
+    return OPERATIONS[start : end if end > 0 else None]
 
 
-def test_every_service_the_readme_names_is_in_the_compose_file() -> None:
-    named = set(re.findall(r"^\| `([a-z-]+)` \|", readme_section("Production"), re.M))
+def test_every_service_the_docs_name_is_in_the_compose_file() -> None:
+    named = set(re.findall(r"^\| `([a-z-]+)` \|", section("Production"), re.M))
     assert named == set(SERVICES), named ^ set(SERVICES)
 
 
 def test_every_variable_the_compose_file_uses_is_documented() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     used = set(re.findall(r"\$\{([A-Z_]+)", text))
-    documented = set(re.findall(r"`([A-Z_]+)`", readme_section("Configuration")))
+    documented = set(re.findall(r"`([A-Z_]+)`", section("Configuration")))
     assert used - documented == set()
 
 
