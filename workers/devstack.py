@@ -30,6 +30,7 @@ from store.migrate import migrate
 from store.pool import open_pool
 from web.app import create_app
 from workers.demo_data import ACME, demo_data
+from workers.recovery import recover
 from workers.smtp_sink import start_smtp_sink
 from workflows.search_attributes import dev_server_flags
 from workflows.stack_check import StackCheckInput, StackCheckWorkflow
@@ -208,6 +209,9 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
         loop.add_signal_handler(sig, stop.set)
 
     with single_instance(var):
+        recovered = recover(var)
+        if recovered:
+            say(recovered)
         check_ports_free(stack.host, ports)
         async with AsyncExitStack() as cleanup:
             say("starting PostgreSQL (var/pg) ...")

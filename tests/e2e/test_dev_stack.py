@@ -51,7 +51,8 @@ class DevProcess:
             start_new_session=True,
         )
         deadline = time.monotonic() + 90
-        while not (self.var / "dev.env").exists():
+        env_file = self.var / "dev.env"
+        while not (env_file.exists() and f"RENEWALS_DEV_PID={self.process.pid}" in env_file.read_text()):
             assert self.process.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, f"dev stack not up in 90 s:\n{self.log.read_text()}"
             time.sleep(0.2)
@@ -134,3 +135,46 @@ def test_dev_stack_port_in_use_is_named(dev: DevProcess) -> None:
         result = renewals("dev", "--no-seed", *args, env=dev.env)
     assert result.returncode == 1
     assert f"port {port} (Temporal gRPC) is in use" in result.stderr
+
+
+def test_dev_stack_after_sigkill_restarts_clean_finishes_the_payment_once_and_stops_everything(
+    dev: DevProcess, tmp_path: Path
+) -> None:
+    demo = tmp_path / "demo.json"
+    demo.write_text(demo_data(date.today()).model_dump_json())
+    dev.start()
+    assert renewals("load", str(demo), env=dev.env).returncode == 0
+    created = renewals("quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send", "--json", env=dev.env)
+    number = json.loads(created.stdout)["number"]
+    paying = subprocess.Popen(
+        [str(BIN / "renewals"), "quote", "accept", number, "--pay", "--reference", "BANK-1"],
+        env=dev.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    os.killpg(dev.process.pid, signal.SIGKILL)
+    dev.process.wait(10)
+    paying.wait(60)
+    handles = json.loads((dev.var / "pg" / ".handle_pids.json").read_text() or "[]")
+    assert dev.process.pid in handles
+
+    dev.start()
+    assert "recovering from a crashed run: 1 dead PostgreSQL handle(s) pruned" in dev.log.read_text()
+    # The buyer who saw an error pays again: the quote ends paid, once.
+    for _ in range(60):
+        shown = json.loads(renewals("quote", "show", number, "--json", env=dev.env).stdout)
+        if shown["state"] == "paid":
+            break
+        if shown["state"] == "sent" or shown["state"] == "accepted":
+            renewals("quote", "accept", number, "--pay", "--reference", "BANK-1", env=dev.env)
+        time.sleep(0.5)
+    assert shown["state"] == "paid"
+    subs = {s["id"]: s for s in json.loads(renewals("subscriptions", "--csn", ACME, "--json", env=dev.env).stdout)}
+    sub = next(s for s in demo_data(date.today()).subscriptions if s.id == "SUB-1001")
+    assert subs["SUB-1001"]["end_date"] == sub.term.next_end_date(sub.end_date).isoformat()
+
+    stack = dev.processes()
+    assert any("postgres" in p.name() for p in stack)
+    assert dev.ctrl_c() == 0
+    assert alive(stack) == [] and alive(dev.processes()) == []
