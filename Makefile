@@ -28,6 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Figures for the quote lifecycle on the embedded stack (the running `renewals dev`, or a private one).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf var/ .pytest_cache
 

@@ -1,0 +1,1 @@
+"""`make bench`: figures for the quote lifecycle on the embedded stack (a script, not a test)."""
