@@ -48,6 +48,16 @@ class SendQuoteEmailResult(BaseModel):
     sent: bool
 
 
+class SendQuoteEmailsInput(BaseModel):
+    quote: Quote
+    recipients: list[str]
+    purpose: Purpose
+
+
+class SendQuoteEmailsResult(BaseModel):
+    sent: list[SendQuoteEmailResult]
+
+
 class SmtpSettings(BaseModel):
     """Where mail goes. Production servers usually want STARTTLS and a login; the embedded sink neither."""
 
@@ -207,6 +217,17 @@ class EmailActivities:
         self.mailer = mailer
         self.links = links
         self.app_url = app_url
+
+    @activity.defn
+    async def send_quote_emails(self, input: SendQuoteEmailsInput) -> SendQuoteEmailsResult:
+        """Every recipient's message of one purpose, in one activity; a retry sends only what is not sent yet
+        (each Message-ID at most once)."""
+        return SendQuoteEmailsResult(
+            sent=[
+                await self.send_quote_email(SendQuoteEmailInput(quote=input.quote, recipient=r, purpose=input.purpose))
+                for r in input.recipients
+            ]
+        )
 
     @activity.defn
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:

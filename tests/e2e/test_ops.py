@@ -33,7 +33,7 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(
                 break
             await asyncio.sleep(0.2)
         stuck = found[handle.id]
-        assert (stuck.reason, stuck.detail, stuck.state) == ("activity retrying", "send_quote_email", "sent")
+        assert (stuck.reason, stuck.detail, stuck.state) == ("activity retrying", "send_quote_emails", "sent")
         assert stuck.attempt >= 2 and "refused" in stuck.last_failure.lower()
 
         shell = cli_env | {
@@ -47,7 +47,7 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(
         assert (handle.id, "sent, expires within 31 day(s), no action") in reasons
         assert (quote_workflow_id(draft.number), "draft older than 31 day(s)") not in reasons
         table = await asyncio.to_thread(renewals, "ops", "stuck", env=shell)
-        assert "send_quote_email (attempt" in table.stdout
+        assert "send_quote_emails (attempt" in table.stdout
         await handle.terminate("test finished")
 
 

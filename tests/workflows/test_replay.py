@@ -1,7 +1,9 @@
 """Replay of recorded histories: a change to a workflow that would break running quotes fails here.
 
-`tests/histories/*.json` are the current paths; `tests/histories/before-reservations/` holds histories
-recorded before reservations (R16-R18), which the patched workflows must still replay. Record the
+`tests/histories/*.json` are the current paths; the folders beside them hold histories recorded before
+a change that running workflows may still have: `before-reservations/` (before R16-R18) and
+`before-local-steps/` (before local activities and one email activity per purpose). The patched
+workflows must replay them all. Record the
 current paths again after a deliberate, patched change with `make histories`.
 """
 
