@@ -13,6 +13,7 @@ class SaveQuoteInput(BaseModel):
     quote: Quote
     event: str
     detail: dict = {}
+    earlier_events: list[str] = []
 
 
 class SaveQuoteResult(BaseModel):
@@ -35,7 +36,7 @@ class QuoteStoreActivities:
     @activity.defn
     async def save_quote(self, input: SaveQuoteInput) -> SaveQuoteResult:
         async with self.pool.connection() as conn:
-            written = await store.save_quote(conn, input.quote, input.event, input.detail)
+            written = await store.save_quote(conn, input.quote, input.event, input.detail, tuple(input.earlier_events))
         activity.logger.info(
             "quote=%s event=%s state=%s revision=%s written=%s",
             input.quote.number,

@@ -85,10 +85,9 @@ class QuoteService:
                 f"{len(quote.lines)} subscription(s), {quote.origin.value}"
             ),
         )
-        started = await self._update(handle, QuoteWorkflow.priced, PricedInput())
-        if send and started.state is QuoteState.DRAFT:
-            started = await self._update(handle, QuoteWorkflow.send, SendInput())
-        return started
+        if send:  # `send` waits for the first pricing: one round trip, not two
+            return await self._update(handle, QuoteWorkflow.send, SendInput())
+        return await self._update(handle, QuoteWorkflow.priced, PricedInput())
 
     async def send(self, number: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())

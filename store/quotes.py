@@ -15,8 +15,11 @@ async def next_quote_number(conn: Conn) -> str:
     return quote_number((await fetch_one(cur))["n"])
 
 
-async def save_quote(conn: Conn, quote: Quote, event: str, detail: dict | None = None) -> bool:
-    """Write the snapshot unless a newer revision is stored; log the event once. True if written."""
+async def save_quote(
+    conn: Conn, quote: Quote, event: str, detail: dict | None = None, earlier_events: tuple[str, ...] = ()
+) -> bool:
+    """Write the snapshot unless a newer revision is stored; log the event (after `earlier_events`, steps
+    saved in the same write) once. True if written."""
     document = json.loads(quote.model_dump_json())
     async with conn.transaction():
         cur = await conn.execute(
@@ -72,11 +75,12 @@ async def save_quote(conn: Conn, quote: Quote, event: str, detail: dict | None =
         written = await cur.fetchone() is not None
         if written:
             await _replace_lines(conn, quote)
-        await conn.execute(
-            "INSERT INTO quote_events (quote_number, event_key, event, detail) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (quote_number, event_key) DO NOTHING",
-            (quote.number, f"{quote.revision}:{event}", event, Jsonb(detail or {})),
-        )
+        for name, data in [*((e, {}) for e in earlier_events), (event, detail or {})]:
+            await conn.execute(
+                "INSERT INTO quote_events (quote_number, event_key, event, detail) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (quote_number, event_key) DO NOTHING",
+                (quote.number, f"{quote.revision}:{name}", name, Jsonb(data)),
+            )
     return written
 
 

@@ -155,6 +155,8 @@ class QuoteWorkflow:
         self.charge_unknown = False
         self.stopped: str | None = None
         self.published: list = []
+        self.unsaved_accept = False
+        self.saved = False
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
@@ -168,14 +170,15 @@ class QuoteWorkflow:
             raise
 
     async def _run(self) -> QuoteResult:
-        if self.quote.expires_at is None and workflow.patched(DRAFTS_EXPIRE):
+        if self.quote.expires_at is None and self._has(DRAFTS_EXPIRE):
             self.quote = self.quote.model_copy(update={"expires_at": self.quote.expiry_for(workflow.now())})
         self._publish()
-        await self._save("created")
+        if not self._local():
+            await self._save("created")
         await self._attach()
         async with self.lock:
             # A quote cancelled while it was first attaching is never priced (or saved) again.
-            if not self.quote.state.terminal or not workflow.patched(ENDED_STAYS_ENDED):
+            if not self.quote.state.terminal or not self._has(ENDED_STAYS_ENDED):
                 await self._price()
             self.priced_once = True
         while not self.quote.state.terminal:
@@ -232,13 +235,26 @@ class QuoteWorkflow:
         """Accept; with `pay`, "Accept and pay": one buyer action, both steps in order."""
         async with self.lock:
             self._check_accept(input)
-            if self.quote.state is QuoteState.SENT:
+            accepting = self.quote.state is QuoteState.SENT
+            # Accept and pay is written (and shown to ops) once, when paid, or when the payment fails.
+            self.unsaved_accept = accepting and input.pay and self._local()
+            if accepting:
                 self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
-                await self._save("accepted")
-                if not input.pay and workflow.patched(ACCEPTED_HOLDS):
+                if not self.unsaved_accept:
+                    await self._save("accepted")
+                if not input.pay and self._has(ACCEPTED_HOLDS):
                     await self._attach()
             if input.pay:
-                await self._pay(input)
+                try:
+                    await self._pay(input)
+                except ApplicationError:
+                    if self.unsaved_accept:
+                        self.unsaved_accept = False
+                        self._publish()
+                        await self._save("accepted")
+                    raise
+                finally:
+                    self.unsaved_accept = False
         return self.quote
 
     @accept.validator
@@ -366,7 +382,7 @@ class QuoteWorkflow:
         """R16: reserve every term, charge once (key quote-<number>), renew, mark paid, confirm.
         Nothing is charged for a term someone else has; a failed charge releases the terms and leaves
         the quote accepted, holding auto-renew (R17)."""
-        if not workflow.patched(RESERVE_CHARGE_RENEW):
+        if not self._has(RESERVE_CHARGE_RENEW):
             return await self._pay_then_renew(payment.payment_reference)
         terms = [
             TermRef(subscription_id=line.subscription_id, term_end=line.end_date) for line in self.quote.renewal_lines
@@ -421,7 +437,11 @@ class QuoteWorkflow:
         self.executed = True
         now = workflow.now()
         self._change(state=QuoteState.PAID, paid_at=now, payment_reference=paid.reference, ended_at=now)
-        await self._save("paid", {"reference": paid.reference, "renewed": self.renewed})
+        await self._save(
+            "paid",
+            {"reference": paid.reference, "renewed": self.renewed},
+            earlier=["accepted"] if self.unsaved_accept else [],
+        )
         self._send_mail("paid")
 
     async def _renew_terms(self) -> None:
@@ -649,6 +669,11 @@ class QuoteWorkflow:
         (`make bench`). Decided at the quote's first step, so a history from before keeps its shape."""
         return workflow.patched(LOCAL_STEPS)
 
+    def _has(self, change: str) -> bool:
+        """Whether this workflow runs `change`: one begun with the newest code has every change before it,
+        so it records one patch marker, not one per change."""
+        return self._local() or workflow.patched(change)
+
     async def _activity(self, method, arg, **options):
         if self._local():
             options.setdefault("schedule_to_close_timeout", LOCAL_DEADLINE)
@@ -674,15 +699,22 @@ class QuoteWorkflow:
         self._publish()
 
     def _publish(self) -> None:
+        workflow.set_current_details(details(self.quote))
+        if self.unsaved_accept and self.quote.state is QuoteState.ACCEPTED:
+            return
         pairs = search_attributes(self.quote)
         if pairs != self.published or not self._local():
             workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in pairs])
             self.published = pairs
-        workflow.set_current_details(details(self.quote))
 
-    async def _save(self, event: str, detail: dict | None = None) -> None:
+    async def _save(self, event: str, detail: dict | None = None, earlier: list[str] | None = None) -> None:
+        """One write per step; the quote's first write also logs its `created` event."""
+        earlier = list(earlier or [])
+        if not self.saved and self._local():
+            earlier.insert(0, "created")
+        self.saved = True
         await self._activity(
             QuoteStoreActivities.save_quote,
-            SaveQuoteInput(quote=self.quote, event=event, detail=detail or {}),
+            SaveQuoteInput(quote=self.quote, event=event, detail=detail or {}, earlier_events=earlier or []),
             start_to_close_timeout=STORE_TIMEOUT,
         )

@@ -178,10 +178,11 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     from tests.helpers import rows
     from workflows.subscription import AutoRenewState
 
-    release = asyncio.Event()
+    release, attaching = asyncio.Event(), asyncio.Queue()
 
     @activity.defn(name="attach_quote")
     async def slow_attach(input: AttachQuoteInput) -> AutoRenewState:
+        await attaching.put(input.quote_number)
         await release.wait()
         return AutoRenewState(
             subscription_id=input.subscription_id,
@@ -203,17 +204,7 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     )
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
         creating = asyncio.create_task(quotes.create(request("SUB-1001")))
-        number = None
-        for _ in range(200):
-            number = await scalar(pool, "SELECT max(number) FROM quotes")
-            if (
-                number
-                and (
-                    await env.client.get_workflow_handle(quote_workflow_id(number)).describe()
-                ).raw_description.pending_activities
-            ):
-                break
-            await asyncio.sleep(0.02)
+        number = await asyncio.wait_for(attaching.get(), 30)
         cancelled = await quotes.cancel(number, "sales")
         release.set()
         created = await creating
