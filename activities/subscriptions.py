@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar_handles import ensure_calendar
 from domain.models import PurchaseMethod, Subscription, Term
@@ -119,9 +120,20 @@ class SubscriptionActivities:
     async def _workflow(self, subscription_id: str) -> WorkflowHandle:
         return await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
 
+    async def _calendar_update(self, subscription_id: str, update, arg):
+        """The update on the running calendar; only when there is none is it started (or refused, lapsed)."""
+        try:
+            return await self.client.get_workflow_handle(subscription_workflow_id(subscription_id)).execute_update(
+                update, arg
+            )
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+        return await (await self._workflow(subscription_id)).execute_update(update, arg)
+
     async def _update_and_mirror(self, subscription_id: str, update, arg) -> AutoRenewState:
         """The update changes the workflow's state only; the store mirrors its answer by version."""
-        state = await (await self._workflow(subscription_id)).execute_update(update, arg)
+        state = await self._calendar_update(subscription_id, update, arg)
         async with self.pool.connection() as conn:
             await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
         return state
@@ -158,14 +170,15 @@ class SubscriptionActivities:
 
         async def reserve(ref: TermRef) -> ReserveResult:
             try:
-                handle = await self._workflow(ref.subscription_id)
+                return await self._calendar_update(
+                    ref.subscription_id,
+                    SubscriptionWorkflow.reserve,
+                    TermInput(holder=input.quote_number, term_end=ref.term_end),
+                )
             except ApplicationError as err:
                 if err.type != "Lapsed":
                     raise
                 return ReserveResult(subscription_id=ref.subscription_id, granted=False, rule="R01", reason=err.message)
-            return await handle.execute_update(
-                SubscriptionWorkflow.reserve, TermInput(holder=input.quote_number, term_end=ref.term_end)
-            )
 
         results = await asyncio.gather(*(reserve(ref) for ref in input.terms))
         activity.logger.info(
