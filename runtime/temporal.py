@@ -1,6 +1,7 @@
 """Temporal client and worker construction, shared by `renewals worker`, `renewals dev` and tests."""
 
 import asyncio
+import logging
 import os
 import subprocess
 from datetime import timedelta
@@ -33,6 +34,7 @@ from workflows.stack_check import StackCheckWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
+log = logging.getLogger("renewals.worker")
 
 
 def client_environment(settings: Settings) -> dict[str, str]:
@@ -140,6 +142,18 @@ def sandbox() -> SandboxedWorkflowRunner:
     mutable state at import, so sharing them is safe, and a new quote no longer pays for re-importing
     them (a sixth of the worker's time under load, measured by `make bench` and py-spy)."""
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
+
+
+async def stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> None:
+    """Stop polling and give in-flight work `grace` seconds, then stop waiting. A local activity that waits
+    on a calendar this worker no longer polls would otherwise hold the shutdown for as long as it retries;
+    what is cut short is run again by the server, on another worker or on this one's next start."""
+    try:
+        await asyncio.wait_for(asyncio.shield(worker.shutdown()), grace + 5)
+    except TimeoutError:
+        log.warning("the worker did not stop within %.0fs; leaving what is in flight to the server", grace + 5)
+        running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
 
 
 def build_worker(

@@ -22,7 +22,7 @@ from activities.email import signed_links
 from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
 from runtime.settings import Settings
-from runtime.temporal import build_worker, wait_for_temporal
+from runtime.temporal import build_worker, stop_worker, wait_for_temporal
 from store.admin import ensure_database
 from store.catalog import count_rows
 from store.loader import load
@@ -253,11 +253,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             worker = build_worker(client, pool, settings, app.gateway)
             worker_task = asyncio.create_task(worker.run())
 
-            async def stop_worker() -> None:
-                await worker.shutdown()
-                await asyncio.gather(worker_task, return_exceptions=True)
-
-            cleanup.push_async_callback(stop_worker)
+            cleanup.push_async_callback(stop_worker, worker, worker_task, settings.worker_shutdown_grace)
             await app.subscriptions.sync()
             web = uvicorn.Server(
                 uvicorn.Config(

@@ -6,7 +6,7 @@ import signal
 
 from runtime.app import open_app
 from runtime.settings import Settings
-from runtime.temporal import build_worker, connect, metrics_runtime
+from runtime.temporal import build_worker, connect, metrics_runtime, stop_worker
 
 log = logging.getLogger("renewals.worker")
 
@@ -29,14 +29,18 @@ async def run_worker(settings: Settings) -> None:
     # A worker needs a connected client (a lazy one is refused), with the metrics runtime.
     client = await connect(settings, metrics_runtime(settings))
     async with open_app(settings, client=client) as app:
-        async with build_worker(app.client, app.pool, settings, app.gateway):
-            log.info(
-                "polling task_queue=%s address=%s namespace=%s metrics_port=%s",
-                settings.temporal_task_queue,
-                settings.temporal_address,
-                settings.temporal_namespace,
-                settings.metrics_port,
-            )
-            await stop.wait()
-            log.info("stopping: no new tasks; in-flight activities get %.0fs", settings.worker_shutdown_grace)
+        worker = build_worker(app.client, app.pool, settings, app.gateway)
+        running = asyncio.create_task(worker.run())
+        log.info(
+            "polling task_queue=%s address=%s namespace=%s metrics_port=%s",
+            settings.temporal_task_queue,
+            settings.temporal_address,
+            settings.temporal_namespace,
+            settings.metrics_port,
+        )
+        done, _ = await asyncio.wait({asyncio.create_task(stop.wait()), running}, return_when=asyncio.FIRST_COMPLETED)
+        if running in done:
+            running.result()  # a worker that failed fails the command
+        log.info("stopping: no new tasks; in-flight activities get %.0fs", settings.worker_shutdown_grace)
+        await stop_worker(worker, running, settings.worker_shutdown_grace)
     log.info("stopped")
