@@ -25,3 +25,11 @@ class PaymentDeclined(Refused):
 
     def __init__(self, message: str) -> None:
         super().__init__("R16", message)
+
+
+class NotFound(BadInput):
+    """An unknown quote, subscription or customer (HTTP 404; exit status 2 like any bad input)."""
+
+
+class KeyReused(Exception):
+    """An Idempotency-Key sent again with another request body (HTTP 409)."""

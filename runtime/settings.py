@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     buyer_app_url: str = "http://localhost:8000"
     buyer_link_secret: SecretStr | None = None
     buyer_link_secrets: SecretStr | None = None
+    renewals_api_keys: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     temporal_api_key: SecretStr | None = None
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
         return self.database_url.get_secret_value()
+
+    def api_keys(self) -> list[str]:
+        """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all)."""
+        given = self.renewals_api_keys.get_secret_value() if self.renewals_api_keys else ""
+        return [key.strip() for key in given.split(",") if key.strip()]
 
     def require_link_secrets(self) -> list[str]:
         """BUYER_LINK_SECRETS (comma-separated, newest first: the newest signs, all verify), else the one

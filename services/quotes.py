@@ -1,5 +1,6 @@
 """Quote operations as a backend system calls them: validate, start the workflow, send it updates."""
 
+import hashlib
 from datetime import UTC, date, datetime
 
 from temporalio.client import Client, WorkflowHandle
@@ -7,11 +8,12 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import BadInput, Refused
+from domain.errors import KeyReused, NotFound, Refused
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id
+from store.idempotency import claim_key
 from store.pool import Pool
 from store.quotes import get_quote, list_quotes, next_quote_number
 from workflows.quote import (
@@ -35,21 +37,42 @@ class QuoteService:
         self.task_queue = task_queue
         self.today = today
 
-    async def create(self, request: QuoteRequest, *, send: bool = False) -> Quote:
-        """Every rule checked before anything exists: a refused quote leaves no row and no workflow."""
+    async def create(self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None) -> Quote:
+        """Every rule checked before anything exists: a refused quote leaves no row and no workflow. With an
+        idempotency key, the same request again gives the same quote and starts nothing new; the key with
+        another request is refused (KeyReused)."""
         today = self.today or date.today()
         async with self.pool.connection() as conn:
             customer = await get_customer(conn, request.csn)
             if customer is None:
-                raise BadInput(f"unknown customer CSN {request.csn}")
+                raise NotFound(f"unknown customer CSN {request.csn}")
             ids = list(dict.fromkeys(request.subscription_ids))
             found = await subscriptions_by_id(conn, ids)
             missing = [i for i in ids if i not in found]
             if missing:
-                raise BadInput(f"unknown subscription {', '.join(missing)}")
+                raise NotFound(f"unknown subscription {', '.join(missing)}")
             draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
             number = await next_quote_number(conn)
+            if idempotency_key is not None:
+                fingerprint = hashlib.sha256(f"{request.model_dump_json()}|send={send}".encode()).hexdigest()
+                keyed = await claim_key(conn, idempotency_key, fingerprint, number)
+                if keyed.fingerprint != fingerprint:
+                    raise KeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request")
+                if keyed.quote_number != number:
+                    return await self._again(draft.model_copy(update={"number": keyed.quote_number}), send)
         return await self._start(draft.model_copy(update={"number": number}), send)
+
+    async def _again(self, quote: Quote, send: bool) -> Quote:
+        """A request repeated with its key: the quote the first one made (started now if the first did not
+        get that far), never a second one, never sent twice."""
+        try:
+            return await self._start(quote, send)
+        except WorkflowAlreadyStartedError:
+            return await self.show(quote.number)
+        except Refused as err:
+            if err.rule != "lifecycle":
+                raise
+            return await self.show(quote.number)
 
     async def create_auto(self, subscription_id: str, term_end: date, today: date) -> str:
         """R12: the auto quote of one subscription term. Its number is allocated once per term, so the
@@ -59,7 +82,7 @@ class QuoteService:
             sub = (await subscriptions_by_id(conn, [subscription_id]))[subscription_id]
             customer = await get_customer(conn, sub.csn)
         if customer is None:
-            raise BadInput(f"unknown customer CSN {sub.csn}")
+            raise NotFound(f"unknown customer CSN {sub.csn}")
         request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
         quote = build_quote(number, request, customer, [sub], today, datetime.now(UTC))
         try:
@@ -124,7 +147,7 @@ class QuoteService:
         except RPCError:
             stored = await self._stored(number)
             if stored is None:
-                raise BadInput(f"unknown quote {number}") from None
+                raise NotFound(f"unknown quote {number}") from None
             return stored
 
     async def list(self, csn: str | None = None, state: str | None = None) -> list[Quote]:
@@ -149,7 +172,7 @@ class QuoteService:
                 raise
             stored = await self._stored(number)
             if stored is None:
-                raise BadInput(f"unknown quote {number}") from None
+                raise NotFound(f"unknown quote {number}") from None
             if stored.state.terminal or stored.state is not QuoteState.DRAFT:
                 raise Refused(*stored.ended_refusal(action)) from None
             raise

@@ -4,7 +4,7 @@ their holds, loading a data file and telling the calendars (R18), and the buyer'
 from temporalio.client import Client
 
 from activities.calendar_handles import ensure_calendar, start_calendar
-from domain.errors import BadInput, Refused
+from domain.errors import NotFound, Refused
 from domain.models import DataFile, Subscription
 from store.calendars import all_open_subscription_ids, calendars_to_tell, mark_told, subscription_row
 from store.catalog import from_row, get_customer, subscriptions_of
@@ -25,7 +25,7 @@ class SubscriptionService:
         """The customer's subscriptions, and the quotes holding each one's auto-renew."""
         async with self.pool.connection() as conn:
             if await get_customer(conn, csn) is None:
-                raise BadInput(f"unknown customer CSN {csn}")
+                raise NotFound(f"unknown customer CSN {csn}")
             subs = await subscriptions_of(conn, csn)
             return subs, await holds_of(conn, [s.id for s in subs])
 
@@ -59,7 +59,7 @@ class SubscriptionService:
         async with self.pool.connection() as conn:
             row = await subscription_row(conn, subscription_id)
         if row is None:
-            raise BadInput(f"unknown subscription {subscription_id}")
+            raise NotFound(f"unknown subscription {subscription_id}")
         if row["lapsed_on"]:
             raise Refused("R01", f"{subscription_id} lapsed on {row['lapsed_on'].isoformat()}: its window has closed")
         handle = await ensure_calendar(self.client, self.pool, subscription_id, self.task_queue)

@@ -14,6 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from domain.errors import BadInput, Refused
 from domain.grouping import renewal_groups
+from domain.json_views import group_json, subscription_json
 from runtime.app import App, open_app
 from runtime.settings import Settings, var_dir
 from starters import output
@@ -166,7 +167,7 @@ def subscriptions(csn: str, as_json: bool) -> None:
     """A customer's subscriptions, each eligible for a renewal quote or not, and why (R01, R10)."""
     today = date.today()
     subs, holds = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
-    rows = [output.subscription_json(s, today, holds.get(s.id)) for s in subs]
+    rows = [subscription_json(s, today, holds.get(s.id)) for s in subs]
     output.emit(as_json, rows, output.subscriptions_table(rows) if rows else "no subscriptions")
 
 
@@ -178,7 +179,7 @@ def groups(csn: str, as_json: bool) -> None:
     today = date.today()
     subs, _ = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
     found = renewal_groups(subs, today)
-    rows = [output.group_json(g, today) for g in found]
+    rows = [group_json(g, today) for g in found]
     output.emit(as_json, rows, output.groups_text(rows))
 
 

@@ -2,48 +2,13 @@
 
 import json
 import sys
-from datetime import date
 from typing import Any
 
 import click
 from tabulate import tabulate
 
-from domain.eligibility import eligibility
 from domain.errors import BadInput, Refused
-from domain.grouping import RenewalGroup
-from domain.models import Subscription
 from domain.money import format_money
-
-
-def subscription_json(sub: Subscription, today: date, held_by: list[str] | None = None) -> dict[str, Any]:
-    verdict = eligibility(sub, today)
-    return {
-        "id": sub.id,
-        "csn": sub.csn,
-        "product": sub.product,
-        "seats": sub.seats,
-        "term": sub.term.value,
-        "currency": sub.currency,
-        "purchase_method": sub.purchase_method.value,
-        "partner_csn": sub.partner_csn,
-        "start_date": sub.start_date.isoformat(),
-        "end_date": sub.end_date.isoformat(),
-        "auto_renew": sub.auto_renew,
-        "auto_renew_held_by": held_by or [],
-        "eligible": verdict.eligible,
-        "reason": verdict.reason,
-    }
-
-
-def group_json(group: RenewalGroup, today: date) -> dict[str, Any]:
-    return {
-        "key": group.key,
-        "csn": group.csn,
-        "currency": group.currency,
-        "purchase_method": group.purchase_method.value,
-        "partner_csn": group.partner_csn,
-        "subscriptions": [subscription_json(s, today) for s in group.subscriptions],
-    }
 
 
 def subscriptions_table(rows: list[dict[str, Any]]) -> str:

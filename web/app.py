@@ -24,6 +24,7 @@ from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
 from runtime.app import open_app
 from runtime.settings import Settings
+from web.api import create_api
 from web.security import PostLimit, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
@@ -71,12 +72,19 @@ class TooManyPosts(Exception):
 
 
 def create_app(
-    quotes_factory, signer: LinkSigner, gateway_factory, lifespan=None, post_limit: PostLimit | None = None
+    quotes_factory,
+    signer: LinkSigner,
+    gateway_factory,
+    lifespan=None,
+    post_limit: PostLimit | None = None,
+    api: FastAPI | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if api is not None:
+        app.mount("/api/v1", api)
     app.add_middleware(SecurityHeaders)
     redact_access_log()
     post_limit = post_limit or PostLimit()
@@ -279,4 +287,5 @@ def app_from_settings():
         LinkSigner(settings.require_link_secrets()),
         lambda: state["app"].gateway,
         lifespan=lifespan,
+        api=create_api(lambda: state["app"], settings.api_keys),
     )

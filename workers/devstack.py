@@ -28,6 +28,7 @@ from store.catalog import count_rows
 from store.loader import load
 from store.migrate import migrate
 from store.pool import open_pool
+from web.api import create_api
 from web.app import create_app
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
@@ -56,6 +57,7 @@ class DevStack:
     var: Path
     ports: DevPorts
     link_secret: str
+    api_key: str
     host: str = "127.0.0.1"
     database_url: str = ""
 
@@ -68,6 +70,7 @@ class DevStack:
             smtp_port=self.ports.smtp,
             buyer_app_url=f"http://localhost:{self.ports.web}",
             buyer_link_secret=self.link_secret,
+            renewals_api_keys=self.api_key,
         )
 
     @property
@@ -181,11 +184,11 @@ def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait()
 
 
-def link_secret(var: Path) -> str:
-    """The secret that signs buyer links, made once and kept in var/ so links survive a restart."""
-    path = var / "buyer-link.secret"
+def kept_secret(var: Path, name: str, prefix: str = "") -> str:
+    """A secret made once and kept in var/ (buyer links, the API key), so they survive a restart."""
+    path = var / f"{name}.secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.write_text(prefix + secrets.token_urlsafe(32), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
 
@@ -202,6 +205,7 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"SMTP_PORT={settings.smtp_port}",
         f"BUYER_APP_URL={settings.buyer_app_url}",
         f"BUYER_LINK_SECRET={settings.require_link_secrets()[0]}",
+        f"RENEWALS_API_KEYS={stack.api_key}",
         f"RENEWALS_DEV_PID={os.getpid()}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -210,7 +214,9 @@ def write_env_file(path: Path, stack: DevStack) -> None:
 async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
     var.mkdir(parents=True, exist_ok=True)
-    stack = DevStack(var=var, ports=ports, link_secret=link_secret(var))
+    stack = DevStack(
+        var=var, ports=ports, link_secret=kept_secret(var, "buyer-link"), api_key=kept_secret(var, "api-key", "rk_")
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -257,7 +263,12 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             await app.subscriptions.sync()
             web = uvicorn.Server(
                 uvicorn.Config(
-                    create_app(lambda: app.quotes, app.links, lambda: app.gateway),
+                    create_app(
+                        lambda: app.quotes,
+                        app.links,
+                        lambda: app.gateway,
+                        api=create_api(lambda: app, settings.api_keys),
+                    ),
                     host=stack.host,
                     port=ports.web,
                     log_level="warning",
@@ -300,6 +311,7 @@ def banner(stack: DevStack, counts: dict[str, int]) -> str:
 renewal-quotes is running
   Temporal Web UI   {stack.ui_url}
   buyer web app     {s.buyer_app_url} (links in the quote emails)
+  backend API       {s.buyer_app_url}/api/v1 (docs: /api/v1/docs), key {stack.api_key}
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
   SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"}
@@ -313,6 +325,7 @@ Try, in another terminal (source .venv/bin/activate first):
   renewals quote create --csn 5100000001 --subscription SUB-1001 --send
   renewals quote link Q-000001        # open it in a browser: accept and pay
   renewals ops stuck
+  curl -H "Authorization: Bearer {stack.api_key}" "{s.buyer_app_url}/api/v1/subscriptions?csn=5100000001"
 
 Ctrl-C stops everything.
 """
