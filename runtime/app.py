@@ -58,7 +58,7 @@ async def open_app(
             pool=pool,
             client=client,
             gateway=payment_gateway(settings, pool),
-            quotes=QuoteService(client, pool, queue, today=today),
+            quotes=QuoteService(client, pool, queue, today=today, webhooks=list(settings.webhook_receivers())),
             subscriptions=SubscriptionService(client, pool, queue),
             ops=OpsService(client, pool),
         )

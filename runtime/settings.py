@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadInput
+from domain.webhooks import receiver_id
 
 TASK_QUEUE = "renewal-quotes"
 
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     buyer_link_secret: SecretStr | None = None
     buyer_link_secrets: SecretStr | None = None
     renewals_api_keys: SecretStr | None = None
+    webhook_urls: str | None = None
+    webhook_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     temporal_api_key: SecretStr | None = None
@@ -69,6 +72,16 @@ class Settings(BaseSettings):
         """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all)."""
         given = self.renewals_api_keys.get_secret_value() if self.renewals_api_keys else ""
         return [key.strip() for key in given.split(",") if key.strip()]
+
+    def webhook_receivers(self) -> dict[str, str]:
+        """WEBHOOK_URLS (comma-separated) by receiver id; none configured: no webhooks."""
+        urls = [url.strip() for url in (self.webhook_urls or "").split(",") if url.strip()]
+        return {receiver_id(url): url for url in urls}
+
+    def require_webhook_secret(self) -> str:
+        if self.webhook_urls and not self.webhook_secret:
+            raise BadInput("WEBHOOK_URLS is set but WEBHOOK_SECRET is not: webhooks are signed with it")
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
 
     def require_link_secrets(self) -> list[str]:
         """BUYER_LINK_SECRETS (comma-separated, newest first: the newest signs, all verify), else the one

@@ -22,6 +22,7 @@ from activities.pricing import PricingActivities
 from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
 from activities.subscriptions import SubscriptionActivities
+from activities.webhooks import WebhookActivities
 from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
@@ -109,8 +110,11 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     store = QuoteStoreActivities(pool)
     email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
-    calendar = CalendarActivities(pool, mailer, QuoteService(client, pool, settings.temporal_task_queue).create_auto)
+    receivers = settings.webhook_receivers()
+    quotes = QuoteService(client, pool, settings.temporal_task_queue, webhooks=list(receivers))
+    calendar = CalendarActivities(pool, mailer, quotes.create_auto)
     payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)
+    webhooks = WebhookActivities(receivers, settings.require_webhook_secret())
     return [
         stack.count_catalog,
         pricing.price_quote,
@@ -132,6 +136,8 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         calendar.record_auto_renew_failure,
         calendar.record_lapse,
         calendar.create_auto_quote,
+        webhooks.webhook_receivers,
+        webhooks.deliver_webhook,
     ]
 
 

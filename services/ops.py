@@ -35,6 +35,10 @@ async def _failure(client: Client, workflow_id: str, run_id: str | None) -> str:
     return ""
 
 
+KINDS = {"QuoteWorkflow": "quote", "SubscriptionWorkflow": "subscription"}
+WATCHED = 'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow")'
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -69,32 +73,29 @@ async def stuck_workflows(client: Client, days: int, now: datetime | None = None
     """Quotes and calendars that visibility and describe show waiting on a person or a failure."""
     now = now or datetime.now(UTC)
     found: list[Stuck] = []
-    async for execution in client.list_workflows(
-        'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Running"'
-    ):
+    async for execution in client.list_workflows(f'{WATCHED} AND ExecutionStatus = "Running"'):
         description = await client.get_workflow_handle(execution.id, run_id=execution.run_id).describe()
         for pending in description.raw_description.pending_activities:
             if pending.attempt > 1:
-                state = description.typed_search_attributes.get(QUOTE_STATE)
+                webhook = pending.activity_type.name == "deliver_webhook"
                 found.append(
                     Stuck(
                         workflow_id=execution.id,
-                        kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
-                        state=state,
-                        reason="activity retrying",
-                        detail=pending.activity_type.name,
+                        kind=KINDS.get(execution.workflow_type or "", "quote"),
+                        state=description.typed_search_attributes.get(QUOTE_STATE),
+                        reason="webhook delivery retrying" if webhook else "activity retrying",
+                        detail=pending.activity_id if webhook else pending.activity_type.name,
                         attempt=pending.attempt,
                         last_failure=pending.last_failure.message or None,
                     )
                 )
     async for execution in client.list_workflows(
-        f'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow") AND ExecutionStatus = "Failed" '
-        f'AND CloseTime > "{_iso(now - timedelta(days=days))}"'
+        f'{WATCHED} AND ExecutionStatus = "Failed" AND CloseTime > "{_iso(now - timedelta(days=days))}"'
     ):
         found.append(
             Stuck(
                 workflow_id=execution.id,
-                kind="quote" if execution.workflow_type == "QuoteWorkflow" else "subscription",
+                kind=KINDS.get(execution.workflow_type or "", "quote"),
                 state=execution.typed_search_attributes.get(QUOTE_STATE),
                 reason="stopped: cannot go on",
                 detail=await _failure(client, execution.id, execution.run_id),

@@ -31,11 +31,20 @@ from workflows.refusals import refused_update
 
 
 class QuoteService:
-    def __init__(self, client: Client, pool: Pool, task_queue: str, today: date | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        pool: Pool,
+        task_queue: str,
+        today: date | None = None,
+        webhooks: list[str] | None = None,
+    ) -> None:
+        """`webhooks`: the receiver ids (WEBHOOK_URLS) a new quote announces its steps to."""
         self.client = client
         self.pool = pool
         self.task_queue = task_queue
         self.today = today
+        self.webhooks = list(webhooks or [])
 
     async def create(self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None) -> Quote:
         """Every rule checked before anything exists: a refused quote leaves no row and no workflow. With an
@@ -97,7 +106,7 @@ class QuoteService:
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             QuoteWorkflow.run,
-            QuoteInput(quote=quote),
+            QuoteInput(quote=quote, webhooks=self.webhooks),
             id=quote_workflow_id(quote.number),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

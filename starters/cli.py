@@ -236,6 +236,33 @@ def stuck(days: int, as_json: bool) -> None:
     output.emit(as_json, rows, text)
 
 
+@cli.group()
+def webhooks() -> None:
+    """The receiving end of the webhooks, for trying them out."""
+
+
+@webhooks.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8099, show_default=True, type=int)
+@click.option(
+    "--folder", type=click.Path(path_type=Path), help="Where each event is kept once.  [default: var/webhooks]"
+)
+@json_option
+def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
+    """Receive webhooks on http://HOST:PORT/webhooks: verify each signature (WEBHOOK_SECRET), print the event,
+    keep it once as FOLDER/<event id>.json. Point WEBHOOK_URLS here."""
+    import uvicorn
+
+    from workers.webhook_sink import PATH, WebhookSink
+
+    secret = Settings.load().webhook_secret
+    if secret is None:
+        raise BadInput("WEBHOOK_SECRET is not set: it is what the signatures are checked with")
+    sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
+    click.echo(f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; Ctrl-C stops")
+    uvicorn.run(sink.app(), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     """Run one command, then leave without interpreter teardown.
 

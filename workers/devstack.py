@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import uvicorn
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from activities.email import signed_links
 from domain.quote_rules import QuoteRequest
@@ -32,7 +31,10 @@ from web.api import create_api
 from web.app import create_app
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
+from workers.serving import serve
 from workers.smtp_sink import start_smtp_sink
+from workers.webhook_sink import PATH as WEBHOOK_PATH
+from workers.webhook_sink import WebhookSink
 from workflows.search_attributes import dev_server_flags
 from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
@@ -44,6 +46,7 @@ class DevPorts(BaseModel):
     ui: int = 8233
     smtp: int = 8025
     web: int = 8000
+    webhooks: int = 8099
 
 
 class DevStackError(Exception):
@@ -58,12 +61,15 @@ class DevStack:
     ports: DevPorts
     link_secret: str
     api_key: str
+    webhook_secret: str = ""
+    own_receiver: bool = True
     host: str = "127.0.0.1"
     database_url: str = ""
 
     @property
     def settings(self) -> Settings:
-        return Settings(
+        """With its own webhook receiver unless WEBHOOK_URLS is set (then WEBHOOK_SECRET comes with it)."""
+        settings = Settings(
             temporal_address=f"{self.host}:{self.ports.temporal}",
             database_url=self.database_url,
             smtp_host=self.host,
@@ -72,6 +78,15 @@ class DevStack:
             buyer_link_secret=self.link_secret,
             renewals_api_keys=self.api_key,
         )
+        if not self.own_receiver:
+            return settings
+        return settings.model_copy(
+            update={"webhook_urls": self.receiver_url, "webhook_secret": SecretStr(self.webhook_secret)}
+        )
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://{self.host}:{self.ports.webhooks}{WEBHOOK_PATH}"
 
     @property
     def ui_url(self) -> str:
@@ -114,6 +129,7 @@ def check_ports_free(host: str, ports: DevPorts) -> None:
         ("Temporal Web UI", ports.ui),
         ("SMTP", ports.smtp),
         ("buyer web app", ports.web),
+        ("webhook receiver", ports.webhooks),
     )
     for name, port in named:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -126,6 +142,7 @@ def check_ports_free(host: str, ports: DevPorts) -> None:
                     "Temporal Web UI": "--ui-port",
                     "SMTP": "--smtp-port",
                     "buyer web app": "--web-port",
+                    "webhook receiver": "--webhook-port",
                 }[name]
                 raise DevStackError(
                     f"port {port} ({name}) is in use: stop what listens there, or choose another with {flag}"
@@ -206,6 +223,8 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"BUYER_APP_URL={settings.buyer_app_url}",
         f"BUYER_LINK_SECRET={settings.require_link_secrets()[0]}",
         f"RENEWALS_API_KEYS={stack.api_key}",
+        f"WEBHOOK_URLS={settings.webhook_urls or ''}",
+        f"WEBHOOK_SECRET={settings.webhook_secret.get_secret_value() if settings.webhook_secret else ''}",
         f"RENEWALS_DEV_PID={os.getpid()}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -215,7 +234,12 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
     """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
     var.mkdir(parents=True, exist_ok=True)
     stack = DevStack(
-        var=var, ports=ports, link_secret=kept_secret(var, "buyer-link"), api_key=kept_secret(var, "api-key", "rk_")
+        var=var,
+        ports=ports,
+        link_secret=kept_secret(var, "buyer-link"),
+        api_key=kept_secret(var, "api-key", "rk_"),
+        webhook_secret=kept_secret(var, "webhook", "whsec_"),
+        own_receiver="WEBHOOK_URLS" not in os.environ,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -239,6 +263,9 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
 
             smtp = start_smtp_sink(var / "mail", stack.host, ports.smtp)
             cleanup.callback(smtp.stop)
+            if stack.own_receiver:
+                sink = WebhookSink(var / "webhooks", stack.webhook_secret)
+                cleanup.push_async_callback(await serve(sink.app(), stack.host, ports.webhooks))
 
             settings = stack.settings
             pool = await cleanup.enter_async_context(open_pool(stack.database_url))
@@ -261,27 +288,10 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
 
             cleanup.push_async_callback(stop_worker, worker, worker_task, settings.worker_shutdown_grace)
             await app.subscriptions.sync()
-            web = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(
-                        lambda: app.quotes,
-                        app.links,
-                        lambda: app.gateway,
-                        api=create_api(lambda: app, settings.api_keys),
-                    ),
-                    host=stack.host,
-                    port=ports.web,
-                    log_level="warning",
-                    lifespan="off",
-                )
+            web = create_app(
+                lambda: app.quotes, app.links, lambda: app.gateway, api=create_api(lambda: app, settings.api_keys)
             )
-            web_task = asyncio.create_task(web.serve())
-
-            async def stop_web() -> None:
-                web.should_exit = True
-                await asyncio.gather(web_task, return_exceptions=True)
-
-            cleanup.push_async_callback(stop_web)
+            cleanup.push_async_callback(await serve(web, stack.host, ports.web))
             if seeding:
                 demo = await app.quotes.create(
                     QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"], recipients=["cfo@acme.example"]),
@@ -307,6 +317,11 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
 
 def banner(stack: DevStack, counts: dict[str, int]) -> str:
     s = stack.settings
+    webhooks = (
+        f"{stack.receiver_url}, events in {stack.var / 'webhooks'}"
+        if stack.own_receiver
+        else f"to WEBHOOK_URLS ({len(s.webhook_receivers())} receiver(s))"
+    )
     return f"""
 renewal-quotes is running
   Temporal Web UI   {stack.ui_url}
@@ -315,6 +330,7 @@ renewal-quotes is running
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
   SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"}
+  webhooks          {webhooks}
   store             {counts["customers"]} customers, {counts["subscriptions"]} subscriptions, \
 {counts["prices"]} prices, {counts["promotions"]} promotions
   settings for other terminals: {stack.var / "dev.env"}

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         QUOTE_TOTAL,
     )
     from workflows.subscription import SupersedeInput
+    from workflows.webhooks import WEBHOOKS, Announcer
 
 STORE_TIMEOUT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -71,10 +72,14 @@ ACCEPTED_HOLDS = "accepted-quote-holds-auto-renew"
 RESERVE_CHARGE_RENEW = "reserve-charge-renew"
 ENDED_STAYS_ENDED = "ended-quote-never-priced"
 LOCAL_STEPS = "local-steps-one-email-activity"
+# WEBHOOKS is the newest change: a quote begun with it has every change before it.
+# The steps a backend system hears of, by webhook (`quote.<step>`).
+ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled")
 
 
 class QuoteInput(BaseModel):
     quote: Quote
+    webhooks: list[str] = []
 
 
 class QuoteResult(BaseModel):
@@ -157,6 +162,8 @@ class QuoteWorkflow:
         self.published: list = []
         self.unsaved_accept = False
         self.saved = False
+        self.announcer = Announcer(list(input.webhooks))
+        self.accepted_as: Quote | None = None
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
@@ -240,6 +247,7 @@ class QuoteWorkflow:
             self.unsaved_accept = accepting and input.pay and self._local()
             if accepting:
                 self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
+                self.accepted_as = self.quote
                 if not self.unsaved_accept:
                     await self._save("accepted")
                 if not input.pay and self._has(ACCEPTED_HOLDS):
@@ -667,12 +675,23 @@ class QuoteWorkflow:
         """Store writes, pricing, calendar calls and payment steps as local activities, one email activity per
         purpose, and search attributes upserted only when they change: the lifecycle in far fewer events
         (`make bench`). Decided at the quote's first step, so a history from before keeps its shape."""
-        return workflow.patched(LOCAL_STEPS)
+        return workflow.patched(WEBHOOKS) or workflow.patched(LOCAL_STEPS)
 
     def _has(self, change: str) -> bool:
         """Whether this workflow runs `change`: one begun with the newest code has every change before it,
-        so it records one patch marker, not one per change."""
+        so it records one patch marker, not one per change. A marker implies the changes before it."""
         return self._local() or workflow.patched(change)
+
+    def _announce(self, steps: list[str]) -> None:
+        """Webhooks for the steps just written, in order; `accepted` carries the quote as accepted, also when
+        accept and pay were written at once. Sent in the background like the emails."""
+        for step in steps:
+            if step not in ANNOUNCED or not workflow.patched(WEBHOOKS):
+                continue
+            quote = self.accepted_as if step == "accepted" and self.accepted_as else self.quote
+            delivery = self.announcer.announce(f"quote.{step}", quote.json_view())  # type: ignore[arg-type]
+            if delivery is not None:
+                self.mail.append(delivery)
 
     async def _activity(self, method, arg, **options):
         if self._local():
@@ -718,3 +737,4 @@ class QuoteWorkflow:
             SaveQuoteInput(quote=self.quote, event=event, detail=detail or {}, earlier_events=earlier or []),
             start_to_close_timeout=STORE_TIMEOUT,
         )
+        self._announce([*earlier, event])

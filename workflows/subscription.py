@@ -28,9 +28,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.calendar import TermCalendar, auto_quote_wanted
     from domain.eligibility import window_closes
+    from domain.json_views import subscription_json
     from domain.models import Subscription, Term
     from domain.quotes import quote_workflow_id
+    from domain.webhooks import EventType
     from workflows.refusals import refuse
+    from workflows.webhooks import WEBHOOKS, Announcer
 
 ACTIVITY_TIMEOUT = timedelta(minutes=1)
 # An auto-renewal that cannot be recorded within about an hour is reported, not retried forever.
@@ -163,6 +166,7 @@ class SubscriptionWorkflow:
         self.lapsing = False
         self.outbox: list[asyncio.Task] = []
         self.renewal_email: SendRenewalEmailInput | None = None
+        self.announcer = Announcer()
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> AutoRenewState:
@@ -188,7 +192,9 @@ class SubscriptionWorkflow:
                     RecordLapseInput(subscription_id=self.sub.id, end_date=self.sub.end_date),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 )
+                self._announce("subscription.lapsed")
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await asyncio.gather(*self.outbox)
                 return self.state()
             if (
                 now >= calendar.renewal_due
@@ -240,10 +246,11 @@ class SubscriptionWorkflow:
     def attach(self, input: AttachInput) -> AutoRenewState:
         """A pending quote; one that holds (R02, R17) turns auto-renew off and keeps the value before."""
         holds = self.pending.get(input.quote_number, False) or input.hold
-        if holds and not self.held_by:
+        first_hold = holds and not self.held_by
+        self.pending[input.quote_number] = holds
+        if first_hold:
             self.restore_to = self.sub.auto_renew
             self._set_auto_renew(False)
-        self.pending[input.quote_number] = holds
         self._touch()
         return self.state()
 
@@ -361,8 +368,13 @@ class SubscriptionWorkflow:
             self.auto_quote = None
             self.renewed = True
         self.auto_renew_error = None
+        switched = incoming.auto_renew != self.sub.auto_renew
         self.sub = incoming
         self._touch()
+        if elsewhere:
+            self._announce("subscription.renewed")
+        if switched:
+            self._announce("subscription.auto_renew_changed")
 
     def _reserved_for(self, input: TermInput) -> bool:
         held = self.reservation
@@ -510,9 +522,23 @@ class SubscriptionWorkflow:
         self.sub = self.sub.model_copy(update={"end_date": end_date, "seats": seats, "term": term})
         self.auto_quote = None
         self.renewed = True
+        self._announce("subscription.renewed")
 
     def _set_auto_renew(self, value: bool) -> None:
+        changed = value != self.sub.auto_renew
         self.sub = self.sub.model_copy(update={"auto_renew": value})
+        if changed:
+            self._announce("subscription.auto_renew_changed")
+
+    def _announce(self, event: EventType) -> None:
+        """A webhook with the subscription as it is now, delivered in the background; the term's outbox
+        waits only for the deliveries to start, never for a receiver."""
+        if not workflow.patched(WEBHOOKS):
+            return
+        data = subscription_json(self.sub, workflow.now().date(), self.held_by)
+        delivery = self.announcer.announce(event, data)
+        if delivery is not None:
+            self.outbox.append(delivery)
 
     def _touch(self) -> None:
         """Every change gets a new version, so the store's mirror keeps only the newest state."""

@@ -1,0 +1,31 @@
+"""ASGI apps served inside a process that runs other parts too (the dev stack, tests)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A server among several in one process: Ctrl-C is the stack's to handle, which stops them in order."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(app, host: str, port: int) -> Callable[[], Awaitable[None]]:
+    """Serve an ASGI app in this process, once it listens; returns the coroutine function that stops it."""
+    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise RuntimeError(f"could not serve on {host}:{port}")
+        await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+
+    return stop

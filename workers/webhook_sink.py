@@ -1,0 +1,67 @@
+"""The embedded webhook receiver: what a backend system would do with our webhooks, for `renewals dev`
+and `renewals webhooks listen`. Each event's signature is checked (a bad or stale one gets 401), and
+each event is kept once, as var/webhooks/<event id>.json: a delivery retried with the same id is
+answered 200 and not written again."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from domain.webhooks import SIGNATURE_HEADER, WebhookEvent, verify
+
+PATH = "/webhooks"
+
+
+def summary(event: WebhookEvent) -> str:
+    data = event.data
+    if event.type.startswith("quote."):
+        return f"{data.get('number')} {data.get('state')} {data.get('total')} {data.get('currency')}"
+    return f"{data.get('id')} ends {data.get('end_date')}, auto-renew {'on' if data.get('auto_renew') else 'off'}"
+
+
+class WebhookSink:
+    def __init__(self, folder: Path, secret: str, say: Callable[[str], None] | None = None) -> None:
+        self.folder = folder
+        self.secret = secret
+        self.say = say
+        self.arrivals: list[WebhookEvent] = []  # every delivery, a repeated one too
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def app(self) -> FastAPI:
+        app = FastAPI(title="renewal-quotes webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
+        app.add_api_route(PATH, self.receive, methods=["POST"])
+        return app
+
+    async def receive(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        if not verify(self.secret, request.headers.get(SIGNATURE_HEADER), body, int(time.time())):
+            self._say(f"refused a delivery: no valid {SIGNATURE_HEADER} header")
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            event = WebhookEvent.model_validate_json(body)
+        except ValidationError:
+            return JSONResponse({"error": "not a webhook event"}, status_code=400)
+        self.arrivals.append(event)
+        path = self.folder / f"{event.id}.json"
+        repeated = path.exists()
+        if not repeated:
+            staged = path.with_suffix(".part")
+            staged.write_bytes(body)
+            staged.replace(path)
+        again = " (again; kept once)" if repeated else ""
+        self._say(f"{event.created.isoformat()} {event.type:<33} {summary(event)}  {event.id}{again}")
+        return JSONResponse({"received": event.id, "repeated": repeated})
+
+    def _say(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
+
+
+def received(folder: Path) -> list[WebhookEvent]:
+    """The events kept in `folder`, oldest first (by `created`, as receivers order them)."""
+    events = [WebhookEvent.model_validate_json(p.read_bytes()) for p in folder.glob("*.json")]
+    return sorted(events, key=lambda e: e.created)
