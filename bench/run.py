@@ -63,9 +63,11 @@ def start_private_stack(var: Path) -> tuple[subprocess.Popen, Settings]:
         "--ui-port": free_port(),
         "--smtp-port": free_port(),
         "--web-port": free_port(),
+        "--webhook-port": free_port(),
     }
     args = [str(BIN / "renewals"), "dev", "--no-seed", *(str(x) for kv in ports.items() for x in kv)]
-    env = {**os.environ, "RENEWALS_VAR": str(var)}
+    # Without webhooks, as the figures in the README: each receiver adds one delivery activity per event.
+    env = {**os.environ, "RENEWALS_VAR": str(var), "WEBHOOK_URLS": ""}
     process = subprocess.Popen(
         args, env=env, stdout=(var.parent / "dev.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -181,12 +181,20 @@ class Quote(BaseModel):
             "subtotal": _money(self.subtotal),
             "discount_total": _money(self.discount_total),
             "total": _money(self.total),
+            "sent_at": _moment(self.sent_at),
+            "accepted_at": _moment(self.accepted_at),
+            "paid_at": _moment(self.paid_at),
+            "payment_reference": self.payment_reference,
             **(
                 {"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
                 if self.state is QuoteState.CANCELLED
                 else {}
             ),
         }
+
+
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _money(value: Decimal | None) -> str | None:

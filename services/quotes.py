@@ -3,9 +3,9 @@
 import hashlib
 from datetime import UTC, date, datetime
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import KeyReused, NotFound, Refused
@@ -117,9 +117,19 @@ class QuoteService:
                 f"{len(quote.lines)} subscription(s), {quote.origin.value}"
             ),
         )
-        if send:  # `send` waits for the first pricing: one round trip, not two
-            return await self._update(handle, QuoteWorkflow.send, SendInput())
-        return await self._update(handle, QuoteWorkflow.priced, PricedInput())
+        try:
+            if send:  # `send` waits for the first pricing: one round trip, not two
+                return await self._update(handle, QuoteWorkflow.send, SendInput())
+            return await self._update(handle, QuoteWorkflow.priced, PricedInput())
+        except NotFound:
+            # It stopped before the update reached it (its first step failed at once): say why.
+            try:
+                await handle.result()
+            except WorkflowFailureError as err:
+                reason = getattr(err.cause, "cause", None) or err.cause
+                stopped = ApplicationError(f"quote {quote.number} cannot go on: {reason}", type="Stopped")
+                raise WorkflowUpdateFailedError(stopped) from stopped
+            raise
 
     async def send(self, number: str) -> Quote:
         return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())

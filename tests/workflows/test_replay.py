@@ -1,18 +1,21 @@
 """Replay of recorded histories: a change to a workflow that would break running quotes fails here.
 
-`tests/histories/*.json` are the current paths; the folders beside them hold histories recorded before
-a change that running workflows may still have: `before-reservations/` (before R16-R18) and
-`before-local-steps/` (before local activities and one email activity per purpose). The patched
+`tests/histories/*.json` are the current paths (recorded with a webhook receiver, so they carry the
+deliveries); the folders beside them hold histories recorded before a change that running workflows may
+still have: `before-reservations/` (before R16-R18), `before-local-steps/` (before local activities and
+one email activity per purpose) and `before-webhooks/`. The patched
 workflows must replay them all. Record the
 current paths again after a deliberate, patched change with `make histories`.
 """
 
 import json
 import os
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -64,6 +67,23 @@ async def test_replay_recorded_history(path: Path) -> None:
     await replayer.replay_workflow(history)
 
 
+@pytest_asyncio.fixture
+async def hooked(settings, tmp_path) -> AsyncIterator:
+    """The settings with a webhook receiver that is up, so the histories carry the deliveries."""
+    from pydantic import SecretStr
+
+    from tests.helpers import free_port
+    from workers.serving import serve
+    from workers.webhook_sink import PATH, WebhookSink
+
+    port = free_port()
+    stop = await serve(WebhookSink(tmp_path / "webhooks", "whsec_record").app(), "127.0.0.1", port)
+    yield settings.model_copy(
+        update={"webhook_urls": f"http://127.0.0.1:{port}{PATH}", "webhook_secret": SecretStr("whsec_record")}
+    )
+    await stop()
+
+
 async def _save(client, workflow_id: str, name: str, run_id: str | None = None) -> None:
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
@@ -71,8 +91,8 @@ async def _save(client, workflow_id: str, name: str, run_id: str | None = None) 
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
-async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> None:
-    async with quote_stack(env, pool, settings) as quotes:
+async def test_record_histories(env: WorkflowEnvironment, pool, hooked) -> None:
+    async with quote_stack(env, pool, hooked) as quotes:
         paid = await quotes.create(request("SUB-1002", seats={"SUB-1002": 2}), send=True)
         await quotes.accept(paid.number)
         await quotes.pay(paid.number, "PSP-1")
@@ -120,7 +140,7 @@ async def test_record_histories(env: WorkflowEnvironment, pool, settings) -> Non
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
-async def test_record_money_histories(env: WorkflowEnvironment, pool, settings, gateway) -> None:
+async def test_record_money_histories(env: WorkflowEnvironment, pool, hooked, gateway) -> None:
     from domain.errors import PaymentDeclined, Refused
     from payments.gateway import Card
     from tests.helpers import start_calendars, subscription_row
@@ -128,8 +148,8 @@ async def test_record_money_histories(env: WorkflowEnvironment, pool, settings, 
 
     good = Card(holder="A. Buyer", number="4242424242424242", expiry="12/29", cvc="123")
     declined = Card(holder="A. Buyer", number="4000000000000002", expiry="12/29", cvc="123")
-    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
-        await start_calendars(env, pool, settings, "SUB-1001", "SUB-1003", "SUB-1008")
+    async with quote_stack(env, pool, hooked, gateway=gateway) as quotes:
+        await start_calendars(env, pool, hooked, "SUB-1001", "SUB-1003", "SUB-1008")
         first_run = await _first_run(env.client, "SUB-1003")
         card = await quotes.create(request("SUB-1003", recipients=["cfo@acme.example"]), send=True)
         superseded = await quotes.create(request("SUB-1003", seats={"SUB-1003": 4}), send=True)
@@ -168,15 +188,15 @@ async def test_record_money_histories(env: WorkflowEnvironment, pool, settings, 
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
-async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
+async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, hooked) -> None:
     from domain.calendar import TermCalendar
     from store.loader import load
     from tests.helpers import skip_to, subscription_row
     from workers.demo_data import demo_data
 
-    async with quote_stack(env, pool, settings) as quotes:
+    async with quote_stack(env, pool, hooked) as quotes:
         data = demo_data((await env.get_current_time()).date())
-        await subscriptions(env, pool, settings).sync()
+        await subscriptions(env, pool, hooked).sync()
         first = {s: await _first_run(env.client, s) for s in ("SUB-3001", "SUB-2001")}
         await quotes.create(request("SUB-2001", csn="5100000002", origin="partner"), send=True)
         async with pool.connection() as conn:
@@ -194,7 +214,7 @@ async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, s
                 ),
             )
             await conn.execute("DELETE FROM prices WHERE product = 'AutoCAD' AND currency = 'JPY'")
-        await subscriptions(env, pool, settings).sync()
+        await subscriptions(env, pool, hooked).sync()
         end = (await subscription_row(pool, "SUB-3001"))["end_date"]
         await skip_to(env, TermCalendar.of(end).renewal_due + timedelta(days=1), "SUB-3001")
         await _save(
@@ -207,14 +227,14 @@ async def test_record_money_calendar_histories(env: WorkflowEnvironment, pool, s
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
-async def test_record_calendar_histories(env: WorkflowEnvironment, pool, settings) -> None:
+async def test_record_calendar_histories(env: WorkflowEnvironment, pool, hooked) -> None:
     from domain.calendar import TermCalendar
     from domain.models import QuoteKind
     from domain.quote_rules import NewLine, QuoteRequest
     from tests.helpers import skip_to, start_calendars, subscription_row
     from workers.demo_data import ACME
 
-    async with quote_stack(env, pool, settings) as quotes:
+    async with quote_stack(env, pool, hooked) as quotes:
         co_term = await quotes.create(request("SUB-1003", "SUB-1001", kind="co-term"), send=True)
         await quotes.accept(co_term.number, pay=True)
         await quote_result(env.client, co_term.number)
@@ -232,7 +252,7 @@ async def test_record_calendar_histories(env: WorkflowEnvironment, pool, setting
         await quote_result(env.client, new.number)
         await _save(env.client, f"quote-{new.number}", "quote_new_purchase_paid")
 
-        await start_calendars(env, pool, settings, "SUB-1008", "SUB-1002", "SUB-1007")
+        await start_calendars(env, pool, hooked, "SUB-1008", "SUB-1002", "SUB-1007")
         first = {s: await _first_run(env.client, s) for s in ("SUB-1008", "SUB-1002", "SUB-1007")}
         end = (await subscription_row(pool, "SUB-1008"))["end_date"]
         await skip_to(env, TermCalendar.of(end).window_closes, "SUB-1008", "SUB-1002", "SUB-1007")
