@@ -67,13 +67,14 @@ class QuoteService:
                 keyed = await claim_key(conn, idempotency_key, fingerprint, number)
                 if keyed.fingerprint != fingerprint:
                     raise KeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request")
-                if keyed.quote_number != number:
-                    return await self._again(draft.model_copy(update={"number": keyed.quote_number}), send)
+                # The first request and its repeats alike: whichever reaches the workflow first starts
+                # (and sends) it, the others find it.
+                return await self._keyed(draft.model_copy(update={"number": keyed.quote_number}), send)
         return await self._start(draft.model_copy(update={"number": number}), send)
 
-    async def _again(self, quote: Quote, send: bool) -> Quote:
-        """A request repeated with its key: the quote the first one made (started now if the first did not
-        get that far), never a second one, never sent twice."""
+    async def _keyed(self, quote: Quote, send: bool) -> Quote:
+        """A request with an idempotency key: the quote its key names (started now if no request got that
+        far), never a second one, never sent twice."""
         try:
             return await self._start(quote, send)
         except WorkflowAlreadyStartedError:

@@ -318,6 +318,15 @@ class DevProcess:
             time.sleep(0.2)
         return self.process
 
+    def start_with_demo_data(self) -> None:
+        """Start with an empty store, then load the demo data with the real CLI, as a user would."""
+        from datetime import date
+
+        demo = self.log.parent / "demo.json"
+        demo.write_text(demo_data(date.today()).model_dump_json())
+        self.start()
+        assert renewals("load", str(demo), env=self.env).returncode == 0
+
     def port(self, flag: str) -> int:
         return int(self.args[self.args.index(flag) + 1])
 

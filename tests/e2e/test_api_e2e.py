@@ -3,29 +3,17 @@
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
-import pytest
 
 from domain.webhooks import SIGNATURE_HEADER, signature
 from tests.helpers import BIN, DevProcess, free_port, renewals
-from workers.demo_data import ACME, demo_data
+from workers.demo_data import ACME
 from workers.webhook_sink import received
-
-
-@pytest.fixture
-def dev(cli_env: dict[str, str], tmp_path: Path):
-    env = {k: v for k, v in cli_env.items() if not k.startswith("WEBHOOK_")}
-    dev = DevProcess(env, tmp_path / "dev.log")
-    yield dev
-    if getattr(dev, "process", None) and dev.process.poll() is None:
-        os.killpg(dev.process.pid, signal.SIGKILL)
 
 
 def wait_for_events(folder: Path, number: str, count: int, seconds: float = 30) -> list:
@@ -40,10 +28,7 @@ def wait_for_events(folder: Path, number: str, count: int, seconds: float = 30) 
 def test_api_end_to_end_idempotent_create_accept_pay_refusals_401_and_signed_webhooks(
     dev: DevProcess, tmp_path: Path
 ) -> None:
-    demo = tmp_path / "demo.json"
-    demo.write_text(demo_data(date.today()).model_dump_json())
-    dev.start()
-    assert renewals("load", str(demo), env=dev.env).returncode == 0
+    dev.start_with_demo_data()
     written = dev.dev_env()
     key = written["RENEWALS_API_KEYS"]
     assert written["WEBHOOK_URLS"] == f"http://127.0.0.1:{dev.port('--webhook-port')}/webhooks"
@@ -60,6 +45,7 @@ def test_api_end_to_end_idempotent_create_accept_pay_refusals_401_and_signed_web
             racing = await asyncio.gather(*(http.post("/quotes", json=body, headers=keyed) for _ in range(2)))
             reused = await http.post("/quotes", json={**body, "recipients": ["cfo@acme.example"]}, headers=keyed)
             listed = await http.get("/quotes", params={"csn": ACME}, headers=auth)
+            assert [r.status_code for r in racing] == [201, 201], [r.text for r in racing]
             number = racing[0].json()["number"]
             refused = await http.post("/quotes", json={**body, "seats": {"SUB-1001": 9}}, headers=auth)
             invalid = await http.post("/quotes", json={**body, "seats": {"SUB-1001": -1}}, headers=auth)

@@ -9,18 +9,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import BIN, DevProcess, alive, renewals
 from workers.demo_data import ACME, demo_data
-
-
-@pytest.fixture
-def dev(cli_env: dict[str, str], tmp_path: Path) -> DevProcess:
-    dev = DevProcess(cli_env, tmp_path / "dev.log")
-    yield dev
-    if getattr(dev, "process", None) and dev.process.poll() is None:
-        os.killpg(dev.process.pid, signal.SIGKILL)
 
 
 def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, tmp_path: Path) -> None:
@@ -70,10 +60,7 @@ def test_dev_stack_port_in_use_is_named(dev: DevProcess) -> None:
 def test_dev_stack_after_sigkill_restarts_clean_finishes_the_payment_once_and_stops_everything(
     dev: DevProcess, tmp_path: Path
 ) -> None:
-    demo = tmp_path / "demo.json"
-    demo.write_text(demo_data(date.today()).model_dump_json())
-    dev.start()
-    assert renewals("load", str(demo), env=dev.env).returncode == 0
+    dev.start_with_demo_data()
     created = renewals("quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--send", "--json", env=dev.env)
     number = json.loads(created.stdout)["number"]
     paying = subprocess.Popen(
