@@ -1,6 +1,7 @@
 """The backend API (/api/v1) through FastAPI's test client, on the time-skipping server with the real store."""
 
 import asyncio
+import logging
 from datetime import date
 
 import httpx
@@ -59,6 +60,16 @@ async def test_api_401_without_a_valid_key_and_nothing_done(env: WorkflowEnviron
         assert answers[0].headers["www-authenticate"] == "Bearer"
         assert (await api.get("/api/v1/quotes", headers={"Authorization": "Bearer rk_other"})).status_code == 200
     assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
+
+
+async def test_api_keys_never_logged(env: WorkflowEnvironment, pool, settings, gateway, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with Api(env, pool, settings, gateway) as api:
+        made = await api.post("/api/v1/quotes", json=body(send=True), headers=AUTH)
+        await api.post("/api/v1/quotes", json=body(), headers={"Authorization": "Bearer rk_guessed_key"})
+        await api.post(f"/api/v1/quotes/{made.json()['number']}/accept", json={"pay": True}, headers=AUTH)
+    assert made.status_code == 201 and caplog.records
+    assert KEY not in caplog.text and "rk_guessed_key" not in caplog.text
 
 
 async def test_api_create_with_idempotency_key_twice_and_at_once_makes_one_quote(
