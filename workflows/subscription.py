@@ -531,8 +531,8 @@ class SubscriptionWorkflow:
             self._announce("subscription.auto_renew_changed")
 
     def _announce(self, event: EventType) -> None:
-        """A webhook with the subscription as it is now, delivered in the background; the term's outbox
-        waits only for the deliveries to start, never for a receiver."""
+        """A webhook with the subscription as it is now, delivered in the background: no step waits for a
+        receiver; only the next term's start waits for this term's deliveries (the outbox)."""
         if not workflow.patched(WEBHOOKS):
             return
         data = subscription_json(self.sub, workflow.now().date(), self.held_by)
