@@ -37,4 +37,4 @@ clean:
 
 # Record the workflow histories the replay test checks (after a deliberate, patched change).
 histories: $(STAMP)
-	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k record
+	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k test_record_
