@@ -167,9 +167,12 @@ class SubscriptionWorkflow:
         self.outbox: list[asyncio.Task] = []
         self.renewal_email: SendRenewalEmailInput | None = None
         self.announcer = Announcer()
+        self.webhooks = False
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> AutoRenewState:
+        # Decided at the run's first step, not inside a handler: a run begun before webhooks keeps its shape.
+        self.webhooks = workflow.patched(WEBHOOKS)
         try:
             return await self._run()
         except ActivityError as err:
@@ -533,7 +536,7 @@ class SubscriptionWorkflow:
     def _announce(self, event: EventType) -> None:
         """A webhook with the subscription as it is now, delivered in the background: no step waits for a
         receiver; only the next term's start waits for this term's deliveries (the outbox)."""
-        if not workflow.patched(WEBHOOKS):
+        if not self.webhooks:
             return
         data = subscription_json(self.sub, workflow.now().date(), self.held_by)
         delivery = self.announcer.announce(event, data)
