@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -31,7 +31,7 @@ from domain.quotes import quote_workflow_id, subscription_workflow_id
 from runtime.app import App, open_app
 from runtime.settings import Settings
 from runtime.temporal import connect, sandbox
-from workers.demo_data import PRICE_BOOK
+from workers.demo_data import price_book, renewable_subscriptions
 
 CSN = "5199999999"
 BIN = Path(sys.executable).parent
@@ -84,24 +84,8 @@ def subscriptions(run: str, count: int, today: date) -> DataFile:
     return DataFile.model_validate(
         {
             "customers": [{"csn": CSN, "name": "Bench BV", "email": "buyer@bench.example", "address": "Benchweg 1"}],
-            "subscriptions": [
-                {
-                    "id": f"B{run}-{i:05d}",
-                    "csn": CSN,
-                    "product": "AutoCAD",
-                    "seats": 1 + i % 5,
-                    "term": "annual",
-                    "currency": "EUR",
-                    "purchase_method": "direct",
-                    "partner_csn": None,
-                    "offering": "standard",
-                    "start_date": (today - timedelta(days=345)).isoformat(),
-                    "end_date": (today + timedelta(days=20)).isoformat(),
-                    "auto_renew": True,
-                }
-                for i in range(count)
-            ],
-            "prices": [{"product": p, "term": t, "currency": c, "unit_price": u} for p, t, c, u in PRICE_BOOK],
+            "subscriptions": renewable_subscriptions(f"B{run}", CSN, count, today),
+            "prices": price_book(),
         }
     )
 

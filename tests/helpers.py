@@ -158,12 +158,16 @@ async def settled(client: Client, number: str) -> None:
     The test server keeps skipping time while an activity runs: a 30-day skip over an email
     in flight would time it out again and again. Production servers never skip time.
     """
-    handle = client.get_workflow_handle(quote_workflow_id(number))
+    await _nothing_in_flight(client, quote_workflow_id(number), number)
+
+
+async def _nothing_in_flight(client: Client, workflow_id: str, name: str) -> None:
+    handle = client.get_workflow_handle(workflow_id)
     for _ in range(500):
         if not (await handle.describe()).raw_description.pending_activities:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{number} still has activities in flight")
+    raise AssertionError(f"{name} still has activities in flight")
 
 
 async def skip(env: WorkflowEnvironment, number: str, duration) -> None:
@@ -191,12 +195,7 @@ def subscriptions(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings:
 
 async def calendar_settled(client: Client, sub_id: str) -> None:
     """No activity in flight on the subscription's calendar (see `settled`)."""
-    handle = client.get_workflow_handle(subscription_workflow_id(sub_id))
-    for _ in range(500):
-        if not (await handle.describe()).raw_description.pending_activities:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{sub_id} still has activities in flight")
+    await _nothing_in_flight(client, subscription_workflow_id(sub_id), sub_id)
 
 
 async def skip_to(env: WorkflowEnvironment, when, *sub_ids: str) -> None:
@@ -269,6 +268,17 @@ def form_fields(html: str, action: str) -> dict[str, str]:
     form = html[html.index(f'action="{action}"') :]
     form = form[: form.index("</form>")]
     return dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+
+
+def webhook_events(folder: Path, about: str | None = None) -> list:
+    """The events a webhook receiver kept in `folder`, oldest first by `created` (as receivers order them),
+    all or those about one quote number or subscription id."""
+    from domain.webhooks import WebhookEvent
+
+    events = sorted(
+        (WebhookEvent.model_validate_json(p.read_bytes()) for p in folder.glob("*.json")), key=lambda e: e.created
+    )
+    return [e for e in events if about is None or about in (e.data.get("number"), e.data.get("id"))]
 
 
 # The embedded stack, as a user runs it.

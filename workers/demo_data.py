@@ -99,7 +99,7 @@ def demo_data(today: date) -> DataFile:
                 sub("SUB-3003", SAKURA, "Maya", 1, "annual", "EUR", 35),
                 sub("SUB-3004", SAKURA, "AutoCAD", 5, "annual", "JPY", 50, partner=NIHON_CAD),
             ],
-            "prices": [{"product": p, "term": t, "currency": c, "unit_price": u} for p, t, c, u in PRICE_BOOK],
+            "prices": price_book(),
             "promotions": [
                 {
                     "code": "RENEW10",
@@ -176,3 +176,29 @@ def demo_data(today: date) -> DataFile:
             ],
         }
     )
+
+
+def renewable_subscriptions(prefix: str, csn: str, count: int, today: date) -> list[dict]:
+    """`count` annual AutoCAD subscriptions of one customer, each 20 days from its end date (in its renewal
+    window, auto-renew on): the load that `make bench` and the scale-out test drive."""
+    return [
+        {
+            "id": f"{prefix}-{i:05d}",
+            "csn": csn,
+            "product": "AutoCAD",
+            "seats": 1 + i % 5,
+            "term": "annual",
+            "currency": "EUR",
+            "purchase_method": "direct",
+            "partner_csn": None,
+            "offering": "standard",
+            "start_date": (today - timedelta(days=345)).isoformat(),
+            "end_date": (today + timedelta(days=20)).isoformat(),
+            "auto_renew": True,
+        }
+        for i in range(count)
+    ]
+
+
+def price_book() -> list[dict]:
+    return [{"product": p, "term": t, "currency": c, "unit_price": u} for p, t, c, u in PRICE_BOOK]

@@ -59,9 +59,3 @@ class WebhookSink:
     def _say(self, line: str) -> None:
         if self.say is not None:
             self.say(line)
-
-
-def received(folder: Path) -> list[WebhookEvent]:
-    """The events kept in `folder`, oldest first (by `created`, as receivers order them)."""
-    events = [WebhookEvent.model_validate_json(p.read_bytes()) for p in folder.glob("*.json")]
-    return sorted(events, key=lambda e: e.created)

@@ -11,15 +11,14 @@ from pathlib import Path
 import httpx
 
 from domain.webhooks import SIGNATURE_HEADER, signature
-from tests.helpers import BIN, DevProcess, free_port, renewals
+from tests.helpers import BIN, DevProcess, free_port, renewals, webhook_events
 from workers.demo_data import ACME
-from workers.webhook_sink import received
 
 
 def wait_for_events(folder: Path, number: str, count: int, seconds: float = 30) -> list:
     deadline = time.monotonic() + seconds
     while True:
-        events = [e for e in received(folder) if number in (e.data.get("number"), e.data.get("id"))]
+        events = webhook_events(folder, number)
         if len(events) >= count or time.monotonic() > deadline:
             return events
         time.sleep(0.2)

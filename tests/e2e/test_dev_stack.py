@@ -14,13 +14,10 @@ from workers.demo_data import ACME, demo_data
 
 
 def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, tmp_path: Path) -> None:
-    demo = tmp_path / "demo.json"
-    demo.write_text(demo_data(date.today()).model_dump_json())
-    dev.start()
+    dev.start_with_demo_data()
     env_file = (dev.var / "dev.env").read_text()
     assert "TEMPORAL_ADDRESS=127.0.0.1:" in env_file and "DATABASE_URL=" in env_file
 
-    assert renewals("load", str(demo), env=dev.env).returncode == 0
     web = dev.args[dev.args.index("--web-port") + 1]
     import urllib.request
 

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -16,7 +16,7 @@ from domain.quote_rules import QuoteRequest
 from services.quotes import QuoteService
 from store.loader import load
 from tests.helpers import BIN, rows, scalar
-from workers.demo_data import ACME, PRICE_BOOK, demo_data
+from workers.demo_data import ACME, demo_data, price_book, renewable_subscriptions
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 QUOTES = 200
@@ -29,24 +29,8 @@ def two_hundred_subscriptions(run: str) -> DataFile:
     return DataFile.model_validate(
         {
             "customers": [c.model_dump(mode="json") for c in demo.customers if c.csn == ACME],
-            "subscriptions": [
-                {
-                    "id": f"S{run}-{i:03d}",
-                    "csn": ACME,
-                    "product": "AutoCAD",
-                    "seats": 1 + i % 5,
-                    "term": "annual",
-                    "currency": "EUR",
-                    "purchase_method": "direct",
-                    "partner_csn": None,
-                    "offering": "standard",
-                    "start_date": (today - timedelta(days=345)).isoformat(),
-                    "end_date": (today + timedelta(days=20)).isoformat(),
-                    "auto_renew": True,
-                }
-                for i in range(QUOTES)
-            ],
-            "prices": [{"product": p, "term": t, "currency": c, "unit_price": u} for p, t, c, u in PRICE_BOOK],
+            "subscriptions": renewable_subscriptions(f"S{run}", ACME, QUOTES, today),
+            "prices": price_book(),
         }
     )
 
@@ -95,7 +79,7 @@ async def test_scale_out_survives_a_killed_worker(
 
         async def one(i: int) -> None:
             async with gate:
-                await drive(quotes, f"S{run}-{i:03d}", i)
+                await drive(quotes, f"S{run}-{i:05d}", i)
 
         first = asyncio.gather(*(one(i) for i in range(QUOTES // 2)))
         await asyncio.sleep(1.0)

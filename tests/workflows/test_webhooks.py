@@ -22,9 +22,18 @@ from domain.quotes import QuoteState
 from domain.webhooks import SIGNATURE_HEADER, WebhookEvent, signature
 from payments.gateway import Card
 from runtime.settings import Settings
-from tests.helpers import free_port, quote_result, quote_stack, request, skip, start_calendars, subscriptions
+from tests.helpers import (
+    free_port,
+    quote_result,
+    quote_stack,
+    request,
+    skip,
+    start_calendars,
+    subscriptions,
+    webhook_events,
+)
 from workers.serving import serve
-from workers.webhook_sink import PATH, WebhookSink, received
+from workers.webhook_sink import PATH, WebhookSink
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SECRET = "whsec_test"
@@ -50,8 +59,7 @@ class Receiver:
         await self.inner(scope, receive, send)
 
     def events(self, subject: str | None = None) -> list[WebhookEvent]:
-        kept = received(self.sink.folder)
-        return [e for e in kept if subject is None or subject in (e.data.get("number"), e.data.get("id"))]
+        return webhook_events(self.sink.folder, subject)
 
     async def wait_for(self, count: int, subject: str | None = None, seconds: float = 15) -> list[WebhookEvent]:
         for _ in range(int(seconds / 0.05)):
