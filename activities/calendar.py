@@ -21,7 +21,6 @@ from store.quotes import record_renewal
 
 class AutoRenewInput(BaseModel):
     subscription: Subscription
-    send_email: bool = True
 
 
 class AutoRenewResult(BaseModel):
@@ -84,7 +83,8 @@ class CalendarActivities:
     @activity.defn
     async def auto_renew(self, input: AutoRenewInput) -> AutoRenewResult:
         """Same seats and term at the price-book price on the end date, with promotions; recorded once.
-        No price (a product withdrawn from the price book) is a business failure: not retried."""
+        No price (a product withdrawn from the price book) is a business failure: not retried. The
+        confirmation is its own step (`send_renewal_email`), so a mail outage never repeats a renewal."""
         sub = input.subscription
         to_end_date = sub.term.next_end_date(sub.end_date)
         async with self.pool.connection() as conn:
@@ -118,8 +118,6 @@ class CalendarActivities:
             priced.total,
             recorded,
         )
-        if input.send_email:
-            await self._confirm(sub, to_end_date, priced.total, promotion)
         return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded, promotion=promotion)
 
     @activity.defn

@@ -1,38 +1,45 @@
 """Handles on subscription calendars (SubscriptionWorkflow, id subscription-<id>): started once, and
 never started again after a lapse, so the claims of its last term are never forgotten. The activities
-that talk to calendars and the calendar service both reach them through here."""
+that talk to calendars and the subscription service both reach them through here."""
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from contracts import subscription as calendar
 from domain.eligibility import window_closes
 from domain.models import Subscription
-from domain.quotes import subscription_workflow_id
 from store.calendars import subscription_row
 from store.catalog import from_row
 from store.pool import Pool
-from workflows.subscription import SubscriptionInput, SubscriptionWorkflow, SyncInput
+
+R = TypeVar("R")
 
 
 async def start_calendar(
     client: Client, sub: Subscription, version: int, task_queue: str, tell: bool = False
-) -> WorkflowHandle:
+) -> WorkflowHandle[Any, calendar.AutoRenewState]:
     """Start the subscription's calendar, or find the one running: never two. With `tell`, the calendar
     (new or running) is also sent the stored row, in the same call."""
     return await client.start_workflow(
-        SubscriptionWorkflow.run,
-        SubscriptionInput(subscription=sub, version=version),
-        id=subscription_workflow_id(sub.id),
+        calendar.WORKFLOW,
+        calendar.CalendarState(subscription=sub, version=version),
+        id=calendar.workflow_id(sub.id),
         task_queue=task_queue,
+        result_type=calendar.AutoRenewState,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal="source_changed" if tell else None,
-        start_signal_args=[SyncInput(subscription=sub)] if tell else [],
+        start_signal=calendar.SOURCE_CHANGED if tell else None,
+        start_signal_args=[calendar.SourceChangedInput(subscription=sub)] if tell else [],
         static_summary=f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}",
     )
 
 
-async def ensure_calendar(client: Client, pool: Pool, subscription_id: str, task_queue: str) -> WorkflowHandle:
+async def ensure_calendar(
+    client: Client, pool: Pool, subscription_id: str, task_queue: str
+) -> WorkflowHandle[Any, calendar.AutoRenewState]:
     """The subscription's calendar, started if it has none; a lapsed one is refused (type `Lapsed`)."""
     async with pool.connection() as conn:
         row = await subscription_row(conn, subscription_id)
@@ -45,3 +52,9 @@ async def ensure_calendar(client: Client, pool: Pool, subscription_id: str, task
             non_retryable=True,
         )
     return await start_calendar(client, from_row(Subscription, row), row["auto_renew_version"], task_queue)
+
+
+async def calendar_update(client: Client, subscription_id: str, update: str, arg: BaseModel, result: type[R]) -> R:
+    """An update on the subscription's running calendar (not started if there is none)."""
+    handle = client.get_workflow_handle(calendar.workflow_id(subscription_id))
+    return await handle.execute_update(update, arg, result_type=result)

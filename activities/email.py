@@ -1,4 +1,4 @@
-"""send_quote_email (R04, R13): one message per quote, purpose and recipient, whatever the retries.
+"""send_quote_emails (R04, R13): one message per quote, purpose and recipient, whatever the retries.
 
 The Message-ID is derived from quote number, purpose and recipient and written as 'sending'
 before the SMTP call and 'sent' after it. A retry finds 'sent' and sends nothing; after a crash
@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import smtplib
 import ssl
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -21,7 +20,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.links import LinkSigner
+from domain.links import LinkSigner, signed_links
 from domain.money import format_money
 from domain.quotes import Quote
 from store.mail import claim_message, mark_sent
@@ -193,25 +192,6 @@ class Mailer:
             raise
 
 
-QUOTES_PAGE_LIFETIME = timedelta(days=90)
-
-
-def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str | None, str]:
-    """The quote's link, while it is pending (R19: a quote's links die when it ends), and the
-    recipient's quotes page (R14), each signed for this recipient only."""
-    app_url = app_url.rstrip("/")
-    quote_link = None
-    if quote.state.pending and quote.expires_at:
-        quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(
-            quote.number, recipient, quote.expires_at
-        )
-    sent = quote.sent_at or quote.created_at or datetime.now(UTC)
-    page_link = f"{app_url}/customers/{quote.csn}/quotes?token=" + links.customer_token(
-        quote.csn, recipient, sent + QUOTES_PAGE_LIFETIME
-    )
-    return quote_link, page_link
-
-
 class EmailActivities:
     def __init__(self, mailer: Mailer, links: LinkSigner, app_url: str) -> None:
         self.mailer = mailer
@@ -229,8 +209,8 @@ class EmailActivities:
             ]
         )
 
-    @activity.defn
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
+        """One recipient's message: sent once per Message-ID."""
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
         message = render(

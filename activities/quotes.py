@@ -1,10 +1,9 @@
-"""Quote writes to PostgreSQL: snapshots by revision and the event log, and payments; all idempotent."""
+"""Quote writes to PostgreSQL: snapshots by revision and the event log; idempotent."""
 
 from pydantic import BaseModel
 from temporalio import activity
 
 from domain.quotes import Quote
-from store import payments
 from store import quotes as store
 from store.pool import Pool
 
@@ -18,15 +17,6 @@ class SaveQuoteInput(BaseModel):
 
 class SaveQuoteResult(BaseModel):
     written: bool
-
-
-class RecordPaymentInput(BaseModel):
-    quote: Quote
-    reference: str
-
-
-class RecordPaymentResult(BaseModel):
-    reference: str
 
 
 class QuoteStoreActivities:
@@ -46,12 +36,3 @@ class QuoteStoreActivities:
             written,
         )
         return SaveQuoteResult(written=written)
-
-    @activity.defn
-    async def record_payment(self, input: RecordPaymentInput) -> RecordPaymentResult:
-        """Kept for quotes paid before PaymentActivities.take_payment existed."""
-        async with self.pool.connection() as conn:
-            reference = await payments.record_payment(
-                conn, input.quote.number, input.reference, input.quote.total, input.quote.currency
-            )
-        return RecordPaymentResult(reference=reference)

@@ -2,29 +2,31 @@
 
 import asyncio
 from datetime import date, timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.calendar_handles import ensure_calendar
+from activities.calendar_handles import calendar_update, ensure_calendar
+from contracts import subscription as calendar
+from contracts.subscription import (
+    AttachInput,
+    AutoRenewState,
+    DetachInput,
+    RenewTermInput,
+    RenewTermResult,
+    ReserveResult,
+    TermInput,
+)
 from domain.models import PurchaseMethod, Subscription, Term
-from domain.quotes import subscription_workflow_id
 from store.catalog import insert_new_subscription
 from store.pool import Pool
 from store.quotes import drop_hold, record_renewal, sync_auto_renew
-from workflows.subscription import (
-    AttachInput,
-    AutoRenewState,
-    ClaimRenewalInput,
-    DetachInput,
-    RenewTermInput,
-    ReserveResult,
-    SubscriptionWorkflow,
-    TermInput,
-)
+
+R = TypeVar("R")
 
 
 class AttachQuoteInput(BaseModel):
@@ -37,21 +39,6 @@ class DetachQuoteInput(BaseModel):
     subscription_id: str
     quote_number: str
     paid: bool
-
-
-class RenewSubscriptionInput(BaseModel):
-    subscription_id: str
-    quote_number: str
-    from_end_date: date
-    to_end_date: date
-    seats: int
-    term: Term
-
-
-class RenewSubscriptionResult(BaseModel):
-    renewed: bool
-    claimed_by: str | None
-    to_end_date: date | None
 
 
 class TermRef(BaseModel):
@@ -117,23 +104,19 @@ class SubscriptionActivities:
         self.client = client
         self.pool = pool
 
-    async def _workflow(self, subscription_id: str) -> WorkflowHandle:
-        return await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
-
-    async def _calendar_update(self, subscription_id: str, update, arg):
+    async def _calendar_update(self, subscription_id: str, update: str, arg: BaseModel, result: type[R]) -> R:
         """The update on the running calendar; only when there is none is it started (or refused, lapsed)."""
         try:
-            return await self.client.get_workflow_handle(subscription_workflow_id(subscription_id)).execute_update(
-                update, arg
-            )
+            return await calendar_update(self.client, subscription_id, update, arg, result)
         except RPCError as err:
             if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
-        return await (await self._workflow(subscription_id)).execute_update(update, arg)
+        await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
+        return await calendar_update(self.client, subscription_id, update, arg, result)
 
-    async def _update_and_mirror(self, subscription_id: str, update, arg) -> AutoRenewState:
+    async def _update_and_mirror(self, subscription_id: str, update: str, arg: BaseModel) -> AutoRenewState:
         """The update changes the workflow's state only; the store mirrors its answer by version."""
-        state = await self._calendar_update(subscription_id, update, arg)
+        state = await self._calendar_update(subscription_id, update, arg, AutoRenewState)
         async with self.pool.connection() as conn:
             await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
         return state
@@ -143,7 +126,7 @@ class SubscriptionActivities:
         """The quote is pending on this subscription; with `hold`, auto-renew is off until it ends (R02)."""
         return await self._update_and_mirror(
             input.subscription_id,
-            SubscriptionWorkflow.attach,
+            calendar.ATTACH,
             AttachInput(quote_number=input.quote_number, hold=input.hold),
         )
 
@@ -154,7 +137,7 @@ class SubscriptionActivities:
         try:
             return await self._update_and_mirror(
                 input.subscription_id,
-                SubscriptionWorkflow.detach,
+                calendar.DETACH,
                 DetachInput(quote_number=input.quote_number, paid=input.paid),
             )
         except ApplicationError as err:
@@ -172,8 +155,9 @@ class SubscriptionActivities:
             try:
                 return await self._calendar_update(
                     ref.subscription_id,
-                    SubscriptionWorkflow.reserve,
+                    calendar.RESERVE,
                     TermInput(holder=input.quote_number, term_end=ref.term_end),
+                    ReserveResult,
                 )
             except ApplicationError as err:
                 if err.type != "Lapsed":
@@ -191,9 +175,12 @@ class SubscriptionActivities:
         """The payment did not happen: every term this quote reserved is open again. Safe to repeat."""
 
         async def release(ref: TermRef) -> None:
-            handle = self.client.get_workflow_handle(subscription_workflow_id(ref.subscription_id))
-            await handle.execute_update(
-                SubscriptionWorkflow.release, TermInput(holder=input.quote_number, term_end=ref.term_end)
+            await calendar_update(
+                self.client,
+                ref.subscription_id,
+                calendar.RELEASE,
+                TermInput(holder=input.quote_number, term_end=ref.term_end),
+                AutoRenewState,
             )
 
         await asyncio.gather(*(release(ref) for ref in input.terms))
@@ -204,9 +191,10 @@ class SubscriptionActivities:
         """The money is taken: renew each reserved term at its calendar, then record it once in the store."""
 
         async def renew(line: TermRenewal) -> tuple[TermRenewal, str | None]:
-            handle = self.client.get_workflow_handle(subscription_workflow_id(line.subscription_id))
-            answer = await handle.execute_update(
-                SubscriptionWorkflow.renew,
+            answer = await calendar_update(
+                self.client,
+                line.subscription_id,
+                calendar.RENEW,
                 RenewTermInput(
                     holder=input.quote_number,
                     term_end=line.term_end,
@@ -214,6 +202,7 @@ class SubscriptionActivities:
                     seats=line.seats,
                     term=line.term,
                 ),
+                RenewTermResult,
             )
             if not answer.renewed:
                 return line, answer.reason
@@ -243,44 +232,6 @@ class SubscriptionActivities:
         return result
 
     @activity.defn
-    async def renew_subscription(self, input: RenewSubscriptionInput) -> RenewSubscriptionResult:
-        """Kept for quotes paid before reservations: claim the term, then record the renewal once."""
-        handle = await self._workflow(input.subscription_id)
-        claim = await handle.execute_update(
-            SubscriptionWorkflow.claim_renewal,
-            ClaimRenewalInput(
-                claimant=input.quote_number,
-                from_end_date=input.from_end_date,
-                to_end_date=input.to_end_date,
-                seats=input.seats,
-                term=input.term,
-            ),
-        )
-        if claim.granted:
-            async with self.pool.connection() as conn:
-                await record_renewal(
-                    conn,
-                    input.subscription_id,
-                    input.from_end_date,
-                    input.to_end_date,
-                    input.seats,
-                    input.term.value,
-                    "quote",
-                    input.quote_number,
-                )
-        activity.logger.info(
-            "quote=%s subscription=%s renewed=%s claimed_by=%s to=%s",
-            input.quote_number,
-            input.subscription_id,
-            claim.granted,
-            claim.claimed_by,
-            input.to_end_date,
-        )
-        return RenewSubscriptionResult(
-            renewed=claim.granted, claimed_by=claim.claimed_by, to_end_date=claim.to_end_date
-        )
-
-    @activity.defn
     async def create_subscription(self, input: CreateSubscriptionInput) -> CreateSubscriptionResult:
         """A paid new purchase becomes a subscription (id from quote and line: created once) with a calendar."""
         sub = Subscription(
@@ -298,5 +249,5 @@ class SubscriptionActivities:
         )
         async with self.pool.connection() as conn:
             await insert_new_subscription(conn, sub)
-        await self._workflow(sub.id)
+        await ensure_calendar(self.client, self.pool, sub.id, activity.info().task_queue)
         return CreateSubscriptionResult(subscription_id=sub.id, end_date=sub.end_date)

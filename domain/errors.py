@@ -33,3 +33,12 @@ class NotFound(BadInput):
 
 class KeyReused(Exception):
     """An Idempotency-Key sent again with another request body (HTTP 409)."""
+
+
+class Stopped(Exception):
+    """A quote (or calendar) that cannot go on: not a refusal of the request but a failure of the system
+    (see `renewals ops stuck`). The API answers 503, the command line exits 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,12 +1,75 @@
-"""The JSON of a subscription and of a renewal group, as the command line's `--json`, the HTTP API and the
-webhooks all give them (a quote's is `Quote.json_view`)."""
+"""The JSON of a quote, a subscription and a renewal group, as the command line's `--json`, the HTTP API and
+the webhooks all give them (README, Command line): one model each, which the API's OpenAPI shows too.
+Amounts are decimal strings and moments ISO 8601, exactly as written here."""
 
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel
+
 from domain.eligibility import eligibility
 from domain.grouping import RenewalGroup
 from domain.models import Subscription
+
+
+class QuoteLineJson(BaseModel):
+    subscription_id: str | None
+    product: str
+    seats: int
+    term: str
+    unit_price: str | None
+    amount: str | None
+    discount: str | None
+    promotion: str | None
+
+
+class QuoteJson(BaseModel):
+    """A quote; `cancelled_by` and `cancel_reason` only on a cancelled one (built by `Quote.json_view`)."""
+
+    number: str
+    state: str
+    kind: str
+    origin: str
+    csn: str
+    currency: str
+    expires_at: str | None
+    recipients: list[str]
+    lines: list[QuoteLineJson]
+    subtotal: str | None
+    discount_total: str | None
+    total: str | None
+    sent_at: str | None
+    accepted_at: str | None
+    paid_at: str | None
+    payment_reference: str | None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+
+
+class SubscriptionJson(BaseModel):
+    id: str
+    csn: str
+    product: str
+    seats: int
+    term: str
+    currency: str
+    purchase_method: str
+    partner_csn: str | None
+    start_date: str
+    end_date: str
+    auto_renew: bool
+    auto_renew_held_by: list[str]
+    eligible: bool
+    reason: str | None
+
+
+class GroupJson(BaseModel):
+    key: str
+    csn: str
+    currency: str
+    purchase_method: str
+    partner_csn: str | None
+    subscriptions: list[SubscriptionJson]
 
 
 def subscription_json(sub: Subscription, today: date, held_by: list[str] | None = None) -> dict[str, Any]:

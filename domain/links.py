@@ -7,9 +7,11 @@ and carry its key id; every listed secret still verifies. Drop an old secret to 
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
+
+from domain.quotes import Quote
 
 
 class LinkRefused(Exception):
@@ -71,3 +73,22 @@ class LinkSigner:
         if not isinstance(claims, dict) or datetime.fromtimestamp(claims.get("e", 0), UTC) <= now:
             raise LinkRefused("the link has expired")
         return claims
+
+
+QUOTES_PAGE_LIFETIME = timedelta(days=90)
+
+
+def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str | None, str]:
+    """The quote's link, while it is pending (R19: a quote's links die when it ends), and the
+    recipient's quotes page (R14), each signed for this recipient only."""
+    app_url = app_url.rstrip("/")
+    quote_link = None
+    if quote.state.pending and quote.expires_at:
+        quote_link = f"{app_url}/quotes/{quote.number}?token=" + links.quote_token(
+            quote.number, recipient, quote.expires_at
+        )
+    sent = quote.sent_at or quote.created_at or datetime.now(UTC)
+    page_link = f"{app_url}/customers/{quote.csn}/quotes?token=" + links.customer_token(
+        quote.csn, recipient, sent + QUOTES_PAGE_LIFETIME
+    )
+    return quote_link, page_link

@@ -7,7 +7,9 @@ from enum import StrEnum
 from pydantic import BaseModel, EmailStr, Field
 
 from domain.eligibility import window_closes
+from domain.json_views import QuoteJson, QuoteLineJson
 from domain.models import PurchaseMethod, QuoteKind, Subscription, Term
+from domain.money import format_money
 
 VALIDITY = timedelta(days=30)
 
@@ -154,43 +156,56 @@ class Quote(BaseModel):
             candidates.append(datetime.combine(closes, time(0), tzinfo=UTC))
         return min(candidates)
 
+    def details(self) -> str:
+        """`Q-000123 · sent · EUR 2,030.00 · expires 2026-12-30`: a Temporal UI row that reads without opening it."""
+        parts = [self.number, self.state.value, format_money(self.total, self.currency)]
+        if self.pricing_error:
+            parts.append(f"cannot be priced: {self.pricing_error}")
+        if self.expires_at and not self.state.terminal:
+            parts.append(f"expires {self.expires_at.date().isoformat()}")
+        if self.cancel_reason:
+            parts.append(self.cancel_reason)
+        return " · ".join(parts)
+
     def json_view(self) -> dict:
-        """The quote JSON of the command line, amounts as decimal strings."""
-        return {
-            "number": self.number,
-            "state": self.state.value,
-            "kind": self.kind.value,
-            "origin": self.origin.value,
-            "csn": self.csn,
-            "currency": self.currency,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "recipients": self.all_recipients,
-            "lines": [
-                {
-                    "subscription_id": line.subscription_id,
-                    "product": line.product,
-                    "seats": line.seats,
-                    "term": line.term.value,
-                    "unit_price": _money(line.unit_price),
-                    "amount": _money(line.amount),
-                    "discount": _money(line.discount),
-                    "promotion": line.promotion,
-                }
+        """The quote JSON of the command line, the API and the webhooks (`QuoteJson`)."""
+        cancelled = (
+            {"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
+            if self.state is QuoteState.CANCELLED
+            else {}
+        )
+        view = QuoteJson(
+            number=self.number,
+            state=self.state.value,
+            kind=self.kind.value,
+            origin=self.origin.value,
+            csn=self.csn,
+            currency=self.currency,
+            expires_at=_moment(self.expires_at),
+            recipients=self.all_recipients,
+            lines=[
+                QuoteLineJson(
+                    subscription_id=line.subscription_id,
+                    product=line.product,
+                    seats=line.seats,
+                    term=line.term.value,
+                    unit_price=_money(line.unit_price),
+                    amount=_money(line.amount),
+                    discount=_money(line.discount),
+                    promotion=line.promotion,
+                )
                 for line in self.lines
             ],
-            "subtotal": _money(self.subtotal),
-            "discount_total": _money(self.discount_total),
-            "total": _money(self.total),
-            "sent_at": _moment(self.sent_at),
-            "accepted_at": _moment(self.accepted_at),
-            "paid_at": _moment(self.paid_at),
-            "payment_reference": self.payment_reference,
-            **(
-                {"cancelled_by": self.cancelled_by, "cancel_reason": self.cancel_reason}
-                if self.state is QuoteState.CANCELLED
-                else {}
-            ),
-        }
+            subtotal=_money(self.subtotal),
+            discount_total=_money(self.discount_total),
+            total=_money(self.total),
+            sent_at=_moment(self.sent_at),
+            accepted_at=_moment(self.accepted_at),
+            paid_at=_moment(self.paid_at),
+            payment_reference=self.payment_reference,
+            **cancelled,
+        )
+        return view.model_dump(exclude_unset=True)
 
 
 def _moment(value: datetime | None) -> str | None:

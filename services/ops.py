@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHistoryEventFilterType
 
-from domain.quotes import subscription_workflow_id
+from contracts import quote as quote_contract
+from contracts import subscription as calendar_contract
+from contracts.search_attributes import QUOTE_EXPIRES_AT, QUOTE_STATE
+from domain.quotes import Quote, subscription_workflow_id
 from store.calendars import open_auto_renew_failures
 from store.pool import Pool
-from workflows.quote import QuoteWorkflow
-from workflows.search_attributes import QUOTE_EXPIRES_AT, QUOTE_STATE
 
 
 class Stuck(BaseModel):
@@ -35,8 +36,8 @@ async def _failure(client: Client, workflow_id: str, run_id: str | None) -> str:
     return ""
 
 
-KINDS = {"QuoteWorkflow": "quote", "SubscriptionWorkflow": "subscription"}
-WATCHED = 'WorkflowType IN ("QuoteWorkflow", "SubscriptionWorkflow")'
+KINDS = {quote_contract.WORKFLOW: "quote", calendar_contract.WORKFLOW: "subscription"}
+WATCHED = f'WorkflowType IN ("{quote_contract.WORKFLOW}", "{calendar_contract.WORKFLOW}")'
 
 
 def _iso(moment: datetime) -> str:
@@ -102,7 +103,7 @@ async def stuck_workflows(client: Client, days: int, now: datetime | None = None
             )
         )
     async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
-        quote = await client.get_workflow_handle_for(QuoteWorkflow.run, execution.id).query(QuoteWorkflow.state)
+        quote = await client.get_workflow_handle(execution.id).query(quote_contract.STATE, result_type=Quote)
         if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):
             found.append(
                 Stuck(

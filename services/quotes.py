@@ -2,32 +2,35 @@
 
 import hashlib
 from datetime import UTC, date, datetime
+from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import KeyReused, NotFound, Refused
-from domain.quote_rules import QuoteRequest, build_quote
-from domain.quotes import Origin, Quote, QuoteState, quote_workflow_id
-from store.auto_quotes import auto_quote_number
-from store.catalog import get_customer, subscriptions_by_id
-from store.idempotency import claim_key
-from store.pool import Pool
-from store.quotes import get_quote, list_quotes, next_quote_number
-from workflows.quote import (
+from contracts import quote as contract
+from contracts.quote import (
     AcceptInput,
     CancelInput,
     EditInput,
     PayInput,
     PricedInput,
     QuoteInput,
-    QuoteWorkflow,
+    QuoteResult,
     SendInput,
     search_attributes,
 )
-from workflows.refusals import refused_update
+from contracts.refusals import refused_update
+from domain.errors import KeyReused, NotFound, Refused, Stopped
+from domain.quote_rules import QuoteRequest, build_quote
+from domain.quotes import Origin, Quote, QuoteState
+from store.auto_quotes import auto_quote_number
+from store.catalog import get_customer, subscriptions_by_id
+from store.idempotency import claim_key
+from store.pool import Pool
+from store.quotes import get_quote, list_quotes, next_quote_number
 
 
 class QuoteService:
@@ -106,10 +109,11 @@ class QuoteService:
 
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
-            QuoteWorkflow.run,
+            contract.WORKFLOW,
             QuoteInput(quote=quote, webhooks=self.webhooks),
-            id=quote_workflow_id(quote.number),
+            id=contract.workflow_id(quote.number),
             task_queue=self.task_queue,
+            result_type=QuoteResult,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(search_attributes(quote)),
@@ -120,20 +124,19 @@ class QuoteService:
         )
         try:
             if send:  # `send` waits for the first pricing: one round trip, not two
-                return await self._update(handle, QuoteWorkflow.send, SendInput())
-            return await self._update(handle, QuoteWorkflow.priced, PricedInput())
+                return await self._update(handle, contract.SEND, SendInput())
+            return await self._update(handle, contract.PRICED, PricedInput())
         except NotFound:
             # It stopped before the update reached it (its first step failed at once): say why.
             try:
                 await handle.result()
             except WorkflowFailureError as err:
                 reason = getattr(err.cause, "cause", None) or err.cause
-                stopped = ApplicationError(f"quote {quote.number} cannot go on: {reason}", type="Stopped")
-                raise WorkflowUpdateFailedError(stopped) from stopped
+                raise Stopped(f"quote {quote.number} cannot go on: {reason}") from err
             raise
 
     async def send(self, number: str) -> Quote:
-        return await self._update(self._handle(number), QuoteWorkflow.send, SendInput())
+        return await self._update(self._handle(number), contract.SEND, SendInput())
 
     async def accept(
         self, number: str, pay: bool = False, reference: str | None = None, payment_method: str | None = None
@@ -142,7 +145,7 @@ class QuoteService:
         an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
         return await self._update(
             self._handle(number),
-            QuoteWorkflow.accept,
+            contract.ACCEPT,
             AcceptInput(pay=pay, payment_reference=reference, payment_method=payment_method),
             "paid" if pay else "accepted",
         )
@@ -150,43 +153,44 @@ class QuoteService:
     async def pay(self, number: str, reference: str | None = None, payment_method: str | None = None) -> Quote:
         return await self._update(
             self._handle(number),
-            QuoteWorkflow.pay,
+            contract.PAY,
             PayInput(payment_reference=reference, payment_method=payment_method),
             "paid",
         )
 
     async def cancel(self, number: str, by: str) -> Quote:
-        return await self._update(self._handle(number), QuoteWorkflow.cancel, CancelInput(by=by))
+        return await self._update(self._handle(number), contract.CANCEL, CancelInput(by=by))
 
     async def edit(self, number: str, edit: EditInput) -> Quote:
-        return await self._update(self._handle(number), QuoteWorkflow.edit, edit)
+        return await self._update(self._handle(number), contract.EDIT, edit)
 
     async def show(self, number: str) -> Quote:
         try:
-            return await self._handle(number).query(QuoteWorkflow.state)
+            return await self._handle(number).query(contract.STATE, result_type=Quote)
         except RPCError:
             stored = await self._stored(number)
             if stored is None:
                 raise NotFound(f"unknown quote {number}") from None
             return stored
 
-    async def list(self, csn: str | None = None, state: str | None = None) -> list[Quote]:
+    async def find(self, csn: str | None = None, state: str | None = None) -> list[Quote]:
+        """The stored quotes, newest last, of a customer and in a state if given."""
         async with self.pool.connection() as conn:
             return await list_quotes(conn, csn, state)
 
-    def _handle(self, number: str) -> WorkflowHandle:
-        return self.client.get_workflow_handle(quote_workflow_id(number))
+    def _handle(self, number: str) -> WorkflowHandle[Any, QuoteResult]:
+        return self.client.get_workflow_handle(contract.workflow_id(number), result_type=QuoteResult)
 
     async def _stored(self, number: str) -> Quote | None:
         async with self.pool.connection() as conn:
             return await get_quote(conn, number)
 
-    async def _update(self, handle: WorkflowHandle, update, arg, action: str = "changed") -> Quote:
+    async def _update(self, handle: WorkflowHandle, update: str, arg: BaseModel, action: str = "changed") -> Quote:
         """An update's refusal becomes Refused/BadInput; a quote that has ended is refused by its state."""
         number = handle.id.removeprefix("quote-")
         try:
             async with refused_update():
-                return await handle.execute_update(update, arg)
+                return await handle.execute_update(update, arg, result_type=Quote)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -4,6 +4,9 @@ their holds, loading a data file and telling the calendars (R18), and the buyer'
 from temporalio.client import Client
 
 from activities.calendar_handles import ensure_calendar, start_calendar
+from contracts import subscription as calendar
+from contracts.refusals import refused_update
+from contracts.subscription import AutoRenewState, SetAutoRenewInput
 from domain.errors import NotFound, Refused
 from domain.models import DataFile, Subscription
 from store.calendars import all_open_subscription_ids, calendars_to_tell, mark_told, subscription_row
@@ -11,8 +14,6 @@ from store.catalog import from_row, get_customer, subscriptions_of
 from store.loader import LoadResult, load
 from store.pool import Pool
 from store.quotes import holds_of, sync_auto_renew
-from workflows.refusals import refused_update
-from workflows.subscription import AutoRenewState, SetAutoRenewInput, SubscriptionWorkflow
 
 
 class SubscriptionService:
@@ -64,7 +65,9 @@ class SubscriptionService:
             raise Refused("R01", f"{subscription_id} lapsed on {row['lapsed_on'].isoformat()}: its window has closed")
         handle = await ensure_calendar(self.client, self.pool, subscription_id, self.task_queue)
         async with refused_update():
-            state = await handle.execute_update(SubscriptionWorkflow.set_auto_renew, SetAutoRenewInput(on=on))
+            state = await handle.execute_update(
+                calendar.SET_AUTO_RENEW, SetAutoRenewInput(on=on), result_type=AutoRenewState
+            )
         async with self.pool.connection() as conn:
             await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
         return state

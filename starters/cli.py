@@ -1,6 +1,5 @@
 """`renewals`: the command line contract (README, Command line)."""
 
-import asyncio
 import os
 import sys
 from datetime import date
@@ -8,67 +7,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 from tabulate import tabulate
-from temporalio.client import WorkflowUpdateFailedError
 
-from domain.errors import BadInput, Refused
+from domain.errors import BadInput
 from domain.grouping import renewal_groups
 from domain.json_views import group_json, subscription_json
-from runtime.app import App, open_app
+from runtime.app import App
 from runtime.settings import Settings, var_dir
-from starters import output
+from starters import output, quote_cli  # noqa: F401  (quote_cli registers `renewals quote`)
+from starters.base import cli, json_option, run, with_app
 from store.loader import LoadResult, read_data_file
 from store.migrate import migrate as apply_migrations
 from workers.main import run_worker
-
-JSON_KEY = "as_json"
-
-
-class RenewalsGroup(click.Group):
-    """Turns refusals and bad input into exit status 2 with a clear message, for every command."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (Refused, BadInput) as err:
-            output.report_error(err, bool(ctx.meta.get(JSON_KEY)))
-        except ValidationError as err:
-            details = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)]
-            output.report_error(BadInput("invalid input", details), bool(ctx.meta.get(JSON_KEY)))
-        except WorkflowUpdateFailedError as err:
-            # Not a refusal: the workflow could not do it (see `renewals ops stuck`).
-            click.echo(f"error: {getattr(err.cause, 'message', None) or err}", err=True)
-            sys.exit(1)
-
-
-def json_option(f):
-    def remember(ctx: click.Context, _param, value: bool) -> bool:
-        ctx.meta[JSON_KEY] = value
-        return value
-
-    return click.option(
-        "--json", "as_json", is_flag=True, callback=remember, is_eager=True, help="Machine-readable output on stdout."
-    )(f)
-
-
-@click.group(cls=RenewalsGroup)
-def cli() -> None:
-    """Subscription renewal quotes, each one a durable Temporal workflow."""
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-def with_app(action, **options):
-    """Run `action(app)` on the application built from the environment, then close it."""
-
-    async def go():
-        async with open_app(**options) as app:
-            return await action(app)
-
-    return run(go())
 
 
 @cli.command()
@@ -278,8 +228,6 @@ def main() -> None:
     The Temporal client's runtime threads can outlive the event loop, and tearing the interpreter
     down under them aborts the process now and then (temporalio/sdk-python#300).
     """
-    from starters import quote_cli  # noqa: F401  (registers `renewals quote`; it imports this module)
-
     code: int | str | None
     try:
         cli(prog_name="renewals")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
-from domain.errors import BadInput, Refused
+from domain.errors import BadInput, Refused, Stopped
 from domain.money import format_money
 
 
@@ -67,6 +67,15 @@ def report_error(err: Refused | BadInput, as_json: bool) -> None:
     else:
         click.echo(line, err=True)
     sys.exit(2)
+
+
+def report_stopped(err: Stopped, as_json: bool) -> None:
+    """Not a refusal: the system could not do it (`renewals ops stuck` says more); exit status 1."""
+    if as_json:
+        click.echo(json.dumps({"error": {"rule": None, "message": err.message, "stopped": True}}, indent=2))
+    else:
+        click.echo(f"error: {err.message}", err=True)
+    sys.exit(1)
 
 
 def quote_text(quote) -> str:

@@ -2,14 +2,14 @@
 
 import click
 
-from activities.email import signed_links
+from contracts.quote import EditInput
 from domain.errors import BadInput, Refused
+from domain.links import signed_links
 from domain.models import Term
 from domain.quote_rules import NewLine, QuoteRequest
 from runtime.app import App
 from starters import output
-from starters.cli import cli, json_option, with_app
-from workflows.quote import EditInput
+from starters.base import cli, json_option, with_app
 
 
 def run_with_service(action):
@@ -190,7 +190,7 @@ def show(number: str, as_json: bool) -> None:
 @json_option
 def list_(csn: str | None, state: str | None, as_json: bool) -> None:
     """Quotes, newest last, from the store."""
-    quotes = run_with_service(lambda s: s.list(csn, state))
+    quotes = run_with_service(lambda s: s.find(csn, state))
     output.emit(as_json, [q.json_view() for q in quotes], output.quotes_table(quotes))
 
 

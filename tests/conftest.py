@@ -11,11 +11,11 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from contracts import search_attributes
 from runtime.settings import Settings
 from store.migrate import migrate
 from store.pool import open_pool
 from tests.helpers import BIN, Mailbox, free_port, renewals  # noqa: F401  (renewals, free_port: for tests)
-from workflows import search_attributes
 
 
 def _docker_answers() -> bool:

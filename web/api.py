@@ -3,27 +3,30 @@ the same JSON as its `--json`; bearer API keys; `Idempotency-Key` on quote creat
 
 Errors: 422 `{"error": {"field", "message"}}` for bad input, 409 `{"error": {"rule", "message"}}` for a
 refusal, 404 for an unknown quote, subscription or customer, 401 without a valid key; nothing changed.
+503 `{"error": {"message"}}` when a quote cannot go on (see `renewals ops stuck`).
 """
 
 import hmac
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from domain.errors import BadInput, KeyReused, NotFound, Refused
+from contracts.subscription import AutoRenewState
+from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.grouping import renewal_groups
-from domain.json_views import group_json, subscription_json
+from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json, subscription_json
 from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, SubscriptionId, Term
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import Origin, QuoteState
 from runtime.app import App
 from store.loader import location
+from web.deps import Application
 
 
 class Unauthorized(Exception):
@@ -87,19 +90,120 @@ class AutoRenew(BaseModel):
     on: bool
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    rule: str | None = None
+    field: str | None = None
+    details: list[str] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (401, "No or an unknown API key"),
+        (404, "An unknown quote, subscription or customer"),
+        (409, "Refused by a rule (`rule` names it), or an Idempotency-Key reused with another body"),
+        (422, "Bad input (`field` names it)"),
+        (503, "The quote cannot go on; `renewals ops stuck` says why"),
+    )
+}
+
+
 def error(status: int, **body) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status)
+
+
+def _api_keys(request: Request) -> list[str]:
+    return request.app.state.api_keys()
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def authorized(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    keys: Annotated[list[str], Depends(_api_keys)],
+) -> None:
+    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time."""
+    given = credentials.credentials.encode() if credentials else b""
+    if not any(hmac.compare_digest(given, key.encode()) for key in keys):
+        raise Unauthorized()
+
+
+router = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
+# On quotes, `response_model_exclude_unset`: `cancelled_by` and `cancel_reason` only on a cancelled one.
+
+
+@router.post("/quotes", status_code=201, response_model=QuoteJson, response_model_exclude_unset=True)
+async def create_quote(
+    body: CreateQuote, app: Application, idempotency_key: Annotated[str | None, Header(max_length=200)] = None
+) -> Any:
+    quote = await app.quotes.create(body.request(), send=body.send, idempotency_key=idempotency_key)
+    return quote.json_view()
+
+
+@router.get("/quotes/{number}", response_model=QuoteJson, response_model_exclude_unset=True)
+async def show_quote(number: str, app: Application) -> Any:
+    return (await app.quotes.show(number)).json_view()
+
+
+@router.get("/quotes", response_model=list[QuoteJson], response_model_exclude_unset=True)
+async def list_quotes(app: Application, csn: Csn | None = None, state: QuoteState | None = None) -> Any:
+    quotes = await app.quotes.find(csn, state.value if state else None)
+    return [q.json_view() for q in quotes]
+
+
+@router.post("/quotes/{number}/send", response_model=QuoteJson, response_model_exclude_unset=True)
+async def send_quote(number: str, app: Application) -> Any:
+    return (await app.quotes.send(number)).json_view()
+
+
+@router.post("/quotes/{number}/accept", response_model=QuoteJson, response_model_exclude_unset=True)
+async def accept_quote(number: str, app: Application, body: Accept | None = None) -> Any:
+    body = body or Accept()
+    quote = await app.quotes.accept(number, pay=body.pay, reference=body.reference, payment_method=body.payment_method)
+    return quote.json_view()
+
+
+@router.post("/quotes/{number}/pay", response_model=QuoteJson, response_model_exclude_unset=True)
+async def pay_quote(number: str, app: Application, body: Payment | None = None) -> Any:
+    body = body or Payment()
+    return (await app.quotes.pay(number, body.reference, body.payment_method)).json_view()
+
+
+@router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)
+async def cancel_quote(number: str, body: Cancel, app: Application) -> Any:
+    return (await app.quotes.cancel(number, body.as_)).json_view()
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionJson])
+async def list_subscriptions(csn: Csn, app: Application) -> Any:
+    subs, holds = await app.subscriptions.of_customer(csn)
+    today = date.today()
+    return [subscription_json(s, today, holds.get(s.id)) for s in subs]
+
+
+@router.get("/groups", response_model=list[GroupJson])
+async def list_groups(csn: Csn, app: Application) -> Any:
+    subs, _ = await app.subscriptions.of_customer(csn)
+    today = date.today()
+    return [group_json(g, today) for g in renewal_groups(subs, today)]
+
+
+@router.put("/subscriptions/{subscription_id}/auto-renew", response_model=AutoRenewState)
+async def set_auto_renew(subscription_id: str, body: AutoRenew, app: Application) -> Any:
+    return await app.subscriptions.set_auto_renew(subscription_id, body.on)
 
 
 def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]) -> FastAPI:
     """The API as a sub-application of the buyer app, mounted at /api/v1 (its own OpenAPI and docs)."""
     api = FastAPI(title="Renewal quotes API", version="1", docs_url="/docs", openapi_url="/openapi.json")
-    bearer = HTTPBearer(auto_error=False)
-
-    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not any(hmac.compare_digest(given, key.encode()) for key in api_keys()):
-            raise Unauthorized()
+    api.state.application = app_factory
+    api.state.api_keys = api_keys
 
     @api.exception_handler(Unauthorized)
     async def unauthorized(request: Request, _err: Unauthorized) -> JSONResponse:
@@ -129,59 +233,9 @@ def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]
     async def bad_input(request: Request, err: BadInput) -> JSONResponse:
         return error(422, field=None, message=err.message, details=err.details)
 
-    guarded = [Depends(authorized)]
+    @api.exception_handler(Stopped)
+    async def stopped(request: Request, err: Stopped) -> JSONResponse:
+        return error(503, message=err.message)
 
-    @api.post("/quotes", dependencies=guarded, status_code=201)
-    async def create_quote(body: CreateQuote, idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
-        quote = await app_factory().quotes.create(body.request(), send=body.send, idempotency_key=idempotency_key)
-        return quote.json_view()
-
-    @api.get("/quotes/{number}", dependencies=guarded)
-    async def show_quote(number: str):
-        return (await app_factory().quotes.show(number)).json_view()
-
-    @api.get("/quotes", dependencies=guarded)
-    async def list_quotes(csn: Csn | None = None, state: QuoteState | None = None):
-        quotes = await app_factory().quotes.list(csn, state.value if state else None)
-        return [q.json_view() for q in quotes]
-
-    @api.post("/quotes/{number}/send", dependencies=guarded)
-    async def send_quote(number: str):
-        return (await app_factory().quotes.send(number)).json_view()
-
-    @api.post("/quotes/{number}/accept", dependencies=guarded)
-    async def accept_quote(number: str, body: Accept | None = None):
-        body = body or Accept()
-        quote = await app_factory().quotes.accept(
-            number, pay=body.pay, reference=body.reference, payment_method=body.payment_method
-        )
-        return quote.json_view()
-
-    @api.post("/quotes/{number}/pay", dependencies=guarded)
-    async def pay_quote(number: str, body: Payment | None = None):
-        body = body or Payment()
-        quote = await app_factory().quotes.pay(number, body.reference, body.payment_method)
-        return quote.json_view()
-
-    @api.post("/quotes/{number}/cancel", dependencies=guarded)
-    async def cancel_quote(number: str, body: Cancel):
-        return (await app_factory().quotes.cancel(number, body.as_)).json_view()
-
-    @api.get("/subscriptions", dependencies=guarded)
-    async def list_subscriptions(csn: Csn):
-        subs, holds = await app_factory().subscriptions.of_customer(csn)
-        today = date.today()
-        return [subscription_json(s, today, holds.get(s.id)) for s in subs]
-
-    @api.get("/groups", dependencies=guarded)
-    async def list_groups(csn: Csn):
-        subs, _ = await app_factory().subscriptions.of_customer(csn)
-        today = date.today()
-        return [group_json(g, today) for g in renewal_groups(subs, today)]
-
-    @api.put("/subscriptions/{subscription_id}/auto-renew", dependencies=guarded)
-    async def set_auto_renew(subscription_id: str, body: AutoRenew):
-        state = await app_factory().subscriptions.set_auto_renew(subscription_id, body.on)
-        return state.model_dump(mode="json")
-
+    api.include_router(router)
     return api

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from activities.email import signed_links
+from contracts import stack_check
+from contracts.search_attributes import dev_server_flags
+from domain.links import signed_links
 from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
 from runtime.settings import Settings
@@ -35,8 +37,6 @@ from workers.serving import serve
 from workers.smtp_sink import start_smtp_sink
 from workers.webhook_sink import PATH as WEBHOOK_PATH
 from workers.webhook_sink import WebhookSink
-from workflows.search_attributes import dev_server_flags
-from workflows.stack_check import StackCheckInput, StackCheckWorkflow
 
 DEV_DATABASE = "renewals"
 
@@ -300,8 +300,9 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 link, _ = signed_links(app.links, settings.buyer_app_url, demo, demo.buyer_email)
                 say(f"sent demo quote {demo.number} to {', '.join(demo.all_recipients)}; the buyer's link:\n  {link}")
             check = await client.execute_workflow(
-                StackCheckWorkflow.run,
-                StackCheckInput(),
+                stack_check.WORKFLOW,
+                stack_check.StackCheckInput(),
+                result_type=stack_check.StackCheckResult,
                 id=f"stack-check-{os.getpid()}",
                 task_queue=settings.temporal_task_queue,
             )

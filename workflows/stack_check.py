@@ -2,22 +2,15 @@
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.stack import CountCatalogInput, StackActivities
+    from contracts import stack_check as contract
+    from contracts.stack_check import StackCheckInput, StackCheckResult
 
 
-class StackCheckInput(BaseModel):
-    pass
-
-
-class StackCheckResult(BaseModel):
-    counts: dict[str, int]
-
-
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW)
 class StackCheckWorkflow:
     @workflow.run
     async def run(self, input: StackCheckInput) -> StackCheckResult:

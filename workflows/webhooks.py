@@ -18,8 +18,6 @@ with workflow.unsafe.imports_passed_through():
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(hours=1))
 DELIVERY_DEADLINE = timedelta(days=3)
 DELIVERY_ATTEMPT = timedelta(seconds=30)
-# The change that added webhooks to the workflows that began without them.
-WEBHOOKS = "webhooks"
 
 
 def delivery_activity_id(event: WebhookEvent, receiver: str) -> str:

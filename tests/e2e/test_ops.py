@@ -81,14 +81,14 @@ async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(
 async def test_ops_stuck_shows_a_quote_that_cannot_go_on(dev_env: WorkflowEnvironment, pool, settings) -> None:
     """A business or data failure in an activity is not retried: the quote stops once, says why in its
     current details, and `renewals ops stuck` lists it with the reason."""
-    from temporalio.client import WorkflowUpdateFailedError
+    from domain.errors import Stopped
 
     attempts: list[tuple[str, int]] = []
     worker = overflowing_worker(dev_env, pool, settings, attempts)
     async with quote_stack(dev_env, pool, settings, worker=worker) as quotes:
-        with pytest.raises(WorkflowUpdateFailedError) as stopped:
+        with pytest.raises(Stopped) as stopped:
             await quotes.create(request("SUB-1001"))
-        assert "cannot go on" in stopped.value.cause.message
+        assert "cannot go on" in stopped.value.message
         (workflow_id, _), *_ = attempts
         number = workflow_id.removeprefix("quote-")
         handle = dev_env.client.get_workflow_handle(workflow_id)
@@ -137,9 +137,9 @@ async def test_quote_that_stops_before_its_first_update_is_reported_with_its_rea
 ) -> None:
     """The first update can reach a quote that has already stopped (its first step failed at once): the
     caller hears why it cannot go on, never "unknown quote"."""
-    from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+    from temporalio.client import WorkflowFailureError
 
-    from domain.errors import NotFound
+    from domain.errors import NotFound, Stopped
     from services.quotes import QuoteService
 
     class LateUpdates(QuoteService):
@@ -150,6 +150,6 @@ async def test_quote_that_stops_before_its_first_update_is_reported_with_its_rea
 
     async with quote_stack(dev_env, pool, settings, worker=overflowing_worker(dev_env, pool, settings, [])):
         late = LateUpdates(dev_env.client, pool, settings.temporal_task_queue)
-        with pytest.raises(WorkflowUpdateFailedError) as stopped:
+        with pytest.raises(Stopped) as stopped:
             await late.create(request("SUB-1001"))
-    assert "cannot go on: InvalidData: NumericValueOutOfRange: numeric field overflow" in stopped.value.cause.message
+    assert "cannot go on: InvalidData: NumericValueOutOfRange: numeric field overflow" in stopped.value.message

@@ -7,10 +7,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.stack import CountCatalogInput, CountCatalogResult
+from contracts.search_attributes import ALL
+from contracts.stack_check import StackCheckInput
 from runtime.settings import Settings
 from runtime.temporal import build_worker
-from workflows.search_attributes import ALL
-from workflows.stack_check import StackCheckInput, StackCheckWorkflow
+from workflows.stack_check import StackCheckWorkflow
 
 
 @activity.defn(name="count_catalog")

@@ -119,7 +119,7 @@ async def test_r12_auto_quote_sent_once_and_accepted(env: WorkflowEnvironment, p
         quote = await quotes.show(number)
         assert (quote.origin, quote.state) == (Origin.AUTO, QuoteState.SENT)
         assert [m["Subject"].split(":")[0] for m in mailbox.messages()] == [f"Renewal quote {number}"]
-        listed = await quotes.list(state="sent")
+        listed = await quotes.find(state="sent")
         assert [q.number for q in listed] == [number]
         await quotes.accept(number, pay=True)
         await quote_result(env.client, number)
@@ -262,7 +262,8 @@ async def test_r16_claim_racing_the_window_close(env: WorkflowEnvironment, pool,
     from temporalio.testing import ActivityEnvironment
 
     from activities.subscriptions import SubscriptionActivities, TermRef, TermsInput
-    from workflows.subscription import RenewTermInput, SubscriptionWorkflow, TermInput
+    from contracts.subscription import RenewTermInput, TermInput
+    from workflows.subscription import SubscriptionWorkflow
 
     async with quote_stack(env, pool, settings):
         end = (await subscription_row(pool, "SUB-1007"))["end_date"]

@@ -14,12 +14,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.calendar_handles import start_calendar
+from contracts.subscription import AttachInput, DetachInput
 from domain.quotes import subscription_workflow_id
 from runtime.temporal import build_worker
 from store.loader import load
 from tests.helpers import BIN
 from workers.demo_data import demo_data
-from workflows.subscription import AttachInput, DetachInput, SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.subscription import TermInput
 from domain.calendar import TermCalendar
 from domain.errors import PaymentDeclined, Refused
 from domain.quotes import Origin, QuoteState, subscription_workflow_id
@@ -25,7 +26,7 @@ from tests.helpers import (
     start_calendars,
     subscription_row,
 )
-from workflows.subscription import SubscriptionWorkflow, TermInput
+from workflows.subscription import SubscriptionWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DAY = timedelta(days=1)

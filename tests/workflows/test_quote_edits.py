@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.quote import EditInput
 from domain.errors import BadInput, Refused
 from tests.helpers import quote_stack, request, subscription_row
-from workflows.quote import EditInput
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

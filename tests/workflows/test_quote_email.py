@@ -101,12 +101,12 @@ async def test_retried_email_after_smtp_call_delivers_one_message(
         LinkSigner(settings.require_link_secrets()),
         settings.buyer_app_url,
     )
-    acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_email"]
+    acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_emails"]
     worker = Worker(
         env.client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[*acts, dying.send_quote_email],
+        activities=[*acts, dying.send_quote_emails],
         workflow_runner=sandbox(),
     )
     async with quote_stack(env, pool, settings, worker=worker) as quotes:

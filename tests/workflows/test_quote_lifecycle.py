@@ -173,10 +173,10 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     from temporalio.worker import Worker
 
     from activities.subscriptions import AttachQuoteInput
+    from contracts.subscription import AutoRenewState
     from runtime.interceptors import BusinessFailures
     from runtime.temporal import WORKFLOWS, activities, sandbox
     from tests.helpers import rows
-    from workflows.subscription import AutoRenewState
 
     release, attaching = asyncio.Event(), asyncio.Queue()
 

@@ -21,10 +21,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from contracts.quote import EditInput
 from domain.quotes import subscription_workflow_id
 from runtime.temporal import WORKFLOWS, sandbox
 from tests.helpers import quote_result, quote_stack, request, settled, skip, subscriptions
-from workflows.quote import EditInput
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 RECORDED = sorted(HISTORIES.rglob("*.json"))
@@ -141,10 +141,11 @@ async def test_record_histories(env: WorkflowEnvironment, pool, hooked) -> None:
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
 async def test_record_money_histories(env: WorkflowEnvironment, pool, hooked, gateway) -> None:
+    from contracts.subscription import TermInput
     from domain.errors import PaymentDeclined, Refused
     from payments.gateway import Card
     from tests.helpers import start_calendars, subscription_row
-    from workflows.subscription import SubscriptionWorkflow, TermInput
+    from workflows.subscription import SubscriptionWorkflow
 
     good = Card(holder="A. Buyer", number="4242424242424242", expiry="12/29", cvc="123")
     declined = Card(holder="A. Buyer", number="4000000000000002", expiry="12/29", cvc="123")

@@ -1,0 +1,94 @@
+"""QuoteWorkflow's contract: its type and id, what it takes and gives, and the names of its messages.
+Services start and update quotes through this module, calendars signal them through it, and the
+workflow itself implements it (workflows/quote.py)."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+from temporalio.common import SearchAttributePair
+
+from contracts.search_attributes import (
+    CUSTOMER_CSN,
+    QUOTE_CURRENCY,
+    QUOTE_EXPIRES_AT,
+    QUOTE_ORIGIN,
+    QUOTE_STATE,
+    QUOTE_TOTAL,
+)
+from domain.quote_rules import DraftEdit
+from domain.quotes import Quote, QuoteState, quote_workflow_id
+
+WORKFLOW = "QuoteWorkflow"
+workflow_id = quote_workflow_id
+
+# Updates: each returns the quote as it is after the change.
+PRICED = "priced"
+SEND = "send"
+ACCEPT = "accept"
+PAY = "pay"
+CANCEL = "cancel"
+EDIT = "edit"
+# Query: the quote now. Signal: a calendar renewed a term of this quote another way.
+STATE = "state"
+SUPERSEDE = "supersede"
+
+
+class QuoteInput(BaseModel):
+    """The quote as built and checked by the service, and the webhook receivers it announces its steps to."""
+
+    quote: Quote
+    webhooks: list[str] = []
+
+
+class QuoteResult(BaseModel):
+    number: str
+    state: QuoteState
+    renewed: dict[str, str] = {}
+
+
+class PricedInput(BaseModel):
+    pass
+
+
+class SendInput(BaseModel):
+    pass
+
+
+class PayInput(BaseModel):
+    """A card's payment-method token from the gateway, or the reference of an offline payment."""
+
+    payment_reference: str | None = None
+    payment_method: str | None = None
+
+
+class AcceptInput(PayInput):
+    pay: bool = False
+
+
+class CancelInput(BaseModel):
+    by: Literal["partner", "sales", "buyer"]
+
+
+class EditInput(DraftEdit):
+    pass
+
+
+class SupersedeInput(BaseModel):
+    """Sent to a pending quote whose term was renewed another way (R16, Lifecycle)."""
+
+    reason: str
+    detail: str
+
+
+def search_attributes(quote: Quote) -> list[SearchAttributePair]:
+    """The six attributes ops filter by; the starter sets them too, so a new quote lists at once."""
+    pairs: list[SearchAttributePair] = [
+        SearchAttributePair(QUOTE_STATE, quote.state.value),
+        SearchAttributePair(CUSTOMER_CSN, quote.csn),
+        SearchAttributePair(QUOTE_CURRENCY, quote.currency),
+        SearchAttributePair(QUOTE_ORIGIN, quote.origin.value),
+        SearchAttributePair(QUOTE_TOTAL, float(quote.total)),
+    ]
+    if quote.expires_at:
+        pairs.append(SearchAttributePair(QUOTE_EXPIRES_AT, quote.expires_at))
+    return pairs

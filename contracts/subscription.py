@@ -1,0 +1,113 @@
+"""SubscriptionWorkflow's contract (the calendar of one subscription): its type and id, the state it
+carries from term to term, and the names of its messages. Quotes reach it through activities, loads
+and the auto-renew switch through services; all of them through this module."""
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from domain.models import Subscription, Term
+from domain.quotes import subscription_workflow_id
+
+WORKFLOW = "SubscriptionWorkflow"
+workflow_id = subscription_workflow_id
+
+# Updates from quotes: pending (holding auto-renew or not), ended; and the payment saga (R16).
+ATTACH = "attach"
+DETACH = "detach"
+RESERVE = "reserve"
+RELEASE = "release"
+RENEW = "renew"
+# The buyer's switch (update), a load's new row (signal, sent with start), the state now (query).
+SET_AUTO_RENEW = "set_auto_renew"
+SOURCE_CHANGED = "source_changed"
+STATE = "state"
+
+
+class Reservation(BaseModel):
+    """A term being paid for (R16): nobody else may renew it, and auto-renew waits."""
+
+    holder: str
+    term_end: date
+    since: datetime
+
+
+class CalendarState(BaseModel):
+    """All a calendar knows, passed whole to its next run (continue-as-new) and given at its start."""
+
+    subscription: Subscription
+    # Pending quotes, each with whether it holds auto-renew (R02, R17).
+    pending: dict[str, bool] = {}
+    # The switch's value before the first hold, to go back to (R03).
+    restore_to: bool | None = None
+    # Raised by every change, so the store's mirror keeps only the newest.
+    version: int = 0
+    # Who renewed each recent term (by its end date), and on which day.
+    claims: dict[str, str] = {}
+    renewed_on: dict[str, date] = {}
+    # This term's auto quote (R12): its number, or why it was not sent.
+    auto_quote: str | None = None
+    reservation: Reservation | None = None
+    auto_renew_error: str | None = None
+
+
+class AutoRenewState(BaseModel):
+    """What the calendar answers: the switch, the quotes on it, the next event."""
+
+    subscription_id: str
+    auto_renew: bool
+    held_by: list[str]
+    pending: list[str]
+    version: int
+    end_date: date
+    next_event: str | None = None
+    reserved_by: str | None = None
+    auto_renew_error: str | None = None
+
+
+class AttachInput(BaseModel):
+    quote_number: str
+    hold: bool
+
+
+class DetachInput(BaseModel):
+    quote_number: str
+    paid: bool = False
+
+
+class TermInput(BaseModel):
+    """A quote (or auto-renew) asking about the term that ends on `term_end`."""
+
+    holder: str
+    term_end: date
+
+
+class ReserveResult(BaseModel):
+    subscription_id: str
+    granted: bool
+    holder: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    retry_later: bool = False
+
+
+class RenewTermInput(TermInput):
+    to_end_date: date
+    seats: int
+    term: Term
+
+
+class RenewTermResult(BaseModel):
+    renewed: bool
+    reason: str | None = None
+    state: AutoRenewState
+
+
+class SetAutoRenewInput(BaseModel):
+    on: bool
+
+
+class SourceChangedInput(BaseModel):
+    """The subscription's row as `renewals load` left it."""
+
+    subscription: Subscription

@@ -1,0 +1,69 @@
+"""What each action needs of a quote as it is now (Lifecycle, R01, R10, R15): plain functions of the
+quote and the time, refusing with the rule. QuoteWorkflow's validators call them, so a refused action
+never enters history, and its handlers call them again once they hold the quote's lock."""
+
+from datetime import datetime
+from typing import Literal
+
+from domain.errors import Refused
+from domain.quote_rules import DraftEdit, check_exclusions, check_line_changes, check_recipients
+from domain.quotes import Quote, QuoteLine, QuoteState
+
+CancelledBy = Literal["partner", "sales", "buyer"]
+
+
+def check_state(quote: Quote, allowed: tuple[QuoteState, ...], action: str) -> None:
+    """Only a quote in one of `allowed` may be `action`; an ended one says how it ended."""
+    if quote.state in allowed:
+        return
+    if quote.state.terminal:
+        raise Refused(*quote.ended_refusal(action))
+    names = " or ".join(s.value for s in allowed)
+    raise Refused("lifecycle", f"quote {quote.number} is {quote.state.value}; only a {names} quote can be {action}")
+
+
+def check_not_expired(quote: Quote, now: datetime) -> None:
+    """R15: past its expiry a quote takes no action, even before its timer has fired."""
+    if quote.expires_at is not None and now >= quote.expires_at:
+        raise Refused("R15", f"quote {quote.number} expired at {quote.expires_at.isoformat()}; ask for a new quote")
+
+
+def check_send(quote: Quote, now: datetime) -> None:
+    check_state(quote, (QuoteState.DRAFT,), "sent")
+    check_not_expired(quote, now)
+    if quote.pricing_error:
+        raise Refused("R15", f"quote {quote.number} cannot be sent: {quote.pricing_error}")
+    if quote.expiry_for(now) <= now:
+        raise Refused("R01", f"the renewal window of a subscription on {quote.number} has closed")
+
+
+def check_accept(quote: Quote, now: datetime, pay: bool) -> None:
+    """Accept a sent quote; accept and pay also an accepted one (the buyer trying again)."""
+    allowed = (QuoteState.SENT, QuoteState.ACCEPTED) if pay else (QuoteState.SENT,)
+    check_state(quote, allowed, "paid" if pay else "accepted")
+    check_not_expired(quote, now)
+
+
+def check_pay(quote: Quote, now: datetime) -> None:
+    check_state(quote, (QuoteState.ACCEPTED,), "paid")
+    check_not_expired(quote, now)
+
+
+def check_cancel(quote: Quote, by: CancelledBy) -> None:
+    """R10: partners and sales cancel; a buyer lets a quote expire."""
+    if by == "buyer":
+        raise Refused("R10", "a buyer cannot cancel a quote; ask your partner or sales to cancel it")
+    check_state(quote, (QuoteState.DRAFT, QuoteState.SENT, QuoteState.ACCEPTED), "cancelled")
+
+
+def check_edit(quote: Quote, now: datetime, edit: DraftEdit) -> list[QuoteLine]:
+    """R04, R10: what a draft may become; returns the lines it keeps."""
+    if quote.state is not QuoteState.DRAFT and edit.address is not None:
+        raise Refused("R10", f"the address cannot change after quote {quote.number} was sent; make a new quote")
+    check_state(quote, (QuoteState.DRAFT,), "edited")
+    check_not_expired(quote, now)
+    if edit.recipients is not None:
+        check_recipients(edit.recipients, quote.buyer_email)
+    kept = check_exclusions(quote.lines, edit.exclude)
+    check_line_changes(quote.origin, kept, edit.seats, edit.terms)
+    return kept

@@ -1,0 +1,253 @@
+"""Buyer pages: a quote from its email link, a customer's active quotes, accept, accept and pay.
+
+Every page needs a signed link (403 otherwise); every state change is a POST carrying a CSRF
+field derived from the link, from this site's own pages, within a rate limit; each action is an
+update on the quote's workflow, and its answer (or refusal) is shown in plain words. Headers and
+logging that keep the link's token private are in web/security.py.
+"""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from domain.errors import BadInput, PaymentDeclined, Refused
+from domain.links import LinkRefused, LinkSigner
+from domain.money import format_money
+from domain.quotes import Quote, QuoteState
+from payments.gateway import Card
+from services.quotes import QuoteService
+from web.deps import Gateway, Limit, Quotes, Signer
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["money"] = lambda amount, currency: format_money(amount, currency)
+
+DONE = {
+    "accepted": "Quote accepted. You can pay it now or later, before it expires.",
+    "paid": "Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way.",
+}
+PLAIN = {
+    "R15": "This quote has expired. Ask for a new quote.",
+    "lifecycle": "This quote can no longer be changed.",
+}
+Field = Annotated[str, Form()]
+
+router = APIRouter(include_in_schema=False)
+
+
+class TooManyPosts(Exception):
+    pass
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ended_text(quote: Quote) -> str:
+    if quote.state is QuoteState.PAID:
+        return "This quote is paid."
+    if quote.state is QuoteState.EXPIRED:
+        return PLAIN["R15"]
+    if quote.cancel_reason:
+        return (
+            f"This quote is no longer valid: {quote.cancel_reason}. {quote.superseded_because}. "
+            "Nothing was charged for it."
+        )
+    return "This quote was cancelled. Ask your partner or sales for a new one."
+
+
+def refusal_text(err: Refused, quote: Quote) -> str:
+    return ended_text(quote) if quote.state.terminal else PLAIN.get(err.rule, err.message)
+
+
+def sent_to(quote: Quote, recipient: str) -> bool:
+    """R19: a link opens only a quote its holder was sent (the buyer is sent every quote)."""
+    return recipient.lower() in {r.lower() for r in quote.all_recipients}
+
+
+def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    return page(request, "message.html", status, title=title, message=text)
+
+
+def forbidden(request: Request, reason: str) -> HTMLResponse:
+    text = f"{reason.capitalize()}. Use the link in your most recent quote email."
+    return message(request, 403, "This link does not work", text)
+
+
+def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int = 200, **extra):
+    return page(request, "quote.html", status, quote=quote, token=token, csrf=signer.csrf(token), **extra)
+
+
+def pay_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int, errors: list[str]):
+    return page(request, "pay.html", status, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
+
+
+def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
+    """R19: a quote's links die when it ends; they show only how it ended."""
+    return page(request, "ended.html", status, quote=quote, message=ended_text(quote), done=done)
+
+
+def paid_or_ended(request: Request, quote: Quote) -> HTMLResponse:
+    """After "Accept and pay": paid is a success, however many clicks it took; anything else ended it."""
+    if quote.state is QuoteState.PAID:
+        return ended(request, quote, 200, done=DONE["paid"])
+    return ended(request, quote, 409)
+
+
+def quote_url(number: str, token: str, **extra) -> str:
+    return f"/quotes/{number}?" + urlencode({"token": token, **extra})
+
+
+def same_origin(request: Request) -> bool:
+    """Another site's form fails here: browsers say where a POST comes from in Sec-Fetch-Site, or in
+    Origin. With `Referrer-Policy: no-referrer` a same-site form's Origin is `null`; the CSRF field
+    still has to match."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None or source == "null":
+        return True
+    return urlsplit(source).netloc == request.headers.get("host")
+
+
+async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token: str | None) -> Quote:
+    """The quote this link opens, for its recipient; LinkRefused if it is not theirs."""
+    recipient = signer.verify_quote(token, number, now())
+    quote = await quotes.show(number)
+    if not sent_to(quote, recipient):
+        raise LinkRefused("this link is not for this quote")
+    return quote
+
+
+async def guarded_post(
+    request: Request, quotes: QuoteService, signer: LinkSigner, limit, number: str, token: str, csrf: str | None
+) -> Quote:
+    if not await limit.allow(token, request.client.host if request.client else "unknown"):
+        raise TooManyPosts()
+    if not same_origin(request):
+        raise LinkRefused("the form was sent from another site")
+    quote = await quote_for(quotes, signer, number, token)
+    signer.check_csrf(token, csrf)
+    return quote
+
+
+@router.get("/quotes/{number}", response_class=HTMLResponse)
+async def show_quote(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "", done: str = ""):
+    try:
+        quote = await quote_for(quotes, signer, number, token)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    if quote.state.terminal:
+        return ended(request, quote, 410)
+    return quote_page(request, quote, token, signer, done=DONE.get(done))
+
+
+@router.post("/quotes/{number}/accept")
+async def accept(
+    request: Request, number: str, quotes: Quotes, signer: Signer, limit: Limit, token: Field = "", csrf: Field = ""
+) -> Response:
+    try:
+        await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    try:
+        await quotes.accept(number)
+    except (Refused, BadInput) as err:
+        quote = await quotes.show(number)
+        if quote.state.terminal:
+            return ended(request, quote, 409)
+        text = refusal_text(err, quote) if isinstance(err, Refused) else err.message
+        return quote_page(request, quote, token, signer, 409, error=text)
+    return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
+
+
+@router.get("/quotes/{number}/pay", response_class=HTMLResponse)
+async def payment_form(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
+    try:
+        quote = await quote_for(quotes, signer, number, token)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+        return RedirectResponse(quote_url(number, token), status_code=303)
+    return pay_page(request, quote, token, signer, 200, [])
+
+
+@router.post("/quotes/{number}/pay")
+async def pay(
+    request: Request,
+    number: str,
+    quotes: Quotes,
+    signer: Signer,
+    gateway: Gateway,
+    limit: Limit,
+    token: Field = "",
+    csrf: Field = "",
+    holder: Field = "",
+    card_number: Field = "",
+    expiry: Field = "",
+    cvc: Field = "",
+) -> Response:
+    """Accept and pay: the card goes to the gateway, which gives a token; the quote's workflow gets only
+    the token, and charges it after it reserved every term (R16). A declined card leaves it accepted."""
+    try:
+        quote = await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    if quote.state.terminal:
+        return paid_or_ended(request, quote)
+    try:
+        card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
+    except ValidationError as err:
+        errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
+        return pay_page(request, quote, token, signer, 422, errors)
+    if quote.state is QuoteState.DRAFT:
+        return quote_page(request, quote, token, signer, 409, error=PLAIN["lifecycle"])
+    payment_method = await gateway.tokenize(card)
+    try:
+        await quotes.accept(number, pay=True, payment_method=payment_method)
+    except PaymentDeclined as err:
+        quote = await quotes.show(number)
+        text = f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
+        return pay_page(request, quote, token, signer, 402, [text])
+    except Refused as err:
+        quote = await quotes.show(number)
+        if quote.state.terminal:
+            return paid_or_ended(request, quote)
+        return quote_page(request, quote, token, signer, 409, error=refusal_text(err, quote))
+    return paid_or_ended(request, await quotes.show(number))
+
+
+@router.get("/customers/{csn}/quotes", response_class=HTMLResponse)
+async def customer_quotes(request: Request, csn: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
+    """R14, R19: the active quotes sent to this contact (for the buyer, all of the customer's), each with
+    its own signed link for the same contact."""
+    try:
+        recipient = signer.verify_customer(token or None, csn, now())
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    active = [
+        q
+        for q in await quotes.find(csn=csn)
+        if q.state in (QuoteState.SENT, QuoteState.ACCEPTED) and sent_to(q, recipient)
+    ]
+    rows = []
+    for quote in active:
+        quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
+        rows.append({"quote": quote, "token": quote_token, "csrf": signer.csrf(quote_token)})
+    return page(request, "quotes.html", rows=rows, csn=csn, recipient=recipient)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, bool]:
+    return {"ok": True}
