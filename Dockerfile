@@ -5,9 +5,13 @@ WORKDIR /src
 RUN python -m venv /opt/renewals
 COPY pyproject.toml README.md ./
 COPY domain domain
+COPY contracts contracts
 COPY workflows workflows
 COPY activities activities
+COPY payments payments
 COPY store store
+COPY services services
+COPY runtime runtime
 COPY workers workers
 COPY starters starters
 COPY web web

@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Figures for the quote lifecycle on the embedded stack (the running `renewals dev`, or a private one).
 bench: $(STAMP)
@@ -35,6 +36,8 @@ bench: $(STAMP)
 clean:
 	rm -rf var/ .pytest_cache
 
-# Record the workflow histories the replay test checks (after a deliberate, patched change).
+# Record again the current path histories the replay test checks, after a change to a workflow
+# (docs/operations.md, "Changing a workflow"); tests/histories/before-<patch>/ are never touched.
 histories: $(STAMP)
+	rm -f tests/histories/*.json
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k test_record_

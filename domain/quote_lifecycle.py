@@ -19,7 +19,10 @@ def check_state(quote: Quote, allowed: tuple[QuoteState, ...], action: str) -> N
     if quote.state.terminal:
         raise Refused(*quote.ended_refusal(action))
     names = " or ".join(s.value for s in allowed)
-    raise Refused("lifecycle", f"quote {quote.number} is {quote.state.value}; only a {names} quote can be {action}")
+    article = "an" if names[0] in "aeiou" else "a"
+    raise Refused(
+        "lifecycle", f"quote {quote.number} is {quote.state.value}; only {article} {names} quote can be {action}"
+    )
 
 
 def check_not_expired(quote: Quote, now: datetime) -> None:

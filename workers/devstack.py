@@ -31,6 +31,7 @@ from store.migrate import migrate
 from store.pool import open_pool
 from web.api import create_api
 from web.app import create_app
+from workers.build_check import OlderBuild, check_build
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
 from workers.serving import serve
@@ -282,6 +283,10 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                     say("loaded demo data (a copy is in var/demo-data.json)")
 
             client = await wait_for_temporal(settings, temporal)
+            try:
+                await check_build(client, var, say)
+            except OlderBuild as err:
+                raise DevStackError(str(err)) from None
             app = await cleanup.enter_async_context(open_app(settings, pool=pool, client=client))
             worker = build_worker(client, pool, settings, app.gateway)
             worker_task = asyncio.create_task(worker.run())

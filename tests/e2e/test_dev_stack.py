@@ -6,11 +6,22 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+
+from temporalio import workflow
 
 from tests.helpers import BIN, DevProcess, alive, renewals
 from workers.demo_data import ACME, demo_data
+
+
+@workflow.defn(name="QuoteWorkflow", sandboxed=False)
+class QuoteWorkflowOfAnOlderBuild:
+    """A quote as some earlier build ran it: its history is not one today's QuoteWorkflow replays."""
+
+    @workflow.run
+    async def run(self, input: dict) -> None:
+        await workflow.sleep(timedelta(days=30))
 
 
 def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, tmp_path: Path) -> None:
@@ -92,3 +103,33 @@ def test_dev_stack_after_sigkill_restarts_clean_finishes_the_payment_once_and_st
     assert any("postgres" in p.name() for p in stack)
     assert dev.ctrl_c() == 0
     assert alive(stack) == [] and alive(dev.processes()) == []
+
+
+async def test_dev_stack_refuses_a_var_whose_open_workflows_an_older_build_began(dev: DevProcess) -> None:
+    """Before 1.0 workflows change without patches: `renewals dev` on a var/ whose open quotes this build
+    cannot replay refuses to start, naming them and `make clean`, instead of failing their tasks."""
+    import asyncio
+    import uuid
+
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    await asyncio.to_thread(dev.start)
+    assert "replaying the open workflows" in dev.log.read_text()  # a var/ no build ran on yet
+    client = await Client.connect(dev.dev_env()["TEMPORAL_ADDRESS"])
+    queue = f"older-{uuid.uuid4().hex[:6]}"
+    async with Worker(client, task_queue=queue, workflows=[QuoteWorkflowOfAnOlderBuild]):
+        handle = await client.start_workflow("QuoteWorkflow", {}, id="quote-Q-999990", task_queue=queue)
+        for _ in range(100):
+            events = [e async for e in handle.fetch_history_events()]
+            if any(e.HasField("timer_started_event_attributes") for e in events):
+                break
+            await asyncio.sleep(0.1)
+    assert await asyncio.to_thread(dev.ctrl_c) == 0
+    (dev.var / "workflows.build").write_text("a-build-before-this-one\n")
+
+    refused = await asyncio.to_thread(renewals, "dev", "--no-seed", *dev.args, env=dev.env, timeout=120)
+    assert refused.returncode == 1
+    assert "1 open workflow(s) begun by an older build" in refused.stderr
+    assert "quote-Q-999990" in refused.stderr and "make clean" in refused.stderr
+    assert alive(dev.processes()) == []

@@ -153,3 +153,45 @@ async def test_quote_that_stops_before_its_first_update_is_reported_with_its_rea
         with pytest.raises(Stopped) as stopped:
             await late.create(request("SUB-1001"))
     assert "cannot go on: InvalidData: NumericValueOutOfRange: numeric field overflow" in stopped.value.message
+
+
+async def test_a_quote_that_cannot_go_on_is_a_503_in_the_api_and_exit_1_on_the_command_line(
+    dev_env: WorkflowEnvironment, pool, settings, cli_env
+) -> None:
+    """Not a refusal (exit 2, 409) and never a traceback or a 500: the caller hears the quote stopped, and why."""
+    import httpx
+
+    from domain.links import LinkSigner
+    from runtime.app import open_app
+    from tests.helpers import BASE
+    from web.api import create_api
+    from web.app import create_app
+    from workers.demo_data import ACME
+
+    shell = cli_env | {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+    }
+    async with quote_stack(dev_env, pool, settings, worker=overflowing_worker(dev_env, pool, settings, [])):
+        args = ("quote", "create", "--csn", ACME, "--subscription", "SUB-1001")
+        created = await asyncio.to_thread(renewals, *args, env=shell)
+        as_json = await asyncio.to_thread(renewals, *args, "--json", env=shell)
+        async with open_app(settings, pool=pool, client=dev_env.client) as app:
+            web = create_app(
+                lambda: app.quotes,
+                LinkSigner(settings.require_link_secrets()),
+                lambda: app.gateway,
+                api=create_api(lambda: app, lambda: ["rk_ops"]),
+            )
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE) as http:
+                answer = await http.post(
+                    "/api/v1/quotes",
+                    json={"csn": ACME, "subscriptions": ["SUB-1003"]},
+                    headers={"Authorization": "Bearer rk_ops"},
+                )
+    assert created.returncode == 1 and "Traceback" not in created.stderr
+    assert created.stderr.startswith("error: quote Q-") and "cannot go on: InvalidData" in created.stderr
+    assert as_json.returncode == 1 and "cannot go on" in json.loads(as_json.stdout)["error"]["message"]
+    assert answer.status_code == 503
+    assert "cannot go on: InvalidData: NumericValueOutOfRange" in answer.json()["error"]["message"]

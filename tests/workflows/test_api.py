@@ -169,3 +169,20 @@ async def test_api_openapi_and_docs(env: WorkflowEnvironment, pool, settings, ga
         } <= set(spec["paths"])
         docs = await api.get("/api/v1/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_api_docs_show_the_quote_subscription_and_error_json() -> None:
+    """Every route declares what it answers, so /api/v1/docs shows the contract's JSON, not `{}`."""
+    api = create_api(lambda: None, lambda: [KEY])  # type: ignore[arg-type,return-value]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url=BASE) as http:
+        spec = (await http.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    assert {"number", "state", "lines", "total", "cancel_reason"} <= set(schemas["QuoteJson"]["properties"])
+    assert "eligible" in schemas["SubscriptionJson"]["properties"]
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            ok = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+            assert ok["content"]["application/json"]["schema"], f"{method} {path} declares no response"
+            assert {"401", "404", "409", "422", "503"} <= set(operation["responses"]), f"{method} {path}"
+    created = spec["paths"]["/quotes"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert created == {"$ref": "#/components/schemas/QuoteJson"}
