@@ -16,7 +16,7 @@ from domain.quotes import QuoteLine
 from store.calendars import record_auto_renew_failure, record_lapse
 from store.catalog import get_customer, price_book
 from store.pool import Pool
-from store.quotes import record_renewal
+from store.quotes import MOVED, RECORDED, THEIRS, record_renewal
 
 
 class AutoRenewInput(BaseModel):
@@ -24,10 +24,14 @@ class AutoRenewInput(BaseModel):
 
 
 class AutoRenewResult(BaseModel):
+    """The renewal recorded; or, with `elsewhere`, the subscription as the store has it because a load
+    had already moved its end date (renewed outside this system: nothing is billed, R18)."""
+
     to_end_date: date
     amount: Decimal
     recorded: bool
     promotion: str | None = None
+    elsewhere: Subscription | None = None
 
 
 class SendRenewalEmailInput(BaseModel):
@@ -97,7 +101,7 @@ class CalendarActivities:
                 raise ApplicationError(
                     f"cannot auto-renew {sub.id}: {err}", type="MissingPrice", non_retryable=True
                 ) from None
-            recorded = await record_renewal(
+            outcome, row = await record_renewal(
                 conn,
                 sub.id,
                 sub.end_date,
@@ -111,14 +115,25 @@ class CalendarActivities:
             )
         promotion = priced.lines[0].promotion
         activity.logger.info(
-            "subscription=%s auto-renewed from=%s to=%s amount=%s recorded=%s",
+            "subscription=%s auto-renew from=%s to=%s amount=%s outcome=%s",
             sub.id,
             sub.end_date,
             to_end_date,
             priced.total,
-            recorded,
+            outcome,
         )
-        return AutoRenewResult(to_end_date=to_end_date, amount=priced.total, recorded=recorded, promotion=promotion)
+        elsewhere = None
+        if outcome == MOVED and row is not None:
+            elsewhere = sub.model_copy(update={"end_date": row["end_date"], "seats": row["seats"], "term": row["term"]})
+        elif outcome == THEIRS and row is not None:
+            elsewhere = sub.model_copy(update={"end_date": row["to_end_date"]})
+        return AutoRenewResult(
+            to_end_date=to_end_date,
+            amount=priced.total,
+            recorded=outcome == RECORDED,
+            promotion=promotion,
+            elsewhere=elsewhere,
+        )
 
     @activity.defn
     async def send_renewal_email(self, input: SendRenewalEmailInput) -> SendRenewalEmailResult:

@@ -23,10 +23,20 @@ from temporalio.exceptions import ApplicationError
 from domain.links import LinkSigner, signed_links
 from domain.money import format_money
 from domain.quotes import Quote
-from store.mail import claim_message, mark_sent
+from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
 
 Purpose = Literal["quote", "paid", "superseded"]
+MAIL_REFUSED = "MailRefused"
+# In a MailRefused's details: one recipient the mail server will never accept (a 5xx for the address,
+# or an address it cannot take). Recorded, never retried; the other recipients still get their message.
+RECIPIENT = "recipient"
+
+
+def recipient_refused(err: ApplicationError) -> bool:
+    return err.type == MAIL_REFUSED and RECIPIENT in err.details
+
+
 SubscriptionPurpose = Literal["renewed"]
 
 _templates = Environment(
@@ -45,6 +55,7 @@ class SendQuoteEmailInput(BaseModel):
 class SendQuoteEmailResult(BaseModel):
     message_id: str
     sent: bool
+    refused: str | None = None
 
 
 class SendQuoteEmailsInput(BaseModel):
@@ -143,7 +154,13 @@ class Mailer:
         msg_id = message["Message-ID"]
         if not await self._claim(msg_id, message, purpose, quote_number, subscription_id):
             return False
-        await asyncio.to_thread(self._deliver, message)
+        try:
+            await asyncio.to_thread(self._deliver, message)
+        except ApplicationError as err:
+            if recipient_refused(err):
+                async with self.pool.connection() as conn:
+                    await mark_refused(conn, msg_id, err.message)
+            raise
         await self._mark_sent(msg_id)
         return True
 
@@ -173,13 +190,24 @@ class Mailer:
             codes = [code for code, _ in err.recipients.values()]
             if all(code >= 500 for code in codes):
                 raise ApplicationError(
-                    f"the mail server refused {message['To']}: {err.recipients}", type="MailRefused", non_retryable=True
+                    f"the mail server refused {message['To']}: {err.recipients}",
+                    RECIPIENT,
+                    type=MAIL_REFUSED,
+                    non_retryable=True,
                 ) from None
             raise
         except smtplib.SMTPAuthenticationError as err:
             raise ApplicationError(
                 f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
                 type="MailRefused",
+                non_retryable=True,
+            ) from None
+        except smtplib.SMTPNotSupportedError as err:
+            # A non-ASCII address on a server without SMTPUTF8: this recipient cannot be reached here.
+            raise ApplicationError(
+                f"the mail server cannot deliver to {message['To']}: {err}",
+                RECIPIENT,
+                type=MAIL_REFUSED,
                 non_retryable=True,
             ) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
@@ -200,14 +228,24 @@ class EmailActivities:
 
     @activity.defn
     async def send_quote_emails(self, input: SendQuoteEmailsInput) -> SendQuoteEmailsResult:
-        """Every recipient's message of one purpose, in one activity; a retry sends only what is not sent yet
-        (each Message-ID at most once)."""
-        return SendQuoteEmailsResult(
-            sent=[
-                await self.send_quote_email(SendQuoteEmailInput(quote=input.quote, recipient=r, purpose=input.purpose))
-                for r in input.recipients
-            ]
-        )
+        """Every recipient's message of one purpose, in one activity. Each recipient on its own: one the mail
+        server refuses for good is recorded (and shown by `renewals ops stuck`) and the others still get
+        theirs; a server that is down is retried, and a retry sends only what is not sent yet."""
+        sent: list[SendQuoteEmailResult] = []
+        outage: Exception | None = None
+        for recipient in input.recipients:
+            job = SendQuoteEmailInput(quote=input.quote, recipient=recipient, purpose=input.purpose)
+            try:
+                sent.append(await self.send_quote_email(job))
+            except ApplicationError as err:
+                if not recipient_refused(err):
+                    raise
+                sent.append(SendQuoteEmailResult(message_id="", sent=False, refused=err.message))
+            except Exception as err:  # the server is down or busy: try the others, then retry
+                outage = outage or err
+        if outage is not None:
+            raise outage
+        return SendQuoteEmailsResult(sent=sent)
 
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         """One recipient's message: sent once per Message-ID."""

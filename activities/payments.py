@@ -1,8 +1,10 @@
-"""take_payment and refund_payment: the charge step of a quote's payment (R16), once per quote.
+"""The charge step of a quote's payment (R16, R20): take, find and refund, once per quote.
 
-The gateway's idempotency key is `quote-<number>`, so a retried activity, or a second attempt
-after a timeout whose outcome was unknown, never charges twice. A payment row is written only
-after the money is taken (or an offline payment is recorded).
+The gateway's idempotency key is `quote-<number>`, so a retried activity never charges twice. A
+provider that is down (ProviderUnavailable) is retried, for as long as it is down. A charge whose
+answer was lost (OutcomeUnknown) is not guessed at: the quote's payment is pending, and the workflow
+asks the provider by the key (`find_payment`) until it knows. A payment row is written only once the
+money is taken (or an offline payment is recorded).
 """
 
 from decimal import Decimal
@@ -11,9 +13,14 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from payments.gateway import CardDeclined, ChargeRequest, PaymentGateway
+from payments.gateway import CardDeclined, Charge, ChargeRequest, OutcomeUnknown, PaymentGateway
 from store import payments as store
 from store.pool import Pool
+
+# The ApplicationError types a payment step ends with (not retried).
+DECLINED = "PaymentDeclined"
+UNKNOWN = "ChargeUnknown"
+REFUNDED = "ChargeRefunded"
 
 
 def idempotency_key(quote_number: str) -> str:
@@ -33,6 +40,19 @@ class TakePaymentResult(BaseModel):
     method: str
 
 
+class FindPaymentInput(BaseModel):
+    quote_number: str
+    amount: Decimal
+    currency: str
+
+
+class FindPaymentResult(BaseModel):
+    """The provider's answer by key: charged (and recorded), or not."""
+
+    charged: bool
+    reference: str | None = None
+
+
 class RefundPaymentInput(BaseModel):
     quote_number: str
 
@@ -49,33 +69,56 @@ class PaymentActivities:
     @activity.defn
     async def take_payment(self, input: TakePaymentInput) -> TakePaymentResult:
         """A card token is charged at the gateway; without one, an offline payment is recorded."""
-        if input.payment_method:
-            try:
-                charge = await self.gateway.charge(
-                    ChargeRequest(
-                        idempotency_key=idempotency_key(input.quote_number),
-                        payment_method=input.payment_method,
-                        amount=input.amount,
-                        currency=input.currency,
-                    )
+        if not input.payment_method:
+            reference = input.reference or f"PAY-{input.quote_number}"
+            return TakePaymentResult(reference=await self._record(input, reference, "offline"), method="offline")
+        key = idempotency_key(input.quote_number)
+        try:
+            charge = await self.gateway.charge(
+                ChargeRequest(
+                    idempotency_key=key,
+                    payment_method=input.payment_method,
+                    amount=input.amount,
+                    currency=input.currency,
                 )
-            except CardDeclined as err:
-                raise ApplicationError(str(err), type="PaymentDeclined", non_retryable=True) from None
-            reference, method = charge.id, "card"
-        else:
-            reference, method = input.reference or f"PAY-{input.quote_number}", "offline"
-        async with self.pool.connection() as conn:
-            reference = await store.record_payment(
-                conn, input.quote_number, reference, input.amount, input.currency, method
             )
-        activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, reference)
-        return TakePaymentResult(reference=reference, method=method)
+        except CardDeclined as err:
+            raise ApplicationError(str(err), type=DECLINED, non_retryable=True) from None
+        except OutcomeUnknown as err:
+            raise ApplicationError(str(err), type=UNKNOWN, non_retryable=True) from None
+        _check_refunded(charge, key)
+        return TakePaymentResult(reference=await self._record(input, charge.id, "card"), method="card")
+
+    @activity.defn
+    async def find_payment(self, input: FindPaymentInput) -> FindPaymentResult:
+        """R20: whether the charge whose answer was lost was taken; recorded if it was."""
+        charge = await self.gateway.find(idempotency_key(input.quote_number))
+        if charge is None or charge.refunded:
+            return FindPaymentResult(charged=False)
+        reference = await self._record(input, charge.id, "card")
+        return FindPaymentResult(charged=True, reference=reference)
 
     @activity.defn
     async def refund_payment(self, input: RefundPaymentInput) -> RefundPaymentResult:
-        """After a charge whose outcome was never known, on a quote that ended unpaid: give it back."""
+        """Money taken for a quote that will not renew goes back, once (by key, and the payment row)."""
         refunded = await self.gateway.refund(idempotency_key(input.quote_number))
         async with self.pool.connection() as conn:
             await store.mark_refunded(conn, input.quote_number)
         activity.logger.info("quote=%s refund refunded=%s", input.quote_number, refunded)
         return RefundPaymentResult(refunded=refunded)
+
+    async def _record(self, input: TakePaymentInput | FindPaymentInput, reference: str, method: str) -> str:
+        async with self.pool.connection() as conn:
+            kept = await store.record_payment(conn, input.quote_number, reference, input.amount, input.currency, method)
+        activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, kept)
+        return kept
+
+
+def _check_refunded(charge: Charge, key: str) -> None:
+    """R20: a key whose charge was refunded pays for nothing again (the provider returns the old charge)."""
+    if charge.refunded:
+        raise ApplicationError(
+            f"the earlier payment with {key} was refunded; this quote cannot be paid again",
+            type=REFUNDED,
+            non_retryable=True,
+        )

@@ -16,15 +16,17 @@ from contracts.subscription import (
     AttachInput,
     AutoRenewState,
     DetachInput,
+    Owner,
     RenewTermInput,
     RenewTermResult,
     ReserveResult,
     TermInput,
 )
 from domain.models import PurchaseMethod, Subscription, Term
+from store.calendars import subscription_row
 from store.catalog import insert_new_subscription
 from store.pool import Pool
-from store.quotes import drop_hold, record_renewal, sync_auto_renew
+from store.quotes import MOVED, THEIRS, drop_hold, record_renewal, renewal_of, sync_auto_renew, undo_renewal
 
 R = TypeVar("R")
 
@@ -47,10 +49,12 @@ class TermRef(BaseModel):
 
 
 class TermsInput(BaseModel):
-    """A quote's renewal terms, one per line: reserved before the charge, released if it fails."""
+    """A quote's renewal terms, one per line: reserved before the charge, released if it fails. `owner`:
+    the quote's customer and purchase method, which must still own each subscription (R21)."""
 
     quote_number: str
     terms: list[TermRef]
+    owner: Owner | None = None
 
 
 class ReserveTermsResult(BaseModel):
@@ -117,9 +121,14 @@ class SubscriptionActivities:
     async def _update_and_mirror(self, subscription_id: str, update: str, arg: BaseModel) -> AutoRenewState:
         """The update changes the workflow's state only; the store mirrors its answer by version."""
         state = await self._calendar_update(subscription_id, update, arg, AutoRenewState)
-        async with self.pool.connection() as conn:
-            await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
+        await self._mirror(state)
         return state
+
+    async def _mirror(self, state: AutoRenewState) -> None:
+        async with self.pool.connection() as conn:
+            await sync_auto_renew(
+                conn, state.subscription_id, state.auto_renew, state.held_by, state.version, state.reserved_by
+            )
 
     @activity.defn
     async def attach_quote(self, input: AttachQuoteInput) -> AutoRenewState:
@@ -149,20 +158,25 @@ class SubscriptionActivities:
 
     @activity.defn
     async def reserve_terms(self, input: TermsInput) -> ReserveTermsResult:
-        """R16, before any money moves: each term granted to this quote, or refused with who has it."""
+        """R16, before any money moves: each term granted to this quote, or refused with who has it. A term
+        this quote already renewed is granted again (a retry after a crash goes on to paid, R20)."""
 
         async def reserve(ref: TermRef) -> ReserveResult:
             try:
-                return await self._calendar_update(
+                granted = await self._calendar_update(
                     ref.subscription_id,
                     calendar.RESERVE,
-                    TermInput(holder=input.quote_number, term_end=ref.term_end),
+                    TermInput(holder=input.quote_number, term_end=ref.term_end, owner=input.owner),
                     ReserveResult,
                 )
             except ApplicationError as err:
                 if err.type != "Lapsed":
                     raise
                 return ReserveResult(subscription_id=ref.subscription_id, granted=False, rule="R01", reason=err.message)
+            if granted.state is not None:
+                await self._mirror(granted.state)
+            moved = await self._moved(ref, input.quote_number) if granted.granted else None
+            return granted if moved is None else moved
 
         results = await asyncio.gather(*(reserve(ref) for ref in input.terms))
         activity.logger.info(
@@ -170,27 +184,69 @@ class SubscriptionActivities:
         )
         return ReserveTermsResult(results=list(results))
 
+    async def _moved(self, ref: TermRef, quote_number: str) -> ReserveResult | None:
+        """A load may have moved the end date before the calendar heard of it (R18): renewed elsewhere."""
+        async with self.pool.connection() as conn:
+            row = await subscription_row(conn, ref.subscription_id)
+            if row is None or row["end_date"] <= ref.term_end:
+                return None
+            renewal = await renewal_of(conn, ref.subscription_id, ref.term_end)
+        if renewal is not None and renewal["quote_number"] == quote_number:
+            return None
+        return ReserveResult(
+            subscription_id=ref.subscription_id,
+            granted=False,
+            rule="R16",
+            reason=f"{ref.subscription_id} was renewed outside this system; it now runs until {row['end_date']}",
+        )
+
     @activity.defn
     async def release_terms(self, input: TermsInput) -> ReleaseTermsResult:
-        """The payment did not happen: every term this quote reserved is open again. Safe to repeat."""
+        """The payment did not happen: every term this quote reserved is open again. Safe to repeat; a
+        calendar that has ended holds no reservation, so there is nothing to release there."""
 
         async def release(ref: TermRef) -> None:
-            await calendar_update(
-                self.client,
-                ref.subscription_id,
-                calendar.RELEASE,
-                TermInput(holder=input.quote_number, term_end=ref.term_end),
-                AutoRenewState,
-            )
+            try:
+                state = await calendar_update(
+                    self.client,
+                    ref.subscription_id,
+                    calendar.RELEASE,
+                    TermInput(holder=input.quote_number, term_end=ref.term_end),
+                    AutoRenewState,
+                )
+            except RPCError as err:
+                if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
+                return
+            await self._mirror(state)
 
         await asyncio.gather(*(release(ref) for ref in input.terms))
         return ReleaseTermsResult(released=len(input.terms))
 
     @activity.defn
     async def renew_terms(self, input: RenewTermsInput) -> RenewTermsResult:
-        """The money is taken: renew each reserved term at its calendar, then record it once in the store."""
+        """The money is taken: record each reserved term's renewal once in the store (which sees a load that
+        moved it), then renew it at its calendar. A term this quote renewed before is renewed (a retry)."""
 
         async def renew(line: TermRenewal) -> tuple[TermRenewal, str | None]:
+            async with self.pool.connection() as conn:
+                outcome, row = await record_renewal(
+                    conn,
+                    line.subscription_id,
+                    line.term_end,
+                    line.to_end_date,
+                    line.seats,
+                    line.term.value,
+                    "quote",
+                    input.quote_number,
+                )
+            if outcome == MOVED and row is not None:
+                return (
+                    line,
+                    f"{line.subscription_id} was renewed outside this system; it now runs until {row['end_date']}",
+                )
+            if outcome == THEIRS and row is not None:
+                return line, f"{line.subscription_id} was renewed by {row['quote_number'] or row['source']}"
             answer = await calendar_update(
                 self.client,
                 line.subscription_id,
@@ -205,20 +261,10 @@ class SubscriptionActivities:
                 RenewTermResult,
             )
             if not answer.renewed:
+                async with self.pool.connection() as conn:
+                    await undo_renewal(conn, line.subscription_id, line.term_end, input.quote_number)
                 return line, answer.reason
-            state = answer.state
-            async with self.pool.connection() as conn:
-                await record_renewal(
-                    conn,
-                    line.subscription_id,
-                    line.term_end,
-                    line.to_end_date,
-                    line.seats,
-                    line.term.value,
-                    "quote",
-                    input.quote_number,
-                )
-                await sync_auto_renew(conn, state.subscription_id, state.auto_renew, state.held_by, state.version)
+            await self._mirror(answer.state)
             return line, None
 
         outcomes = await asyncio.gather(*(renew(line) for line in input.renewals))

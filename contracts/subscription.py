@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from domain.models import Subscription, Term
+from domain.models import PurchaseMethod, Subscription, Term
 from domain.quotes import subscription_workflow_id
 
 WORKFLOW = "SubscriptionWorkflow"
@@ -75,11 +75,29 @@ class DetachInput(BaseModel):
     paid: bool = False
 
 
+class Owner(BaseModel):
+    """Whose a subscription is: its customer, and how it was bought (R21: a term is reserved only for a
+    quote of its current owner)."""
+
+    csn: str
+    purchase_method: PurchaseMethod
+    partner_csn: str | None = None
+
+    @classmethod
+    def of(cls, sub: Subscription) -> "Owner":
+        return cls(csn=sub.csn, purchase_method=sub.purchase_method, partner_csn=sub.partner_csn)
+
+    def __str__(self) -> str:
+        how = f"through partner {self.partner_csn}" if self.partner_csn else self.purchase_method.value
+        return f"customer {self.csn} ({how})"
+
+
 class TermInput(BaseModel):
-    """A quote (or auto-renew) asking about the term that ends on `term_end`."""
+    """A quote (or auto-renew) asking about the term that ends on `term_end`; a quote says whose it is."""
 
     holder: str
     term_end: date
+    owner: Owner | None = None
 
 
 class ReserveResult(BaseModel):
@@ -89,6 +107,7 @@ class ReserveResult(BaseModel):
     rule: str | None = None
     reason: str | None = None
     retry_later: bool = False
+    state: AutoRenewState | None = None
 
 
 class RenewTermInput(TermInput):

@@ -42,6 +42,7 @@ class QuoteJson(BaseModel):
     accepted_at: str | None
     paid_at: str | None
     payment_reference: str | None
+    payment: str | None  # "pending" while a payment's outcome is being confirmed (R20)
     cancelled_by: str | None = None
     cancel_reason: str | None = None
 

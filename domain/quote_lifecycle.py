@@ -31,6 +31,16 @@ def check_not_expired(quote: Quote, now: datetime) -> None:
         raise Refused("R15", f"quote {quote.number} expired at {quote.expires_at.isoformat()}; ask for a new quote")
 
 
+def check_no_payment_pending(quote: Quote) -> None:
+    """R20: while a payment's outcome is being confirmed, no other payment is taken and nothing ends it."""
+    if quote.payment == "pending":
+        raise Refused(
+            "R20",
+            f"the payment of quote {quote.number} is being confirmed with the provider; "
+            "no other payment can be taken until it is known",
+        )
+
+
 def check_send(quote: Quote, now: datetime) -> None:
     check_state(quote, (QuoteState.DRAFT,), "sent")
     check_not_expired(quote, now)
@@ -44,11 +54,13 @@ def check_accept(quote: Quote, now: datetime, pay: bool) -> None:
     """Accept a sent quote; accept and pay also an accepted one (the buyer trying again)."""
     allowed = (QuoteState.SENT, QuoteState.ACCEPTED) if pay else (QuoteState.SENT,)
     check_state(quote, allowed, "paid" if pay else "accepted")
+    check_no_payment_pending(quote)
     check_not_expired(quote, now)
 
 
 def check_pay(quote: Quote, now: datetime) -> None:
     check_state(quote, (QuoteState.ACCEPTED,), "paid")
+    check_no_payment_pending(quote)
     check_not_expired(quote, now)
 
 
@@ -57,6 +69,7 @@ def check_cancel(quote: Quote, by: CancelledBy) -> None:
     if by == "buyer":
         raise Refused("R10", "a buyer cannot cancel a quote; ask your partner or sales to cancel it")
     check_state(quote, (QuoteState.DRAFT, QuoteState.SENT, QuoteState.ACCEPTED), "cancelled")
+    check_no_payment_pending(quote)
 
 
 def check_edit(quote: Quote, now: datetime, edit: DraftEdit) -> list[QuoteLine]:

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
@@ -116,6 +117,8 @@ class Quote(BaseModel):
     accepted_at: datetime | None = None
     paid_at: datetime | None = None
     payment_reference: str | None = None
+    # R20: "pending" while a payment's outcome is not yet known (the provider down, its answer lost).
+    payment: Literal["pending"] | None = None
     ended_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -161,6 +164,8 @@ class Quote(BaseModel):
         parts = [self.number, self.state.value, format_money(self.total, self.currency)]
         if self.pricing_error:
             parts.append(f"cannot be priced: {self.pricing_error}")
+        if self.payment:
+            parts.append(f"payment {self.payment}")
         if self.expires_at and not self.state.terminal:
             parts.append(f"expires {self.expires_at.date().isoformat()}")
         if self.cancel_reason:
@@ -203,6 +208,7 @@ class Quote(BaseModel):
             accepted_at=_moment(self.accepted_at),
             paid_at=_moment(self.paid_at),
             payment_reference=self.payment_reference,
+            payment=self.payment,
             **cancelled,
         )
         return view.model_dump(exclude_unset=True)

@@ -5,14 +5,18 @@ Test cards (any future expiry, any CVC; README, "Paying"):
   4000 0000 0000 0002                                                 declined
   4000 0000 0000 9995                                                 declined: insufficient funds
   4000 0000 0000 0069                                                 declined: the card has expired
+  4000 0000 0000 0119   the provider answers 503 for this key for 90 s from the first charge, then works
+  4000 0000 0000 5126   the charge is taken but its answer is lost, and the provider is unreachable for
+                        this key for 5 minutes (charge and find alike), then works
 Its ledger is in PostgreSQL, so the web app (tokenize) and any worker (charge) share it, and a
 charge is kept once per idempotency key across retries and processes. Declines are not kept:
 the buyer may try another card under the same key.
 """
 
 import secrets
+from datetime import timedelta
 
-from payments.gateway import Card, CardDeclined, Charge, ChargeRequest
+from payments.gateway import Card, CardDeclined, Charge, ChargeRequest, OutcomeUnknown, ProviderUnavailable
 from store import fake_gateway as ledger
 from store.pool import Pool
 
@@ -21,6 +25,10 @@ DECLINES = {
     "4000000000009995": "your card was declined: insufficient funds",
     "4000000000000069": "your card has expired",
 }
+FAULTS = {
+    "4000000000000119": "unavailable",
+    "4000000000005126": "answer-lost",
+}
 
 
 def brand(digits: str) -> str:
@@ -28,35 +36,68 @@ def brand(digits: str) -> str:
 
 
 class FakeGateway:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(
+        self, pool: Pool, unavailable_for: timedelta = timedelta(seconds=90), lost_for: timedelta = timedelta(minutes=5)
+    ) -> None:
+        """`unavailable_for` and `lost_for`: how long the fault cards' faults last (shorter in tests)."""
         self.pool = pool
+        self.unavailable_for = unavailable_for
+        self.lost_for = lost_for
 
     async def tokenize(self, card: Card) -> str:
         digits = card.number.get_secret_value()
         token = "pm_fake_" + secrets.token_urlsafe(18)
         async with self.pool.connection() as conn:
-            await ledger.add_method(conn, token, brand(digits), DECLINES.get(digits))
+            await ledger.add_method(conn, token, brand(digits), DECLINES.get(digits), FAULTS.get(digits))
         return token
 
     async def charge(self, request: ChargeRequest) -> Charge:
+        key = request.idempotency_key
         async with self.pool.connection() as conn:
-            row = await ledger.charge_for(conn, request.idempotency_key)
+            await self._unreachable(conn, key)
+            row = await ledger.charge_for(conn, key)
             if row is None:
                 method = await ledger.method(conn, request.payment_method)
                 if method is None:
                     raise CardDeclined("the payment details have expired; enter your card again")
                 if method["decline"]:
                     raise CardDeclined(method["decline"])
+                if method["fault"] == "unavailable" and await ledger.start_fault(conn, key, "unavailable"):
+                    raise ProviderUnavailable(f"the payment provider answered 503 for {key}")
                 row = await ledger.add_charge(
                     conn,
-                    request.idempotency_key,
+                    key,
                     "ch_fake_" + secrets.token_hex(10),
                     request.payment_method,
                     request.amount,
                     request.currency,
                 )
-        return Charge(id=row["charge_id"], amount=row["amount"], currency=row["currency"])
+                if method["fault"] == "answer-lost" and await ledger.start_fault(conn, key, "answer-lost"):
+                    raise OutcomeUnknown(f"the payment provider's answer for {key} was lost")
+        return _charge(row)
+
+    async def find(self, idempotency_key: str) -> Charge | None:
+        async with self.pool.connection() as conn:
+            await self._unreachable(conn, idempotency_key)
+            row = await ledger.charge_for(conn, idempotency_key)
+        return _charge(row) if row else None
 
     async def refund(self, idempotency_key: str) -> bool:
         async with self.pool.connection() as conn:
+            await self._unreachable(conn, idempotency_key)
             return await ledger.refund(conn, idempotency_key)
+
+    async def _unreachable(self, conn, key: str) -> None:
+        """A fault card's fault, while it lasts for this key."""
+        fault = await ledger.fault_for(conn, key)
+        if fault is None:
+            return
+        lasts = self.unavailable_for if fault["fault"] == "unavailable" else self.lost_for
+        if fault["age"] < lasts:
+            raise ProviderUnavailable(f"the payment provider is unreachable for {key} (test card fault)")
+
+
+def _charge(row: dict) -> Charge:
+    return Charge(
+        id=row["charge_id"], amount=row["amount"], currency=row["currency"], refunded=row["refunded_at"] is not None
+    )

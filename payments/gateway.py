@@ -45,10 +45,21 @@ class Charge(BaseModel):
     id: str
     amount: Decimal
     currency: str
+    refunded: bool = False
 
 
 class CardDeclined(Exception):
     """The provider refused the charge; the message is for the buyer, in plain words."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached, or answered that it cannot take requests now (a 5xx):
+    an outage, waited for and retried with the same idempotency key."""
+
+
+class OutcomeUnknown(Exception):
+    """The request may have reached the provider but its answer was lost: whether it charged is known
+    only by asking it by the idempotency key (`find`), R20."""
 
 
 class PaymentGateway(Protocol):
@@ -56,7 +67,11 @@ class PaymentGateway(Protocol):
         """A payment-method token for the card; the only thing about it the product keeps."""
 
     async def charge(self, request: ChargeRequest) -> Charge:
-        """Charge once per idempotency key: the same key returns the same charge. Raises CardDeclined."""
+        """Charge once per idempotency key: the same key returns the same charge (refunded or not).
+        Raises CardDeclined, ProviderUnavailable or OutcomeUnknown."""
+
+    async def find(self, idempotency_key: str) -> Charge | None:
+        """The charge made with this key, or None if there is none. Raises ProviderUnavailable."""
 
     async def refund(self, idempotency_key: str) -> bool:
         """Refund the charge made with this key; False when there was none (or it is refunded already)."""

@@ -9,10 +9,10 @@ import pydantic
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from domain.errors import BadInput, Refused
+from domain.errors import BadInput, Refused, Stopped
 
 # A row the store refuses (a value out of range, a NUL byte, an unknown key), data that does not
-# validate, arithmetic on an impossible amount, or a request a rule refuses.
+# validate, arithmetic on an impossible amount, a request a rule refuses, or a quote that cannot go on.
 NOT_RETRYABLE = (
     psycopg.errors.DataError,
     psycopg.errors.IntegrityError,
@@ -20,6 +20,7 @@ NOT_RETRYABLE = (
     DecimalException,
     BadInput,
     Refused,
+    Stopped,
 )
 
 

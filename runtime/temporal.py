@@ -127,6 +127,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         subscriptions.renew_terms,
         subscriptions.create_subscription,
         payments.take_payment,
+        payments.find_payment,
         payments.refund_payment,
         calendar.auto_renew,
         calendar.send_renewal_email,

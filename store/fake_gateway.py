@@ -5,9 +5,10 @@ from decimal import Decimal
 from store.pool import Conn, fetch_one
 
 
-async def add_method(conn: Conn, token: str, brand: str, decline: str | None) -> None:
+async def add_method(conn: Conn, token: str, brand: str, decline: str | None, fault: str | None = None) -> None:
     await conn.execute(
-        "INSERT INTO fake_gateway_methods (token, brand, decline) VALUES (%s, %s, %s)", (token, brand, decline)
+        "INSERT INTO fake_gateway_methods (token, brand, decline, fault) VALUES (%s, %s, %s, %s)",
+        (token, brand, decline, fault),
     )
 
 
@@ -18,7 +19,7 @@ async def method(conn: Conn, token: str) -> dict | None:
 
 async def charge_for(conn: Conn, idempotency_key: str) -> dict | None:
     cur = await conn.execute(
-        "SELECT charge_id, amount, currency FROM fake_gateway_charges WHERE idempotency_key = %s",
+        "SELECT charge_id, amount, currency, refunded_at FROM fake_gateway_charges WHERE idempotency_key = %s",
         (idempotency_key,),
     )
     return await cur.fetchone()
@@ -34,7 +35,8 @@ async def add_charge(
         (idempotency_key, charge_id, token, amount, currency),
     )
     cur = await conn.execute(
-        "SELECT charge_id, amount, currency FROM fake_gateway_charges WHERE idempotency_key = %s", (idempotency_key,)
+        "SELECT charge_id, amount, currency, refunded_at FROM fake_gateway_charges WHERE idempotency_key = %s",
+        (idempotency_key,),
     )
     return await fetch_one(cur)
 
@@ -46,3 +48,22 @@ async def refund(conn: Conn, idempotency_key: str) -> bool:
         (idempotency_key,),
     )
     return await cur.fetchone() is not None
+
+
+async def start_fault(conn: Conn, idempotency_key: str, fault: str) -> bool:
+    """Begin a fault card's fault for this key; False if it began before (each fault happens once)."""
+    cur = await conn.execute(
+        "INSERT INTO fake_gateway_faults (idempotency_key, fault) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        " RETURNING idempotency_key",
+        (idempotency_key, fault),
+    )
+    return await cur.fetchone() is not None
+
+
+async def fault_for(conn: Conn, idempotency_key: str) -> dict | None:
+    """The key's fault and how long ago it began."""
+    cur = await conn.execute(
+        "SELECT fault, clock_timestamp() - since AS age FROM fake_gateway_faults WHERE idempotency_key = %s",
+        (idempotency_key,),
+    )
+    return await cur.fetchone()

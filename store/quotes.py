@@ -157,13 +157,20 @@ async def drop_hold(conn: Conn, subscription_id: str, quote_number: str) -> None
     )
 
 
-async def sync_auto_renew(conn: Conn, subscription_id: str, auto_renew: bool, held_by: list[str], version: int) -> bool:
-    """Mirror the subscription workflow's switch and holds, unless a newer version is stored."""
+async def sync_auto_renew(
+    conn: Conn,
+    subscription_id: str,
+    auto_renew: bool,
+    held_by: list[str],
+    version: int,
+    reserved_by: str | None = None,
+) -> bool:
+    """Mirror the subscription workflow's switch, holds and reservation, unless a newer version is stored."""
     async with conn.transaction():
         cur = await conn.execute(
-            "UPDATE subscriptions SET auto_renew = %s, auto_renew_version = %s, updated_at = now()"
+            "UPDATE subscriptions SET auto_renew = %s, auto_renew_version = %s, reserved_by = %s, updated_at = now()"
             " WHERE id = %s AND auto_renew_version < %s RETURNING id",
-            (auto_renew, version, subscription_id, version),
+            (auto_renew, version, reserved_by, subscription_id, version),
         )
         if await cur.fetchone() is None:
             return False
@@ -174,6 +181,9 @@ async def sync_auto_renew(conn: Conn, subscription_id: str, auto_renew: bool, he
                 [(subscription_id, q) for q in held_by],
             )
     return True
+
+
+RECORDED, OURS, THEIRS, MOVED = "recorded", "ours", "theirs", "moved"
 
 
 async def record_renewal(
@@ -187,23 +197,59 @@ async def record_renewal(
     quote_number: str | None,
     amount: Decimal | None = None,
     currency: str | None = None,
-) -> bool:
-    """Renew one subscription term once: the renewals key is (subscription, old end date)."""
+) -> tuple[str, dict | None]:
+    """Renew one subscription term once (the renewals key is subscription and old end date), and say how:
+    RECORDED now; OURS, recorded before by this same source and quote (a retry); THEIRS, renewed by
+    another (the row says who); MOVED, the stored end date is no longer `from_end_date` (a load moved it:
+    renewed elsewhere; the row is the subscription). Nothing is written unless RECORDED."""
     async with conn.transaction():
         cur = await conn.execute(
+            "SELECT id, end_date, seats, term FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,)
+        )
+        sub = await fetch_one(cur)
+        cur = await conn.execute(
+            "SELECT source, quote_number, to_end_date FROM renewals WHERE subscription_id = %s AND from_end_date = %s",
+            (subscription_id, from_end_date),
+        )
+        done = await cur.fetchone()
+        if done is not None:
+            return (OURS if (done["source"], done["quote_number"]) == (source, quote_number) else THEIRS), done
+        if sub["end_date"] != from_end_date:
+            return MOVED, sub
+        await conn.execute(
             "INSERT INTO renewals (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number,"
-            " amount, currency) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING subscription_id",
+            " amount, currency) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number, amount, currency),
         )
-        if await cur.fetchone() is None:
-            return False
         await conn.execute(
-            "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s, updated_at = now()"
-            " WHERE id = %s AND end_date = %s",
-            (to_end_date, seats, term, subscription_id, from_end_date),
+            "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s, updated_at = now() WHERE id = %s",
+            (to_end_date, seats, term, subscription_id),
         )
-    return True
+    return RECORDED, None
+
+
+async def undo_renewal(conn: Conn, subscription_id: str, from_end_date: date, quote_number: str) -> None:
+    """Take back a quote's renewal its calendar did not grant (the store was written first)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "DELETE FROM renewals WHERE subscription_id = %s AND from_end_date = %s AND quote_number = %s"
+            " RETURNING to_end_date",
+            (subscription_id, from_end_date, quote_number),
+        )
+        undone = await cur.fetchone()
+        if undone is not None:
+            await conn.execute(
+                "UPDATE subscriptions SET end_date = %s, updated_at = now() WHERE id = %s AND end_date = %s",
+                (from_end_date, subscription_id, undone["to_end_date"]),
+            )
+
+
+async def renewal_of(conn: Conn, subscription_id: str, from_end_date: date) -> dict | None:
+    """Who renewed the term that ended on `from_end_date`, if it was renewed."""
+    cur = await conn.execute(
+        "SELECT * FROM renewals WHERE subscription_id = %s AND from_end_date = %s", (subscription_id, from_end_date)
+    )
+    return await cur.fetchone()
 
 
 async def renewals_of(conn: Conn, subscription_id: str) -> list[dict]:

@@ -108,7 +108,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "An unknown quote, subscription or customer"),
         (409, "Refused by a rule (`rule` names it), or an Idempotency-Key reused with another body"),
         (422, "Bad input (`field` names it)"),
-        (503, "The quote cannot go on; `renewals ops stuck` says why"),
+        (503, "The quote or calendar cannot go on now; `renewals ops stuck` says why"),
     )
 }
 

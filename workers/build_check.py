@@ -16,8 +16,9 @@ from contracts import quote, subscription
 from runtime.temporal import WORKFLOWS, sandbox
 
 STAMP = "workflows.build"
-# What a workflow's replay depends on: its code, the contracts and domain it uses, the activities' shapes.
-PACKAGES = ("workflows", "contracts", "domain", "activities")
+# What a workflow's replay depends on: its code, the contracts and domain it uses, the activities' shapes,
+# and the worker's sandbox and list of workflows.
+PACKAGES = ("workflows", "contracts", "domain", "activities", "runtime")
 OPEN = f'WorkflowType IN ("{quote.WORKFLOW}", "{subscription.WORKFLOW}") AND ExecutionStatus = "Running"'
 
 

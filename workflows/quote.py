@@ -12,6 +12,7 @@ and payment steps are local activities (workflows/quote_steps.py); emails and we
 
 import asyncio
 from datetime import timedelta
+from typing import NoReturn
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -19,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import Purpose
+    from activities.payments import DECLINED, REFUNDED, UNKNOWN
     from contracts import quote as contract
     from contracts.quote import (
         AcceptInput,
@@ -40,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import failure_message, failure_type
     from workflows.webhooks import Announcer
 
+# How long the buyer waits for a payment before hearing it is pending (R20).
+PAYMENT_WAIT = timedelta(seconds=20)
 # The steps a backend system hears of, by webhook (`quote.<step>`).
 ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled")
 
@@ -57,7 +61,8 @@ class Progress(BaseModel):
     priced: bool = False  # the first pricing is done (or failed for a missing price)
     attached: dict[str, bool] = {}  # subscription -> whether this quote holds its auto-renew
     renewed: dict[str, str] = {}  # subscription -> its new end date
-    charge_unknown: bool = False  # a charge whose outcome was never known: refunded if the quote ends unpaid
+    paying: bool = False  # a payment is going on: no other payment, no cancel (R20)
+    charged: bool = False  # money taken and not yet renewed for: refunded if the quote ends unpaid
     stopped: str | None = None  # why the quote cannot go on
     unwritten: list[Step] = []  # the quote's creation until its first write; accept, in accept and pay
 
@@ -144,41 +149,33 @@ class QuoteWorkflow:
     async def accept(self, input: AcceptInput) -> Quote:
         """Accept; with `pay`, "Accept and pay": one buyer action, both steps in order, written once
         (when paid, or when the payment fails)."""
+        if input.pay:
+            return await self._start_payment(input, accepting=True)
         async with self.lock:
-            checked(lifecycle.check_accept, self.quote, workflow.now(), input.pay)
-            if self.quote.state is QuoteState.SENT:
-                self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
-                if input.pay:
-                    self.progress.unwritten.append(Step(event="accepted", quote=self.quote))
-                else:
-                    await self._save("accepted")
-                    await self._attach()  # R17: an accepted quote holds auto-renew
-            if input.pay:
-                try:
-                    await self._pay(input)
-                except ApplicationError:
-                    if self.progress.unwritten:  # refused or declined: written as accepted
-                        await self._save()
-                    raise
+            checked(lifecycle.check_accept, self.quote, workflow.now(), False)
+            self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
+            await self._save("accepted")
+            await self._attach()  # R17: an accepted quote holds auto-renew
         return self.quote
 
     @accept.validator
     def _validate_accept(self, input: AcceptInput) -> None:
+        if input.pay:
+            self._check_not_paying()
         checked(lifecycle.check_accept, self.quote, workflow.now(), input.pay)
 
     @workflow.update(name=contract.PAY)
     async def pay(self, input: PayInput) -> Quote:
-        async with self.lock:
-            checked(lifecycle.check_pay, self.quote, workflow.now())
-            await self._pay(input)
-        return self.quote
+        return await self._start_payment(input, accepting=False)
 
     @pay.validator
     def _validate_pay(self, input: PayInput) -> None:
+        self._check_not_paying()
         checked(lifecycle.check_pay, self.quote, workflow.now())
 
     @workflow.update(name=contract.CANCEL)
     async def cancel(self, input: CancelInput) -> Quote:
+        self._check_not_paying()
         async with self.lock:
             checked(lifecycle.check_cancel, self.quote, input.by)
             self._change(state=QuoteState.CANCELLED, cancelled_by=input.by, ended_at=workflow.now())
@@ -187,6 +184,7 @@ class QuoteWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, input: CancelInput) -> None:
+        self._check_not_paying()
         checked(lifecycle.check_cancel, self.quote, input.by)
 
     @workflow.signal(name=contract.SUPERSEDE)
@@ -237,41 +235,93 @@ class QuoteWorkflow:
         if not self.progress.priced:
             stop(f"quote {self.quote.number} cannot go on: {self.progress.stopped}")
 
-    # The payment saga (R16).
+    # The payment saga (R16, R20).
+
+    def _check_not_paying(self) -> None:
+        """R20: while a payment is going on, no other payment (card or offline) and no cancel."""
+        if self.progress.paying:
+            refuse("R20", f"a payment of quote {self.quote.number} is being confirmed; try again once it is known")
+
+    async def _start_payment(self, input: PayInput, accepting: bool) -> Quote:
+        """The buyer waits for the payment up to PAYMENT_WAIT. One still going on then (a provider that is
+        down, a charge whose answer was lost) goes on without them: the quote says its payment is pending."""
+        self._check_not_paying()
+        self.progress.paying = True
+        payment = asyncio.create_task(self._accept_and_pay(input, accepting))
+        self.outbox.append(payment)
+        try:
+            await workflow.wait_condition(payment.done, timeout=PAYMENT_WAIT)
+        except TimeoutError:
+            self._change(payment="pending")
+            await self._save("payment pending")
+            return self.quote
+        return payment.result()
+
+    async def _accept_and_pay(self, input: PayInput, accepting: bool) -> Quote:
+        async with self.lock:
+            try:
+                if accepting:
+                    checked(lifecycle.check_accept, self.quote, workflow.now(), True)
+                    if self.quote.state is QuoteState.SENT:
+                        self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
+                        self.progress.unwritten.append(Step(event="accepted", quote=self.quote))
+                else:
+                    checked(lifecycle.check_pay, self.quote, workflow.now())
+                await self._pay(input)
+            except (ApplicationError, ActivityError) as err:
+                # Refused, declined, not confirmed, or a step that failed for good: an accepted quote is
+                # written as accepted and keeps holding auto-renew (R17).
+                if self.quote.state is QuoteState.ACCEPTED:
+                    await self._attach()
+                if self.quote.payment or self.progress.unwritten:
+                    self._change(payment=None)
+                    await self._save("payment failed", {"reason": failure_message(err)})
+                raise
+            finally:
+                self.progress.paying = False
+        return self.quote
 
     async def _pay(self, payment: PayInput) -> None:
         """Reserve every term, charge once (key quote-<number>), renew, mark paid, confirm. Nothing is
-        charged for a term someone else has; a failed charge releases the terms and leaves the quote
-        accepted, holding auto-renew (R17)."""
+        charged for a term someone else has; a charge that fails releases the terms; one whose answer was
+        lost is asked for by its key until the provider says (R20)."""
         terms = steps.terms_of(self.quote)
         if terms:
             await self._reserve(terms)
-        try:
-            paid = await steps.charge(self.quote, payment)
-        except ActivityError as err:
-            declined = failure_type(err) == "PaymentDeclined"
-            self.progress.charge_unknown |= not declined and payment.payment_method is not None
-            if self.quote.state is QuoteState.ACCEPTED:
-                await self._attach()
-            await steps.release(self.quote, terms)
-            if declined:
-                raise ApplicationError(
-                    f"{failure_message(err)}; nothing was charged", type="PaymentDeclined", non_retryable=True
-                ) from None
-            raise ApplicationError(
-                "the payment could not be completed; nothing was charged, please try again",
-                type="PaymentFailed",
-                non_retryable=True,
-            ) from None
+        reference = await self._charge(payment, terms)
+        self.progress.charged = True
         await self._renew(terms)
         for line_no, line in enumerate(self.quote.lines, start=1):
             if line.subscription_id is None:
                 created = await steps.create_subscription(self.quote, line_no, line, workflow.now().date())
                 self.progress.renewed[created.subscription_id] = created.end_date.isoformat()
         now = workflow.now()
-        self._change(state=QuoteState.PAID, paid_at=now, payment_reference=paid.reference, ended_at=now)
-        await self._save("paid", {"reference": paid.reference, "renewed": self.progress.renewed})
+        self._change(state=QuoteState.PAID, paid_at=now, payment_reference=reference, ended_at=now, payment=None)
+        self.progress.charged = False
+        await self._save("paid", {"reference": reference, "renewed": self.progress.renewed})
         self._send_mail("paid")
+
+    async def _charge(self, payment: PayInput, terms: list[steps.TermRef]) -> str:
+        """The payment's reference once the money is taken; otherwise the terms are released and it fails."""
+        try:
+            return (await steps.charge(self.quote, payment)).reference
+        except ActivityError as err:
+            kind, message = failure_type(err), failure_message(err)
+            if kind == UNKNOWN:
+                found = await steps.find(self.quote)
+                if found.charged and found.reference:
+                    return found.reference
+                message = "the provider confirmed that nothing was charged; please pay again"
+            await steps.release(self.quote, terms)
+            if kind == DECLINED:
+                raise ApplicationError(f"{message}; nothing was charged", type=DECLINED, non_retryable=True) from None
+            if kind == REFUNDED:
+                refuse("R20", message)
+            raise ApplicationError(
+                f"the payment could not be completed ({message}); nothing was charged",
+                type="PaymentFailed",
+                non_retryable=True,
+            ) from None
 
     async def _reserve(self, terms: list[steps.TermRef]) -> None:
         """Each term granted to this quote, or the payment refused with who has it (nothing charged)."""
@@ -287,15 +337,31 @@ class QuoteWorkflow:
             refuse(first.rule or "R16", f"{first.reason}; {ending}")
 
     async def _renew(self, terms: list[steps.TermRef]) -> None:
-        result = await steps.renew(self.quote)
+        """After the charge the reserved terms renew (retried through any outage). Should one not (bad data,
+        a term renewed outside this system), the money goes back and the quote ends: never paid for nothing."""
+        try:
+            result = await steps.renew(self.quote)
+        except ActivityError as err:
+            await self._refund_and_end(terms, failure_message(err))
         for sub_id, end_date in result.renewed.items():
             self.progress.renewed[sub_id] = end_date.isoformat()
             self.progress.attached.pop(sub_id, None)
         if result.not_renewed:
-            # A reserved term always renews; should one not, the buyer gets the money back.
-            await steps.refund(self.quote)
-            await steps.release(self.quote, terms)
-            refuse("R16", f"{'; '.join(result.not_renewed.values())}; the payment was refunded")
+            await self._refund_and_end(terms, "; ".join(result.not_renewed.values()))
+
+    async def _refund_and_end(self, terms: list[steps.TermRef], reason: str) -> NoReturn:
+        await steps.refund(self.quote)
+        self.progress.charged = False
+        await steps.release(self.quote, terms)
+        self._change(
+            state=QuoteState.CANCELLED,
+            cancelled_by="system",
+            cancel_reason=f"not renewed: {reason}; the payment was refunded",
+            ended_at=workflow.now(),
+            payment=None,
+        )
+        await self._save("cancelled", {"by": "system", "reason": self.quote.cancel_reason})
+        refuse("R16", f"{reason}; the payment was refunded")
 
     # The other steps.
 
@@ -319,11 +385,13 @@ class QuoteWorkflow:
 
     async def _settle(self) -> None:
         """The quote ended: paid turns auto-renew back on (R03), anything else returns it to its value
-        before, and a charge whose outcome was never known is refunded."""
-        paid = self.quote.state is QuoteState.PAID
-        await self._detach(list(self.progress.attached), paid=paid)
-        if not paid and self.progress.charge_unknown:
-            await steps.refund(self.quote)
+        before; money it holds without a renewal goes back (R20)."""
+        async with self.lock:
+            paid = self.quote.state is QuoteState.PAID
+            await self._detach(list(self.progress.attached), paid=paid)
+            if not paid and self.progress.charged:
+                await steps.refund(self.quote)
+                self.progress.charged = False
 
     async def _attach(self) -> None:
         """Tell each subscription this quote is pending, holding auto-renew if it changes them (R02)."""
@@ -354,6 +422,8 @@ class QuoteWorkflow:
         """One write per step, with the steps taken since the last write (the quote's `created`, an
         accept paid at once); then the search attributes and the webhooks follow what was written."""
         taken = [*self.progress.unwritten, *([Step(event=event, quote=self.quote)] if event else [])]
+        if not taken:
+            return
         *earlier, last = taken
         await steps.save(self.quote, last.event, detail or {}, [step.event for step in earlier])
         self.progress.unwritten = []

@@ -1,16 +1,23 @@
-"""Each of a quote's steps as one typed activity call with its time limits: pricing and store writes,
-the calendar calls of the payment saga (R16), the charge and refund, and the emails. QuoteWorkflow
-(workflows/quote.py) decides when each runs; this module is how."""
+"""Each of a quote's steps as one typed activity call: pricing and store writes, the calendar calls of
+the payment saga (R16), the charge, find and refund, and the emails. Each waits out an outage and ends
+only on a business failure (workflows/steps.py). QuoteWorkflow (workflows/quote.py) decides when each
+runs; this module is how."""
 
 import asyncio
 from datetime import date, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, Purpose, SendQuoteEmailsInput
-    from activities.payments import PaymentActivities, RefundPaymentInput, TakePaymentInput, TakePaymentResult
+    from activities.payments import (
+        FindPaymentInput,
+        FindPaymentResult,
+        PaymentActivities,
+        RefundPaymentInput,
+        TakePaymentInput,
+        TakePaymentResult,
+    )
     from activities.pricing import PriceQuoteInput, PriceQuoteResult, PricingActivities
     from activities.quotes import QuoteStoreActivities, SaveQuoteInput
     from activities.subscriptions import (
@@ -27,18 +34,11 @@ with workflow.unsafe.imports_passed_through():
         TermsInput,
     )
     from contracts.quote import PayInput
+    from contracts.subscription import Owner
     from domain.quotes import Quote, QuoteLine
-    from workflows.steps import local
+    from workflows.steps import OUTAGE, step
 
-EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
-EMAIL_DEADLINE = timedelta(days=2)
-# The buyer waits for the charge: a provider down for two minutes fails the payment, nothing retries on.
 CHARGE_TIMEOUT = timedelta(seconds=30)
-CHARGE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=15))
-CHARGE_DEADLINE = timedelta(minutes=2)
-# Releasing and renewing reserved terms must happen: retried for a day, never forever.
-TERMS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
-TERMS_DEADLINE = timedelta(days=1)
 
 
 def terms_of(quote: Quote) -> list[TermRef]:
@@ -47,14 +47,14 @@ def terms_of(quote: Quote) -> list[TermRef]:
 
 
 async def price(quote: Quote, on: date) -> PriceQuoteResult:
-    return await local(
+    return await step(
         PricingActivities.price_quote,
         PriceQuoteInput(currency=quote.currency, kind=quote.kind, lines=quote.lines, on=on),
     )
 
 
 async def save(quote: Quote, event: str, detail: dict, earlier: list[str]) -> None:
-    await local(
+    await step(
         QuoteStoreActivities.save_quote,
         SaveQuoteInput(quote=quote, event=event, detail=detail, earlier_events=earlier),
     )
@@ -63,7 +63,7 @@ async def save(quote: Quote, event: str, detail: dict, earlier: list[str]) -> No
 async def attach(quote: Quote, subscription_ids: list[str], hold: bool) -> None:
     await asyncio.gather(
         *(
-            local(
+            step(
                 SubscriptionActivities.attach_quote,
                 AttachQuoteInput(subscription_id=sub, quote_number=quote.number, hold=hold),
             )
@@ -75,7 +75,7 @@ async def attach(quote: Quote, subscription_ids: list[str], hold: bool) -> None:
 async def detach(quote: Quote, subscription_ids: list[str], paid: bool) -> None:
     await asyncio.gather(
         *(
-            local(
+            step(
                 SubscriptionActivities.detach_quote,
                 DetachQuoteInput(subscription_id=sub, quote_number=quote.number, paid=paid),
             )
@@ -85,26 +85,25 @@ async def detach(quote: Quote, subscription_ids: list[str], paid: bool) -> None:
 
 
 async def reserve(quote: Quote, terms: list[TermRef]) -> ReserveTermsResult:
-    return await local(
+    """Each term granted to this quote, as long as its customer still owns it (R21)."""
+    owner = Owner(csn=quote.csn, purchase_method=quote.purchase_method, partner_csn=quote.partner_csn)
+    return await step(
         SubscriptionActivities.reserve_terms,
-        TermsInput(quote_number=quote.number, terms=terms),
-        deadline=CHARGE_DEADLINE,
+        TermsInput(quote_number=quote.number, terms=terms, owner=owner),
     )
 
 
 async def release(quote: Quote, terms: list[TermRef]) -> None:
     if terms:
-        await local(
+        await step(
             SubscriptionActivities.release_terms,
             TermsInput(quote_number=quote.number, terms=terms),
-            deadline=TERMS_DEADLINE,
-            retry=TERMS_RETRY,
         )
 
 
 async def charge(quote: Quote, payment: PayInput) -> TakePaymentResult:
     """Once per quote (idempotency key quote-<number>): a card token, or an offline payment's reference."""
-    return await local(
+    return await step(
         PaymentActivities.take_payment,
         TakePaymentInput(
             quote_number=quote.number,
@@ -114,18 +113,23 @@ async def charge(quote: Quote, payment: PayInput) -> TakePaymentResult:
             reference=payment.payment_reference,
         ),
         timeout=CHARGE_TIMEOUT,
-        deadline=CHARGE_DEADLINE,
-        retry=CHARGE_RETRY,
+    )
+
+
+async def find(quote: Quote) -> FindPaymentResult:
+    """R20: whether a charge whose answer was lost was taken; asked until the provider answers."""
+    return await step(
+        PaymentActivities.find_payment,
+        FindPaymentInput(quote_number=quote.number, amount=quote.total, currency=quote.currency),
+        timeout=CHARGE_TIMEOUT,
     )
 
 
 async def refund(quote: Quote) -> None:
-    await local(
+    await step(
         PaymentActivities.refund_payment,
         RefundPaymentInput(quote_number=quote.number),
         timeout=CHARGE_TIMEOUT,
-        deadline=TERMS_DEADLINE,
-        retry=TERMS_RETRY,
     )
 
 
@@ -143,17 +147,15 @@ async def renew(quote: Quote) -> RenewTermsResult:
     ]
     if not renewals:
         return RenewTermsResult(renewed={})
-    return await local(
+    return await step(
         SubscriptionActivities.renew_terms,
         RenewTermsInput(quote_number=quote.number, renewals=renewals),
-        deadline=TERMS_DEADLINE,
-        retry=TERMS_RETRY,
     )
 
 
 async def create_subscription(quote: Quote, line_no: int, line: QuoteLine, start: date) -> CreateSubscriptionResult:
     """A paid new purchase becomes a subscription, its id fixed by quote and line."""
-    return await local(
+    return await step(
         SubscriptionActivities.create_subscription,
         CreateSubscriptionInput(
             quote_number=quote.number,
@@ -167,20 +169,17 @@ async def create_subscription(quote: Quote, line_no: int, line: QuoteLine, start
             purchase_method=quote.purchase_method,
             partner_csn=quote.partner_csn,
         ),
-        deadline=TERMS_DEADLINE,
-        retry=TERMS_RETRY,
     )
 
 
 def send_emails(quote: Quote, purpose: Purpose) -> "asyncio.Task[object]":
     """Every recipient's email of one purpose, by one regular activity, in the background: an SMTP
-    outage never blocks the buyer's next step."""
+    outage never blocks the buyer's next step, and the email waits for the server to come back."""
     return asyncio.create_task(
         workflow.execute_activity_method(
             EmailActivities.send_quote_emails,
             SendQuoteEmailsInput(quote=quote, recipients=quote.all_recipients, purpose=purpose),
             start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=EMAIL_DEADLINE,
-            retry_policy=EMAIL_RETRY,
+            retry_policy=OUTAGE,
         )
     )

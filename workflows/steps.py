@@ -1,5 +1,13 @@
-"""How the workflows run their steps: local activities, typed, whose failures arrive as a regular
-activity's do, and one way to read any step's failure."""
+"""How the workflows run their steps (DESIGN.md, Faults): an outage is waited for, a business failure
+ends the step at once.
+
+A step is first tried as a local activity: a few quick attempts inside the workflow task, one event
+when it works. If it still fails for a reason that may pass (the database, the mail server, the
+provider or a calendar not answering), it goes on as a regular activity, retried with capped back-off
+for as long as the outage lasts: visible with its attempt and last failure in the Temporal UI and in
+`renewals ops stuck`. No deadline turns an outage into a failed step. A non-retryable failure (a
+refusal, a missing price, bad data, a declined card) ends the step with its reason.
+"""
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -12,38 +20,53 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 
-# A local activity runs inside the workflow task that starts it: no task of its own, one event.
-LOCAL_TIMEOUT = timedelta(seconds=15)
-LOCAL_DEADLINE = timedelta(minutes=10)
+STEP_TIMEOUT = timedelta(seconds=15)
+# Inside the workflow task: three attempts within a few seconds.
+QUICK = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=2), maximum_attempts=3
+)
+# Then as long as it takes, at most two minutes between attempts.
+OUTAGE = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(minutes=2)
+)
 
 
-async def local(
-    activity: Callable[[Any, I], Awaitable[R]],
-    arg: I,
-    *,
-    timeout: timedelta = LOCAL_TIMEOUT,
-    deadline: timedelta = LOCAL_DEADLINE,
-    retry: RetryPolicy | None = None,
-) -> R:
-    """Run `activity` (a method of an activities class) as a local activity; a failure comes out as an
-    ActivityError whatever the SDK gives, so callers handle one type."""
+async def step(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: timedelta = STEP_TIMEOUT) -> R:
+    """Run `activity` (a method of an activities class) until it works or fails for a business reason,
+    which comes out as an ActivityError whose cause is the ApplicationError."""
     try:
         return await workflow.execute_local_activity_method(
-            activity, arg, start_to_close_timeout=timeout, schedule_to_close_timeout=deadline, retry_policy=retry
+            activity, arg, start_to_close_timeout=timeout, retry_policy=QUICK
         )
     except FailureError as err:
-        if isinstance(err, ActivityError):
-            raise
-        name = getattr(activity, "__name__", "activity")
-        raise ActivityError(
-            f"local activity {name} failed",
-            scheduled_event_id=0,
-            started_event_id=0,
-            identity="",
-            activity_type=name,
-            activity_id="",
-            retry_state=None,
-        ) from err
+        failure = as_activity_error(err, activity)
+        if not may_pass(failure):
+            raise failure from failure.cause
+    return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=timeout, retry_policy=OUTAGE)
+
+
+def as_activity_error(err: FailureError, activity: object) -> ActivityError:
+    """A local activity's failure can arrive bare: wrapped as a regular one's, so callers handle one type."""
+    if isinstance(err, ActivityError):
+        return err
+    name = getattr(activity, "__name__", "activity")
+    wrapped = ActivityError(
+        f"local activity {name} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=name,
+        activity_id="",
+        retry_state=None,
+    )
+    wrapped.__cause__ = err
+    return wrapped
+
+
+def may_pass(err: ActivityError) -> bool:
+    """An outage (anything but a non-retryable ApplicationError) may pass; a business failure will not."""
+    cause = err.cause
+    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
 
 
 def failure_type(err: ActivityError) -> str | None:
@@ -58,3 +81,11 @@ def failure_message(err: BaseException) -> str:
     if isinstance(cause, FailureError) and cause.message:
         return cause.message
     return str(cause or err)
+
+
+async def durable(
+    activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: timedelta = timedelta(minutes=1)
+) -> R:
+    """Run `activity` as a regular activity, retried through any outage (visible in `renewals ops stuck`);
+    a business failure comes out as an ActivityError."""
+    return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=timeout, retry_policy=OUTAGE)

@@ -14,7 +14,6 @@ import asyncio
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -35,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         AutoRenewState,
         CalendarState,
         DetachInput,
+        Owner,
         RenewTermInput,
         RenewTermResult,
         Reservation,
@@ -48,14 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.json_views import subscription_json
     from domain.models import Subscription, Term
     from domain.webhooks import EventType
-    from workflows.steps import failure_message
+    from workflows.steps import durable, failure_message
     from workflows.webhooks import Announcer
 
-ACTIVITY_TIMEOUT = timedelta(minutes=1)
-# An auto-renewal that cannot be recorded within about an hour is reported, not retried forever.
-AUTO_RENEW_RETRY = RetryPolicy(maximum_attempts=12, maximum_interval=timedelta(minutes=10))
-EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
-EMAIL_DEADLINE = timedelta(days=2)
 AUTO_RENEWER = "auto-renew"
 ELSEWHERE = "the source system"
 
@@ -99,13 +94,15 @@ class SubscriptionWorkflow:
                     # A term granted to a payment in progress is never lapsed under it (R16).
                     await workflow.wait_condition(lambda: self.calendar.reservation is None)
                     continue
-                return await self._lapse()
+                if await self._lapse():
+                    return self.state()
+                continue  # a load reopened it while it was lapsing: the next term
             if now >= calendar.renewal_due and self._may_auto_renew():
                 await self._auto_renew()
                 continue
             if calendar.auto_quote <= now < calendar.renewal_due and self.calendar.auto_quote is None:
                 if auto_quote_wanted(self.sub, len(self.calendar.pending)):
-                    await self._send_auto_quote()
+                    self._send_auto_quote()
                     continue
             upcoming = calendar.next_after(now)
             workflow.set_current_details(self._details(upcoming))
@@ -125,18 +122,18 @@ class SubscriptionWorkflow:
         c = self.calendar
         return self.sub.auto_renew and not self.held_by and c.reservation is None and c.auto_renew_error is None
 
-    async def _lapse(self) -> AutoRenewState:
-        """R01: the window closed and nothing renewed the term."""
+    async def _lapse(self) -> bool:
+        """R01: the window closed and nothing renewed the term. True once it has lapsed for good; False when
+        a load reopened it (renewed elsewhere) while its last deliveries were going out."""
         self.lapsing = True
-        await workflow.execute_activity_method(
+        await durable(
             CalendarActivities.record_lapse,
             RecordLapseInput(subscription_id=self.sub.id, end_date=self.sub.end_date),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._announce("subscription.lapsed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self.outbox)
-        return self.state()
+        return not self.renewed
 
     @workflow.query(name=contract.STATE)
     def state(self) -> AutoRenewState:
@@ -183,14 +180,17 @@ class SubscriptionWorkflow:
 
     @workflow.update(name=contract.RESERVE)
     def reserve(self, input: TermInput) -> ReserveResult:
-        """R16, first step of a payment: the term is this holder's until it renews or releases it."""
+        """R16, first step of a payment: the term is this holder's until it renews or releases it. A term
+        this holder already renewed is granted again: its payment, retried, goes on to paid (R20)."""
+        if self.calendar.claims.get(input.term_end.isoformat()) == input.holder:
+            return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
         refusal = self._refusal(input)
         if refusal is not None:
             return refusal
         if self.calendar.reservation is None:
             self.calendar.reservation = Reservation(holder=input.holder, term_end=input.term_end, since=workflow.now())
             self._touch()
-        return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder)
+        return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
 
     @workflow.update(name=contract.RELEASE)
     def release(self, input: TermInput) -> AutoRenewState:
@@ -223,6 +223,9 @@ class SubscriptionWorkflow:
     def _validate_set_auto_renew(self, input: SetAutoRenewInput) -> None:
         if self.held_by:
             refuse("R02", f"auto-renew of {self.sub.id} is held by quote {', '.join(self.held_by)} until it ends")
+        reservation = self.calendar.reservation
+        if reservation is not None and reservation.holder == AUTO_RENEWER:
+            refuse("R02", f"{self.sub.id} is being auto-renewed right now; switch it for the next term in a moment")
 
     @workflow.signal(name=contract.SOURCE_CHANGED)
     async def source_changed(self, input: SourceChangedInput) -> None:
@@ -233,18 +236,15 @@ class SubscriptionWorkflow:
         if c.reservation is not None:
             await workflow.wait_condition(lambda: self.calendar.reservation is None)
         own, incoming, held = self.sub, input.subscription, bool(self.held_by)
+        moved = Owner.of(incoming) != Owner.of(own)
+        if moved:
+            # R21: a new owner ends the old owner's quotes.
+            self._end_pending(
+                None, f"the subscription moved to {Owner.of(incoming)}", f"{own.id} now belongs to {Owner.of(incoming)}"
+            )
         elsewhere = incoming.end_date > own.end_date
         if elsewhere:
-            key = own.end_date.isoformat()
-            c.claims[key] = ELSEWHERE
-            c.renewed_on[key] = workflow.now().date()
-            self._end_pending(
-                None,
-                "superseded: renewed outside this system",
-                f"{own.id} was renewed outside this system; it now runs until {incoming.end_date.isoformat()}",
-            )
-            c.auto_quote = None
-            self.renewed = True
+            self._renewed_elsewhere(incoming.end_date)
         if incoming.end_date < own.end_date:
             incoming = incoming.model_copy(update={"end_date": own.end_date, "seats": own.seats, "term": own.term})
         if held:
@@ -262,8 +262,24 @@ class SubscriptionWorkflow:
         held = self.calendar.reservation
         return held is not None and held.holder == input.holder and held.term_end == input.term_end
 
+    def _renewed_elsewhere(self, end_date: date) -> None:
+        """A load says the term was renewed outside this system (R18): claimed by the source system, the
+        pending quotes superseded, and the next term begins."""
+        c = self.calendar
+        key = self.sub.end_date.isoformat()
+        c.claims[key] = ELSEWHERE
+        c.renewed_on[key] = workflow.now().date()
+        self._end_pending(
+            None,
+            "superseded: renewed outside this system",
+            f"{self.sub.id} was renewed outside this system; it now runs until {end_date.isoformat()}",
+        )
+        c.auto_quote = None
+        self.renewed = True
+
     def _refusal(self, input: TermInput) -> ReserveResult | None:
-        """Why this holder cannot have the term, or None: renewed, gone, closed, or someone else's."""
+        """Why this holder cannot have the term, or None: renewed, gone, closed, someone else's, or asked
+        for by a quote of a customer who no longer owns it (R21)."""
         sub, c = self.sub.id, self.calendar
         key = input.term_end.isoformat()
 
@@ -279,6 +295,10 @@ class SubscriptionWorkflow:
             return refused(
                 "R16", f"{sub} now runs until {self.sub.end_date.isoformat()}; its term ending {key} is no longer open"
             )
+        if input.owner is not None and input.owner != Owner.of(self.sub):
+            return refused(
+                "R21", f"{sub} now belongs to {Owner.of(self.sub)}; only a quote of its current owner can renew it"
+            )
         if self._reserved_for(input):
             return None
         if self.lapsing or workflow.now() >= TermCalendar.of(input.term_end).window_closes:
@@ -291,49 +311,56 @@ class SubscriptionWorkflow:
 
     async def _auto_renew(self) -> None:
         """Same seats and term at the price-book price; the term is reserved while that is recorded, and
-        claimed only once it was (R16). A business failure is recorded and claims nothing."""
+        claimed only once it was (R16). An outage is waited for; a business failure (no price) is recorded
+        and claims nothing. A load that already moved the end date renewed it elsewhere: nothing is billed."""
         sub, c = self.sub, self.calendar
         c.reservation = Reservation(holder=AUTO_RENEWER, term_end=sub.end_date, since=workflow.now())
         try:
-            renewal = await workflow.execute_activity_method(
-                CalendarActivities.auto_renew,
-                AutoRenewInput(subscription=sub),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=AUTO_RENEW_RETRY,
-            )
+            renewal = await durable(CalendarActivities.auto_renew, AutoRenewInput(subscription=sub))
         except ActivityError as err:
             c.reservation = None
             c.auto_renew_error = failure_message(err)
             self._touch()
             workflow.logger.warning("auto-renew of %s failed: %s", sub.id, c.auto_renew_error)
-            await workflow.execute_activity_method(
+            await durable(
                 CalendarActivities.record_auto_renew_failure,
                 RecordAutoRenewFailureInput(subscription_id=sub.id, term_end=sub.end_date, reason=c.auto_renew_error),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=AUTO_RENEW_RETRY,
             )
+            return
+        c.reservation = None
+        if renewal.elsewhere is not None:
+            self._renewed_elsewhere(renewal.elsewhere.end_date)
+            c.subscription = renewal.elsewhere.model_copy(update={"auto_renew": sub.auto_renew})
+            self._announce("subscription.renewed")
+            self._touch()
             return
         self._close_term(AUTO_RENEWER, renewal.to_end_date, sub.seats, sub.term)
         self.renewal_email = SendRenewalEmailInput(
             subscription=sub, to_end_date=renewal.to_end_date, amount=renewal.amount, promotion=renewal.promotion
         )
 
-    async def _send_auto_quote(self) -> None:
-        """R12: one auto quote per term; its number is fixed per term, so running this twice is harmless."""
-        try:
-            created = await workflow.execute_activity_method(
-                CalendarActivities.create_auto_quote,
-                CreateAutoQuoteInput(
-                    subscription_id=self.sub.id, term_end=self.sub.end_date, today=workflow.now().date()
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
-        except ActivityError as err:
-            # Never retried within the term (R12: at most one auto quote); the reason shows in the details.
-            self.calendar.auto_quote = f"not sent: {failure_message(err)}"
-            workflow.logger.warning("auto quote for %s not sent: %s", self.sub.id, self.calendar.auto_quote)
-            return
-        self.calendar.auto_quote = created.quote_number
+    def _send_auto_quote(self) -> None:
+        """R12: one auto quote per term, made in the background so an outage never holds up the term's
+        other dates; its number is fixed per term, so making it twice is harmless."""
+        term_end = self.sub.end_date
+        self.calendar.auto_quote = "being made"
+
+        async def make() -> None:
+            try:
+                created = await durable(
+                    CalendarActivities.create_auto_quote,
+                    CreateAutoQuoteInput(subscription_id=self.sub.id, term_end=term_end, today=workflow.now().date()),
+                )
+                outcome = created.quote_number
+            except ActivityError as err:
+                # Never retried within the term (R12: at most one auto quote); the reason shows in the details.
+                outcome = f"not sent: {failure_message(err)}"
+                workflow.logger.warning("auto quote for %s %s", self.sub.id, outcome)
+            if self.sub.end_date == term_end:
+                self.calendar.auto_quote = outcome
+                self._touch()
+
+        self.outbox.append(asyncio.create_task(make()))
 
     def _close_term(self, winner: str, end_date: date, seats: int, term: Term) -> None:
         c = self.calendar
@@ -343,6 +370,8 @@ class SubscriptionWorkflow:
         c.renewed_on[key] = today
         c.reservation = None
         self._end_pending(winner, f"superseded by {winner}", f"{self.sub.id} was renewed by {winner} on {today}")
+        if winner != AUTO_RENEWER:
+            self._set_auto_renew(True)  # R03: a paid quote turns auto-renew back on, whether or not it held it
         c.subscription = self.sub.model_copy(update={"end_date": end_date, "seats": seats, "term": term})
         c.auto_quote = None
         self.renewed = True
@@ -377,13 +406,7 @@ class SubscriptionWorkflow:
         if self.renewal_email is None:
             return
         try:
-            await workflow.execute_activity_method(
-                CalendarActivities.send_renewal_email,
-                self.renewal_email,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=EMAIL_DEADLINE,
-                retry_policy=EMAIL_RETRY,
-            )
+            await durable(CalendarActivities.send_renewal_email, self.renewal_email, timeout=timedelta(seconds=30))
         except ActivityError as err:
             workflow.logger.warning("renewal email for %s not sent: %s", self.sub.id, failure_message(err))
 

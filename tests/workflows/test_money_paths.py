@@ -166,7 +166,8 @@ async def test_r16_pay_twice_at_once_charges_once(env: WorkflowEnvironment, pool
         await quote_result(env.client, quote.number)
     paid = [o for o in outcomes if not isinstance(o, Exception)]
     assert len(paid) == 1 and paid[0].state is QuoteState.PAID
-    assert [o.rule for o in outcomes if isinstance(o, Refused)] == ["lifecycle"]
+    # The other is refused: while the first is going on (R20), or as paid once it is (lifecycle).
+    assert [o.rule for o in outcomes if isinstance(o, Refused)] in (["R20"], ["lifecycle"])
     assert await charges(pool, quote.number) == 1 and gateway.charge_calls[f"quote-{quote.number}"] == 1
     assert await scalar(pool, "SELECT count(*) FROM renewals") == 1
 
