@@ -2,6 +2,7 @@
 Services start and update quotes through this module, calendars signal them through it, and the
 workflow itself implements it (workflows/quote.py)."""
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -33,11 +34,17 @@ STATE = "state"
 SUPERSEDE = "supersede"
 
 
+# How long a buyer waits for a payment before hearing it is being confirmed (R20).
+PAYMENT_WAIT = timedelta(seconds=20)
+
+
 class QuoteInput(BaseModel):
-    """The quote as built and checked by the service, and the webhook receivers it announces its steps to."""
+    """The quote as built and checked by the service, the webhook receivers it announces its steps to, and
+    how long its buyer waits for a payment before hearing it is pending."""
 
     quote: Quote
     webhooks: list[str] = []
+    payment_wait: timedelta = PAYMENT_WAIT
 
 
 class QuoteResult(BaseModel):

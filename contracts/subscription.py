@@ -50,6 +50,36 @@ class CalendarState(BaseModel):
     reservation: Reservation | None = None
     auto_renew_error: str | None = None
 
+    @property
+    def held_by(self) -> list[str]:
+        """The pending quotes that hold auto-renew (R02, R17)."""
+        return [number for number, hold in self.pending.items() if hold]
+
+    def details(self, upcoming: tuple[str, datetime] | None) -> str:
+        """`SUB-1001 · ends 2026-12-19 · auto-renew on · next: auto-renew 2026-12-19`: the UI row."""
+        sub = self.subscription
+        switch = f"held by {', '.join(self.held_by)}" if self.held_by else ("on" if sub.auto_renew else "off")
+        parts = [sub.id, f"ends {sub.end_date.isoformat()}", f"auto-renew {switch}"]
+        if self.reservation:
+            parts.append(f"being renewed by {self.reservation.holder}")
+        if self.auto_renew_error:
+            parts.append(f"auto-renew failed: {self.auto_renew_error}")
+        if self.auto_quote and self.auto_quote.startswith("not sent"):
+            parts.append(f"auto quote {self.auto_quote}")
+        if upcoming:
+            parts.append(f"next: {upcoming[0]} {upcoming[1].date().isoformat()}")
+        return " · ".join(parts)
+
+    def carried(self) -> "CalendarState":
+        """The whole state for the next run, with the claims of the six most recent terms."""
+        recent = sorted(self.claims)[-6:]
+        return self.model_copy(
+            update={
+                "claims": {k: self.claims[k] for k in recent},
+                "renewed_on": {k: self.renewed_on[k] for k in recent if k in self.renewed_on},
+            }
+        )
+
 
 class AutoRenewState(BaseModel):
     """What the calendar answers: the switch, the quotes on it, the next event."""

@@ -53,6 +53,7 @@ class FakeGateway:
 
     async def charge(self, request: ChargeRequest) -> Charge:
         key = request.idempotency_key
+        fault: Exception | None = None
         async with self.pool.connection() as conn:
             await self._unreachable(conn, key)
             row = await ledger.charge_for(conn, key)
@@ -63,17 +64,18 @@ class FakeGateway:
                 if method["decline"]:
                     raise CardDeclined(method["decline"])
                 if method["fault"] == "unavailable" and await ledger.start_fault(conn, key, "unavailable"):
-                    raise ProviderUnavailable(f"the payment provider answered 503 for {key}")
-                row = await ledger.add_charge(
-                    conn,
-                    key,
-                    "ch_fake_" + secrets.token_hex(10),
-                    request.payment_method,
-                    request.amount,
-                    request.currency,
-                )
-                if method["fault"] == "answer-lost" and await ledger.start_fault(conn, key, "answer-lost"):
-                    raise OutcomeUnknown(f"the payment provider's answer for {key} was lost")
+                    fault = ProviderUnavailable(f"the payment provider answered 503 for {key}")
+                else:
+                    charge_id = "ch_fake_" + secrets.token_hex(10)
+                    row = await ledger.add_charge(
+                        conn, key, charge_id, request.payment_method, request.amount, request.currency
+                    )
+                    if method["fault"] == "answer-lost" and await ledger.start_fault(conn, key, "answer-lost"):
+                        fault = OutcomeUnknown(f"the payment provider's answer for {key} was lost")
+            await conn.commit()
+        if fault is not None:  # raised once what the provider did is kept
+            raise fault
+        assert row is not None
         return _charge(row)
 
     async def find(self, idempotency_key: str) -> Charge | None:

@@ -5,7 +5,7 @@ the web app, the worker, the dev stack and the tests all open the application he
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from temporalio.client import Client
 
@@ -53,12 +53,20 @@ async def open_app(
         if client is None:
             client = await connect(settings, lazy=True)
         queue = settings.temporal_task_queue
+        gateway = payment_gateway(settings, pool)
         yield App(
             settings=settings,
             pool=pool,
             client=client,
-            gateway=payment_gateway(settings, pool),
-            quotes=QuoteService(client, pool, queue, today=today, webhooks=list(settings.webhook_receivers())),
+            gateway=gateway,
+            quotes=QuoteService(
+                client,
+                pool,
+                queue,
+                today=today,
+                webhooks=list(settings.webhook_receivers()),
+                payment_wait=timedelta(seconds=settings.payment_wait_seconds),
+            ),
             subscriptions=SubscriptionService(client, pool, queue),
-            ops=OpsService(client, pool),
+            ops=OpsService(client, pool, gateway),
         )

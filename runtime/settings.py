@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadInput
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = 1000
     metrics_port: int | None = None
     payment_gateway: Literal["fake"] = "fake"
+    # How long a buyer waits for a payment before hearing it is being confirmed (R20).
+    payment_wait_seconds: float = Field(default=20.0, gt=0, le=300)
     log_level: str = "INFO"
 
     @classmethod

@@ -111,7 +111,13 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     receivers = settings.webhook_receivers()
-    quotes = QuoteService(client, pool, settings.temporal_task_queue, webhooks=list(receivers))
+    quotes = QuoteService(
+        client,
+        pool,
+        settings.temporal_task_queue,
+        webhooks=list(receivers),
+        payment_wait=timedelta(seconds=settings.payment_wait_seconds),
+    )
     calendar = CalendarActivities(pool, mailer, quotes.create_auto)
     payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)
     webhooks = WebhookActivities(receivers, settings.require_webhook_secret())

@@ -9,7 +9,10 @@ from contracts import quote as quote_contract
 from contracts import subscription as calendar_contract
 from contracts.search_attributes import QUOTE_EXPIRES_AT, QUOTE_STATE
 from domain.quotes import Quote, subscription_workflow_id
+from payments.gateway import PaymentGateway
+from services.audit import AuditReport, audit
 from store.calendars import open_auto_renew_failures
+from store.mail import refused_mail
 from store.pool import Pool
 
 
@@ -47,12 +50,38 @@ def _iso(moment: datetime) -> str:
 class OpsService:
     """What needs a person, for `renewals ops stuck`: from the store and from Temporal's visibility."""
 
-    def __init__(self, client: Client, pool: Pool) -> None:
+    def __init__(self, client: Client, pool: Pool, gateway: PaymentGateway) -> None:
         self.client = client
         self.pool = pool
+        self.gateway = gateway
 
     async def stuck(self, days: int, now: datetime | None = None) -> list[Stuck]:
-        return [*await self.failed_auto_renewals(), *await stuck_workflows(self.client, days, now)]
+        return [
+            *await self.failed_auto_renewals(),
+            *await self.refused_mail(),
+            *await stuck_workflows(self.client, days, now),
+        ]
+
+    async def audit(self) -> AuditReport:
+        """Money and terms reconciled (services/audit.py)."""
+        return await audit(self.client, self.pool, self.gateway)
+
+    async def refused_mail(self) -> list[Stuck]:
+        """Recipients the mail server refused for good: their message was not sent (the others were)."""
+        async with self.pool.connection() as conn:
+            refused = await refused_mail(conn)
+        return [
+            Stuck(
+                workflow_id=quote_contract.workflow_id(m["quote_number"])
+                if m["quote_number"]
+                else subscription_workflow_id(m["subscription_id"]),
+                kind="quote" if m["quote_number"] else "subscription",
+                state=None,
+                reason="email refused",
+                detail=f"{m['purpose']} email to {m['recipient']}: {m['failure']}",
+            )
+            for m in refused
+        ]
 
     async def failed_auto_renewals(self) -> list[Stuck]:
         """Calendars whose auto-renewal failed for a business reason (no price) while the term is open."""

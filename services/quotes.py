@@ -1,7 +1,7 @@
 """Quote operations as a backend system calls them: validate, start the workflow, send it updates."""
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import quote as contract
 from contracts.quote import (
+    PAYMENT_WAIT,
     AcceptInput,
     CancelInput,
     EditInput,
@@ -41,13 +42,16 @@ class QuoteService:
         task_queue: str,
         today: date | None = None,
         webhooks: list[str] | None = None,
+        payment_wait: timedelta = PAYMENT_WAIT,
     ) -> None:
-        """`webhooks`: the receiver ids (WEBHOOK_URLS) a new quote announces its steps to."""
+        """`webhooks`: the receiver ids (WEBHOOK_URLS) a new quote announces its steps to; `payment_wait`: how
+        long a buyer waits for a payment before hearing it is pending (R20)."""
         self.client = client
         self.pool = pool
         self.task_queue = task_queue
         self.today = today
         self.webhooks = list(webhooks or [])
+        self.payment_wait = payment_wait
 
     async def create(self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None) -> Quote:
         """Every rule checked before anything exists: a refused quote leaves no row and no workflow. With an
@@ -110,7 +114,7 @@ class QuoteService:
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             contract.WORKFLOW,
-            QuoteInput(quote=quote, webhooks=self.webhooks),
+            QuoteInput(quote=quote, webhooks=self.webhooks, payment_wait=self.payment_wait),
             id=contract.workflow_id(quote.number),
             task_queue=self.task_queue,
             result_type=QuoteResult,

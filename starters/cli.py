@@ -195,6 +195,26 @@ def stuck(days: int, as_json: bool) -> None:
     output.emit(as_json, rows, text)
 
 
+@ops.command()
+@json_option
+def audit(as_json: bool) -> None:
+    """Reconcile money and terms: each quote holds its total if paid and nothing otherwise, each renewed term
+    has one source, no hold or reservation of an ended quote, each open subscription has a calendar.
+    Exit status 1 if anything is off."""
+    report = with_app(lambda app: app.ops.audit(), pool_size=2)
+    if as_json:
+        output.emit(True, report.model_dump(), "")
+    else:
+        lines = [f"{v.kind:<12} {v.subject:<12} {v.detail}" for v in report.violations]
+        if report.pending:
+            lines.append(f"payment being confirmed (see renewals ops stuck): {', '.join(report.pending)}")
+        verdict = "audit clean" if report.clean else f"audit found {len(report.violations)} problem(s)"
+        lines.append(f"{verdict}: {report.quotes} accepted quote(s), {report.subscriptions} open subscription(s)")
+        click.echo("\n".join(lines))
+    if not report.clean:
+        sys.exit(1)
+
+
 @cli.group()
 def webhooks() -> None:
     """The receiving end of the webhooks, for trying them out."""

@@ -36,8 +36,8 @@ from workers.demo_data import ACME, demo_data
 class CountingGateway(FakeGateway):
     """The local fake provider, counting what reached it: tests assert money, not only states."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        super().__init__(pool)
+    def __init__(self, pool: AsyncConnectionPool, **faults) -> None:
+        super().__init__(pool, **faults)
         self.charge_calls: Counter[str] = Counter()
 
     async def charge(self, request: ChargeRequest) -> Charge:
@@ -215,6 +215,66 @@ async def rows(pool: AsyncConnectionPool, query: str, *params) -> list[dict]:
         return list(await cur.fetchall())
 
 
+class Outage:
+    """Activities that fail as if what they reach were down (a retryable error), while switched on; the
+    rest of the worker is the real one. `calls` counts each activity's attempts."""
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.calls: Counter[str] = Counter()
+
+    def wrap(self, fn):
+        from typing import get_type_hints
+
+        from temporalio import activity
+
+        name = fn.__name__
+
+        async def flaky(input):
+            self.calls[name] += 1
+            if name in self.down:
+                raise ConnectionError(f"{name}: the database is not answering (test outage)")
+            return await fn(input)
+
+        flaky.__annotations__ = get_type_hints(fn)
+        return activity.defn(name=name)(flaky)
+
+    def worker(self, env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings, gateway=None):
+        from temporalio.worker import Worker
+
+        from runtime.interceptors import BusinessFailures
+        from runtime.temporal import WORKFLOWS, activities, sandbox
+
+        return Worker(
+            env.client,
+            task_queue=settings.temporal_task_queue,
+            workflows=WORKFLOWS,
+            activities=[self.wrap(a) for a in activities(env.client, pool, settings, gateway)],
+            workflow_runner=sandbox(),
+            interceptors=[BusinessFailures()],
+        )
+
+
+async def audit(env: WorkflowEnvironment, pool: AsyncConnectionPool, gateway=None, calendars: bool = False):
+    """`renewals ops audit` over the store and the provider; on the time-skipping server (no visibility
+    queries) without the calendars check unless asked."""
+    from services import audit as auditing
+
+    report = await auditing.audit(env.client, pool, gateway or FakeGateway(pool), calendars=calendars)
+    assert report.violations == [], report.violations
+    return report
+
+
+async def until(check, what: str, tries: int = 300, pause: float = 0.05):
+    """Poll `check()` (async) until it is truthy; the test fails naming `what` otherwise."""
+    for _ in range(tries):
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(pause)
+    raise AssertionError(f"never happened: {what}")
+
+
 # The real command, free ports and a real SMTP server.
 
 BIN = Path(sys.executable).parent
@@ -245,12 +305,14 @@ class Mailbox:
         self.controller = start_smtp_sink(folder, "127.0.0.1", self.port)
 
     def messages(self) -> list:
+        return self.read(self.folder)
+
+    @staticmethod
+    def read(folder: Path) -> list:
         import email
         from email import policy
 
-        return [
-            email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(self.folder.glob("*.eml"))
-        ]
+        return [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(folder.glob("*.eml"))]
 
 
 # The buyer app, seen from a browser.

@@ -25,6 +25,7 @@ from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, S
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import Origin, QuoteState
 from runtime.app import App
+from services.audit import AuditReport
 from store.loader import location
 from web.deps import Application
 
@@ -197,6 +198,12 @@ async def list_groups(csn: Csn, app: Application) -> Any:
 @router.put("/subscriptions/{subscription_id}/auto-renew", response_model=AutoRenewState)
 async def set_auto_renew(subscription_id: str, body: AutoRenew, app: Application) -> Any:
     return await app.subscriptions.set_auto_renew(subscription_id, body.on)
+
+
+@router.get("/audit", response_model=AuditReport)
+async def audit(app: Application) -> Any:
+    """`renewals ops audit`: money and terms reconciled; `clean` is false with each violation listed."""
+    return await app.ops.audit()
 
 
 def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]) -> FastAPI:

@@ -42,8 +42,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import failure_message, failure_type
     from workflows.webhooks import Announcer
 
-# How long the buyer waits for a payment before hearing it is pending (R20).
-PAYMENT_WAIT = timedelta(seconds=20)
 # The steps a backend system hears of, by webhook (`quote.<step>`).
 ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled")
 
@@ -76,6 +74,7 @@ class QuoteWorkflow:
         self.lock = asyncio.Lock()
         self.outbox: list[asyncio.Task] = []
         self.announcer = Announcer(list(input.webhooks))
+        self.payment_wait = input.payment_wait
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
@@ -243,14 +242,14 @@ class QuoteWorkflow:
             refuse("R20", f"a payment of quote {self.quote.number} is being confirmed; try again once it is known")
 
     async def _start_payment(self, input: PayInput, accepting: bool) -> Quote:
-        """The buyer waits for the payment up to PAYMENT_WAIT. One still going on then (a provider that is
+        """The buyer waits for the payment up to `payment_wait` (20 s). One still going on then (a provider that is
         down, a charge whose answer was lost) goes on without them: the quote says its payment is pending."""
         self._check_not_paying()
         self.progress.paying = True
         payment = asyncio.create_task(self._accept_and_pay(input, accepting))
         self.outbox.append(payment)
         try:
-            await workflow.wait_condition(payment.done, timeout=PAYMENT_WAIT)
+            await workflow.wait_condition(payment.done, timeout=self.payment_wait)
         except TimeoutError:
             self._change(payment="pending")
             await self._save("payment pending")

@@ -11,7 +11,7 @@ renewed or the history grows long.
 """
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
@@ -74,7 +74,7 @@ class SubscriptionWorkflow:
 
     @property
     def held_by(self) -> list[str]:
-        return [number for number, hold in self.calendar.pending.items() if hold]
+        return self.calendar.held_by
 
     @workflow.run
     async def run(self, input: CalendarState) -> AutoRenewState:
@@ -82,7 +82,7 @@ class SubscriptionWorkflow:
             return await self._run()
         except ActivityError as err:
             # It cannot go on: the UI row (and `renewals ops stuck`) says why.
-            workflow.set_current_details(f"{self._details(None)} · stopped: {err.cause or err}")
+            workflow.set_current_details(f"{self.calendar.details(None)} · stopped: {err.cause or err}")
             raise
 
     async def _run(self) -> AutoRenewState:
@@ -105,7 +105,7 @@ class SubscriptionWorkflow:
                     self._send_auto_quote()
                     continue
             upcoming = calendar.next_after(now)
-            workflow.set_current_details(self._details(upcoming))
+            workflow.set_current_details(self.calendar.details(upcoming))
             self.changed = False
             try:
                 await workflow.wait_condition(
@@ -116,7 +116,7 @@ class SubscriptionWorkflow:
                 pass
         await self._finish_term()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._carried())
+        workflow.continue_as_new(self.calendar.carried())
 
     def _may_auto_renew(self) -> bool:
         c = self.calendar
@@ -428,28 +428,3 @@ class SubscriptionWorkflow:
         """Every change gets a new version, so the store's mirror keeps only the newest state."""
         self.calendar.version += 1
         self.changed = True
-
-    def _details(self, upcoming: tuple[str, datetime] | None) -> str:
-        c = self.calendar
-        switch = f"held by {', '.join(self.held_by)}" if self.held_by else ("on" if self.sub.auto_renew else "off")
-        parts = [self.sub.id, f"ends {self.sub.end_date.isoformat()}", f"auto-renew {switch}"]
-        if c.reservation:
-            parts.append(f"being renewed by {c.reservation.holder}")
-        if c.auto_renew_error:
-            parts.append(f"auto-renew failed: {c.auto_renew_error}")
-        if c.auto_quote and c.auto_quote.startswith("not sent"):
-            parts.append(f"auto quote {c.auto_quote}")
-        if upcoming:
-            parts.append(f"next: {upcoming[0]} {upcoming[1].date().isoformat()}")
-        return " · ".join(parts)
-
-    def _carried(self) -> CalendarState:
-        """The whole state for the next run, with the claims of the six most recent terms."""
-        c = self.calendar
-        recent = sorted(c.claims)[-6:]
-        return c.model_copy(
-            update={
-                "claims": {k: c.claims[k] for k in recent},
-                "renewed_on": {k: c.renewed_on[k] for k in recent if k in c.renewed_on},
-            }
-        )

@@ -8,6 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import TermCalendar
 from domain.errors import Refused
 from domain.quotes import Origin, QuoteState
+from payments.fake import FakeGateway
 from tests.helpers import (
     calendar,
     quote_result,
@@ -247,7 +248,7 @@ async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_
         history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
         failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
         assert len(failed) == 1
-        stuck = await OpsService(env.client, pool).failed_auto_renewals()
+        stuck = await OpsService(env.client, pool, FakeGateway(pool)).failed_auto_renewals()
         assert [(s.workflow_id, s.reason) for s in stuck] == [("subscription-SUB-1001", "auto-renew failed")]
         assert "no price for AutoCAD annual in EUR" in stuck[0].detail
         assert (await quotes.show(quote.number)).state is QuoteState.SENT
