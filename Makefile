@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint install clean histories bench
+.PHONY: run test test-fast test-faults lint install clean histories bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 # Unit and workflow tests only (no dev server, no subprocesses): the quick loop while editing.
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit tests/workflows $(PYTEST_ARGS)
+
+# The fault suite (R20): outages and crashes on real parts, each case ending with the audit clean.
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -42,6 +42,7 @@ async def open_app(
     client: Client | None = None,
     pool_size: int = 10,
     today: date | None = None,
+    wait_for_store: bool = True,
 ) -> AsyncIterator[App]:
     """The application from the environment (and var/dev.env); a pool or a client given is used, not
     opened (the dev stack and tests bring their own). The client connects on its first call, so commands
@@ -49,7 +50,9 @@ async def open_app(
     settings = settings or Settings.load()
     async with AsyncExitStack() as stack:
         if pool is None:
-            pool = await stack.enter_async_context(open_pool(settings.require_database_url(), max_size=pool_size))
+            pool = await stack.enter_async_context(
+                open_pool(settings.require_database_url(), max_size=pool_size, wait=wait_for_store)
+            )
         if client is None:
             client = await connect(settings, lazy=True)
         queue = settings.temporal_task_queue

@@ -1,7 +1,10 @@
 """`renewals ops stuck`: the quotes (and calendars) that need a person, from visibility and describe."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHistoryEventFilterType
 
@@ -39,6 +42,8 @@ async def _failure(client: Client, workflow_id: str, run_id: str | None) -> str:
     return ""
 
 
+# How long `renewals ops stuck` waits for the store before saying it does not answer.
+STORE_WAIT = 5.0
 KINDS = {quote_contract.WORKFLOW: "quote", calendar_contract.WORKFLOW: "subscription"}
 WATCHED = f'WorkflowType IN ("{quote_contract.WORKFLOW}", "{calendar_contract.WORKFLOW}")'
 
@@ -56,11 +61,24 @@ class OpsService:
         self.gateway = gateway
 
     async def stuck(self, days: int, now: datetime | None = None) -> list[Stuck]:
-        return [
-            *await self.failed_auto_renewals(),
-            *await self.refused_mail(),
-            *await stuck_workflows(self.client, days, now),
-        ]
+        """What the store says (failed auto-renewals, refused mail) and what Temporal says; while the store
+        does not answer, that is said, and what Temporal shows is still listed."""
+        try:
+            from_store = await asyncio.wait_for(self._from_store(), STORE_WAIT)
+        except (TimeoutError, OSError, psycopg.Error, PoolTimeout) as err:
+            from_store = [
+                Stuck(
+                    workflow_id="-",
+                    kind="store",
+                    state=None,
+                    reason="the store is not answering",
+                    detail=f"PostgreSQL did not answer within {STORE_WAIT:.0f} s ({type(err).__name__})",
+                )
+            ]
+        return [*from_store, *await stuck_workflows(self.client, days, now)]
+
+    async def _from_store(self) -> list[Stuck]:
+        return [*await self.failed_auto_renewals(), *await self.refused_mail()]
 
     async def audit(self) -> AuditReport:
         """Money and terms reconciled (services/audit.py)."""

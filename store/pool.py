@@ -13,7 +13,9 @@ Pool = AsyncConnectionPool[Conn]
 
 
 @asynccontextmanager
-async def open_pool(database_url: str, *, max_size: int = 10) -> AsyncIterator[Pool]:
+async def open_pool(database_url: str, *, max_size: int = 10, wait: bool = True) -> AsyncIterator[Pool]:
+    """`wait`: fail at once if the database does not answer; without it, the first query waits for it (a
+    command that may not need the store, like paying a quote, works while the store is down)."""
     pool = Pool(
         database_url,
         connection_class=Conn,
@@ -23,7 +25,7 @@ async def open_pool(database_url: str, *, max_size: int = 10) -> AsyncIterator[P
         open=False,
         name="renewals",
     )
-    await pool.open(wait=True, timeout=15)
+    await pool.open(wait=wait, timeout=15)
     try:
         yield pool
     finally:

@@ -178,9 +178,10 @@ def demo_data(today: date) -> DataFile:
     )
 
 
-def renewable_subscriptions(prefix: str, csn: str, count: int, today: date) -> list[dict]:
-    """`count` annual AutoCAD subscriptions of one customer, each 20 days from its end date (in its renewal
-    window, auto-renew on): the load that `make bench` and the scale-out test drive."""
+def renewable_subscriptions(prefix: str, csn: str, count: int, today: date, ends_in: int = 20) -> list[dict]:
+    """`count` annual AutoCAD subscriptions of one customer, each `ends_in` days from its end date (in its
+    renewal window, auto-renew on): the load that `make bench`, the scale-out test and the fault suite drive
+    (0: auto-renewal due today)."""
     return [
         {
             "id": f"{prefix}-{i:05d}",
@@ -192,8 +193,8 @@ def renewable_subscriptions(prefix: str, csn: str, count: int, today: date) -> l
             "purchase_method": "direct",
             "partner_csn": None,
             "offering": "standard",
-            "start_date": (today - timedelta(days=345)).isoformat(),
-            "end_date": (today + timedelta(days=20)).isoformat(),
+            "start_date": (today - timedelta(days=365 - ends_in)).isoformat(),
+            "end_date": (today + timedelta(days=ends_in)).isoformat(),
             "auto_renew": True,
         }
         for i in range(count)

@@ -251,8 +251,9 @@ class QuoteWorkflow:
         try:
             await workflow.wait_condition(payment.done, timeout=self.payment_wait)
         except TimeoutError:
+            # Written in the background: the buyer hears now, even while the store itself is down.
             self._change(payment="pending")
-            await self._save("payment pending")
+            self.outbox.append(asyncio.create_task(self._save("payment pending")))
             return self.quote
         return payment.result()
 
@@ -424,8 +425,8 @@ class QuoteWorkflow:
         if not taken:
             return
         *earlier, last = taken
-        await steps.save(self.quote, last.event, detail or {}, [step.event for step in earlier])
         self.progress.unwritten = []
+        await steps.save(self.quote, last.event, detail or {}, [step.event for step in earlier])
         self._publish()
         for step in taken:
             if step.event in ANNOUNCED:

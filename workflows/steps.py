@@ -42,7 +42,17 @@ async def step(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: t
         failure = as_activity_error(err, activity)
         if not may_pass(failure):
             raise failure from failure.cause
-    return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=timeout, retry_policy=OUTAGE)
+    # The Temporal UI's row says what the quote waits for, until it is done.
+    details = workflow.get_current_details()
+    waiting = f"{details} · waiting: {getattr(activity, '__name__', 'a step')} ({failure_message(failure)})"
+    workflow.set_current_details(waiting)
+    try:
+        return await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=timeout, retry_policy=OUTAGE
+        )
+    finally:
+        if workflow.get_current_details() == waiting:
+            workflow.set_current_details(details)
 
 
 def as_activity_error(err: FailureError, activity: object) -> ActivityError:
