@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import subprocess
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -12,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
@@ -167,9 +168,15 @@ async def stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> No
 
 
 def build_worker(
-    client: Client, pool: Pool, settings: Settings, gateway: PaymentGateway | None = None, **options
+    client: Client,
+    pool: Pool,
+    settings: Settings,
+    gateway: PaymentGateway | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    **options,
 ) -> Worker:
-    """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds."""
+    """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds.
+    `interceptors` come after the one that makes business failures non-retryable."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -180,6 +187,6 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
-        interceptors=[BusinessFailures()],
+        interceptors=[BusinessFailures(), *interceptors],
         **options,
     )
