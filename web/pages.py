@@ -35,6 +35,7 @@ DONE = {
 PLAIN = {
     "R15": "This quote has expired. Ask for a new quote.",
     "lifecycle": "This quote can no longer be changed.",
+    "R20": "Your payment is being confirmed with the payment provider; please do not pay again.",
 }
 Field = Annotated[str, Form()]
 
@@ -97,10 +98,13 @@ def ended(request: Request, quote: Quote, status: int, done: str | None = None) 
     return page(request, "ended.html", status, quote=quote, message=ended_text(quote), done=done)
 
 
-def paid_or_ended(request: Request, quote: Quote) -> HTMLResponse:
-    """After "Accept and pay": paid is a success, however many clicks it took; anything else ended it."""
+def paid_or_ended(request: Request, quote: Quote, token: str = "", signer: LinkSigner | None = None) -> HTMLResponse:
+    """After "Accept and pay": paid is a success, however many clicks it took; a payment being confirmed
+    (R20) is said so, on the quote's page; anything else ended it."""
     if quote.state is QuoteState.PAID:
         return ended(request, quote, 200, done=DONE["paid"])
+    if quote.payment == "pending" and signer is not None:
+        return quote_page(request, quote, token, signer, 202)
     return ended(request, quote, 409)
 
 
@@ -178,7 +182,7 @@ async def payment_form(request: Request, number: str, quotes: Quotes, signer: Si
         quote = await quote_for(quotes, signer, number, token)
     except LinkRefused as err:
         return forbidden(request, str(err))
-    if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+    if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED) or quote.payment == "pending":
         return RedirectResponse(quote_url(number, token), status_code=303)
     return pay_page(request, quote, token, signer, 200, [])
 
@@ -206,6 +210,8 @@ async def pay(
         return forbidden(request, str(err))
     if quote.state.terminal:
         return paid_or_ended(request, quote)
+    if quote.payment == "pending":
+        return quote_page(request, quote, token, signer, 409)
     try:
         card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
     except ValidationError as err:
@@ -225,7 +231,7 @@ async def pay(
         if quote.state.terminal:
             return paid_or_ended(request, quote)
         return quote_page(request, quote, token, signer, 409, error=refusal_text(err, quote))
-    return paid_or_ended(request, await quotes.show(number))
+    return paid_or_ended(request, await quotes.show(number), token, signer)
 
 
 @router.get("/customers/{csn}/quotes", response_class=HTMLResponse)

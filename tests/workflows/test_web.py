@@ -233,3 +233,28 @@ async def test_r16_superseded_quote_page_shows_why_instead_of_pay_buttons(
         form = await web.get(f"/quotes/{loser.number}/pay", params={"token": token})
         assert form.status_code == 303 and form.headers["location"].startswith(f"/quotes/{loser.number}?")
     assert await charges(pool, loser.number) == 0
+
+
+async def test_r20_a_card_whose_answer_is_lost_shows_payment_being_confirmed_then_paid(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """The buyer pays with a card whose charge answer is lost: the page says the payment is being confirmed
+    and offers no second payment; once the provider answers by key, the quote is paid, charged once."""
+    from tests.helpers import CountingGateway
+
+    gateway = CountingGateway(pool, lost_for=timedelta(seconds=4))
+    impatient = settings.model_copy(update={"payment_wait_seconds": 1.0})
+    lost = CARD | {"card_number": "4000 0000 0000 5126"}
+    async with quote_stack(env, pool, impatient, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        token = form_fields((await web.get(link_of(mailbox, quote.number))).text, f"/quotes/{quote.number}/accept")
+        fields = form_fields(
+            (await web.get(f"/quotes/{quote.number}/pay", params={"token": token["token"]})).text,
+            f"/quotes/{quote.number}/pay",
+        )
+        pending = await web.post(f"/quotes/{quote.number}/pay", data=fields | lost)
+        again = await web.post(f"/quotes/{quote.number}/pay", data=fields | CARD)
+        assert await quote_result(env.client, quote.number)
+        assert await charges(pool, quote.number) == 1
+    assert pending.status_code == 202 and "being confirmed" in pending.text and "Accept and pay" not in pending.text
+    assert again.status_code in (200, 409) and gateway.charge_calls[f"quote-{quote.number}"] >= 1
