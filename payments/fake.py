@@ -8,11 +8,12 @@ Test cards (any future expiry, any CVC; README, "Paying"):
   4000 0000 0000 0119   the provider answers 503 for this key for 90 s from the first charge, then works
   4000 0000 0000 5126   the charge is taken but its answer is lost, and the provider is unreachable for
                         this key for 5 minutes (charge and find alike), then works
-Its ledger is in PostgreSQL, so the web app (tokenize) and any worker (charge) share it, and a
-charge is kept once per idempotency key across retries and processes. Declines are not kept:
-the buyer may try another card under the same key.
+A token carries the card's brand and what the test card does, never its digits. The ledger is in
+PostgreSQL, so any worker shares it, and a charge is kept once per idempotency key across retries and
+processes. Declines are not kept: the buyer may try another card under the same key.
 """
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -20,15 +21,22 @@ from payments.gateway import Card, CardDeclined, Charge, ChargeRequest, OutcomeU
 from store import fake_gateway as ledger
 from store.pool import Pool
 
-DECLINES = {
-    "4000000000000002": "your card was declined",
-    "4000000000009995": "your card was declined: insufficient funds",
-    "4000000000000069": "your card has expired",
-}
-FAULTS = {
+# What each test card does, carried in its token (never the digits): tokenizing needs no store, so a
+# buyer can pay while the database is down (R20), the charge waiting for it.
+KINDS = {
+    "4000000000000002": "declined",
+    "4000000000009995": "insufficient",
+    "4000000000000069": "expired",
     "4000000000000119": "unavailable",
     "4000000000005126": "answer-lost",
 }
+DECLINES = {
+    "declined": "your card was declined",
+    "insufficient": "your card was declined: insufficient funds",
+    "expired": "your card has expired",
+}
+FAULTS = ("unavailable", "answer-lost")
+TOKEN = re.compile(r"^pm_fake_(visa|mastercard|amex|card)_(ok|declined|insufficient|expired|unavailable|answer-lost)_")
 
 
 def brand(digits: str) -> str:
@@ -46,35 +54,35 @@ class FakeGateway:
 
     async def tokenize(self, card: Card) -> str:
         digits = card.number.get_secret_value()
-        token = "pm_fake_" + secrets.token_urlsafe(18)
-        async with self.pool.connection() as conn:
-            await ledger.add_method(conn, token, brand(digits), DECLINES.get(digits), FAULTS.get(digits))
-        return token
+        return f"pm_fake_{brand(digits)}_{KINDS.get(digits, 'ok')}_{secrets.token_urlsafe(18)}"
 
     async def charge(self, request: ChargeRequest) -> Charge:
         key = request.idempotency_key
-        fault: Exception | None = None
+        failure: Exception | None = None
         async with self.pool.connection() as conn:
             await self._unreachable(conn, key)
             row = await ledger.charge_for(conn, key)
             if row is None:
-                method = await ledger.method(conn, request.payment_method)
+                method = TOKEN.match(request.payment_method)
                 if method is None:
                     raise CardDeclined("the payment details have expired; enter your card again")
-                if method["decline"]:
-                    raise CardDeclined(method["decline"])
-                if method["fault"] == "unavailable" and await ledger.start_fault(conn, key, "unavailable"):
-                    fault = ProviderUnavailable(f"the payment provider answered 503 for {key}")
+                card_brand, kind = method.groups()
+                if kind in DECLINES:
+                    raise CardDeclined(DECLINES[kind])
+                fault = kind if kind in FAULTS else None
+                await ledger.add_method(conn, request.payment_method, card_brand, None, fault)
+                if kind == "unavailable" and await ledger.start_fault(conn, key, "unavailable"):
+                    failure = ProviderUnavailable(f"the payment provider answered 503 for {key}")
                 else:
                     charge_id = "ch_fake_" + secrets.token_hex(10)
                     row = await ledger.add_charge(
                         conn, key, charge_id, request.payment_method, request.amount, request.currency
                     )
-                    if method["fault"] == "answer-lost" and await ledger.start_fault(conn, key, "answer-lost"):
-                        fault = OutcomeUnknown(f"the payment provider's answer for {key} was lost")
+                    if kind == "answer-lost" and await ledger.start_fault(conn, key, "answer-lost"):
+                        failure = OutcomeUnknown(f"the payment provider's answer for {key} was lost")
             await conn.commit()
-        if fault is not None:  # raised once what the provider did is kept
-            raise fault
+        if failure is not None:  # raised once what the provider did is kept
+            raise failure
         assert row is not None
         return _charge(row)
 

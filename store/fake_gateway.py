@@ -7,14 +7,10 @@ from store.pool import Conn, fetch_one
 
 async def add_method(conn: Conn, token: str, brand: str, decline: str | None, fault: str | None = None) -> None:
     await conn.execute(
-        "INSERT INTO fake_gateway_methods (token, brand, decline, fault) VALUES (%s, %s, %s, %s)",
+        "INSERT INTO fake_gateway_methods (token, brand, decline, fault) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (token) DO NOTHING",
         (token, brand, decline, fault),
     )
-
-
-async def method(conn: Conn, token: str) -> dict | None:
-    cur = await conn.execute("SELECT * FROM fake_gateway_methods WHERE token = %s", (token,))
-    return await cur.fetchone()
 
 
 async def charge_for(conn: Conn, idempotency_key: str) -> dict | None:
