@@ -56,7 +56,8 @@ async def check_build(client: Client, var: Path, say=print) -> None:
     build = fingerprint()
     if stamp.exists() and stamp.read_text().strip() == build:
         return
-    say("the workflow code changed since the last start: replaying the open workflows in var/ ...")
+    if stamp.exists():
+        say("the workflow code changed since the last start: replaying the open workflows in var/ ...")
     failed = await not_replaying(client)
     if failed:
         shown = "; ".join(f"{workflow_id}: {why}" for workflow_id, why in failed[:3])

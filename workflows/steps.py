@@ -21,7 +21,9 @@ I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 
 STEP_TIMEOUT = timedelta(seconds=15)
-# Inside the workflow task: three attempts within a few seconds.
+# Inside the workflow task: three attempts of at most five seconds each, then the outage is waited out
+# outside it (where the quote's timers, like the buyer's wait for a payment, keep running).
+LOCAL_TIMEOUT = timedelta(seconds=5)
 QUICK = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=2), maximum_attempts=3
 )
@@ -36,7 +38,7 @@ async def step(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: t
     which comes out as an ActivityError whose cause is the ApplicationError."""
     try:
         return await workflow.execute_local_activity_method(
-            activity, arg, start_to_close_timeout=timeout, retry_policy=QUICK
+            activity, arg, start_to_close_timeout=min(timeout, LOCAL_TIMEOUT), retry_policy=QUICK
         )
     except FailureError as err:
         failure = as_activity_error(err, activity)
