@@ -11,7 +11,6 @@ import psutil
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-
 HERE = Path(__file__).parent
 
 
