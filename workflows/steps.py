@@ -1,7 +1,7 @@
 """How the workflows run their steps (DESIGN.md, Faults): an outage is waited for, a business failure
 ends the step at once.
 
-A step is first tried as a local activity: a few quick attempts inside the workflow task, one event
+A step is first tried as a local activity: two quick attempts inside the workflow task, one event
 when it works. If it still fails for a reason that may pass (the database, the mail server, the
 provider or a calendar not answering), it goes on as a regular activity, retried with capped back-off
 for as long as the outage lasts: visible with its attempt and last failure in the Temporal UI and in
@@ -21,11 +21,12 @@ I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 
 STEP_TIMEOUT = timedelta(seconds=15)
-# Inside the workflow task: three attempts of at most five seconds each, then the outage is waited out
-# outside it (where the quote's timers, like the buyer's wait for a payment, keep running).
-LOCAL_TIMEOUT = timedelta(seconds=5)
+# Inside the workflow task: two attempts of at most four seconds each, then the outage is waited out
+# outside it (where the quote's timers, like the buyer's wait for a payment, keep running, and its
+# updates are answered).
+LOCAL_TIMEOUT = timedelta(seconds=4)
 QUICK = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=2), maximum_attempts=3
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=2), maximum_attempts=2
 )
 # Then as long as it takes, at most two minutes between attempts.
 OUTAGE = RetryPolicy(
