@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from payments.gateway import CardDeclined, Charge, ChargeRequest, OutcomeUnknown, PaymentGateway
+from payments.gateway import CardDeclined, Charge, ChargeRequest, OutcomeUnknown, PaymentGateway, idempotency_key
 from store import payments as store
 from store.pool import Pool
 
@@ -21,10 +21,6 @@ from store.pool import Pool
 DECLINED = "PaymentDeclined"
 UNKNOWN = "ChargeUnknown"
 REFUNDED = "ChargeRefunded"
-
-
-def idempotency_key(quote_number: str) -> str:
-    return f"quote-{quote_number}"
 
 
 class TakePaymentInput(BaseModel):

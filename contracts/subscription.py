@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from domain.models import PurchaseMethod, Subscription, Term
-from domain.quotes import subscription_workflow_id
+from domain.quotes import Quote, subscription_workflow_id
 
 WORKFLOW = "SubscriptionWorkflow"
 workflow_id = subscription_workflow_id
@@ -114,8 +114,9 @@ class Owner(BaseModel):
     partner_csn: str | None = None
 
     @classmethod
-    def of(cls, sub: Subscription) -> "Owner":
-        return cls(csn=sub.csn, purchase_method=sub.purchase_method, partner_csn=sub.partner_csn)
+    def of(cls, holder: Subscription | Quote) -> "Owner":
+        """A subscription's owner, or the customer and purchase method a quote is for."""
+        return cls(csn=holder.csn, purchase_method=holder.purchase_method, partner_csn=holder.partner_csn)
 
     def __str__(self) -> str:
         how = f"through partner {self.partner_csn}" if self.partner_csn else self.purchase_method.value

@@ -70,7 +70,7 @@ class FakeGateway:
                 if kind in DECLINES:
                     raise CardDeclined(DECLINES[kind])
                 fault = kind if kind in FAULTS else None
-                await ledger.add_method(conn, request.payment_method, card_brand, None, fault)
+                await ledger.add_method(conn, request.payment_method, card_brand, fault)
                 if kind == "unavailable" and await ledger.start_fault(conn, key, "unavailable"):
                     failure = ProviderUnavailable(f"the payment provider answered 503 for {key}")
                 else:

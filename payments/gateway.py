@@ -11,6 +11,11 @@ from typing import Protocol
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
+def idempotency_key(quote_number: str) -> str:
+    """The key a quote's payment is charged, found and refunded by: one charge per quote."""
+    return f"quote-{quote_number}"
+
+
 class Card(BaseModel):
     """What the buyer types; never stored, logged, or passed to a workflow."""
 

@@ -10,10 +10,9 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from activities.payments import idempotency_key
 from contracts import subscription as calendar
 from domain.money import format_money
-from payments.gateway import PaymentGateway
+from payments.gateway import PaymentGateway, idempotency_key
 from store import audit as store
 from store.pool import Pool
 

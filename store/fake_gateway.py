@@ -5,11 +5,11 @@ from decimal import Decimal
 from store.pool import Conn, fetch_one
 
 
-async def add_method(conn: Conn, token: str, brand: str, decline: str | None, fault: str | None = None) -> None:
+async def add_method(conn: Conn, token: str, brand: str, fault: str | None = None) -> None:
+    """The payment method a charge was made with (its token carries what the test card does)."""
     await conn.execute(
-        "INSERT INTO fake_gateway_methods (token, brand, decline, fault) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (token) DO NOTHING",
-        (token, brand, decline, fault),
+        "INSERT INTO fake_gateway_methods (token, brand, fault) VALUES (%s, %s, %s) ON CONFLICT (token) DO NOTHING",
+        (token, brand, fault),
     )
 
 

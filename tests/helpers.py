@@ -228,9 +228,11 @@ class Outage:
     """Activities that fail as if what they reach were down (a retryable error), while switched on; the
     rest of the worker is the real one. `calls` counts each activity's attempts."""
 
-    def __init__(self) -> None:
+    def __init__(self, **replaced) -> None:
+        """`replaced`: activities by name that take the real ones' place (a step that fails for good)."""
         self.down: set[str] = set()
         self.calls: Counter[str] = Counter()
+        self.replaced = replaced
 
     def wrap(self, fn):
         from typing import get_type_hints
@@ -238,6 +240,8 @@ class Outage:
         from temporalio import activity
 
         name = fn.__name__
+        if name in self.replaced:
+            return self.replaced[name]
 
         async def flaky(input):
             self.calls[name] += 1
@@ -293,6 +297,21 @@ def renewals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess
     """Run the installed `renewals` console script, as a backend system would."""
     exe = shutil.which("renewals", path=str(BIN)) or "renewals"
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def worker_env(client: Client, settings: Settings, var: Path) -> dict[str, str]:
+    """The environment of a `renewals worker` process on this test's Temporal server, store and mail."""
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "DATABASE_URL": settings.require_database_url(),
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "BUYER_LINK_SECRET": settings.require_link_secrets()[0],
+        "RENEWALS_VAR": str(var),
+        "WORKER_SHUTDOWN_GRACE": "5",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def free_port() -> int:

@@ -86,10 +86,9 @@ async def detach(quote: Quote, subscription_ids: list[str], paid: bool) -> None:
 
 async def reserve(quote: Quote, terms: list[TermRef]) -> ReserveTermsResult:
     """Each term granted to this quote, as long as its customer still owns it (R21)."""
-    owner = Owner(csn=quote.csn, purchase_method=quote.purchase_method, partner_csn=quote.partner_csn)
     return await step(
         SubscriptionActivities.reserve_terms,
-        TermsInput(quote_number=quote.number, terms=terms, owner=owner),
+        TermsInput(quote_number=quote.number, terms=terms, owner=Owner.of(quote)),
     )
 
 

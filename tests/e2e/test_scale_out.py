@@ -2,7 +2,6 @@
 while they run: every quote still reaches its end state, each email goes out once, each renewal once."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import uuid
@@ -15,7 +14,7 @@ from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
 from services.quotes import QuoteService
 from store.loader import load
-from tests.helpers import BIN, rows, scalar
+from tests.helpers import BIN, rows, scalar, worker_env
 from workers.demo_data import ACME, demo_data, price_book, renewable_subscriptions
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -53,17 +52,7 @@ async def test_scale_out_survives_a_killed_worker(
     run = uuid.uuid4().hex[:6]
     async with pool.connection() as conn:
         await load(conn, two_hundred_subscriptions(run))
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DATABASE_URL": settings.require_database_url(),
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "BUYER_LINK_SECRET": settings.require_link_secrets()[0],
-        "RENEWALS_VAR": str(tmp_path / "var"),
-        "WORKER_SHUTDOWN_GRACE": "5",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = worker_env(dev_env.client, settings, tmp_path / "var")
     workers = [
         subprocess.Popen(
             [str(BIN / "renewals"), "worker"],

@@ -17,7 +17,7 @@ from services.ops import stuck_workflows
 from services.quotes import QuoteService
 from store.loader import load
 from store.pool import Pool
-from tests.helpers import end_workflows, quote_result, rows, scalar, subscriptions
+from tests.helpers import end_workflows, quote_result, request, rows, scalar, subscriptions
 from workers.demo_data import ACME, demo_data, renewable_subscriptions
 
 GOOD = Card(holder="A. Buyer", number="4242 4242 4242 4242", expiry="12/29", cvc="123")
@@ -43,7 +43,7 @@ class Scene:
         # Every other subscription has its calendar, as `renewals load` leaves them.
         others = [s.id for s in data.subscriptions] + [s["id"] for s in paying]
         await subscriptions(self.env, self.pool, self.settings).sync(others)
-        created = await asyncio.gather(*(self.quotes.create(_request(s["id"]), send=True) for s in paying))
+        created = await asyncio.gather(*(self.quotes.create(request(s["id"]), send=True) for s in paying))
         self.numbers = [q.number for q in created]
         self.paying = [s["id"] for s in paying]
         return list(created)
@@ -127,9 +127,3 @@ async def nothing_stuck(client: Client, workflow_ids: set[str], timeout: float =
             return
         assert asyncio.get_running_loop().time() < deadline, found
         await asyncio.sleep(1)
-
-
-def _request(sub_id: str):
-    from tests.helpers import request
-
-    return request(sub_id)

@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from contracts.search_attributes import dev_server_flags
 from domain.errors import Refused
 from domain.quotes import QuoteState
-from tests.faults.scene import Scene
+from tests.faults.scene import GOOD, Scene
 from tests.helpers import BIN, free_port, quote_stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -82,7 +82,7 @@ async def test_r20_the_temporal_server_restarted_mid_payment_every_quote_ends_pa
                     shown = await quotes.show(number)
                     if shown.state is not QuoteState.PAID and shown.payment is None:
                         try:
-                            await quotes.accept(number, pay=True, payment_method=await gateway.tokenize(_good()))
+                            await quotes.accept(number, pay=True, payment_method=await gateway.tokenize(GOOD))
                         except Refused:
                             pass
                 await scene.settled(calendars=True)
@@ -90,9 +90,3 @@ async def test_r20_the_temporal_server_restarted_mid_payment_every_quote_ends_pa
                 await scene.end()
     finally:
         server.stop()
-
-
-def _good():
-    from tests.faults.scene import GOOD
-
-    return GOOD

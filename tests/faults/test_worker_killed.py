@@ -5,7 +5,6 @@ theirs; a new worker takes over and every quote still ends paid, charged once, r
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -17,23 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import QuoteState
 from tests.faults.scene import Scene
-from tests.helpers import BIN, quote_stack
+from tests.helpers import BIN, quote_stack, worker_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-def worker_env(dev_env: WorkflowEnvironment, settings, tmp_path) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DATABASE_URL": settings.require_database_url(),
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "BUYER_LINK_SECRET": settings.require_link_secrets()[0],
-        "RENEWALS_VAR": str(tmp_path / "var"),
-        "WORKER_SHUTDOWN_GRACE": "5",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 @pytest.mark.timeout(600)
@@ -41,7 +26,7 @@ def worker_env(dev_env: WorkflowEnvironment, settings, tmp_path) -> dict[str, st
 async def test_r20_worker_killed_mid_payment_a_new_worker_finishes_every_quote_paid_once(
     dev_env: WorkflowEnvironment, pool, settings, gateway, tmp_path, after: str
 ) -> None:
-    env = worker_env(dev_env, settings, tmp_path)
+    env = worker_env(dev_env.client, settings, tmp_path / "var")
     marker = tmp_path / "killed"
     killable = subprocess.Popen(
         [sys.executable, "-m", "tests.faults.killable_worker", after, str(marker)],

@@ -80,27 +80,18 @@ async def test_r20_a_provider_answering_503_is_waited_for_and_the_quote_paid_onc
     assert gateway.charge_calls[f"quote-{quote.number}"] >= 2 and await charges(pool, quote.number) == 1
 
 
-def failing_pricing(outage: Outage) -> Outage:
+def failing_pricing() -> Outage:
     """Pricing that fails for good (bad data), as the store's numeric overflow would."""
     import psycopg.errors
+    from temporalio import activity
 
-    real = outage.wrap
+    from activities.pricing import PriceQuoteInput, PriceQuoteResult
 
-    def wrap(fn):
-        if fn.__name__ != "price_quote":
-            return real(fn)
-        from temporalio import activity
+    @activity.defn(name="price_quote")
+    async def overflowing(input: PriceQuoteInput) -> PriceQuoteResult:
+        raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
 
-        from activities.pricing import PriceQuoteInput, PriceQuoteResult
-
-        @activity.defn(name="price_quote")
-        async def overflowing(input: PriceQuoteInput) -> PriceQuoteResult:
-            raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
-
-        return overflowing
-
-    outage.wrap = wrap  # type: ignore[method-assign]
-    return outage
+    return Outage(price_quote=overflowing)
 
 
 async def test_r20_a_quote_sent_at_creation_whose_pricing_fails_says_it_stopped_and_its_auto_quote_never_blocks_the_calendar(
@@ -108,7 +99,7 @@ async def test_r20_a_quote_sent_at_creation_whose_pricing_fails_says_it_stopped_
 ) -> None:
     """#2: `quote create --send` hears the quote stopped (never hangs), and an auto quote that cannot be made
     is recorded as not sent while the term goes on to lapse at its window close."""
-    worker = failing_pricing(Outage()).worker(env, pool, settings)
+    worker = failing_pricing().worker(env, pool, settings)
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
         with pytest.raises(Stopped) as stopped:
             await asyncio.wait_for(quotes.create(request("SUB-1001"), send=True), 30)
@@ -190,20 +181,11 @@ async def test_r20_a_renewal_that_fails_for_good_after_the_charge_refunds_ends_t
     from activities.subscriptions import RenewTermsInput, RenewTermsResult
     from domain.errors import BadInput
 
-    outage = Outage()
-    real_wrap = outage.wrap
+    @activity.defn(name="renew_terms")
+    async def bad_data(input: RenewTermsInput) -> RenewTermsResult:
+        raise BadInput("the seat count does not fit the store")
 
-    def wrap(fn):
-        if fn.__name__ != "renew_terms":
-            return real_wrap(fn)
-
-        @activity.defn(name="renew_terms")
-        async def bad_data(input: RenewTermsInput) -> RenewTermsResult:
-            raise BadInput("the seat count does not fit the store")
-
-        return bad_data
-
-    outage.wrap = wrap  # type: ignore[method-assign]
+    outage = Outage(renew_terms=bad_data)
     async with quote_stack(env, pool, settings, worker=outage.worker(env, pool, settings, gateway)) as quotes:
         quote = await quotes.create(request("SUB-1001"), send=True)
         with pytest.raises(Refused) as refused:
