@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
 from domain.quotes import quote_workflow_id, subscription_workflow_id
 from payments.fake import FakeGateway
@@ -54,6 +55,48 @@ async def charges(pool: AsyncConnectionPool, number: str) -> int:
     )
 
 
+async def money(pool: AsyncConnectionPool, number: str) -> dict[str, list[dict]]:
+    """Every row money left for a quote: the provider's charges and refunds by the quote's key, and the
+    store's payments, each with amount, currency and whether it was refunded."""
+    return {
+        "charges": await rows(
+            pool,
+            "SELECT charge_id, amount, currency, refunded_at IS NOT NULL AS refunded FROM fake_gateway_charges"
+            " WHERE idempotency_key = %s",
+            f"quote-{number}",
+        ),
+        "payments": await rows(
+            pool,
+            "SELECT reference, amount, currency, method, refunded_at IS NOT NULL AS refunded FROM payments"
+            " WHERE quote_number = %s",
+            number,
+        ),
+    }
+
+
+async def paid_once(pool: AsyncConnectionPool, quote, amount, currency: str, method: str = "card") -> None:
+    """The quote's money moved exactly once: one charge (by card) and one payment row, each of `amount` in
+    `currency` (checked against the quote's own total too), nothing refunded, and no other charge anywhere."""
+    from decimal import Decimal
+
+    moved = await money(pool, quote.number)
+    assert quote.total == Decimal(amount) and quote.currency == currency, (quote.total, quote.currency)
+    (payment,) = moved["payments"]
+    assert (payment["amount"], payment["currency"], payment["method"], payment["refunded"]) == (
+        Decimal(amount),
+        currency,
+        method,
+        False,
+    ), payment
+    if method == "card":
+        (charge,) = moved["charges"]
+        assert (charge["amount"], charge["currency"], charge["refunded"]) == (Decimal(amount), currency, False)
+        assert payment["reference"] == charge["charge_id"]
+    else:
+        assert moved["charges"] == []
+    assert await scalar(pool, "SELECT count(*) FROM fake_gateway_charges") == len(moved["charges"])
+
+
 @asynccontextmanager
 async def quote_stack(
     env: WorkflowEnvironment,
@@ -61,13 +104,17 @@ async def quote_stack(
     settings: Settings,
     worker=None,
     gateway: FakeGateway | None = None,
+    data: Callable[[DataFile], DataFile] | None = None,
 ) -> AsyncIterator[QuoteService]:
-    """Demo data dated from the server's clock, a worker on a fresh task queue, the service the CLI uses."""
+    """Demo data dated from the server's clock (changed by `data`, if given), a worker on a fresh task
+    queue, the service the CLI uses."""
     client = env.client
     today = (await env.get_current_time()).date()
-    data = demo_data(today)
+    data_file = demo_data(today)
+    if data is not None:
+        data_file = data(data_file)
     async with pool.connection() as conn:
-        await load(conn, data)
+        await load(conn, data_file)
     async with (
         worker or build_worker(client, pool, settings, gateway),
         open_app(settings, pool=pool, client=client, today=today) as app,
@@ -79,7 +126,7 @@ async def quote_stack(
                 cur = await conn.execute("SELECT number FROM quotes")
                 numbers = [row["number"] for row in await cur.fetchall()]
             await end_quotes(client, numbers)
-            await end_workflows(client, [subscription_workflow_id(s.id) for s in data.subscriptions])
+            await end_workflows(client, [subscription_workflow_id(s.id) for s in data_file.subscriptions])
 
 
 async def end_quotes(client: Client, numbers: list[str]) -> None:
@@ -231,6 +278,9 @@ class Outage:
     def __init__(self, **replaced) -> None:
         """`replaced`: activities by name that take the real ones' place (a step that fails for good)."""
         self.down: set[str] = set()
+        # Activities whose next attempt does its work, then its answer is lost (as when the worker dies
+        # right after the provider took the money): the attempt fails and is retried.
+        self.lost: set[str] = set()
         self.calls: Counter[str] = Counter()
         self.replaced = replaced
 
@@ -247,7 +297,11 @@ class Outage:
             self.calls[name] += 1
             if name in self.down:
                 raise ConnectionError(f"{name}: the database is not answering (test outage)")
-            return await fn(input)
+            result = await fn(input)
+            if name in self.lost:
+                self.lost.discard(name)
+                raise ConnectionError(f"{name}: done, but its answer was lost (test fault)")
+            return result
 
         flaky.__annotations__ = get_type_hints(fn)
         return activity.defn(name=name)(flaky)
