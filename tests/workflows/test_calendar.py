@@ -1,12 +1,14 @@
 """The renewal calendar on the time-skipping server, walking whole years (R01, R02, R03, R12)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import TermCalendar
 from domain.errors import Refused
+from domain.models import DataFile
 from domain.quotes import Origin, QuoteState
 from payments.fake import FakeGateway
 from tests.helpers import (
@@ -127,12 +129,54 @@ async def test_r12_auto_quote_sent_once_and_accepted(env: WorkflowEnvironment, p
     assert (await subscription_row(pool, "SUB-1002"))["end_date"] == end.replace(year=end.year + 1)
 
 
-async def test_r12_no_auto_quote_when_auto_renew_on_or_partner(env: WorkflowEnvironment, pool, settings) -> None:
-    async with quote_stack(env, pool, settings):
-        await start_calendars(env, pool, settings, "SUB-1001", "SUB-1008")
-        end = (await subscription_row(pool, "SUB-1008"))["end_date"]
-        await skip_to(env, TermCalendar.of(end).auto_quote + DAY, "SUB-1001", "SUB-1008")
-        assert await scalar(pool, "SELECT count(*) FROM auto_quotes") == 0
+def auto_renew_off(*sub_ids: str):
+    def change(data: DataFile) -> DataFile:
+        subs = [s.model_copy(update={"auto_renew": False}) if s.id in sub_ids else s for s in data.subscriptions]
+        return data.model_copy(update={"subscriptions": subs})
+
+    return change
+
+
+async def test_r12_auto_quote_only_for_annual_or_3_year_direct_standard_with_auto_renew_off(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """Each condition R12 names, one subscription failing it: monthly (SUB-1003), bought through a partner
+    (SUB-1008), a success plan (SUB-1006), auto-renew on (SUB-1001); only the 3-year direct subscription with
+    auto-renew off (SUB-3002) gets a quote, and only its buyer gets an email."""
+    watched = ("SUB-1001", "SUB-1003", "SUB-1006", "SUB-1008", "SUB-3002")
+    async with quote_stack(env, pool, settings, data=auto_renew_off("SUB-1003", "SUB-1006", "SUB-1008")) as quotes:
+        end = (await subscription_row(pool, "SUB-3002"))["end_date"]
+        await start_calendars(env, pool, settings, *watched)
+        await skip_to(env, TermCalendar.of(end).auto_quote + DAY, *watched)
+        (auto,) = await rows(pool, "SELECT * FROM auto_quotes")
+        await settled(env.client, auto["quote_number"])
+        quote = await quotes.show(auto["quote_number"])
+    assert (auto["subscription_id"], auto["term_end"]) == ("SUB-3002", end)
+    assert await scalar(pool, "SELECT count(*) FROM quotes") == 1
+    assert (quote.origin, quote.state, [(line.subscription_id, line.term) for line in quote.lines]) == (
+        Origin.AUTO,
+        QuoteState.SENT,
+        [("SUB-3002", "3-year")],
+    )
+    # 2 × Maya 3-year JPY 708,000; no renewal promotion for Maya.
+    assert (quote.total, quote.currency) == (Decimal("1416000"), "JPY")
+    offered = [(m["To"], m["Subject"].split(",")[0]) for m in mailbox.messages() if "quote" in m["Subject"]]
+    assert offered == [("kobai@sakura.example", f"Renewal quote {quote.number}: JPY 1")]
+
+
+async def test_r12_no_auto_quote_while_another_quote_is_pending(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-1002"))["end_date"]  # annual, direct, auto-renew off
+        await start_calendars(env, pool, settings, "SUB-1002")
+        pending = await quotes.create(request("SUB-1002"), send=True)
+        await settled(env.client, pending.number)
+        await skip_to(env, TermCalendar.of(end).auto_quote + DAY, "SUB-1002")
+        assert (await quotes.show(pending.number)).state is QuoteState.SENT
+    assert await scalar(pool, "SELECT count(*) FROM auto_quotes") == 0
+    assert await scalar(pool, "SELECT count(*) FROM quotes") == 1
+    assert [m["Subject"].split(":")[0] for m in mailbox.messages()] == [f"Renewal quote {pending.number}"]
 
 
 async def test_r01_window_closes_without_renewal_lapsed(env: WorkflowEnvironment, pool, settings) -> None:

@@ -4,6 +4,7 @@ settles. Each test ends with the audit clean (money and terms reconciled)."""
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -19,6 +20,7 @@ from tests.helpers import (
     audit,
     calendar,
     charges,
+    money,
     quote_result,
     quote_stack,
     request,
@@ -199,7 +201,14 @@ async def test_r20_a_renewal_that_fails_for_good_after_the_charge_refunds_ends_t
     assert again.value.rule in ("lifecycle", "R16")
     assert result.state is QuoteState.CANCELLED and shown.cancelled_by == "system"
     assert "the payment was refunded" in shown.cancel_reason
-    assert await charges(pool, quote.number) == 0
+    # The whole charge went back (5 × 2,030.00 − RENEW10 1,015.00), and the payment row says so.
+    moved = await money(pool, quote.number)
+    assert [(c["amount"], c["currency"], c["refunded"]) for c in moved["charges"]] == [
+        (Decimal("9135.00"), "EUR", True)
+    ]
+    assert [(p["amount"], p["currency"], p["refunded"]) for p in moved["payments"]] == [
+        (Decimal("9135.00"), "EUR", True)
+    ]
     assert gateway.charge_calls[f"quote-{quote.number}"] == 1
     row = await subscription_row(pool, "SUB-1001")
     assert row["reserved_by"] is None and row["held_by"] == []

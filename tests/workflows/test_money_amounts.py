@@ -17,6 +17,7 @@ from domain.quotes import QuoteState, subscription_workflow_id
 from payments.gateway import Card
 from store.loader import load
 from tests.helpers import (
+    CountingGateway,
     Outage,
     audit,
     calendar,
@@ -35,6 +36,7 @@ from workflows.subscription import SubscriptionWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 GOOD = Card(holder="A. Buyer", number="4242 4242 4242 4242", expiry="12/29", cvc="123")
+LOST = Card(holder="A. Buyer", number="4000 0000 0000 5126", expiry="12/29", cvc="123")
 
 
 def a_year_after(end: date) -> date:
@@ -326,4 +328,37 @@ async def test_r16_refund_when_a_term_moved_after_the_charge_gives_back_exactly_
     ]
     assert [(p["amount"], p["refunded"]) for p in moved["payments"]] == [(Decimal("9135.00"), True)]
     assert gateway.charge_calls == {f"quote-{quote.number}": 1}
+    assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+
+
+async def test_r20_a_charge_whose_answer_was_lost_is_found_by_its_key_and_refunded_when_the_term_cannot_renew(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    """The provider took the money but its answer never came (card 5126); the buyer hears "pending". While
+    the quote asks the provider by key, a load says the term was renewed elsewhere: the charge the quote
+    never heard of directly is found, given back in full, and the quote ends unpaid, saying why."""
+    gateway = CountingGateway(pool, lost_for=timedelta(seconds=4))
+    impatient = settings.model_copy(update={"payment_wait_seconds": 1.0})
+    async with quote_stack(env, pool, impatient, gateway=gateway) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        pending = await quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(LOST))
+        assert pending.payment == "pending" and (await money(pool, quote.number))["payments"] == []
+        assert [c["refunded"] for c in (await money(pool, quote.number))["charges"]] == [False]
+        data = demo_data((await env.get_current_time()).date())
+        subs = [
+            s.model_copy(update={"end_date": a_year_after(end)}) if s.id == "SUB-1001" else s
+            for s in data.subscriptions
+        ]
+        async with pool.connection() as conn:
+            await load(conn, data.model_copy(update={"subscriptions": subs}))
+        result = await quote_result(env.client, quote.number)
+        shown = await quotes.show(quote.number)
+    assert result.state is QuoteState.CANCELLED and shown.cancelled_by == "system"
+    assert "the payment was refunded" in shown.cancel_reason and shown.payment is None
+    moved = await money(pool, quote.number)
+    assert [(c["amount"], c["currency"], c["refunded"]) for c in moved["charges"]] == [
+        (Decimal("9135.00"), "EUR", True)
+    ]
+    assert [(p["amount"], p["refunded"]) for p in moved["payments"]] == [(Decimal("9135.00"), True)]
     assert await scalar(pool, "SELECT count(*) FROM renewals") == 0

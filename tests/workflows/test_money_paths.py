@@ -15,6 +15,8 @@ from payments.gateway import Card
 from tests.helpers import (
     calendar,
     charges,
+    money,
+    paid_once,
     quote_result,
     quote_stack,
     request,
@@ -72,23 +74,29 @@ async def test_r16_two_quotes_one_term_second_refused_superseded_never_charged(
 async def test_r16_term_reserved_by_a_payment_in_progress_refuses_and_charges_nothing(
     env: WorkflowEnvironment, pool, settings, gateway
 ) -> None:
+    """A card payment while another payment holds the term: refused before the card is touched; once the
+    other lets go, the same card pays the total, once."""
     async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
         quote = await quotes.create(request("SUB-1001"), send=True)
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
         handle = env.client.get_workflow_handle(subscription_workflow_id("SUB-1001"))
         held = await handle.execute_update(SubscriptionWorkflow.reserve, TermInput(holder="Q-999999", term_end=end))
         assert held.granted
+        card = await gateway.tokenize(GOOD)
         with pytest.raises(Refused) as refused:
-            await quotes.accept(quote.number, pay=True, reference="BANK-1")
+            await quotes.accept(quote.number, pay=True, payment_method=card)
         assert refused.value.rule == "R16" and "being renewed by Q-999999" in refused.value.message
         assert "try again" in refused.value.message
         assert (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
-        assert await scalar(pool, "SELECT count(*) FROM payments") == 0
+        assert sum(gateway.charge_calls.values()) == 0
+        assert await money(pool, quote.number) == {"charges": [], "payments": []}
         await handle.execute_update(SubscriptionWorkflow.release, TermInput(holder="Q-999999", term_end=end))
-        paid = await quotes.pay(quote.number, "BANK-1")
-        assert (paid.state, paid.payment_reference) == (QuoteState.PAID, "BANK-1")
+        paid = await quotes.pay(quote.number, payment_method=card)
+        assert paid.state is QuoteState.PAID
         await quote_result(env.client, quote.number)
-    assert await scalar(pool, "SELECT method FROM payments WHERE quote_number = %s", quote.number) == "offline"
+    # 5 × 2,030.00 − RENEW10 1,015.00
+    await paid_once(pool, paid, "9135.00", "EUR")
+    assert gateway.charge_calls == {f"quote-{quote.number}": 1}
 
 
 async def test_r17_accepted_quote_wins_against_auto_renew_at_the_end_date(
