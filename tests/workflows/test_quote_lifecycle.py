@@ -9,6 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.errors import Refused
 from domain.quotes import QuoteState, quote_workflow_id
 from tests.helpers import quote_result, quote_stack, request, scalar, settled, skip, subscription_row
+from workers.demo_data import ACME, SAKURA
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -216,3 +217,46 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     assert cancelled.state is created.state is ended.state is QuoteState.CANCELLED
     assert created.total == 0 and created.lines[0].amount is None
     assert events == ["created", "cancelled"]
+
+
+async def test_r06_single_subscription_self_service_quote_renews_only_that_one(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """A buyer renews one subscription of several on its own: one line, the buyer's email, and paying it
+    renews that subscription and leaves its siblings (same customer, currency and method) as they were."""
+    async with quote_stack(env, pool, settings) as quotes:
+        before = {s: await subscription_row(pool, s) for s in ("SUB-1001", "SUB-1002", "SUB-1003")}
+        quote = await quotes.create(request("SUB-1003"), send=True)
+        assert (quote.origin, [line.subscription_id for line in quote.lines]) == ("self-service", ["SUB-1003"])
+        await settled(env.client, quote.number)
+        (mail,) = mailbox.messages()
+        assert (mail["To"], mail["Subject"].split(":")[0]) == ("buyer@acme.example", f"Renewal quote {quote.number}")
+        body = mail.get_body(("plain",)).get_content()
+        assert "SUB-1003" in body and "SUB-1001" not in body and "SUB-1002" not in body
+        await quotes.accept(quote.number, pay=True, reference="BANK-6")
+        await quote_result(env.client, quote.number)
+        after = {s: await subscription_row(pool, s) for s in before}
+    assert after["SUB-1003"]["end_date"] > before["SUB-1003"]["end_date"]
+    for sibling in ("SUB-1001", "SUB-1002"):
+        assert (after[sibling]["end_date"], after[sibling]["held_by"]) == (before[sibling]["end_date"], [])
+    assert await scalar(pool, "SELECT array_agg(subscription_id) FROM renewals") == ["SUB-1003"]
+
+
+@pytest.mark.parametrize(
+    ("subs", "csn", "says"),
+    [
+        (("SUB-1001", "SUB-2001"), ACME, "SUB-2001 belongs to customer 5100000002, not 5100000001"),
+        (("SUB-3001", "SUB-3003"), SAKURA, "every subscription on a quote has one currency; these have EUR, JPY"),
+    ],
+)
+async def test_r09_one_customer_and_one_currency_refused_on_the_server_and_nothing_made(
+    env: WorkflowEnvironment, pool, settings, mailbox, subs, csn, says
+) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        with pytest.raises(Refused) as refused:
+            await quotes.create(request(*subs, csn=csn), send=True)
+        assert (refused.value.rule, refused.value.message) == ("R09", says)
+        assert await quotes.find() == []
+        assert [(await subscription_row(pool, s))["held_by"] for s in subs] == [[], []]
+    assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
+    assert mailbox.messages() == []
