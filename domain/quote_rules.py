@@ -187,6 +187,19 @@ def check_self_service_extras(request: QuoteRequest, subs: list[Subscription]) -
         raise BadInput("credit lines are arranged by sales outside of quotes")
 
 
+def check_new_purchase_extras(request: QuoteRequest) -> None:
+    """R10 for new purchases: a new purchase starts when it is paid and never opens a credit line."""
+    self_service = request.origin is Origin.SELF_SERVICE
+    if request.start_date:
+        if self_service:
+            raise Refused("R10", "a future start date is not allowed in self-service: a new purchase starts when paid")
+        raise BadInput("a new purchase starts when it is paid; it takes no start date")
+    if request.new_credit_line:
+        if self_service:
+            raise Refused("R10", "opening a new credit line is not allowed in self-service; ask sales")
+        raise BadInput("credit lines are arranged by sales outside of quotes")
+
+
 def check_kind(request: QuoteRequest) -> None:
     """R07: renewal, co-term and new-purchase lines never share a quote."""
     if request.kind is QuoteKind.NEW and request.subscription_ids:
@@ -223,6 +236,7 @@ def build_quote(
             raise BadInput("a new-purchase quote needs --currency")
         if request.origin is Origin.PARTNER and not request.partner_csn:
             raise BadInput("a partner's new purchase names the partner: --partner CSN (R08)")
+        check_new_purchase_extras(request)
         recipients_checked = check_recipients(request.recipients, customer.email)
         lines = [
             QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term) for n in request.new_lines
