@@ -3,12 +3,13 @@
 from datetime import date, timedelta
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import TermCalendar
 from domain.errors import Refused
 from domain.models import Subscription
-from domain.quotes import QuoteState
+from domain.quotes import QuoteState, subscription_workflow_id
 from domain.source_data import merge_from_source
 from store.loader import load
 from tests.helpers import (
@@ -141,3 +142,44 @@ async def test_r18_term_renewed_elsewhere_supersedes_the_pending_quote(
         assert (await subscription_row(pool, "SUB-1001"))["held_by"] == []
     assert await rows(pool, "SELECT * FROM renewals") == []
     assert await scalar(pool, "SELECT count(*) FROM payments") == 0
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_r18_lapsed_term_kept_by_stale_files_then_reopened_by_a_later_end_date(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    """SUB-1007 lapses at its window close. The same file again, and an older export, keep it lapsed (never
+    renewed, never lapsed twice); a file that says it was renewed elsewhere reopens it for the new term."""
+    async with quote_stack(env, pool, settings) as quotes:
+        data = demo_data((await env.get_current_time()).date())
+        end = (await subscription_row(pool, "SUB-1007"))["end_date"]
+        await subscriptions(env, pool, settings).sync(["SUB-1007"])
+        await skip_to(env, TermCalendar.of(end).window_closes + DAY, "SUB-1007")
+        assert (await subscription_row(pool, "SUB-1007"))["lapsed_on"] == end
+
+        def with_end(day: date):
+            subs = [s.model_copy(update={"end_date": day}) if s.id == "SUB-1007" else s for s in data.subscriptions]
+            return data.model_copy(update={"subscriptions": subs})
+
+        for stale in (data, with_end(end - timedelta(days=365))):
+            async with pool.connection() as conn:
+                result = await load(conn, stale)
+            assert "SUB-1007" not in result.changed_subscriptions
+            await subscriptions(env, pool, settings).sync(["SUB-1007"])
+            row = await subscription_row(pool, "SUB-1007")
+            assert (row["end_date"], row["lapsed_on"]) == (end, end)
+            ended = env.client.get_workflow_handle(subscription_workflow_id("SUB-1007"))
+            assert (await ended.describe()).status == WorkflowExecutionStatus.COMPLETED
+        later = end.replace(year=end.year + 1)
+        async with pool.connection() as conn:
+            result = await load(conn, with_end(later))
+        assert result.changed_subscriptions == ["SUB-1007"]
+        assert await subscriptions(env, pool, settings).sync(["SUB-1007"]) == 1
+        row = await subscription_row(pool, "SUB-1007")
+        state = await calendar(env.client, "SUB-1007")
+        with pytest.raises(Refused) as refused:
+            await quotes.create(request("SUB-1007", origin="sales"))
+    assert (row["end_date"], row["lapsed_on"]) == (later, None)
+    assert (state.end_date, state.auto_renew) == (later, False)
+    assert refused.value.rule == "R01" and f"opens {(later - timedelta(days=90)).isoformat()}" in refused.value.message
+    assert await rows(pool, "SELECT * FROM renewals") == []
