@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.errors import Refused
 from domain.quotes import QuoteState, quote_workflow_id
 from tests.helpers import quote_result, quote_stack, request, scalar, settled, skip, subscription_row
-from workers.demo_data import ACME, SAKURA
+from workers.demo_data import ACME, DE_VRIES, SAKURA
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -260,3 +260,45 @@ async def test_r09_one_customer_and_one_currency_refused_on_the_server_and_nothi
         assert [(await subscription_row(pool, s))["held_by"] for s in subs] == [[], []]
     assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
     assert mailbox.messages() == []
+
+
+async def test_r05_bulk_renewal_of_a_group_leaving_one_out_renews_the_rest_once(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """The buyer's group (one customer, currency and purchase method, as the account lists it) with one
+    subscription left out: one quote for the rest, its recipients mailed, paying renews exactly those."""
+    from domain.grouping import renewal_groups
+    from tests.helpers import subscriptions
+
+    async with quote_stack(env, pool, settings) as quotes:
+        subs, _ = await subscriptions(env, pool, settings).of_customer(ACME)
+        today = (await env.get_current_time()).date()
+        (group,) = [g for g in renewal_groups(subs, today) if g.key == f"{ACME}/EUR/direct"]
+        ids = [s.id for s in group.subscriptions]
+        assert sorted(ids) == ["SUB-1001", "SUB-1002", "SUB-1003", "SUB-1007"]
+        quote = await quotes.create(
+            request(*ids, exclude=["SUB-1003"], recipients=["cfo@acme.example"], origin="sales"), send=True
+        )
+        assert sorted(line.subscription_id or "" for line in quote.lines) == ["SUB-1001", "SUB-1002", "SUB-1007"]
+        await quotes.accept(quote.number, pay=True, reference="BANK-5")
+        await quote_result(env.client, quote.number)
+        left_out = await subscription_row(pool, "SUB-1003")
+    renewed = await scalar(pool, "SELECT array_agg(subscription_id ORDER BY subscription_id) FROM renewals")
+    assert renewed == ["SUB-1001", "SUB-1002", "SUB-1007"]
+    assert left_out["end_date"] == next(s.end_date for s in subs if s.id == "SUB-1003")
+    offered = sorted(m["To"] for m in mailbox.messages() if m["Subject"].startswith("Renewal quote"))
+    assert offered == ["buyer@acme.example", "cfo@acme.example"]
+
+
+async def test_r08_two_partners_on_one_quote_refused_on_the_server_and_nothing_made(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        with pytest.raises(Refused) as refused:
+            await quotes.create(request("SUB-2001", "SUB-2003", csn=DE_VRIES, origin="partner"), send=True)
+        assert await quotes.find() == []
+    assert (refused.value.rule, refused.value.message) == (
+        "R08",
+        "every subscription on a quote has the same partner; these have 5200000001, 5200000002",
+    )
+    assert await scalar(pool, "SELECT count(*) FROM quotes") == 0 and mailbox.messages() == []
