@@ -26,7 +26,16 @@ from domain.models import PurchaseMethod, Subscription, Term
 from store.calendars import subscription_row
 from store.catalog import insert_new_subscription
 from store.pool import Pool
-from store.quotes import MOVED, THEIRS, drop_hold, record_renewal, renewal_of, sync_auto_renew, undo_renewal
+from store.quotes import (
+    MOVED,
+    THEIRS,
+    TermToRenew,
+    drop_hold,
+    record_quote_renewals,
+    renewal_of,
+    sync_auto_renew,
+    undo_renewal,
+)
 
 R = TypeVar("R")
 
@@ -225,28 +234,25 @@ class SubscriptionActivities:
 
     @activity.defn
     async def renew_terms(self, input: RenewTermsInput) -> RenewTermsResult:
-        """The money is taken: record each reserved term's renewal once in the store (which sees a load that
-        moved it), then renew it at its calendar. A term this quote renewed before is renewed (a retry)."""
+        """The money is taken: record the quote's renewals in the store, all of them or none (a term another
+        renewed, or a load moved, leaves every term as it was, so the payment goes back whole), then renew
+        each at its calendar. A term this quote renewed before is renewed again (a retry)."""
+        async with self.pool.connection() as conn:
+            outcomes = await record_quote_renewals(
+                conn,
+                input.quote_number,
+                [
+                    TermToRenew(line.subscription_id, line.term_end, line.to_end_date, line.seats, line.term.value)
+                    for line in input.renewals
+                ],
+            )
+        refused = {sub_id: _not_renewed(sub_id, *outcome) for sub_id, outcome in outcomes.items()}
+        refused = {sub_id: reason for sub_id, reason in refused.items() if reason is not None}
+        if refused:
+            activity.logger.info("quote=%s renewed nothing: %s", input.quote_number, refused)
+            return RenewTermsResult(renewed={}, not_renewed=refused)
 
         async def renew(line: TermRenewal) -> tuple[TermRenewal, str | None]:
-            async with self.pool.connection() as conn:
-                outcome, row = await record_renewal(
-                    conn,
-                    line.subscription_id,
-                    line.term_end,
-                    line.to_end_date,
-                    line.seats,
-                    line.term.value,
-                    "quote",
-                    input.quote_number,
-                )
-            if outcome == MOVED and row is not None:
-                return (
-                    line,
-                    f"{line.subscription_id} was renewed outside this system; it now runs until {row['end_date']}",
-                )
-            if outcome == THEIRS and row is not None:
-                return line, f"{line.subscription_id} was renewed by {row['quote_number'] or row['source']}"
             answer = await calendar_update(
                 self.client,
                 line.subscription_id,
@@ -267,10 +273,10 @@ class SubscriptionActivities:
             await self._mirror(answer.state)
             return line, None
 
-        outcomes = await asyncio.gather(*(renew(line) for line in input.renewals))
+        renewed = await asyncio.gather(*(renew(line) for line in input.renewals))
         result = RenewTermsResult(
-            renewed={line.subscription_id: line.to_end_date for line, reason in outcomes if reason is None},
-            not_renewed={line.subscription_id: reason for line, reason in outcomes if reason is not None},
+            renewed={line.subscription_id: line.to_end_date for line, reason in renewed if reason is None},
+            not_renewed={line.subscription_id: reason for line, reason in renewed if reason is not None},
         )
         activity.logger.info(
             "quote=%s renewed=%s not_renewed=%s", input.quote_number, result.renewed, result.not_renewed
@@ -297,3 +303,12 @@ class SubscriptionActivities:
             await insert_new_subscription(conn, sub)
         await ensure_calendar(self.client, self.pool, sub.id, activity.info().task_queue)
         return CreateSubscriptionResult(subscription_id=sub.id, end_date=sub.end_date)
+
+
+def _not_renewed(sub_id: str, outcome: str, row: dict | None) -> str | None:
+    """Why the store would not renew a term for this quote, in the buyer's words; None if it did (or had)."""
+    if outcome == MOVED and row is not None:
+        return f"{sub_id} was renewed outside this system; it now runs until {row['end_date']}"
+    if outcome == THEIRS and row is not None:
+        return f"{sub_id} was renewed by {row['quote_number'] or row['source']}"
+    return None

@@ -3,7 +3,9 @@
 import json
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.quotes import Quote, quote_number
@@ -226,6 +228,31 @@ async def record_renewal(
             (to_end_date, seats, term, subscription_id),
         )
     return RECORDED, None
+
+
+class TermToRenew(NamedTuple):
+    subscription_id: str
+    from_end_date: date
+    to_end_date: date
+    seats: int
+    term: str
+
+
+async def record_quote_renewals(
+    conn: Conn, quote_number: str, terms: list[TermToRenew]
+) -> dict[str, tuple[str, dict | None]]:
+    """R16: a quote's terms renew together or not at all. Each is recorded as `record_renewal` does, in one
+    transaction (rows locked in id order); if any was renewed by another or moved by a load, nothing at all
+    is written, so the money can go back whole without leaving a term renewed for free."""
+    outcomes: dict[str, tuple[str, dict | None]] = {}
+    async with conn.transaction() as tx:
+        for t in sorted(terms):
+            outcomes[t.subscription_id] = await record_renewal(
+                conn, t.subscription_id, t.from_end_date, t.to_end_date, t.seats, t.term, "quote", quote_number
+            )
+        if any(outcome in (THEIRS, MOVED) for outcome, _ in outcomes.values()):
+            raise psycopg.Rollback(tx)
+    return outcomes
 
 
 async def undo_renewal(conn: Conn, subscription_id: str, from_end_date: date, quote_number: str) -> None:

@@ -362,3 +362,47 @@ async def test_r20_a_charge_whose_answer_was_lost_is_found_by_its_key_and_refund
     ]
     assert [(p["amount"], p["refunded"]) for p in moved["payments"]] == [(Decimal("9135.00"), True)]
     assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
+
+
+async def test_r16_one_of_two_terms_moved_after_the_charge_renews_neither_and_refunds_the_whole_total(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    """A quote's terms renew together or not at all: when a load moved one of them between the charge and the
+    renewal, the other is not renewed for free under a refunded, cancelled quote; the audit stays clean."""
+    outage = Outage()
+    async with quote_stack(env, pool, settings, worker=outage.worker(env, pool, settings, gateway)) as quotes:
+        quote = await quotes.create(request("SUB-1001", "SUB-1002"), send=True)
+        ends = {s: (await subscription_row(pool, s))["end_date"] for s in ("SUB-1001", "SUB-1002")}
+        outage.down.add("renew_terms")
+        paying = asyncio.create_task(quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(GOOD)))
+
+        async def charged() -> bool:
+            return bool((await money(pool, quote.number))["payments"])
+
+        await until(charged, "the charge taken before the renewal")
+        data = demo_data((await env.get_current_time()).date())
+        moved = a_year_after(ends["SUB-1001"])
+        subs = [s.model_copy(update={"end_date": moved}) if s.id == "SUB-1001" else s for s in data.subscriptions]
+        async with pool.connection() as conn:
+            await load(conn, data.model_copy(update={"subscriptions": subs}))
+        outage.down.clear()
+        await env.sleep(timedelta(minutes=3))
+        with pytest.raises(Refused) as refused:
+            await paying
+        result = await quote_result(env.client, quote.number)
+        other = await calendar(env.client, "SUB-1002")
+        await audit(env, pool, gateway)
+    assert refused.value.rule == "R16" and "SUB-1001 was renewed outside this system" in refused.value.message
+    assert result.state is QuoteState.CANCELLED and result.renewed == {}
+    assert await rows(pool, "SELECT * FROM renewals") == []
+    row = await subscription_row(pool, "SUB-1002")
+    assert (row["end_date"], row["reserved_by"], other.end_date, other.reserved_by) == (
+        ends["SUB-1002"],
+        None,
+        ends["SUB-1002"],
+        None,
+    )
+    # 9,135.00 (SUB-1001) + 8,208.00 (SUB-1002), all of it back.
+    spent = await money(pool, quote.number)
+    assert [(c["amount"], c["refunded"]) for c in spent["charges"]] == [(Decimal("17343.00"), True)]
+    assert [(p["amount"], p["refunded"]) for p in spent["payments"]] == [(Decimal("17343.00"), True)]
