@@ -3,12 +3,13 @@
 import asyncio
 import json
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import quote_workflow_id
-from tests.helpers import quote_result, quote_stack, renewals, scalar, subscription_row
+from tests.helpers import money, quote_result, quote_stack, renewals, rows, scalar, subscription_row
 from workers.demo_data import ACME, demo_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -98,6 +99,25 @@ async def test_create_send_accept_pay_with_the_cli(
     after = await subscription_row(pool, "SUB-1002")
     assert (after["seats"], after["auto_renew"], after["held_by"]) == (2, True, [])
     assert after["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1)
+    # Both lines renewed by this quote, once: SUB-1001 for its 5 seats, SUB-1002 lowered to 2.
+    renewed = await rows(pool, "SELECT subscription_id, seats, quote_number FROM renewals ORDER BY 1")
+    assert [(r["subscription_id"], r["seats"], r["quote_number"]) for r in renewed] == [
+        ("SUB-1001", 5, number),
+        ("SUB-1002", 2, number),
+    ]
+    # 5 × 2,030.00 − 10% + 2 × 3,040.00 − 10% = 9,135.00 + 5,472.00, paid once, offline, no card charged.
+    assert await money(pool, number) == {
+        "charges": [],
+        "payments": [
+            {
+                "reference": "PSP-9",
+                "amount": Decimal("14607.00"),
+                "currency": "EUR",
+                "method": "offline",
+                "refunded": False,
+            }
+        ],
+    }
     assert sorted(m["Subject"].split(":")[0] for m in mailbox.messages()) == [
         "Paid",
         "Paid",

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from datetime import date
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.links import LinkSigner
 from runtime.app import open_app
-from tests.helpers import BASE, quote_result, quote_stack, scalar
+from tests.helpers import BASE, money, quote_result, quote_stack, scalar
 from web.api import create_api
 from web.app import create_app
 from workers.demo_data import ACME
@@ -128,6 +129,18 @@ async def test_api_accept_and_pay_then_read_it_back(env: WorkflowEnvironment, po
         assert groups and all("subscriptions" in g for g in groups)
         switched = await api.put("/api/v1/subscriptions/SUB-1002/auto-renew", json={"on": True}, headers=AUTH)
         assert switched.status_code == 200 and switched.json()["auto_renew"] is True
+    assert await money(pool, number) == {
+        "charges": [],
+        "payments": [
+            {
+                "reference": "BANK-9",
+                "amount": Decimal("9135.00"),
+                "currency": "EUR",
+                "method": "offline",
+                "refunded": False,
+            }
+        ],
+    }
     assert await scalar(pool, "SELECT count(*) FROM payments") == 1
 
 
