@@ -2,16 +2,25 @@
 secrets rotate without breaking links already mailed; a quote's links die when it ends."""
 
 import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain.links import LinkRefused, LinkSigner, key_id
+from domain.quotes import QuoteState
+from runtime.settings import Settings
+from runtime.temporal import build_worker
 from tests.helpers import BASE, CARD, form_fields, quote_result, quote_stack, request, settled
-from web.app import create_app
+from web.app import app_from_settings, create_app
 
 session = pytest.mark.asyncio(loop_scope="session")
 SOON = datetime.now(UTC) + timedelta(days=1)
@@ -90,3 +99,102 @@ async def test_r19_a_quotes_links_die_when_it_ends(env: WorkflowEnvironment, poo
         assert "EUR" not in dead.text and "Accept" not in dead.text
     confirmation = next(m for m in mailbox.messages() if m["Subject"].startswith(f"Paid: quote {quote.number}"))
     assert f"/quotes/{quote.number}?token=" not in confirmation.get_body(("plain",)).get_content()
+
+
+def with_secrets(settings: Settings, secrets: str) -> Settings:
+    """BUYER_LINK_SECRETS: comma-separated, newest first."""
+    return settings.model_copy(update={"buyer_link_secret": None, "buyer_link_secrets": SecretStr(secrets)})
+
+
+def signed_with(link: str) -> str:
+    return URLSafeSerializer("").loads_unsafe(link.split("token=")[1])[1]["k"]
+
+
+@asynccontextmanager
+async def buyer_app(
+    monkeypatch: pytest.MonkeyPatch, env: WorkflowEnvironment, settings: Settings, var: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The buyer app as `renewals web` builds it: its settings from the environment, here BUYER_LINK_SECRETS."""
+    given = {
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "DATABASE_URL": settings.require_database_url(),
+        "BUYER_LINK_SECRETS": ",".join(settings.require_link_secrets()),
+        "RENEWALS_VAR": str(var),
+    }
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BUYER_LINK_SECRET", raising=False)
+    app = app_from_settings()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web,
+    ):
+        yield web
+
+
+class Rotation:
+    """The worker before the rotation, then the one after it: a worker restarted with the new secrets."""
+
+    def __init__(self, before: Callable[[], Worker], after: Callable[[], Worker]) -> None:
+        self.running, self.after = before(), after
+
+    async def __aenter__(self) -> "Rotation":
+        await self.running.__aenter__()
+        return self
+
+    async def rotate(self) -> None:
+        """The one worker of the task queue stopped, then the next built and started."""
+        await self.running.__aexit__(None, None, None)
+        self.running = self.after()
+        await self.running.__aenter__()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.running.__aexit__(*exc)
+
+
+@session
+async def test_r19_after_rotation_a_mailed_link_still_opens_new_links_use_the_newest_and_dropping_the_old_revokes(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, gateway, monkeypatch, tmp_path
+) -> None:
+    """A quote mailed with secret A; the worker and the app restarted with BUYER_LINK_SECRETS=B,A: the mailed
+    link still opens and acts, a new quote's link is signed with B; the app with B alone refuses the old link
+    and opens the new one. On the dev server, whose sticky queues time out (the test server's do not)."""
+    env = dev_env
+    old, new = f"secret-a-{uuid.uuid4().hex}", f"secret-b-{uuid.uuid4().hex}"
+    before, rotated, only_new = (with_secrets(settings, s) for s in (old, f"{new},{old}", new))
+    # A task for a quote the stopped worker had cached may still go to its sticky queue: given up on after 1 s.
+    sticky = {"sticky_queue_schedule_to_start_timeout": timedelta(seconds=1)}
+    workers = Rotation(
+        lambda: build_worker(env.client, pool, before, gateway, **sticky),
+        lambda: build_worker(env.client, pool, rotated, gateway, **sticky),
+    )
+    async with quote_stack(env, pool, before, worker=workers) as quotes:
+        mailed = await quotes.create(request("SUB-1001"), send=True)
+        await settled(env.client, mailed.number)
+        old_link, old_page = links_in(mailbox, mailed.number, "buyer@acme.example")
+        await workers.rotate()
+        fresh = await quotes.create(request("SUB-1003"), send=True)
+        await settled(env.client, fresh.number)
+        new_link, new_page = links_in(mailbox, fresh.number, "buyer@acme.example")
+        assert (signed_with(old_link), signed_with(new_link)) == (key_id(old), key_id(new))
+
+        async with buyer_app(monkeypatch, env, rotated, tmp_path / "var") as web:
+            opened = await web.get(old_link)
+            assert opened.status_code == 200 and mailed.number in opened.text and "Accept and pay" in opened.text
+            fields = form_fields(opened.text, f"/quotes/{mailed.number}/accept")
+            accepted = await web.post(f"/quotes/{mailed.number}/accept", data=fields, follow_redirects=True)
+            assert "Quote accepted" in accepted.text
+            assert (await quotes.show(mailed.number)).state is QuoteState.ACCEPTED
+            listed = await web.get(old_page)
+            assert listed.status_code == 200 and mailed.number in listed.text and fresh.number in listed.text
+            assert (await web.get(new_link)).status_code == 200
+
+        async with buyer_app(monkeypatch, env, only_new, tmp_path / "var") as web:
+            revoked = await web.get(old_link)
+            assert revoked.status_code == 403 and "The link is not valid" in revoked.text
+            assert mailed.number not in revoked.text.split("<h1>")[-1]
+            assert (await web.get(old_page)).status_code == 403
+            opened = await web.get(new_link)
+            assert opened.status_code == 200 and fresh.number in opened.text and "Accept and pay" in opened.text
+            assert (await web.get(new_page)).status_code == 200

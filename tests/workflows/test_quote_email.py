@@ -1,5 +1,7 @@
 """R13 the quote email and R04 its recipients, read from a real aiosmtpd server; sent once per recipient."""
 
+from collections import Counter
+
 import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -57,6 +59,23 @@ async def test_r04_buyer_and_four_recipients_each_get_one_email(
         quote = await quotes.create(request("SUB-1001", recipients=extra), send=True)
         await settled(env.client, quote.number)
     assert sorted(m["To"] for m in mailbox.messages()) == sorted(["buyer@acme.example", *extra])
+
+
+async def test_r04_buyer_listed_again_in_another_case_gets_one_email(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """The buyer listed again among the recipients as BUYER@Acme.Example: the quote goes to the buyer once,
+    as the buyer, and to each other recipient once, counted per address at the mail server."""
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(
+            request("SUB-1001", recipients=["cfo@acme.example", "BUYER@Acme.Example", "it@acme.example"]), send=True
+        )
+        await settled(env.client, quote.number)
+        shown = await quotes.show(quote.number)
+    assert shown.all_recipients == ["buyer@acme.example", "cfo@acme.example", "it@acme.example"]
+    per_address = Counter(m["To"].lower() for m in mailbox.messages() if quote.number in m["Subject"])
+    assert per_address == {"buyer@acme.example": 1, "cfo@acme.example": 1, "it@acme.example": 1}
+    assert sorted(m["To"] for m in mailbox.messages()) == ["buyer@acme.example", "cfo@acme.example", "it@acme.example"]
 
 
 async def test_paid_quote_sends_confirmation(env: WorkflowEnvironment, pool, settings, mailbox) -> None:

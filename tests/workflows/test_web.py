@@ -1,8 +1,10 @@
 """The buyer app against a real worker on the time-skipping server: R13 links, R14 quotes page, 403s, CSRF."""
 
 import asyncio
+import html
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -22,6 +24,7 @@ from tests.helpers import (
     rows,
     scalar,
     settled,
+    skip,
 )
 from web.app import create_app
 from workers.demo_data import ACME
@@ -161,6 +164,87 @@ async def test_r14_quotes_page_lists_active_quotes_with_actions(
             "5100000003", "buyer@acme.example", datetime.now(UTC) + timedelta(days=1)
         )
         assert (await web.get(f"/customers/{ACME}/quotes", params={"token": other})).status_code == 403
+
+
+def quotes_page_link(mailbox, number: str) -> str:
+    """The buyer's quotes page (R14), as linked from the email of quote `number`."""
+    message = next(m for m in mailbox.messages() if number in m["Subject"] and m["To"] == "buyer@acme.example")
+    return re.search(r"http://localhost:8000(/customers/\S+)", message.get_body(("plain",)).get_content()).group(1)
+
+
+def listed(page: str) -> set[str]:
+    """The quote numbers the quotes page lists as active."""
+    return set(re.findall(r">Quote (Q-\d+)</a>", page))
+
+
+async def test_r14_buyer_accepts_and_pays_from_the_quotes_page_then_it_no_longer_lists_it(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        other = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        page_link = quotes_page_link(mailbox, quote.number)
+        page = await web.get(page_link)
+        assert page.status_code == 200 and listed(page.text) == {quote.number, other.number}
+        fields = form_fields(page.text, f"/quotes/{quote.number}/accept")
+        accepted = await web.post(f"/quotes/{quote.number}/accept", data=fields, follow_redirects=True)
+        assert "Quote accepted" in accepted.text and (await quotes.show(quote.number)).state is QuoteState.ACCEPTED
+        page = await web.get(page_link)
+        assert listed(page.text) == {quote.number, other.number}
+        # The quotes page's own "Accept and pay" for this quote, its pay form, a card.
+        pay_link = re.search(rf'href="(/quotes/{quote.number}/pay\?token=[^"]+)"', page.text).group(1)
+        pay_page = await web.get(html.unescape(pay_link))
+        assert pay_page.status_code == 200
+        card = form_fields(pay_page.text, f"/quotes/{quote.number}/pay") | CARD
+        paid = await web.post(f"/quotes/{quote.number}/pay", data=card, follow_redirects=True)
+        assert paid.status_code == 200 and "is paid" in paid.text
+        assert (await quote_result(env.client, quote.number)).state is QuoteState.PAID
+        shown = await quotes.show(quote.number)
+        assert (shown.state, shown.total, shown.currency) == (QuoteState.PAID, Decimal("9135.00"), "EUR")
+        after = await web.get(page_link)
+        assert after.status_code == 200 and listed(after.text) == {other.number}
+    charged = await rows(
+        pool, "SELECT idempotency_key, charge_id, amount, currency, refunded_at FROM fake_gateway_charges"
+    )
+    assert charged == [
+        {
+            "idempotency_key": f"quote-{quote.number}",
+            "charge_id": shown.payment_reference,
+            "amount": shown.total,
+            "currency": "EUR",
+            "refunded_at": None,
+        }
+    ]
+    assert gateway.charge_calls == {f"quote-{quote.number}": 1}
+    paid_rows = await rows(pool, "SELECT quote_number, reference, amount, currency, refunded_at FROM payments")
+    assert paid_rows == [
+        {
+            "quote_number": quote.number,
+            "reference": shown.payment_reference,
+            "amount": shown.total,
+            "currency": "EUR",
+            "refunded_at": None,
+        }
+    ]
+
+
+async def test_r14_cancelled_and_expired_quotes_leave_the_quotes_page(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes, browser(quotes, settings, gateway) as web:
+        expiring = await sent_quote(env, pool, settings, quotes, "SUB-1002")
+        cancelled = await sent_quote(env, pool, settings, quotes, "SUB-1003")
+        page_link = quotes_page_link(mailbox, expiring.number)
+        assert listed((await web.get(page_link)).text) == {expiring.number, cancelled.number}
+        await quotes.cancel(cancelled.number, "sales")
+        assert (await quote_result(env.client, cancelled.number)).state is QuoteState.CANCELLED
+        assert listed((await web.get(page_link)).text) == {expiring.number}
+        await skip(env, expiring.number, timedelta(days=30))
+        assert (await quote_result(env.client, expiring.number)).state is QuoteState.EXPIRED
+        page = await web.get(page_link)
+        assert page.status_code == 200
+        assert not {expiring.number, cancelled.number} & listed(page.text)
+        assert expiring.number not in page.text and cancelled.number not in page.text
 
 
 async def pay_form(web, mailbox, number: str) -> dict[str, str]:
