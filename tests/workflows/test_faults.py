@@ -593,6 +593,28 @@ async def test_r20_audit_names_money_kept_for_an_unpaid_quote_and_a_hold_of_an_e
     assert any(f"{quote.number} is cancelled and holds EUR" in v.detail for v in found.violations)
 
 
+async def test_r20_audit_names_a_payment_recorded_for_a_quote_that_was_never_accepted(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    """A crash can lose a workflow's last steps while the store keeps the payment they wrote: the quote says
+    `sent` (or ends expired) and a payment is recorded for it. The audit reads the payments, not only the
+    quotes that say they were accepted."""
+    from services import audit as auditing
+
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        async with pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO payments (quote_number, reference, amount, currency, method)"
+                " VALUES (%s, 'BANK-1', %s, 'EUR', 'offline')",
+                (quote.number, quote.total),
+            )
+        found = await auditing.audit(env.client, pool, gateway, calendars=False)
+    assert [(v.kind, v.detail) for v in found.violations] == [
+        ("money", f"{quote.number} is sent and holds EUR 9,135.00; it should hold EUR 0.00")
+    ]
+
+
 async def test_r20_a_declined_card_still_declines_and_leaves_nothing_charged(
     env: WorkflowEnvironment, pool, settings, gateway
 ) -> None:
