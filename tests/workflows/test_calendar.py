@@ -42,8 +42,12 @@ async def test_r03_auto_renews_three_terms_in_a_row(env: WorkflowEnvironment, po
     assert [(r["from_end_date"].year, r["source"], r["seats"]) for r in renewals] == [
         (first_end.year + i, "auto-renew", 5) for i in range(3)
     ]
-    # 5 × EUR 2,030.00 = 10,150.00 less RENEW10 (10%) while it runs; then the full price
-    assert renewals[0]["amount"] == 9135
+    # 5 × EUR 2,030.00 = 10,150.00 less RENEW10 (10%) while it runs (until day 200); then the full price
+    assert [(r["amount"], r["currency"]) for r in renewals] == [
+        (Decimal("9135.00"), "EUR"),
+        (Decimal("10150.00"), "EUR"),
+        (Decimal("10150.00"), "EUR"),
+    ]
     assert (await subscription_row(pool, "SUB-1001"))["end_date"] == end
     assert len([m for m in mailbox.messages() if m["Subject"].startswith("Renewed:")]) == 3
 

@@ -406,3 +406,21 @@ async def test_r16_one_of_two_terms_moved_after_the_charge_renews_neither_and_re
     spent = await money(pool, quote.number)
     assert [(c["amount"], c["refunded"]) for c in spent["charges"]] == [(Decimal("17343.00"), True)]
     assert [(p["amount"], p["refunded"]) for p in spent["payments"]] == [(Decimal("17343.00"), True)]
+
+
+async def test_r15_auto_renewal_records_its_amount_in_yen_without_minor_units(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    from domain.calendar import TermCalendar
+    from tests.helpers import skip_to, start_calendars
+
+    async with quote_stack(env, pool, settings) as quotes:
+        end = (await subscription_row(pool, "SUB-3001"))["end_date"]
+        await start_calendars(env, pool, settings, "SUB-3001")
+        await skip_to(env, TermCalendar.of(end).renewal_due + timedelta(days=1), "SUB-3001")
+        assert await quotes.find() == []
+    # 10 × AutoCAD annual JPY 280,500 = 2,805,000; YEN5000 = 5,000 off → 2,800,000; no card is charged.
+    (renewal,) = await rows(pool, "SELECT * FROM renewals")
+    assert (renewal["source"], renewal["amount"], renewal["currency"]) == ("auto-renew", Decimal("2800000"), "JPY")
+    assert renewal["amount"].as_tuple().exponent == 0
+    assert await scalar(pool, "SELECT count(*) FROM fake_gateway_charges") == 0
