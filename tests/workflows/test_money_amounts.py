@@ -288,6 +288,36 @@ async def test_r16_pay_the_same_quote_by_card_twice_in_a_row_charges_once(
     assert gateway.charge_calls == {f"quote-{quote.number}": 1}
 
 
+async def load_renewed_elsewhere(env: WorkflowEnvironment, pool, sub_id: str) -> None:
+    """A file from elsewhere that renewed `sub_id` for a year lands in the store (R18: a later end date is
+    adopted); its calendar has not heard of it yet."""
+    end = (await subscription_row(pool, sub_id))["end_date"]
+    data = demo_data((await env.get_current_time()).date())
+    subs = [s.model_copy(update={"end_date": a_year_after(end)}) if s.id == sub_id else s for s in data.subscriptions]
+    async with pool.connection() as conn:
+        await load(conn, data.model_copy(update={"subscriptions": subs}))
+
+
+async def pay_while_a_load_moves(
+    env: WorkflowEnvironment, pool, quotes, gateway, outage: Outage, number: str, sub_id: str
+):
+    """Pay by card with the renewal step down; once the money is taken, a load moves `sub_id`; then the
+    renewal step comes back. What the buyer hears: the refusal."""
+    outage.down.add("renew_terms")
+    paying = asyncio.create_task(quotes.accept(number, pay=True, payment_method=await gateway.tokenize(GOOD)))
+
+    async def charged() -> bool:
+        return bool((await money(pool, number))["payments"])
+
+    await until(charged, "the charge taken before the renewal")
+    await load_renewed_elsewhere(env, pool, sub_id)
+    outage.down.clear()
+    await env.sleep(timedelta(minutes=3))
+    with pytest.raises(Refused) as refused:
+        await paying
+    return refused.value
+
+
 async def test_r16_refund_when_a_term_moved_after_the_charge_gives_back_exactly_the_total(
     env: WorkflowEnvironment, pool, settings, gateway
 ) -> None:
@@ -297,30 +327,10 @@ async def test_r16_refund_when_a_term_moved_after_the_charge_gives_back_exactly_
     outage = Outage()
     async with quote_stack(env, pool, settings, worker=outage.worker(env, pool, settings, gateway)) as quotes:
         quote = await quotes.create(request("SUB-1001"), send=True)
-        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
-        outage.down.add("renew_terms")
-        paying = asyncio.create_task(quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(GOOD)))
-
-        async def charged() -> bool:
-            return bool((await money(pool, quote.number))["payments"])
-
-        await until(charged, "the charge taken before the renewal")
-        # A file from elsewhere that renewed SUB-1001 for a year lands in the store (R18: a later end date
-        # is adopted); its calendar has not heard of it yet.
-        data = demo_data((await env.get_current_time()).date())
-        subs = [
-            s.model_copy(update={"end_date": a_year_after(end)}) if s.id == "SUB-1001" else s
-            for s in data.subscriptions
-        ]
-        async with pool.connection() as conn:
-            await load(conn, data.model_copy(update={"subscriptions": subs}))
-        outage.down.clear()
-        await env.sleep(timedelta(minutes=3))
-        with pytest.raises(Refused) as refused:
-            await paying
+        refused = await pay_while_a_load_moves(env, pool, quotes, gateway, outage, quote.number, "SUB-1001")
         result = await quote_result(env.client, quote.number)
         shown = await quotes.show(quote.number)
-    assert refused.value.rule == "R16" and "renewed outside this system" in refused.value.message
+    assert refused.rule == "R16" and "renewed outside this system" in refused.message
     assert result.state is QuoteState.CANCELLED and "the payment was refunded" in shown.cancel_reason
     moved = await money(pool, quote.number)
     assert [(c["amount"], c["currency"], c["refunded"]) for c in moved["charges"]] == [
@@ -341,17 +351,10 @@ async def test_r20_a_charge_whose_answer_was_lost_is_found_by_its_key_and_refund
     impatient = settings.model_copy(update={"payment_wait_seconds": 1.0})
     async with quote_stack(env, pool, impatient, gateway=gateway) as quotes:
         quote = await quotes.create(request("SUB-1001"), send=True)
-        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
         pending = await quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(LOST))
         assert pending.payment == "pending" and (await money(pool, quote.number))["payments"] == []
         assert [c["refunded"] for c in (await money(pool, quote.number))["charges"]] == [False]
-        data = demo_data((await env.get_current_time()).date())
-        subs = [
-            s.model_copy(update={"end_date": a_year_after(end)}) if s.id == "SUB-1001" else s
-            for s in data.subscriptions
-        ]
-        async with pool.connection() as conn:
-            await load(conn, data.model_copy(update={"subscriptions": subs}))
+        await load_renewed_elsewhere(env, pool, "SUB-1001")
         result = await quote_result(env.client, quote.number)
         shown = await quotes.show(quote.number)
     assert result.state is QuoteState.CANCELLED and shown.cancelled_by == "system"
@@ -373,26 +376,11 @@ async def test_r16_one_of_two_terms_moved_after_the_charge_renews_neither_and_re
     async with quote_stack(env, pool, settings, worker=outage.worker(env, pool, settings, gateway)) as quotes:
         quote = await quotes.create(request("SUB-1001", "SUB-1002"), send=True)
         ends = {s: (await subscription_row(pool, s))["end_date"] for s in ("SUB-1001", "SUB-1002")}
-        outage.down.add("renew_terms")
-        paying = asyncio.create_task(quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(GOOD)))
-
-        async def charged() -> bool:
-            return bool((await money(pool, quote.number))["payments"])
-
-        await until(charged, "the charge taken before the renewal")
-        data = demo_data((await env.get_current_time()).date())
-        moved = a_year_after(ends["SUB-1001"])
-        subs = [s.model_copy(update={"end_date": moved}) if s.id == "SUB-1001" else s for s in data.subscriptions]
-        async with pool.connection() as conn:
-            await load(conn, data.model_copy(update={"subscriptions": subs}))
-        outage.down.clear()
-        await env.sleep(timedelta(minutes=3))
-        with pytest.raises(Refused) as refused:
-            await paying
+        refused = await pay_while_a_load_moves(env, pool, quotes, gateway, outage, quote.number, "SUB-1001")
         result = await quote_result(env.client, quote.number)
         other = await calendar(env.client, "SUB-1002")
         await audit(env, pool, gateway)
-    assert refused.value.rule == "R16" and "SUB-1001 was renewed outside this system" in refused.value.message
+    assert refused.rule == "R16" and "SUB-1001 was renewed outside this system" in refused.message
     assert result.state is QuoteState.CANCELLED and result.renewed == {}
     assert await rows(pool, "SELECT * FROM renewals") == []
     row = await subscription_row(pool, "SUB-1002")
