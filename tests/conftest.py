@@ -1,6 +1,7 @@
 """Shared fixtures: real PostgreSQL, real Temporal servers (no downloads), the real CLI."""
 
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from contracts import search_attributes
 from runtime.settings import Settings
 from store.migrate import migrate
 from store.pool import open_pool
-from tests.helpers import BIN, Mailbox, free_port, renewals  # noqa: F401  (renewals, free_port: for tests)
+from tests.helpers import BIN, DevProcess, Mailbox, free_port, renewals  # noqa: F401  (renewals, free_port: for tests)
 
 
 def _docker_answers() -> bool:
@@ -140,3 +141,13 @@ def settings(database_url: str, mailbox: Mailbox) -> Settings:
         smtp_port=mailbox.port,
         buyer_link_secret="test-secret-" + uuid.uuid4().hex,
     )
+
+
+@pytest.fixture
+def dev(cli_env: dict[str, str], tmp_path: Path) -> Iterator[DevProcess]:
+    """`renewals dev` on free ports and its own var/, with its own webhook receiver; killed if left running."""
+    env = {k: v for k, v in cli_env.items() if not k.startswith("WEBHOOK_")}
+    dev = DevProcess(env, tmp_path / "dev.log")
+    yield dev
+    if getattr(dev, "process", None) and dev.process.poll() is None:
+        os.killpg(dev.process.pid, signal.SIGKILL)
