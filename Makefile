@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-faults lint install clean histories bench
+.PHONY: run test test-fast test-faults lint install clean histories bench mutate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test-fast: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/pytest -m faults tests/faults $(PYTEST_ARGS)
 
+# Mutation testing (docs/testing.md): every mutant of domain/ and of the payment and reservation steps, tried
+# against the unit tests, from a clean mutants/ each time; ends with the score per area and the survivors.
+# Niced and one test process at a time: it shares the machine.
+MUTATE_CHILDREN ?= 1
+mutate: $(STAMP)
+	rm -rf mutants
+	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(BIN)/python -m tests.mutation_report
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf var/ .pytest_cache
+	rm -rf var/ .pytest_cache mutants/
 
 # Record again the current path histories the replay test checks, after a change to a workflow
 # (docs/operations.md, "Changing a workflow"); tests/histories/before-<patch>/ are never touched.

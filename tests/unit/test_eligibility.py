@@ -57,3 +57,13 @@ def test_r10_success_plan_not_eligible_inside_window() -> None:
 def test_r10_value_based_not_eligible_inside_window() -> None:
     verdict = eligibility(subscription(offering="value-based"), END)
     assert verdict.eligible is False and verdict.rule == "R10"
+
+
+def test_r10_value_based_refusal_names_the_offering() -> None:
+    verdict = eligibility(subscription(offering="value-based"), END)
+    assert verdict.reason == "R10: value-based purchases cannot be renewed in self-service"
+
+
+def test_r01_r10_an_eligible_subscription_has_no_rule_and_no_reason() -> None:
+    verdict = eligibility(subscription(), END)
+    assert (verdict.eligible, verdict.rule, verdict.reason) == (True, None, None)

@@ -47,3 +47,13 @@ def test_r05_only_eligible_subscriptions_are_grouped() -> None:
         subscription(id="PLAN", offering="success-plan"),
     ]
     assert keys(subs) == [("5100000001/EUR/direct", ["IN"])]
+
+
+def test_r05_an_ineligible_subscription_does_not_stop_the_grouping() -> None:
+    # Sorted by end date then id, the success plan comes first; the ones after it are still grouped.
+    subs = [
+        subscription(id="B"),
+        subscription(id="A-PLAN", offering="success-plan"),
+        subscription(id="C"),
+    ]
+    assert keys(subs) == [("5100000001/EUR/direct", ["B", "C"])]

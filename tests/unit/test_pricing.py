@@ -149,3 +149,69 @@ def test_r11_amount_off_never_exceeds_the_line() -> None:
 def test_r15_missing_price_names_product_term_currency() -> None:
     with pytest.raises(MissingPrice, match="no price for Maya 3-year in EUR"):
         price_lines([line("Maya", 1, "3-year")], [price("Maya", "1932.00")], [], "EUR", QuoteKind.RENEWAL, TODAY)
+
+
+def priced_autocad(promotions: list[Promotion], on: date = TODAY):
+    return price_lines([line("AutoCAD", 1)], [price("AutoCAD", "2030.00")], promotions, "EUR", QuoteKind.RENEWAL, on)
+
+
+@pytest.mark.parametrize("on", [date(2026, 11, 1), date(2026, 11, 30)])
+def test_r11_a_promotion_applies_on_its_first_and_last_day(on: date) -> None:
+    edge = promo("EDGE", percent="10", starts=date(2026, 11, 1), ends=date(2026, 11, 30))
+    assert priced_autocad([edge], on).lines[0].promotion == "EDGE"
+
+
+def test_r11_a_promotion_that_does_not_apply_does_not_hide_the_ones_after_it() -> None:
+    # Promotions are looked at by code: AAA (for Revit only) comes first and is passed over.
+    priced = priced_autocad([promo("ZZZ", percent="5"), promo("AAA", percent="50", products=["Revit"])])
+    assert (priced.lines[0].promotion, priced.lines[0].discount) == ("ZZZ", Decimal("101.50"))
+
+
+def test_r11_of_two_equal_discounts_the_first_code_alphabetically_applies() -> None:
+    priced = priced_autocad([promo("TEN-B", percent="10"), promo("TEN-A", amount="203"), promo("TEN-C", percent="10")])
+    assert (priced.lines[0].promotion, priced.lines[0].discount) == ("TEN-A", Decimal("203.00"))
+
+
+def test_r15_each_priced_line_keeps_its_unit_price() -> None:
+    priced = priced_autocad([])
+    assert (priced.lines[0].unit_price, priced.lines[0].amount, priced.lines[0].promotion) == (
+        Decimal("2030.00"),
+        Decimal("2030.00"),
+        None,
+    )
+
+
+def test_r07_co_term_line_pays_the_days_it_adds_of_the_days_in_its_term() -> None:
+    # 3 × 100.00 = 300.00 a year; the line adds 91 of the 365 days of its next term: 74.794520… → 74.79.
+    co_term = line("AutoCAD", 3).model_copy(
+        update={"end_date": date(2026, 3, 31), "co_term_end_date": date(2026, 6, 30)}
+    )
+    assert co_term.proration == (91, 365)
+    priced = price_lines([co_term], [price("AutoCAD", "100.00")], [], "EUR", QuoteKind.CO_TERM, TODAY)
+    assert str(priced.lines[0].amount) == "74.79"
+
+
+def test_r15_a_free_line_adds_nothing_to_the_subtotal() -> None:
+    priced = price_lines(
+        [line("Viewer", 4), line("AutoCAD", 1)],
+        [price("Viewer", "0"), price("AutoCAD", "2030.00")],
+        [],
+        "EUR",
+        QuoteKind.RENEWAL,
+        TODAY,
+    )
+    assert [str(p.amount) for p in priced.lines] == ["0.00", "2030.00"]
+    assert str(priced.subtotal) == "2030.00"
+
+
+def test_r15_jpy_totals_are_whole_yen() -> None:
+    # Compared as text: Decimal("7778") == Decimal("7778.00"), but a JPY total has no minor units.
+    priced = price_lines(
+        [line("AutoCAD", 7), line("Revit", 1)],
+        [price("AutoCAD", "1234.5", "JPY"), price("Revit", "999", "JPY")],
+        [promo("J", percent="10", currencies=["JPY"])],
+        "JPY",
+        QuoteKind.RENEWAL,
+        TODAY,
+    )
+    assert (str(priced.subtotal), str(priced.discount_total), str(priced.total)) == ("9641", "864", "8777")

@@ -100,3 +100,70 @@ def test_r04_r10_draft_edit_checks_recipients_and_lines() -> None:
     assert [line.subscription_id for line in kept] == ["SUB-1001"]
     with pytest.raises((BadInput, Refused)):
         check_edit(draft, NOW, DraftEdit(exclude=["SUB-1001", "SUB-1003"]))
+
+
+def test_lifecycle_a_refusal_names_every_state_the_action_needs() -> None:
+    draft = build("SUB-1001")
+    assert refused(check_accept, draft, NOW, True).message == (
+        "quote Q-000001 is draft; only a sent or accepted quote can be paid"
+    )
+    assert refused(check_edit, sent(draft), NOW, DraftEdit()).message == (
+        "quote Q-000001 is sent; only a draft quote can be edited"
+    )
+
+
+@pytest.mark.parametrize("action", ["accept", "accept and pay", "pay", "cancel"])
+def test_r20_while_a_payment_is_being_confirmed_nothing_else_is_taken_or_ends_the_quote(action: str) -> None:
+    quote = sent(build("SUB-1001")).model_copy(update={"payment": "pending"})
+    accepted = quote.model_copy(update={"state": QuoteState.ACCEPTED})
+    call = {
+        "accept": (check_accept, quote, NOW, False),
+        "accept and pay": (check_accept, accepted, NOW, True),
+        "pay": (check_pay, accepted, NOW),
+        "cancel": (check_cancel, accepted, "sales"),
+    }[action]
+    refusal = refused(*call)
+    assert (refusal.rule, refusal.message) == (
+        "R20",
+        "the payment of quote Q-000001 is being confirmed with the provider; "
+        "no other payment can be taken until it is known",
+    )
+
+
+def test_r15_a_quote_expires_at_the_moment_of_its_expiry() -> None:
+    quote = sent(build("SUB-1001"))
+    refusal = refused(check_accept, quote, quote.expires_at, False)
+    assert (refusal.rule, refusal.message) == (
+        "R15",
+        "quote Q-000001 expired at 2026-12-26T09:00:00+00:00; ask for a new quote",
+    )
+
+
+def test_r15_an_expired_draft_is_neither_sent_nor_edited() -> None:
+    draft = build("SUB-1001").model_copy(update={"expires_at": NOW})
+    assert refused(check_send, draft, NOW).rule == "R15"
+    assert refused(check_edit, draft, NOW, DraftEdit(seats={"SUB-1001": 4})).rule == "R15"
+    check_edit(draft, NOW - timedelta(seconds=1), DraftEdit(seats={"SUB-1001": 4}))
+
+
+def test_r01_a_draft_is_not_sent_at_the_moment_its_window_closes() -> None:
+    draft = build("SUB-1001")  # SUB-1001 ends 2026-12-16: its window closes at the end of 2027-01-30
+    closes = draft.expiry_for(draft.created_at + timedelta(days=400))
+    refusal = refused(check_send, draft, closes)
+    assert (refusal.rule, refusal.message) == ("R01", "the renewal window of a subscription on Q-000001 has closed")
+    check_send(draft, closes - timedelta(seconds=1))
+
+
+def test_r10_buyer_cancel_and_address_change_refusals_say_what_to_do() -> None:
+    quote = sent(build("SUB-1001"))
+    assert refused(check_cancel, quote, "buyer").message == (
+        "a buyer cannot cancel a quote; ask your partner or sales to cancel it"
+    )
+    assert refused(check_edit, quote, NOW, DraftEdit(address="Elsewhere 1")).message == (
+        "the address cannot change after quote Q-000001 was sent; make a new quote"
+    )
+
+
+def test_r04_a_draft_edit_drops_the_buyer_listed_again_in_any_case() -> None:
+    four_and_the_buyer = ["BUYER@acme.example", *(f"r{i}@acme.example" for i in range(4))]
+    check_edit(build("SUB-1001"), NOW, DraftEdit(recipients=four_and_the_buyer))
