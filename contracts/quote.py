@@ -3,9 +3,9 @@ Services start and update quotes through this module, calendars signal them thro
 workflow itself implements it (workflows/quote.py)."""
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributePair
 
 from contracts.search_attributes import (
@@ -17,7 +17,7 @@ from contracts.search_attributes import (
     QUOTE_TOTAL,
 )
 from domain.quote_rules import DraftEdit
-from domain.quotes import Quote, QuoteState, quote_workflow_id
+from domain.quotes import PaymentReference, Quote, QuoteState, quote_workflow_id
 
 WORKFLOW = "QuoteWorkflow"
 workflow_id = quote_workflow_id
@@ -64,8 +64,8 @@ class SendInput(BaseModel):
 class PayInput(BaseModel):
     """A card's payment-method token from the gateway, or the reference of an offline payment."""
 
-    payment_reference: str | None = None
-    payment_method: str | None = None
+    payment_reference: PaymentReference | None = None
+    payment_method: Annotated[str, Field(max_length=200)] | None = None
 
 
 class AcceptInput(PayInput):

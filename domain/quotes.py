@@ -1,9 +1,10 @@
 """A quote as the workflow holds it and every reader sees it (README, Command line)."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
@@ -224,6 +225,16 @@ def _money(value: Decimal | None) -> str | None:
 
 def quote_number(sequence_value: int) -> str:
     return f"Q-{sequence_value:06d}"
+
+
+_QUOTE_NUMBER = re.compile(r"Q-[0-9]{6,12}")
+# A payment reference as a bank or provider writes it: printable, one line.
+PaymentReference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def is_quote_number(text: str) -> bool:
+    """`Q-` and six or more digits: anything else names no quote, and never reaches Temporal or the store."""
+    return _QUOTE_NUMBER.fullmatch(text) is not None
 
 
 def quote_workflow_id(number: str) -> str:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # The largest request body a route takes, refused with 413 before it is parsed.
+    api_max_body_bytes: int = Field(default=1 << 20, gt=0)
+    form_max_body_bytes: int = Field(default=64 << 10, gt=0)
     temporal_api_key: SecretStr | None = None
     temporal_tls: bool = False
     # The SDK's names (TEMPORAL_TLS_CLIENT_CERT_PATH, ...) are read by it directly; these older names still work.

@@ -26,7 +26,7 @@ from contracts.quote import (
 from contracts.refusals import refused_update
 from domain.errors import KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
-from domain.quotes import Origin, Quote, QuoteState
+from domain.quotes import Origin, Quote, QuoteState, is_quote_number
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id
 from store.idempotency import claim_key
@@ -169,8 +169,9 @@ class QuoteService:
         return await self._update(self._handle(number), contract.EDIT, edit)
 
     async def show(self, number: str) -> Quote:
+        handle = self._handle(number)
         try:
-            return await self._handle(number).query(contract.STATE, result_type=Quote)
+            return await handle.query(contract.STATE, result_type=Quote)
         except RPCError:
             stored = await self._stored(number)
             if stored is None:
@@ -183,6 +184,8 @@ class QuoteService:
             return await list_quotes(conn, csn, state)
 
     def _handle(self, number: str) -> WorkflowHandle[Any, QuoteResult]:
+        if not is_quote_number(number):
+            raise NotFound(f"unknown quote {number[:40]!r}")
         return self.client.get_workflow_handle(contract.workflow_id(number), result_type=QuoteResult)
 
     async def _stored(self, number: str) -> Quote | None:

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.subscription import AutoRenewState
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
@@ -23,7 +25,7 @@ from domain.grouping import renewal_groups
 from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json, subscription_json
 from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, SubscriptionId, Term
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
-from domain.quotes import Origin, QuoteState
+from domain.quotes import Origin, PaymentReference, QuoteState
 from runtime.app import App
 from services.audit import AuditReport
 from store.loader import location
@@ -75,7 +77,7 @@ class CreateQuote(BaseModel):
 
 
 class Payment(BaseModel):
-    reference: Annotated[str, Field(max_length=200)] | None = None
+    reference: PaymentReference | None = None
     payment_method: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -125,14 +127,43 @@ def _api_keys(request: Request) -> list[str]:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def known_key(given: str, keys: list[str]) -> bool:
+    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time."""
+    return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
+
+
 def authorized(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     keys: Annotated[list[str], Depends(_api_keys)],
 ) -> None:
-    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time."""
-    given = credentials.credentials.encode() if credentials else b""
-    if not any(hmac.compare_digest(given, key.encode()) for key in keys):
+    """For the OpenAPI document and the routes' own check; ApiKeyGate has already turned strangers away."""
+    if not known_key(credentials.credentials if credentials else "", keys):
         raise Unauthorized()
+
+
+class ApiKeyGate:
+    """Every request but the docs needs a known key before its body is read: a stranger's body is never
+    parsed (a large or malformed one gets the same 401 as any other)."""
+
+    OPEN = ("/docs", "/openapi.json", "/docs/oauth2-redirect")
+
+    def __init__(self, app: ASGIApp, keys: Callable[[], list[str]]) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].removeprefix(scope.get("root_path", "")) not in self.OPEN:
+            header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not known_key(given.strip(), self.keys()):
+                await _unauthorized()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _unauthorized() -> JSONResponse:
+    response = error(401, message="a valid API key is required: Authorization: Bearer <key>")
+    response.headers["www-authenticate"] = "Bearer"
+    return response
 
 
 router = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
@@ -196,7 +227,7 @@ async def list_groups(csn: Csn, app: Application) -> Any:
 
 
 @router.put("/subscriptions/{subscription_id}/auto-renew", response_model=AutoRenewState)
-async def set_auto_renew(subscription_id: str, body: AutoRenew, app: Application) -> Any:
+async def set_auto_renew(subscription_id: SubscriptionId, body: AutoRenew, app: Application) -> Any:
     return await app.subscriptions.set_auto_renew(subscription_id, body.on)
 
 
@@ -214,9 +245,12 @@ def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]
 
     @api.exception_handler(Unauthorized)
     async def unauthorized(request: Request, _err: Unauthorized) -> JSONResponse:
-        response = error(401, message="a valid API key is required: Authorization: Bearer <key>")
-        response.headers["www-authenticate"] = "Bearer"
-        return response
+        return _unauthorized()
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # A body that is not JSON, an unknown route or method: the same error shape as every other answer.
+        return error(err.status_code, message=str(err.detail))
 
     @api.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -245,4 +279,5 @@ def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]
         return error(503, message=err.message)
 
     api.include_router(router)
+    api.add_middleware(ApiKeyGate, keys=api_keys)
     return api

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from domain.errors import Stopped
+from domain.errors import NotFound, Stopped
 from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.app import open_app
@@ -17,7 +17,7 @@ from runtime.settings import Settings
 from services.quotes import QuoteService
 from web import pages
 from web.api import create_api
-from web.security import PostLimit, SecurityHeaders, redact_access_log
+from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
 
@@ -29,9 +29,11 @@ def create_app(
     lifespan=None,
     post_limit: PostLimit | None = None,
     api: FastAPI | None = None,
+    body_limit: tuple[int, int] = (1 << 20, 64 << 10),
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
-    `gateway_factory()` the payment provider that turns a card into a token. The app never charges."""
+    `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
+    `body_limit`: the largest body the API and the pages' forms take, in bytes."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
@@ -41,8 +43,13 @@ def create_app(
     if api is not None:
         app.mount("/api/v1", api)
     app.include_router(pages.router)
+    app.add_middleware(BodyLimit, api_bytes=body_limit[0], form_bytes=body_limit[1], api_prefix="/api/")
     app.add_middleware(SecurityHeaders)
     redact_access_log()
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, _err: NotFound) -> HTMLResponse:
+        return pages.message(request, 404, "No such quote", "This link does not lead to a quote.")
 
     @app.exception_handler(pages.TooManyPosts)
     async def too_many(request: Request, _err: pages.TooManyPosts) -> HTMLResponse:
@@ -76,4 +83,5 @@ def app_from_settings() -> FastAPI:
         lambda: state["app"].gateway,
         lifespan=lifespan,
         api=create_api(lambda: state["app"], settings.api_keys),
+        body_limit=(settings.api_max_body_bytes, settings.form_max_body_bytes),
     )

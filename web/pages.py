@@ -137,7 +137,13 @@ async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token
 async def guarded_post(
     request: Request, quotes: QuoteService, signer: LinkSigner, limit, number: str, token: str, csrf: str | None
 ) -> Quote:
-    if not await limit.allow(token, request.client.host if request.client else "unknown"):
+    try:
+        signer.verify_quote(token, number, now())
+    except LinkRefused:
+        if not await limit.allow_guess(request.client.host if request.client else "unknown"):
+            raise TooManyPosts() from None
+        raise
+    if not await limit.allow_link(token):
         raise TooManyPosts()
     if not same_origin(request):
         raise LinkRefused("the form was sent from another site")

@@ -1,4 +1,4 @@
-"""What every buyer page gets: strict headers, no link token in any log, and a limit on POSTs.
+"""What every buyer page gets: strict headers, no link token in any log, a limit on POSTs and on bodies.
 
 The signed link's token is a bearer secret in the query string, so pages are never cached, never
 framed, never leak it in a Referer, and the access log writes paths without their query.
@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The pages use no script; styles and images come from this site only.
@@ -65,15 +66,76 @@ def redact_access_log() -> None:
 
 
 class PostLimit:
-    """At most `per_token` POSTs a minute for one link and `per_address` for one client address
-    (card testing, guessing); the limits are kept in this process's memory."""
+    """POSTs a minute: at most `per_token` for one valid link, and at most `per_address` with links that
+    are not valid from one client address (card testing, guessing). Guesses are counted by address and
+    real links by their token, so a guesser behind the same proxy as a buyer never locks the buyer out.
+    The limits are kept in this process's memory."""
 
     def __init__(self, per_token: int = 10, per_address: int = 30) -> None:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.per_token = RateLimitItemPerMinute(per_token)
         self.per_address = RateLimitItemPerMinute(per_address)
 
-    async def allow(self, token: str, address: str) -> bool:
-        by_address = await self.limiter.hit(self.per_address, "address", address)
-        by_token = await self.limiter.hit(self.per_token, "token", token)
-        return by_address and by_token
+    async def allow_link(self, token: str) -> bool:
+        return await self.limiter.hit(self.per_token, "token", token)
+
+    async def allow_guess(self, address: str) -> bool:
+        return await self.limiter.hit(self.per_address, "address", address)
+
+
+class TooLarge(BaseException):
+    """Raised from a body's receive: a BaseException, so that no body parser's `except Exception` turns it
+    into a 400 on its way back to BodyLimit."""
+
+
+class BodyLimit:
+    """Request bodies larger than their route's limit are refused with 413 before anything parses them:
+    at once from Content-Length, and while a body without one streams in. The API (`api_prefix`) takes
+    `api_bytes`, the buyer pages' forms `form_bytes`."""
+
+    def __init__(
+        self, app: ASGIApp, api_bytes: int = 1 << 20, form_bytes: int = 64 << 10, api_prefix: str = "/api/"
+    ) -> None:
+        self.app = app
+        self.api_bytes, self.form_bytes, self.api_prefix = api_bytes, form_bytes, api_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith(self.api_prefix)
+        limit = self.api_bytes if api else self.form_bytes
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(api, limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise TooLarge()
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except TooLarge:
+            if started:
+                raise
+            await _too_large(api, limit)(scope, receive, send)
+
+
+def _too_large(api: bool, limit: int) -> Response:
+    text = f"the request body is larger than {limit:,} bytes"
+    if api:
+        return JSONResponse({"error": {"message": text}}, status_code=413)
+    return PlainTextResponse(f"Too large: {text}.", status_code=413)
