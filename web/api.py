@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.service import RPCError
 
 from contracts.subscription import AutoRenewState
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
@@ -107,11 +109,16 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": what}
     for status, what in (
+        (400, "A body that is not JSON"),
         (401, "No or an unknown API key"),
         (404, "An unknown quote, subscription or customer"),
         (409, "Refused by a rule (`rule` names it), or an Idempotency-Key reused with another body"),
         (422, "Bad input (`field` names it)"),
-        (503, "The quote or calendar cannot go on now; `renewals ops stuck` says why"),
+        (413, "A body larger than the API takes (1 MiB unless configured)"),
+        (
+            503,
+            "The quote or calendar cannot go on now, or Temporal or the store is not answering; `renewals ops stuck` says why",
+        ),
     )
 }
 
@@ -277,6 +284,14 @@ def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]
     @api.exception_handler(Stopped)
     async def stopped(request: Request, err: Stopped) -> JSONResponse:
         return error(503, message=err.message)
+
+    @api.exception_handler(RPCError)
+    async def temporal_down(request: Request, err: RPCError) -> JSONResponse:
+        return error(503, message=f"Temporal did not answer ({err.status.name if err.status else 'error'}); try again")
+
+    @api.exception_handler(psycopg.OperationalError)
+    async def store_down(request: Request, _err: psycopg.OperationalError) -> JSONResponse:
+        return error(503, message="the store is not answering; try again")
 
     api.include_router(router)
     api.add_middleware(ApiKeyGate, keys=api_keys)
