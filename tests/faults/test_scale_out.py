@@ -14,7 +14,7 @@ from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
 from services.quotes import QuoteService
 from store.loader import load
-from tests.helpers import BIN, rows, scalar, worker_env
+from tests.helpers import BIN, audit, rows, scalar, worker_env
 from workers.demo_data import ACME, demo_data, price_book, renewable_subscriptions
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -99,6 +99,7 @@ async def test_scale_out_survives_a_killed_worker(
         assert await scalar(pool, "SELECT count(*) FROM payments") == EXPECTED["paid"]
         # R17: each accepted quote holds its subscription's auto-renew until it is paid or ends.
         assert holds == EXPECTED["accepted"]
+        await audit(dev_env, pool)
         assert workers[0].wait(5) == -signal.SIGKILL
         for worker in workers[1:]:
             worker.send_signal(signal.SIGTERM)
