@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadInput
@@ -20,6 +20,26 @@ def var_dir() -> Path:
 
 def dev_env_file() -> Path:
     return var_dir() / "dev.env"
+
+
+class ApiKey(BaseModel):
+    """A backend system's key: its name goes into what it did (`by: api:<name>`) and scopes its
+    Idempotency-Keys; a `read` key changes nothing."""
+
+    name: str
+    key: str
+    scope: Literal["read", "write"] = "write"
+
+    @classmethod
+    def parse(cls, entry: str) -> "ApiKey":
+        parts = entry.split(":")
+        if len(parts) == 1:
+            return cls(name="default", key=parts[0])
+        if len(parts) == 2 and all(parts):
+            return cls(name=parts[0], key=parts[1])
+        if len(parts) == 3 and all(parts) and parts[2] in ("read", "write"):
+            return cls(name=parts[0], key=parts[1], scope=parts[2])
+        raise BadInput(f"RENEWALS_API_KEYS: an entry is not `name:key:read|write` (named {parts[0]!r})")
 
 
 class Settings(BaseSettings):
@@ -73,10 +93,11 @@ class Settings(BaseSettings):
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
         return self.database_url.get_secret_value()
 
-    def api_keys(self) -> list[str]:
-        """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all)."""
+    def api_keys(self) -> list["ApiKey"]:
+        """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all),
+        each `name:key:read|write`, `name:key` (write) or a bare key (write, named `default`)."""
         given = self.renewals_api_keys.get_secret_value() if self.renewals_api_keys else ""
-        return [key.strip() for key in given.split(",") if key.strip()]
+        return [ApiKey.parse(entry.strip()) for entry in given.split(",") if entry.strip()]
 
     def webhook_receivers(self) -> dict[str, str]:
         """WEBHOOK_URLS (comma-separated) by receiver id; none configured: no webhooks."""

@@ -29,7 +29,7 @@ from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, is_quote_number
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id
-from store.idempotency import claim_key
+from store.idempotency import claim_key, find_key
 from store.pool import Pool
 from store.quotes import get_quote, list_quotes, next_quote_number
 
@@ -53,10 +53,12 @@ class QuoteService:
         self.webhooks = list(webhooks or [])
         self.payment_wait = payment_wait
 
-    async def create(self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None) -> Quote:
+    async def create(
+        self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None, client: str = "default"
+    ) -> Quote:
         """Every rule checked before anything exists: a refused quote leaves no row and no workflow. With an
-        idempotency key, the same request again gives the same quote and starts nothing new; the key with
-        another request is refused (KeyReused)."""
+        idempotency key (the `client`'s own, for 24 hours), the same request again gives the same quote,
+        starts nothing new and takes no new number; the key with another request is refused (KeyReused)."""
         today = self.today or date.today()
         async with self.pool.connection() as conn:
             customer = await get_customer(conn, request.csn)
@@ -68,10 +70,14 @@ class QuoteService:
             if missing:
                 raise NotFound(f"unknown subscription {', '.join(missing)}")
             draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
-            number = await next_quote_number(conn)
-            if idempotency_key is not None:
+            if idempotency_key is None:
+                number = await next_quote_number(conn)
+            else:
+                scoped = f"{client}:{idempotency_key}"
                 fingerprint = hashlib.sha256(f"{request.model_dump_json()}|send={send}".encode()).hexdigest()
-                keyed = await claim_key(conn, idempotency_key, fingerprint, number)
+                keyed = await find_key(conn, scoped) or await claim_key(
+                    conn, scoped, fingerprint, await next_quote_number(conn)
+                )
                 if keyed.fingerprint != fingerprint:
                     raise KeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request")
                 # The first request and its repeats alike: whichever reaches the workflow first starts
@@ -178,10 +184,17 @@ class QuoteService:
                 raise NotFound(f"unknown quote {number}") from None
             return stored
 
-    async def find(self, csn: str | None = None, state: str | None = None) -> list[Quote]:
-        """The stored quotes, newest last, of a customer and in a state if given."""
+    async def find(
+        self,
+        csn: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> list[Quote]:
+        """The stored quotes, newest last, of a customer and in a state if given; `limit` of them after the
+        quote `starting_after`."""
         async with self.pool.connection() as conn:
-            return await list_quotes(conn, csn, state)
+            return await list_quotes(conn, csn, state, limit, starting_after)
 
     def _handle(self, number: str) -> WorkflowHandle[Any, QuoteResult]:
         if not is_quote_number(number):

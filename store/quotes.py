@@ -125,11 +125,15 @@ async def get_quote(conn: Conn, number: str) -> Quote | None:
     return Quote.model_validate(row["document"]) if row and row["document"] else None
 
 
-async def list_quotes(conn: Conn, csn: str | None = None, state: str | None = None) -> list[Quote]:
+async def list_quotes(
+    conn: Conn, csn: str | None = None, state: str | None = None, limit: int | None = None, after: str | None = None
+) -> list[Quote]:
+    """By number; `limit` of them after the number `after`, if given."""
     cur = await conn.execute(
         "SELECT document FROM quotes WHERE (%(csn)s::text IS NULL OR csn = %(csn)s)"
-        " AND (%(state)s::text IS NULL OR state = %(state)s) AND document IS NOT NULL ORDER BY number",
-        {"csn": csn, "state": state},
+        " AND (%(state)s::text IS NULL OR state = %(state)s) AND (%(after)s::text IS NULL OR number > %(after)s)"
+        " AND document IS NOT NULL ORDER BY number LIMIT %(limit)s",
+        {"csn": csn, "state": state, "after": after, "limit": limit},
     )
     return [Quote.model_validate(row["document"]) for row in await cur.fetchall()]
 

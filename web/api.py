@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +29,7 @@ from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, S
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import Origin, PaymentReference, QuoteState
 from runtime.app import App
+from runtime.settings import ApiKey
 from services.audit import AuditReport
 from store.loader import location
 from web.deps import Application
@@ -111,6 +112,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for status, what in (
         (400, "A body that is not JSON"),
         (401, "No or an unknown API key"),
+        (403, "A read-only API key asked to change something"),
         (404, "An unknown quote, subscription or customer"),
         (409, "Refused by a rule (`rule` names it), or an Idempotency-Key reused with another body"),
         (422, "Bad input (`field` names it)"),
@@ -127,43 +129,64 @@ def error(status: int, **body) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status)
 
 
-def _api_keys(request: Request) -> list[str]:
-    return request.app.state.api_keys()
+def _api_keys(request: Request) -> list[ApiKey]:
+    return _keys(request.app.state.api_keys)
+
+
+def _keys(api_keys: Callable[[], list]) -> list[ApiKey]:
+    return [key if isinstance(key, ApiKey) else ApiKey.parse(key) for key in api_keys()]
 
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def known_key(given: str, keys: list[str]) -> bool:
-    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time."""
-    return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
+def known_key(given: str, keys: list[ApiKey]) -> ApiKey | None:
+    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time (every key, whichever matches)."""
+    found = None
+    for key in keys:
+        if hmac.compare_digest(given.encode(), key.key.encode()):
+            found = key
+    return found
 
 
 def authorized(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    keys: Annotated[list[str], Depends(_api_keys)],
+    keys: Annotated[list[ApiKey], Depends(_api_keys)],
 ) -> None:
     """For the OpenAPI document and the routes' own check; ApiKeyGate has already turned strangers away."""
-    if not known_key(credentials.credentials if credentials else "", keys):
+    if known_key(credentials.credentials if credentials else "", keys) is None:
         raise Unauthorized()
+
+
+def client_of(request: Request) -> str:
+    """The name of the API key the request came with (`default` for a bare key)."""
+    key = request.scope.get("state", {}).get("api_key")
+    return key.name if key else "default"
 
 
 class ApiKeyGate:
     """Every request but the docs needs a known key before its body is read: a stranger's body is never
-    parsed (a large or malformed one gets the same 401 as any other)."""
+    parsed (a large or malformed one gets the same 401 as any other). A `read` key may only read (403)."""
 
     OPEN = ("/docs", "/openapi.json", "/docs/oauth2-redirect")
+    READS = ("GET", "HEAD", "OPTIONS")
 
-    def __init__(self, app: ASGIApp, keys: Callable[[], list[str]]) -> None:
+    def __init__(self, app: ASGIApp, keys: Callable[[], list]) -> None:
         self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].removeprefix(scope.get("root_path", "")) not in self.OPEN:
             header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not known_key(given.strip(), self.keys()):
+            key = known_key(given.strip(), _keys(self.keys)) if scheme.lower() == "bearer" else None
+            if key is None:
                 await _unauthorized()(scope, receive, send)
                 return
+            if key.scope == "read" and scope["method"] not in self.READS:
+                refusal = error(403, message=f"the API key {key.name!r} may only read")
+                await refusal(scope, receive, send)
+                return
+            scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
 
 
@@ -179,9 +202,15 @@ router = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
 
 @router.post("/quotes", status_code=201, response_model=QuoteJson, response_model_exclude_unset=True)
 async def create_quote(
-    body: CreateQuote, app: Application, idempotency_key: Annotated[str | None, Header(max_length=200)] = None
+    request: Request,
+    body: CreateQuote,
+    app: Application,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Any:
-    quote = await app.quotes.create(body.request(), send=body.send, idempotency_key=idempotency_key)
+    """An Idempotency-Key is this API key's own, for 24 hours: the same key and body again give the same quote."""
+    quote = await app.quotes.create(
+        body.request(), send=body.send, idempotency_key=idempotency_key, client=client_of(request)
+    )
     return quote.json_view()
 
 
@@ -191,8 +220,22 @@ async def show_quote(number: str, app: Application) -> Any:
 
 
 @router.get("/quotes", response_model=list[QuoteJson], response_model_exclude_unset=True)
-async def list_quotes(app: Application, csn: Csn | None = None, state: QuoteState | None = None) -> Any:
-    quotes = await app.quotes.find(csn, state.value if state else None)
+async def list_quotes(
+    request: Request,
+    response: Response,
+    app: Application,
+    csn: Csn | None = None,
+    state: QuoteState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    starting_after: Annotated[str | None, Query(pattern=r"^Q-[0-9]{6,12}$")] = None,
+) -> Any:
+    """Oldest first, `limit` at a time after the quote `starting_after`; a `Link: <...>; rel="next"` header
+    when there are more (Stripe's names, the list itself as the body)."""
+    quotes = await app.quotes.find(csn, state.value if state else None, limit=limit + 1, starting_after=starting_after)
+    if len(quotes) > limit:
+        quotes = quotes[:limit]
+        following = request.url.include_query_params(starting_after=quotes[-1].number)
+        response.headers["link"] = f'<{following}>; rel="next"'
     return [q.json_view() for q in quotes]
 
 
@@ -244,7 +287,7 @@ async def audit(app: Application) -> Any:
     return await app.ops.audit()
 
 
-def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list[str]]) -> FastAPI:
+def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list]) -> FastAPI:
     """The API as a sub-application of the buyer app, mounted at /api/v1 (its own OpenAPI and docs)."""
     api = FastAPI(title="Renewal quotes API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     api.state.application = app_factory

@@ -1,7 +1,9 @@
 """Settings from the environment: the SDK's client configuration names, the older names, secrets kept secret."""
 
+import pytest
 from temporalio.envconfig import ClientConfigProfile
 
+from domain.errors import BadInput
 from runtime.settings import Settings
 from runtime.temporal import client_environment
 
@@ -47,3 +49,15 @@ def test_sdk_and_older_names_for_client_certificates(tmp_path, monkeypatch) -> N
 def test_link_secrets_newest_first_or_the_one() -> None:
     assert Settings(buyer_link_secrets="new, old").require_link_secrets() == ["new", "old"]
     assert Settings(buyer_link_secret="one").require_link_secrets() == ["one"]
+
+
+def test_api_keys_parse_names_and_scopes_and_a_bare_key_is_a_write_key_named_default() -> None:
+    settings = Settings(renewals_api_keys="billing:rk_1:write, reports:rk_2:read ,rk_3")
+    assert [(k.name, k.key, k.scope) for k in settings.api_keys()] == [
+        ("billing", "rk_1", "write"),
+        ("reports", "rk_2", "read"),
+        ("default", "rk_3", "write"),
+    ]
+    with pytest.raises(BadInput) as bad:
+        Settings(renewals_api_keys="billing:rk_1:admin").api_keys()
+    assert "billing" in bad.value.message and "rk_1" not in bad.value.message
