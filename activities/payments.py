@@ -29,6 +29,7 @@ class TakePaymentInput(BaseModel):
     currency: str
     payment_method: str | None = None
     reference: str | None = None
+    by: str | None = None  # who recorded an offline payment (`api:<key name>`), when known
 
 
 class TakePaymentResult(BaseModel):
@@ -67,7 +68,8 @@ class PaymentActivities:
         """A card token is charged at the gateway; without one, an offline payment is recorded."""
         if not input.payment_method:
             reference = input.reference or f"PAY-{input.quote_number}"
-            return TakePaymentResult(reference=await self._record(input, reference, "offline"), method="offline")
+            kept = await self._record(input, reference, "offline", input.by)
+            return TakePaymentResult(reference=kept, method="offline")
         key = idempotency_key(input.quote_number)
         try:
             charge = await self.gateway.charge(
@@ -103,9 +105,13 @@ class PaymentActivities:
         activity.logger.info("quote=%s refund refunded=%s", input.quote_number, refunded)
         return RefundPaymentResult(refunded=refunded)
 
-    async def _record(self, input: TakePaymentInput | FindPaymentInput, reference: str, method: str) -> str:
+    async def _record(
+        self, input: TakePaymentInput | FindPaymentInput, reference: str, method: str, by: str | None = None
+    ) -> str:
         async with self.pool.connection() as conn:
-            kept = await store.record_payment(conn, input.quote_number, reference, input.amount, input.currency, method)
+            kept = await store.record_payment(
+                conn, input.quote_number, reference, input.amount, input.currency, method, by
+            )
         activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, kept)
         return kept
 

@@ -57,8 +57,13 @@ class PricedInput(BaseModel):
     pass
 
 
+# Who asked, where it is known: `api:<key name>` for the backend API; recorded on the quote's events and
+# on an offline payment.
+Actor = Annotated[str, Field(max_length=100)] | None
+
+
 class SendInput(BaseModel):
-    pass
+    by: Actor = None
 
 
 class PayInput(BaseModel):
@@ -66,6 +71,7 @@ class PayInput(BaseModel):
 
     payment_reference: PaymentReference | None = None
     payment_method: Annotated[str, Field(max_length=200)] | None = None
+    by: Actor = None
 
 
 class AcceptInput(PayInput):
@@ -74,6 +80,7 @@ class AcceptInput(PayInput):
 
 class CancelInput(BaseModel):
     by: Literal["partner", "sales", "buyer"]
+    actor: Actor = None
 
 
 class EditInput(DraftEdit):

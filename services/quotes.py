@@ -145,31 +145,39 @@ class QuoteService:
                 raise Stopped(f"quote {quote.number} cannot go on: {reason}") from err
             raise
 
-    async def send(self, number: str) -> Quote:
-        return await self._update(self._handle(number), contract.SEND, SendInput())
+    async def send(self, number: str, actor: str | None = None) -> Quote:
+        """`actor`, here and below: who asked (`api:<key name>`), recorded on the quote's event."""
+        return await self._update(self._handle(number), contract.SEND, SendInput(by=actor))
 
     async def accept(
-        self, number: str, pay: bool = False, reference: str | None = None, payment_method: str | None = None
+        self,
+        number: str,
+        pay: bool = False,
+        reference: str | None = None,
+        payment_method: str | None = None,
+        actor: str | None = None,
     ) -> Quote:
         """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
         an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
         return await self._update(
             self._handle(number),
             contract.ACCEPT,
-            AcceptInput(pay=pay, payment_reference=reference, payment_method=payment_method),
+            AcceptInput(pay=pay, payment_reference=reference, payment_method=payment_method, by=actor),
             "paid" if pay else "accepted",
         )
 
-    async def pay(self, number: str, reference: str | None = None, payment_method: str | None = None) -> Quote:
+    async def pay(
+        self, number: str, reference: str | None = None, payment_method: str | None = None, actor: str | None = None
+    ) -> Quote:
         return await self._update(
             self._handle(number),
             contract.PAY,
-            PayInput(payment_reference=reference, payment_method=payment_method),
+            PayInput(payment_reference=reference, payment_method=payment_method, by=actor),
             "paid",
         )
 
-    async def cancel(self, number: str, by: str) -> Quote:
-        return await self._update(self._handle(number), contract.CANCEL, CancelInput(by=by))
+    async def cancel(self, number: str, by: str, actor: str | None = None) -> Quote:
+        return await self._update(self._handle(number), contract.CANCEL, CancelInput(by=by, actor=actor))
 
     async def edit(self, number: str, edit: EditInput) -> Quote:
         return await self._update(self._handle(number), contract.EDIT, edit)

@@ -6,13 +6,20 @@ from store.pool import Conn, fetch_one
 
 
 async def record_payment(
-    conn: Conn, quote_number: str, reference: str, amount: Decimal, currency: str, method: str = "offline"
+    conn: Conn,
+    quote_number: str,
+    reference: str,
+    amount: Decimal,
+    currency: str,
+    method: str = "offline",
+    recorded_by: str | None = None,
 ) -> str:
     """The first reference recorded for a quote is the one kept: paying twice pays once."""
     cur = await conn.execute(
-        "INSERT INTO payments (quote_number, reference, amount, currency, method) VALUES (%s, %s, %s, %s, %s)"
+        "INSERT INTO payments (quote_number, reference, amount, currency, method, recorded_by)"
+        " VALUES (%s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (quote_number) DO UPDATE SET quote_number = EXCLUDED.quote_number RETURNING reference",
-        (quote_number, reference, amount, currency, method),
+        (quote_number, reference, amount, currency, method, recorded_by),
     )
     return (await fetch_one(cur))["reference"]
 

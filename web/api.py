@@ -164,6 +164,11 @@ def client_of(request: Request) -> str:
     return key.name if key else "default"
 
 
+def actor_of(request: Request) -> str:
+    """What the quote's events and an offline payment record as who asked: `api:<key name>`."""
+    return f"api:{client_of(request)}"
+
+
 class ApiKeyGate:
     """Every request but the docs needs a known key before its body is read: a stranger's body is never
     parsed (a large or malformed one gets the same 401 as any other). A `read` key may only read (403)."""
@@ -240,26 +245,28 @@ async def list_quotes(
 
 
 @router.post("/quotes/{number}/send", response_model=QuoteJson, response_model_exclude_unset=True)
-async def send_quote(number: str, app: Application) -> Any:
-    return (await app.quotes.send(number)).json_view()
+async def send_quote(request: Request, number: str, app: Application) -> Any:
+    return (await app.quotes.send(number, actor=actor_of(request))).json_view()
 
 
 @router.post("/quotes/{number}/accept", response_model=QuoteJson, response_model_exclude_unset=True)
-async def accept_quote(number: str, app: Application, body: Accept | None = None) -> Any:
+async def accept_quote(request: Request, number: str, app: Application, body: Accept | None = None) -> Any:
     body = body or Accept()
-    quote = await app.quotes.accept(number, pay=body.pay, reference=body.reference, payment_method=body.payment_method)
+    quote = await app.quotes.accept(
+        number, pay=body.pay, reference=body.reference, payment_method=body.payment_method, actor=actor_of(request)
+    )
     return quote.json_view()
 
 
 @router.post("/quotes/{number}/pay", response_model=QuoteJson, response_model_exclude_unset=True)
-async def pay_quote(number: str, app: Application, body: Payment | None = None) -> Any:
+async def pay_quote(request: Request, number: str, app: Application, body: Payment | None = None) -> Any:
     body = body or Payment()
-    return (await app.quotes.pay(number, body.reference, body.payment_method)).json_view()
+    return (await app.quotes.pay(number, body.reference, body.payment_method, actor=actor_of(request))).json_view()
 
 
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)
-async def cancel_quote(number: str, body: Cancel, app: Application) -> Any:
-    return (await app.quotes.cancel(number, body.as_)).json_view()
+async def cancel_quote(request: Request, number: str, body: Cancel, app: Application) -> Any:
+    return (await app.quotes.cancel(number, body.as_, actor=actor_of(request))).json_view()
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionJson])

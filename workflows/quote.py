@@ -136,7 +136,7 @@ class QuoteWorkflow:
             checked(lifecycle.check_send, self.quote, workflow.now())
             now = workflow.now()
             self._change(state=QuoteState.SENT, sent_at=now, expires_at=self.quote.expiry_for(now))
-            await self._save("sent", {"recipients": self.quote.all_recipients})
+            await self._save("sent", {"recipients": self.quote.all_recipients, **_by(input.by)})
         self._send_mail("quote")
         return self.quote
 
@@ -153,7 +153,7 @@ class QuoteWorkflow:
         async with self.lock:
             checked(lifecycle.check_accept, self.quote, workflow.now(), False)
             self._change(state=QuoteState.ACCEPTED, accepted_at=workflow.now())
-            await self._save("accepted")
+            await self._save("accepted", _by(input.by))
             await self._attach()  # R17: an accepted quote holds auto-renew
         return self.quote
 
@@ -178,7 +178,7 @@ class QuoteWorkflow:
         async with self.lock:
             checked(lifecycle.check_cancel, self.quote, input.by)
             self._change(state=QuoteState.CANCELLED, cancelled_by=input.by, ended_at=workflow.now())
-            await self._save("cancelled", {"by": input.by})
+            await self._save("cancelled", {"by": input.by, **_by(input.actor, "actor")})
         return self.quote
 
     @cancel.validator
@@ -298,7 +298,7 @@ class QuoteWorkflow:
         now = workflow.now()
         self._change(state=QuoteState.PAID, paid_at=now, payment_reference=reference, ended_at=now, payment=None)
         self.progress.charged = False
-        await self._save("paid", {"reference": reference, "renewed": self.progress.renewed})
+        await self._save("paid", {"reference": reference, "renewed": self.progress.renewed, **_by(payment.by)})
         self._send_mail("paid")
 
     async def _charge(self, payment: PayInput, terms: list[steps.TermRef]) -> str:
@@ -440,3 +440,8 @@ class QuoteWorkflow:
         changed = [pair for pair in search_attributes(self.quote) if current.get(pair.key) != pair.value]
         if changed:
             workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in changed])
+
+
+def _by(actor: str | None, key: str = "by") -> dict[str, str]:
+    """Who asked, in an event's detail, when it is known."""
+    return {key: actor} if actor else {}

@@ -110,6 +110,7 @@ async def charge(quote: Quote, payment: PayInput) -> TakePaymentResult:
             currency=quote.currency,
             payment_method=payment.payment_method,
             reference=payment.payment_reference,
+            by=payment.by,
         ),
         timeout=CHARGE_TIMEOUT,
     )

@@ -77,12 +77,14 @@ def rows(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
     """The payments table: the first reference recorded for a quote is the one kept (store/payments.py)."""
     table: dict[str, dict] = {}
 
-    async def record_payment(conn, quote_number, reference, amount, currency, method="offline") -> str:
+    async def record_payment(conn, quote_number, reference, amount, currency, method="offline", by=None) -> str:
         assert conn is Pool.conn
         row = table.setdefault(
             quote_number,
             {"reference": reference, "amount": amount, "currency": currency, "method": method, "refunded": False},
         )
+        if by is not None:
+            row.setdefault("by", by)
         return row["reference"]
 
     async def mark_refunded(conn, quote_number) -> None:
@@ -153,6 +155,11 @@ async def test_r16_without_a_card_an_offline_payment_is_recorded_and_nothing_cha
         "method": "offline",
         "refunded": False,
     }
+
+
+async def test_an_offline_payment_records_who_recorded_it(step, gateway, rows) -> None:
+    await take(step, None, reference="BANK-9", by="api:billing")
+    assert (rows["Q-000042"]["reference"], rows["Q-000042"]["by"]) == ("BANK-9", "api:billing")
 
 
 async def test_r16_a_declined_card_ends_the_step_for_good_with_nothing_recorded(step, rows) -> None:

@@ -101,3 +101,26 @@ async def test_quotes_list_pages_with_limit_and_starting_after(
     assert page.headers["link"].endswith('rel="next"') and f"starting_after={made[1]}" in following
     assert [q["number"] for q in rest.json()] == made[2:] and "link" not in rest.headers
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "limit"
+
+
+async def test_quote_events_and_an_offline_payment_record_which_api_key_did_it(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    from tests.helpers import quote_result, rows
+
+    async with api_for(env, pool, settings, gateway) as api:
+        paid = (await api.post("/api/v1/quotes", json=body(send=True), headers=BILLING)).json()["number"]
+        await api.post(f"/api/v1/quotes/{paid}/accept", json={"pay": True, "reference": "BANK-5"}, headers=CRM)
+        await quote_result(env.client, paid)
+        other = (await api.post("/api/v1/quotes", json=body("SUB-1003"), headers=BILLING)).json()["number"]
+        await api.post(f"/api/v1/quotes/{other}/send", headers=BILLING)
+        await api.post(f"/api/v1/quotes/{other}/cancel", json={"as": "sales"}, headers=BILLING)
+        await quote_result(env.client, other)
+    events = {
+        (r["quote_number"], r["event"]): r["detail"]
+        for r in await rows(pool, "SELECT quote_number, event, detail FROM quote_events")
+    }
+    assert events[(paid, "paid")]["by"] == "api:crm"
+    assert events[(other, "sent")]["by"] == "api:billing"
+    assert (events[(other, "cancelled")]["by"], events[(other, "cancelled")]["actor"]) == ("sales", "api:billing")
+    assert await scalar(pool, "SELECT recorded_by FROM payments WHERE quote_number = %s", paid) == "api:crm"
