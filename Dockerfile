@@ -1,21 +1,13 @@
 # One image for the worker, the buyer web app and the command line:
 #   docker run IMAGE worker | web | migrate | load FILE | quote ...
+# The project goes in as its wheel: what pyproject.toml packages (every package it finds, with the SQL
+# migrations, the templates and the stylesheet) is what the image runs, so no package is left behind.
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/renewals
-COPY pyproject.toml README.md ./
-COPY domain domain
-COPY contracts contracts
-COPY workflows workflows
-COPY activities activities
-COPY payments payments
-COPY store store
-COPY services services
-COPY runtime runtime
-COPY workers workers
-COPY starters starters
-COPY web web
-RUN /opt/renewals/bin/pip install --no-cache-dir .
+COPY . .
+RUN /opt/renewals/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && /opt/renewals/bin/pip install --no-cache-dir /wheels/renewal_quotes-*.whl
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app --create-home renewals

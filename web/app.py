@@ -18,6 +18,7 @@ from services.quotes import QuoteService
 from web import pages
 from web.api import create_api
 from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
+from web.security_headers import StrictTransportSecurity
 
 HERE = Path(__file__).parent
 
@@ -45,6 +46,7 @@ def create_app(
     app.include_router(pages.router)
     app.add_middleware(BodyLimit, api_bytes=body_limit[0], form_bytes=body_limit[1], api_prefix="/api/")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(StrictTransportSecurity)
     redact_access_log()
 
     @app.exception_handler(NotFound)

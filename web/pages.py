@@ -6,6 +6,7 @@ update on the quote's workflow, and its answer (or refusal) is shown in plain wo
 logging that keep the link's token private are in web/security.py.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -131,7 +132,42 @@ async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token
     quote = await quotes.show(number)
     if not sent_to(quote, recipient):
         raise LinkRefused("this link is not for this quote")
-    return quote
+    return await as_seen_by(quotes, quote, recipient)
+
+
+async def reread(quotes: QuoteService, signer: LinkSigner, number: str, token: str) -> Quote:
+    """The quote again after an action, as the link's holder may see it (everyone else's quotes unnamed
+    when the link no longer verifies)."""
+    try:
+        recipient: str | None = signer.verify_quote(token, number, now())
+    except LinkRefused:
+        recipient = None
+    return await as_seen_by(quotes, await quotes.show(number), recipient)
+
+
+QUOTE_NUMBER = re.compile(r"\bQ-\d+\b")
+
+
+async def as_seen_by(quotes: QuoteService, quote: Quote, recipient: str | None) -> Quote:
+    """R19: a superseded quote names the quote that renewed its terms ("superseded by Q-000123") only to a
+    viewer that quote was sent to as well; anyone else reads "another quote"."""
+    reasons = {"cancel_reason": quote.cancel_reason, "superseded_because": quote.superseded_because}
+    named = {n for text in reasons.values() if text for n in QUOTE_NUMBER.findall(text)} - {quote.number}
+    hidden = {n for n in named if recipient is None or not await was_sent(quotes, n, recipient)}
+    if not hidden:
+        return quote
+
+    def unnamed(text: str | None) -> str | None:
+        return text and QUOTE_NUMBER.sub(lambda m: "another quote" if m.group() in hidden else m.group(), text)
+
+    return quote.model_copy(update={field: unnamed(text) for field, text in reasons.items()})
+
+
+async def was_sent(quotes: QuoteService, number: str, recipient: str) -> bool:
+    try:
+        return sent_to(await quotes.show(number), recipient)
+    except BadInput:  # NotFound: a quote this one names but the store does not know
+        return False
 
 
 async def guarded_post(
@@ -174,7 +210,7 @@ async def accept(
     try:
         await quotes.accept(number)
     except (Refused, BadInput) as err:
-        quote = await quotes.show(number)
+        quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return ended(request, quote, 409)
         text = refusal_text(err, quote) if isinstance(err, Refused) else err.message
@@ -233,11 +269,11 @@ async def pay(
         text = f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
         return pay_page(request, quote, token, signer, 402, [text])
     except Refused as err:
-        quote = await quotes.show(number)
+        quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return paid_or_ended(request, quote)
         return quote_page(request, quote, token, signer, 409, error=refusal_text(err, quote))
-    return paid_or_ended(request, await quotes.show(number), token, signer)
+    return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
 
 
 @router.get("/customers/{csn}/quotes", response_class=HTMLResponse)

@@ -206,12 +206,29 @@ def kept_secret(var: Path, name: str, prefix: str = "") -> str:
     """A secret made once and kept in var/ (buyer links, the API key), so they survive a restart."""
     path = var / f"{name}.secret"
     if not path.exists():
-        path.write_text(prefix + secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, prefix + secrets.token_urlsafe(32))
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # kept by an older build, readable by others
     return path.read_text(encoding="utf-8").strip()
 
 
+def write_private(path: Path, text: str) -> None:
+    """A file of secrets: readable by its owner only from the first byte (created 0600, whatever the umask
+    allows others), and replaced whole, so a reader never sees half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_env_file(path: Path, stack: DevStack) -> None:
+    """var/dev.env: every secret of the stack, for the owner's other terminals only (mode 0600)."""
     settings = stack.settings
     lines = [
         "# Written by `renewals dev` while it runs; environment variables override these.",
@@ -228,7 +245,7 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"WEBHOOK_SECRET={settings.webhook_secret.get_secret_value() if settings.webhook_secret else ''}",
         f"RENEWALS_DEV_PID={os.getpid()}",
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_private(path, "\n".join(lines) + "\n")
 
 
 async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:

@@ -1,6 +1,8 @@
 """The production stack as written: every service docs/operations.md names, every variable documented,
-one app image for worker, web app and migrations, and an order that `docker compose up` can keep."""
+one app image for worker, web app and migrations, and an order that `docker compose up` can keep; each
+service gets every setting its command reads, and compose stops at once without the secrets."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -36,7 +38,7 @@ def test_every_variable_the_compose_file_uses_is_documented() -> None:
 def test_app_environment_uses_the_same_names_as_the_code() -> None:
     from runtime.settings import Settings
 
-    known = {name.upper() for name in Settings.model_fields}
+    known = {name.upper() for name in Settings.model_fields} | {"FORWARDED_ALLOW_IPS"}  # uvicorn's own
     for name in ("worker", "web", "migrate"):
         assert set(SERVICES[name]["environment"]) <= known, name
 
@@ -85,6 +87,230 @@ def test_docker_compose_config_is_valid() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "BUYER_LINK_SECRET": "x"},
+        env={"PATH": "/usr/bin:/bin", "BUYER_LINK_SECRET": "x", "WEBHOOK_SECRET": "y"},
     )
     assert result.returncode == 0, result.stderr
+    unset = subprocess.run(
+        ["docker", "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert unset.returncode != 0 and ("set WEBHOOK_SECRET" in unset.stderr or "set BUYER_LINK_SECRETS" in unset.stderr)
+
+
+# --- Every service gets every variable its command reads -------------------------------------------------
+
+APP_PACKAGES = {"domain", "contracts", "workflows", "activities", "payments", "store", "services", "runtime"}
+APP_PACKAGES |= {"workers", "starters", "web"}
+# Each service's `renewals` command: its function in starters/cli.py and the modules it runs.
+COMMANDS = {
+    "worker": ("worker", ["workers.main"]),
+    "web": ("web", ["web.app"]),
+    "migrate": ("migrate", ["starters.base", "store.migrate"]),
+}
+# Read by a service's code, but its default is right in a container of this stack (or it is optional).
+DEFAULT_SERVES = {
+    "temporal_namespace": "default namespace; compose sets it anyway",
+    "temporal_task_queue": "the one task queue; compose sets it anyway",
+    "temporal_api_key": "Temporal Cloud only",
+    "temporal_tls": "the stack's Temporal is on its private network",
+    "temporal_tls_cert": "mTLS only",
+    "temporal_tls_key": "mTLS only",
+    "smtp_starttls": "Mailpit on the private network",
+    "smtp_ca_file": "STARTTLS only",
+    "smtp_username": "Mailpit takes no login",
+    "smtp_password": "Mailpit takes no login",
+    "mail_from": "a sender of the example domain; compose sets it anyway",
+    "payment_gateway": "the fake provider is the only one",
+    "payment_wait_seconds": "20 s",
+    "log_level": "INFO",
+    "worker_shutdown_grace": "30 s; the worker service sets it with its stop grace period",
+    "worker_max_concurrent_activities": "100",
+    "worker_max_concurrent_workflow_tasks": "100",
+    "worker_max_cached_workflows": "1000",
+    "metrics_port": "off; the worker service sets it for its health check (test below)",
+    "api_max_body_bytes": "1 MiB",
+    "form_max_body_bytes": "64 KiB",
+}
+LINK_SECRETS = {"buyer_link_secret", "buyer_link_secrets"}  # either one (BUYER_LINK_SECRETS wins)
+
+
+def module_file(name: str) -> Path | None:
+    path = ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imports_of(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name.split(".")[0] in APP_PACKAGES and module_file(name)}
+
+
+def reached(roots: list[str]) -> list[ast.Module]:
+    """The application's modules a command runs, through their imports (not the command line's others)."""
+    seen: dict[str, ast.Module] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen or (name in ("starters.cli", "starters.quote_cli") and name not in roots):
+            continue
+        file = module_file(name)
+        assert file is not None, name
+        seen[name] = ast.parse(file.read_text())
+        todo += imports_of(seen[name])
+    return list(seen.values())
+
+
+def settings_reads() -> tuple[set[str], dict[str, set[str]]]:
+    """Settings' fields, and what each of its methods reads of them."""
+    from runtime.settings import Settings
+
+    fields = set(Settings.model_fields)
+    tree = ast.parse((ROOT / "runtime" / "settings.py").read_text())
+    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Settings"]
+    methods = {
+        node.name: {
+            n.attr
+            for n in ast.walk(node)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+        }
+        & fields
+        for node in cls.body
+        if isinstance(node, ast.FunctionDef)
+    }
+    return fields, methods
+
+
+def fields_read(trees: list[ast.AST]) -> set[str]:
+    """Every `settings.<field>` (also `app.settings.<field>`, `Settings.load().<field>`) and every Settings
+    method called on it, by the fields the method reads."""
+    fields, methods = settings_reads()
+
+    def is_settings(node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id == "settings"
+        if isinstance(node, ast.Attribute):
+            return node.attr == "settings"
+        return isinstance(node, ast.Call) and ast.unparse(node.func) == "Settings.load"
+
+    read: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and is_settings(node.value):
+                read |= {node.attr} & fields or methods.get(node.attr, set())
+    return read
+
+
+def command_trees(service: str) -> list[ast.AST]:
+    function, modules = COMMANDS[service]
+    cli = ast.parse((ROOT / "starters" / "cli.py").read_text())
+    (command,) = [n for n in cli.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    local = [m for n in ast.walk(command) if isinstance(n, ast.ImportFrom) and n.module for m in [n.module]]
+    return [command, *reached(modules + [m for m in local if m.split(".")[0] in APP_PACKAGES])]
+
+
+@pytest.mark.parametrize("service", sorted(COMMANDS))
+def test_every_service_gets_every_variable_its_command_reads(service: str) -> None:
+    from runtime.settings import Settings
+
+    assert SERVICES[service]["command"][0] == service
+    read = fields_read(command_trees(service))
+    assert {"temporal_address", "database_url"} <= read  # the scan sees through the composition root
+    assert set(DEFAULT_SERVES) <= set(Settings.model_fields), set(DEFAULT_SERVES) - set(Settings.model_fields)
+    given = {name.lower() for name in SERVICES[service]["environment"]}
+    if given & LINK_SECRETS:
+        given |= LINK_SECRETS
+    missing = read - set(DEFAULT_SERVES) - given
+    assert not missing, f"{service} reads {sorted(missing)} but compose does not set it (or say why in DEFAULT_SERVES)"
+
+
+def test_the_web_service_listens_where_its_port_is_published_and_the_worker_serves_its_metrics() -> None:
+    web, worker = SERVICES["web"]["environment"], SERVICES["worker"]["environment"]
+    assert web["WEB_HOST"] == "0.0.0.0" and SERVICES["web"]["ports"] == [
+        f"127.0.0.1:${{WEB_PORT:-8000}}:{web['WEB_PORT']}"
+    ]
+    assert f"localhost:{web['WEB_PORT']}/healthz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
+    assert f"localhost:{worker['METRICS_PORT']}/metrics" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
+
+
+# --- The secrets are required: compose stops at once without them ---------------------------------------
+
+
+class Unset(Exception):
+    pass
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation (docs.docker.com/reference/compose-file/interpolation): ${VAR}, ${VAR:-default},
+    ${VAR:?error}, nested; enough to read this file as `docker compose` does."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if not text.startswith("${", i):
+            out.append(text[i])
+            i += 1
+            continue
+        depth, j = 1, i + 2
+        while depth:
+            if text.startswith("${", j):
+                depth, j = depth + 1, j + 2
+                continue
+            depth -= text[j] == "}"
+            j += 1
+        body = text[i + 2 : j - 1]
+        name, op, rest = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(:-|:\?|)(.*)", body, re.S).groups()
+        value = env.get(name, "")
+        if not value and op == ":?":
+            raise Unset(f"required variable {name} is missing a value: {interpolate(rest, env)}")
+        out.append(value or (interpolate(rest, env) if op == ":-" else ""))
+        i = j
+    return "".join(out)
+
+
+def app_env(service: str, env: dict[str, str]) -> dict[str, str]:
+    return {name: interpolate(str(value), env) for name, value in SERVICES[service]["environment"].items()}
+
+
+def test_compose_stops_without_the_webhook_and_link_secrets() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    with pytest.raises(Unset, match="WEBHOOK_SECRET"):
+        interpolate(text, {"BUYER_LINK_SECRETS": "links"})
+    with pytest.raises(Unset, match="set BUYER_LINK_SECRETS"):
+        interpolate(text, {"WEBHOOK_SECRET": "hooks"})
+    with pytest.raises(Unset):
+        interpolate(text, {"WEBHOOK_SECRET": "", "BUYER_LINK_SECRET": "links"})  # empty is missing too
+    for service in COMMANDS:
+        given = app_env(service, {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRETS": "new,old"})
+        assert (given["WEBHOOK_SECRET"], given["BUYER_LINK_SECRETS"]) == ("hooks", "new,old"), service
+        one = app_env(service, {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRET": "only"})
+        assert one["BUYER_LINK_SECRETS"] == "only" and "BUYER_LINK_SECRET" not in one, service
+
+
+def test_web_trusts_forwarded_headers_from_the_proxys_network_only() -> None:
+    secrets = {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRETS": "links"}
+    subnet = interpolate(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"], secrets)
+    assert app_env("web", secrets)["FORWARDED_ALLOW_IPS"] == subnet == "172.30.57.0/24"
+    moved = secrets | {"APP_SUBNET": "10.77.0.0/24"}
+    assert app_env("web", moved)["FORWARDED_ALLOW_IPS"] == "10.77.0.0/24"
+    assert app_env("web", secrets | {"FORWARDED_ALLOW_IPS": "10.0.0.5"})["FORWARDED_ALLOW_IPS"] == "10.0.0.5"
+    # Only through the proxy: published on the host's loopback; uvicorn reads FORWARDED_ALLOW_IPS itself.
+    assert all(port.startswith("127.0.0.1:") for port in SERVICES["web"]["ports"])
+    assert "proxy_headers=True" in (ROOT / "starters" / "cli.py").read_text()
+    assert "FORWARDED_ALLOW_IPS" not in SERVICES["worker"]["environment"]
+
+
+def test_dockerfile_installs_the_wheel_not_a_list_of_folders() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = sorted(APP_PACKAGES)
+    assert not [line for line in dockerfile.splitlines() if re.match(rf"COPY ({'|'.join(packages)})\b", line)]
+    assert "COPY . ." in dockerfile and "pip wheel" in dockerfile and "renewal_quotes-*.whl" in dockerfile
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", "var", ".git", "tests", "mutants"} <= ignored
