@@ -50,11 +50,45 @@ def _currency(code: str) -> str:
     return code
 
 
+# Characters that break a line or turn text around where it is shown: C0 and C1 controls (NEL, U+0085, among
+# them), the line and paragraph separators, and the bidirectional embeddings, overrides and isolates. A name
+# holding one would break an email's Subject line or show a buyer text that reads otherwise than it is.
+_LINE_BREAKING = {0x2028: "a line separator", 0x2029: "a paragraph separator", 0x85: "a line break (NEL)"}
+_BIDI_CONTROLS = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def _unprintable(c: str) -> str | None:
+    code = ord(c)
+    if code in _LINE_BREAKING:
+        return _LINE_BREAKING[code]
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return "a control character"
+    if code in _BIDI_CONTROLS:
+        return "a bidirectional text control"
+    return None
+
+
 def _printable(text: str) -> str:
-    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
-    if bad is not None:
-        raise ValueError(f"contains a control character (U+{ord(bad):04X}); only printable text is allowed")
+    for c in text:
+        what = _unprintable(c)
+        if what is not None:
+            raise ValueError(f"contains {what} (U+{ord(c):04X}); only printable text is allowed")
     return text
+
+
+# The days a subscription or a promotion may name: anything outside is refused with its field, so the date
+# arithmetic on them (the R01 window, the R12 auto quote, a next term: a few years at most either way) stays
+# far inside the years 1-9999 that Python's dates hold.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2200, 12, 31)
+
+
+def _in_date_range(day: date) -> date:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(
+            f"{day.isoformat()} is outside {EARLIEST_DATE.isoformat()}..{LATEST_DATE.isoformat()}, the dates accepted"
+        )
+    return day
 
 
 # The bounds every number and text has at the edge (data file, command line): anything larger is
@@ -70,6 +104,7 @@ Address = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_pr
 SubscriptionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Seats = Annotated[int, Field(ge=1, le=MAX_SEATS)]
 Money = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=4, allow_inf_nan=False)]
+Day = Annotated[date, AfterValidator(_in_date_range)]
 
 
 class Record(BaseModel):
@@ -93,8 +128,8 @@ class Subscription(Record):
     purchase_method: PurchaseMethod
     partner_csn: Csn | None = None
     offering: Offering = Offering.STANDARD
-    start_date: date
-    end_date: date
+    start_date: Day
+    end_date: Day
     auto_renew: bool
 
     @model_validator(mode="after")
@@ -124,8 +159,8 @@ class Promotion(Record):
     terms: Annotated[list[Term], Field(min_length=1)]
     currencies: Annotated[list[Currency], Field(min_length=1)]
     kinds: Annotated[list[QuoteKind], Field(min_length=1)]
-    starts: date
-    ends: date
+    starts: Day
+    ends: Day
 
     @model_validator(mode="after")
     def _consistent(self) -> "Promotion":

@@ -6,10 +6,11 @@ one and receivers can de-duplicate. Header `Renewals-Signature: t=<unix>,v1=<hex
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 EventType = Literal[
     "quote.sent",
@@ -23,10 +24,14 @@ EventType = Literal[
 ]
 SIGNATURE_HEADER = "Renewals-Signature"
 TOLERANCE_SECONDS = 300
+# What an event id may be (ours are `evt_<32 hex>`): safe as a file name, a header or a log word anywhere.
+EVENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class WebhookEvent(BaseModel):
-    id: str
+    id: Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
     type: EventType
     created: datetime
     data: dict[str, Any]
@@ -43,11 +48,15 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def verify(secret: str, header: str | None, body: bytes, now: int, tolerance: int = TOLERANCE_SECONDS) -> bool:
-    """The header signs this body with this secret, recently enough (no replays of old deliveries)."""
+    """The header signs this body with this secret, recently enough (no replays of old deliveries).
+
+    Whatever the header holds, the answer is True or False, never an exception: `t` is 1-12 ASCII digits
+    and `v1` 64 lowercase hex digits, or the header is refused before any arithmetic or comparison."""
     parts = dict(part.split("=", 1) for part in (header or "").split(",") if "=" in part)
-    if not parts.get("t", "").isdigit() or "v1" not in parts:
+    timestamp, digest = parts.get("t", ""), parts.get("v1", "")
+    if not (_TIMESTAMP.fullmatch(timestamp) and _DIGEST.fullmatch(digest)):
         return False
-    timestamp = int(parts["t"])
-    if abs(now - timestamp) > tolerance:
+    if abs(now - int(timestamp)) > tolerance:
         return False
-    return hmac.compare_digest(signature(secret, timestamp, body), f"t={timestamp},v1={parts['v1']}")
+    expected = signature(secret, int(timestamp), body).encode()
+    return hmac.compare_digest(expected, f"t={int(timestamp)},v1={digest}".encode())

@@ -235,8 +235,11 @@ def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
     from workers.webhook_sink import PATH, WebhookSink
 
     secret = Settings.load().webhook_secret
-    if secret is None:
-        raise BadInput("WEBHOOK_SECRET is not set: it is what the signatures are checked with")
+    if secret is None or not secret.get_secret_value().strip():
+        raise BadInput(
+            f"WEBHOOK_SECRET is {'empty' if secret is not None else 'not set'}: it is what the signatures are "
+            "checked with, and with an empty one anyone can sign a delivery"
+        )
     sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
     click.echo(f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; Ctrl-C stops")
     uvicorn.run(sink.app(), host=host, port=port, log_level="warning")

@@ -50,11 +50,83 @@ def location(loc: tuple) -> str:
     return text or "(file)"
 
 
+# A data file is four lists of flat records (the deepest value, a promotion's product, is 4 levels down) and
+# its numbers are seats and prices: anything far beyond is refused with its place before it is validated.
+MAX_DEPTH = 32
+MAX_NUMBER_LENGTH = 50
+
+
+class _TooLong:
+    """A JSON number of more than MAX_NUMBER_LENGTH characters, kept as found to be named by its place."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Parsing:
+    """json.loads hooks that keep what JSON would lose: a key given twice in one object, an overlong number."""
+
+    def __init__(self) -> None:
+        # id(object) -> the object (kept, so that no other object takes its id) and its keys given twice
+        self.repeated: dict[int, tuple[dict, list[str]]] = {}
+
+    def pairs(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
+        obj: dict[str, object] = {}
+        repeated: list[str] = []
+        for key, value in pairs:
+            if key in obj and key not in repeated:
+                repeated.append(key)
+            obj[key] = value
+        if repeated:
+            self.repeated[id(obj)] = (obj, repeated)
+        return obj
+
+    @staticmethod
+    def integer(text: str) -> int | _TooLong:
+        return int(text) if len(text) <= MAX_NUMBER_LENGTH else _TooLong(text)
+
+    @staticmethod
+    def real(text: str) -> float | _TooLong:
+        return float(text) if len(text) <= MAX_NUMBER_LENGTH else _TooLong(text)
+
+    def problems(self, raw: object) -> list[str]:
+        """Each repeated key, overlong number and too deep a value, by its place; walked without recursion."""
+        found: list[str] = []
+        stack: list[tuple[tuple, object]] = [((), raw)]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, _TooLong):
+                found.append(
+                    f"{location(path)}: a number of {len(value.text)} characters (at most {MAX_NUMBER_LENGTH})"
+                )
+            elif len(path) >= MAX_DEPTH and isinstance(value, dict | list):
+                found.append(f"{location(path)}: nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(value, dict):
+                found += [
+                    f"{location((*path, key))}: the key is given more than once in one object"
+                    for key in self.repeated.get(id(value), (value, []))[1]
+                ]
+                stack += [((*path, key), item) for key, item in reversed(value.items())]
+            elif isinstance(value, list):
+                stack += [((*path, i), item) for i, item in reversed(list(enumerate(value)))]
+        return found
+
+
 def parse_data_file(text: str, source: str = "file") -> DataFile:
+    parsing = _Parsing()
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=parsing.pairs, parse_int=parsing.integer, parse_float=parsing.real)
     except json.JSONDecodeError as err:
         raise BadInput(f"{source} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        line, column = _too_deep_at(text)
+        raise BadInput(
+            f"{source} has 1 error(s); nothing was loaded",
+            [f"line {line} column {column}: nested deeper than {MAX_DEPTH} levels"],
+        ) from None
+    problems = parsing.problems(raw)
+    if problems:
+        raise BadInput(f"{source} has {len(problems)} error(s); nothing was loaded", problems)
     if not isinstance(raw, dict):
         raise BadInput(
             f"{source} holds a JSON {type(raw).__name__}, not an object with customers, subscriptions, "
@@ -67,6 +139,29 @@ def parse_data_file(text: str, source: str = "file") -> DataFile:
         raise BadInput(f"{source} has {len(details)} error(s); nothing was loaded", details) from None
     _check_unique(data)
     return data
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """Where the text first opens more than MAX_DEPTH arrays or objects (strings skipped): line, column."""
+    depth, in_string, escaped = 0, False, False
+    for at, c in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, at) + 1
+                return line, at - (text.rfind("\n", 0, at) + 1) + 1
+        elif c in "]}":
+            depth -= 1
+    return 1, 1
 
 
 def _check_unique(data: DataFile) -> None:

@@ -1,7 +1,8 @@
 """The embedded webhook receiver: what a backend system would do with our webhooks, for `renewals dev`
 and `renewals webhooks listen`. Each event's signature is checked (a bad or stale one gets 401), and
 each event is kept once, as var/webhooks/<event id>.json: a delivery retried with the same id is
-answered 200 and not written again."""
+answered 200 and not written again. An id that is not a safe file name (`[A-Za-z0-9_-]`, at most 100) is
+answered 400 and nothing is written: a sender never chooses where a file goes."""
 
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ def summary(event: WebhookEvent) -> str:
 
 class WebhookSink:
     def __init__(self, folder: Path, secret: str, say: Callable[[str], None] | None = None) -> None:
+        if not secret.strip():
+            raise ValueError("a webhook receiver needs a secret: with an empty one, anyone can sign")
         self.folder = folder
         self.secret = secret
         self.say = say
@@ -43,10 +46,17 @@ class WebhookSink:
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:
             event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
+        except ValidationError as err:
+            if any(e["loc"] == ("id",) for e in err.errors()):
+                self._say("refused a delivery: its event id is not 1-100 letters, digits, _ or -")
+                return JSONResponse(
+                    {"error": "id: an event id is 1-100 letters, digits, _ or -; nothing was written"}, status_code=400
+                )
             return JSONResponse({"error": "not a webhook event"}, status_code=400)
-        self.arrivals.append(event)
         path = self.folder / f"{event.id}.json"
+        if path.resolve().parent != self.folder.resolve():  # the id's pattern already holds this; kept as a guard
+            return JSONResponse({"error": "id: not a file name in the receiver's folder"}, status_code=400)
+        self.arrivals.append(event)
         repeated = path.exists()
         if not repeated:
             staged = path.with_suffix(".part")

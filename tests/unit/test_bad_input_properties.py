@@ -3,6 +3,7 @@ loaded or refused with a field or a rule, never an unhandled exception, and a re
 
 import asyncio
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -64,6 +65,17 @@ nasty_text = st.one_of(
             "🙂" * 60,
             "EURO",
             "eur",
+            # Dates outside 1970-2200 and text that breaks a line or turns around (issue 20).
+            "9999-12-31",
+            "0001-01-02",
+            "1969-12-31",
+            "2201-01-01",
+            "Acme\u2028Corp",
+            "\u2029",
+            "A\u0085B",
+            "\u0080\u009f",
+            "\u202eproC emcA",
+            "\u2066Acme\u2069",
         ]
     ),
 )
@@ -78,7 +90,12 @@ nasty_value = st.one_of(
 )
 
 
-printable = st.text(alphabet=st.characters(min_codepoint=32, exclude_categories=("Cs", "Cc")), min_size=1, max_size=200)
+# Printable: no controls (C0, C1), no line or paragraph separators, no bidirectional controls.
+BIDI_CONTROLS = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+printable_char = st.characters(
+    min_codepoint=32, exclude_categories=("Cs", "Cc", "Zl", "Zp"), exclude_characters=BIDI_CONTROLS
+)
+printable = st.text(alphabet=printable_char, min_size=1, max_size=200)
 # Values at the very edge of what is allowed: these must load, and the store must take them.
 extreme_value = {
     "seats": st.sampled_from([1, 1_000_000]),
@@ -87,9 +104,11 @@ extreme_value = {
     "percent_off": st.sampled_from(["0.01", "100"]),
     "name": printable,
     "product": printable,
-    "address": st.text(
-        alphabet=st.characters(min_codepoint=32, exclude_categories=("Cs", "Cc")), min_size=1, max_size=500
-    ),
+    "address": st.text(alphabet=printable_char, min_size=1, max_size=500),
+    "start_date": st.sampled_from(["1970-01-01"]),
+    "starts": st.sampled_from(["1970-01-01"]),
+    "end_date": st.sampled_from(["2200-12-31", "1970-01-02"]),
+    "ends": st.sampled_from(["2200-12-31", "1970-01-01"]),
 }
 
 
@@ -119,16 +138,35 @@ def malformed_files(draw) -> bytes:
             del record[field]
         else:
             record[draw(nasty_text)] = draw(nasty_value)
-    whole = draw(st.sampled_from(["object", "object", "object", "object", "other", "bytes", "truncated"]))
+    whole = draw(st.sampled_from(["object", "object", "object", "object", "other", "bytes", "truncated", "json edge"]))
     if whole == "other":
         return json.dumps(draw(nasty_value)).encode()
     text = json.dumps(doc, ensure_ascii=draw(st.booleans())).encode()
+    if whole == "json edge":
+        return json_edge(draw, text)
     if whole == "bytes":
         at = draw(st.integers(min_value=0, max_value=len(text)))
         return text[:at] + draw(st.binary(min_size=1, max_size=4)) + text[at:]
     if whole == "truncated":
         return text[: draw(st.integers(min_value=0, max_value=len(text) - 1))]
     return text
+
+
+def json_edge(draw, text: bytes) -> bytes:
+    """What JSON itself allows and a data file must not: a key given twice, a huge number, deep nesting."""
+    edge = draw(st.sampled_from(["duplicate", "number", "nesting"]))
+    keys = [m.start() for m in re.finditer(rb'"[a-z_]+": ', text)]
+    if edge == "duplicate" or not keys:
+        return b'{"' + draw(st.sampled_from([b"customers", b"prices", b"promotions"])) + b'": [], ' + text[1:]
+    at = draw(st.sampled_from(keys))
+    key_end = text.index(b": ", at) + 2
+    if edge == "number":
+        digits = draw(st.sampled_from([60, 4301, 5000]))
+        value = draw(st.sampled_from([b"9" * digits, b"-" + b"1" * digits, b"0." + b"5" * digits]))
+    else:
+        depth = draw(st.sampled_from([33, 100, 5000, 50_000]))
+        value = b"[" * depth + b"]" * depth
+    return text[:key_end] + value + b', "_was": ' + text[key_end:]
 
 
 def names_a_place(err: BadInput) -> bool:
