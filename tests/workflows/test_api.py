@@ -22,8 +22,11 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 class Api:
-    def __init__(self, env: WorkflowEnvironment, pool, settings, gateway) -> None:
+    """The buyer app with the API mounted, on this test's stack; `keys`: RENEWALS_API_KEYS as entries."""
+
+    def __init__(self, env: WorkflowEnvironment, pool, settings, gateway, keys: list | None = None) -> None:
         self.env, self.pool, self.settings, self.gateway = env, pool, settings, gateway
+        self.keys = keys or [KEY, "rk_other"]
 
     async def __aenter__(self) -> httpx.AsyncClient:
         self.stack = quote_stack(self.env, self.pool, self.settings, gateway=self.gateway)
@@ -35,7 +38,7 @@ class Api:
             lambda: app.quotes,
             LinkSigner(self.settings.require_link_secrets()),
             lambda: self.gateway,
-            api=create_api(lambda: app, lambda: [KEY, "rk_other"]),
+            api=create_api(lambda: app, lambda: self.keys),
         )
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE)
         return self.http

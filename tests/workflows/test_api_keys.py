@@ -1,16 +1,12 @@
 """API keys have names and scopes; Idempotency-Keys belong to one API key for 24 hours and never take a
 second quote number; lists page."""
 
-import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.links import LinkSigner
-from runtime.app import open_app
 from runtime.settings import ApiKey
-from tests.helpers import BASE, quote_stack, scalar
-from web.api import create_api
-from web.app import create_app
+from tests.helpers import BASE, scalar
+from tests.workflows.test_api import Api
 from workers.demo_data import ACME
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -18,29 +14,8 @@ KEYS = [ApiKey.parse("billing:rk_billing:write"), ApiKey.parse("crm:rk_crm"), Ap
 BILLING, CRM, REPORTS = ({"Authorization": f"Bearer {k.key}"} for k in KEYS)
 
 
-def api_for(env, pool, settings, gateway):
-    class Api:
-        async def __aenter__(self) -> httpx.AsyncClient:
-            self.stack = quote_stack(env, pool, settings, gateway=gateway)
-            await self.stack.__aenter__()
-            today = (await env.get_current_time()).date()
-            self.opened = open_app(settings, pool=pool, client=env.client, today=today)
-            app = await self.opened.__aenter__()
-            web = create_app(
-                lambda: app.quotes,
-                LinkSigner(settings.require_link_secrets()),
-                lambda: gateway,
-                api=create_api(lambda: app, lambda: KEYS),
-            )
-            self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE)
-            return self.http
-
-        async def __aexit__(self, *exc) -> None:
-            await self.http.aclose()
-            await self.opened.__aexit__(*exc)
-            await self.stack.__aexit__(*exc)
-
-    return Api()
+def api_for(env, pool, settings, gateway) -> Api:
+    return Api(env, pool, settings, gateway, keys=KEYS)
 
 
 def body(*subs: str, **fields) -> dict:
