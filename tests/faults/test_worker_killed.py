@@ -36,6 +36,7 @@ async def test_r20_worker_killed_mid_payment_a_new_worker_finishes_every_quote_p
     )
     replacement = None
     try:
+        await polled(dev_env, settings.temporal_task_queue)
         async with quote_stack(dev_env, pool, settings, worker=contextlib.nullcontext(), gateway=gateway) as quotes:
             scene = Scene(dev_env, pool, settings, quotes, gateway)
             try:
@@ -61,3 +62,22 @@ async def test_r20_worker_killed_mid_payment_a_new_worker_finishes_every_quote_p
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
+
+
+async def polled(env: WorkflowEnvironment, task_queue: str, seconds: float = 120) -> None:
+    """Until the worker process polls its task queue: an update sent before any worker was ever seen there
+    is refused at once ("no poller seen"), and a loaded machine takes a while to start a worker."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=env.client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    for _ in range(int(seconds / 0.2)):
+        if (await env.client.workflow_service.describe_task_queue(request)).pollers:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no worker polled {task_queue} in {seconds} s")
