@@ -249,6 +249,15 @@ def subscriptions(env: WorkflowEnvironment, pool: AsyncConnectionPool, settings:
     return SubscriptionService(env.client, pool, settings.temporal_task_queue)
 
 
+async def next_run(handle, run_id: str) -> None:
+    """Until the workflow has continued as new from the run `run_id`."""
+    for _ in range(500):
+        if (await handle.describe()).run_id != run_id:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{handle.id} is still in its run {run_id}")
+
+
 async def calendar_settled(client: Client, sub_id: str) -> None:
     """No activity in flight on the subscription's calendar (see `settled`)."""
     await _nothing_in_flight(client, subscription_workflow_id(sub_id), sub_id)

@@ -13,6 +13,7 @@ from domain.quotes import Origin, QuoteState
 from payments.fake import FakeGateway
 from tests.helpers import (
     calendar,
+    next_run,
     quote_result,
     quote_stack,
     request,
@@ -330,6 +331,7 @@ async def test_r16_claim_racing_the_window_close(env: WorkflowEnvironment, pool,
         assert (await subscription_row(pool, "SUB-1007"))["lapsed_on"] is None
         late = await handle.execute_update(SubscriptionWorkflow.reserve, TermInput(holder="Q-2", term_end=end))
         assert (late.granted, late.rule) == (False, "R01") and "window of SUB-1007 closed" in late.reason
+        term_run = (await handle.describe()).run_id
         renewed = await handle.execute_update(
             SubscriptionWorkflow.renew,
             RenewTermInput(
@@ -337,6 +339,9 @@ async def test_r16_claim_racing_the_window_close(env: WorkflowEnvironment, pool,
             ),
         )
         assert renewed.renewed
+        # The next term begins in a new run. (Asked before that, the time-skipping server can answer the query
+        # from the run that is ending with "already completed", and then never skip time again.)
+        await next_run(handle, term_run)
         assert (await calendar(env.client, "SUB-1007")).end_date == end.replace(year=end.year + 1)
 
         # Another calendar whose window closed with nothing reserved lapses; a claim after that is refused.
