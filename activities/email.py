@@ -20,9 +20,11 @@ from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.sign_in import SignInEmailInput, SignInEmailResult
 from domain.links import LinkSigner, signed_links
 from domain.money import format_money
 from domain.quotes import Quote
+from store.accounts import sign_in_email
 from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
 
@@ -247,6 +249,22 @@ class EmailActivities:
             raise outage
         return SendQuoteEmailsResult(sent=sent)
 
+    @activity.defn
+    async def send_sign_in_email(self, input: SignInEmailInput) -> SignInEmailResult:
+        """The account's one-time link (R24), once per sign-in; none for a sign-in already used (the buyer
+        was quicker than a retry). The link is made here from the sign-in's id, never logged."""
+        async with self.mailer.pool.connection() as conn:
+            found = await sign_in_email(conn, input.sign_in_id)
+        if found is None:
+            return SignInEmailResult(sent=False)
+        email, expires_at = found
+        link = f"{self.app_url.rstrip('/')}/account/sign-in/{self.links.sign_in_token(input.sign_in_id)}"
+        msg_id = f"<sign-in.{input.sign_in_id}@{self.mailer.domain}>"
+        message = render_sign_in(link, expires_at, self.mailer.smtp.mail_from, email, msg_id)
+        sent = await self.mailer.send_once(message, "sign-in")
+        activity.logger.info("sign-in email sent=%s message_id=%s", sent, msg_id)
+        return SignInEmailResult(sent=sent)
+
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         """One recipient's message: sent once per Message-ID."""
         msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
@@ -264,6 +282,18 @@ class EmailActivities:
             msg_id,
         )
         return SendQuoteEmailResult(message_id=msg_id, sent=sent)
+
+
+def render_sign_in(link: str, expires_at, sender: str, recipient: str, msg_id: str) -> EmailMessage:
+    context = {"link": link, "expires": expires_at.strftime("%Y-%m-%d %H:%M UTC")}
+    message = EmailMessage()
+    message["Subject"] = "Your sign-in link for your renewals account"
+    message["From"] = sender
+    message["To"] = recipient
+    message["Message-ID"] = msg_id
+    message.set_content(_templates.get_template("sign_in.txt.j2").render(context))
+    message.add_alternative(_templates.get_template("sign_in.html.j2").render(context), subtype="html")
+    return message
 
 
 def render_renewal(

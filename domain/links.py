@@ -59,6 +59,34 @@ class LinkSigner:
         if not value or not any(hmac.compare_digest(self._csrf(key, token), value) for key in self._keys):
             raise LinkRefused("the form is not one this site served")
 
+    def sign_in_token(self, sign_in_id: str) -> str:
+        """The account's one-time link (R24): the stored sign-in's id and its signature. The same id gives the
+        same token, so a retried email carries the same link."""
+        return f"{sign_in_id}.{self._mac(self._keys[0], 'sign-in', sign_in_id)}"
+
+    def verify_sign_in(self, token: str | None) -> str:
+        """The sign-in id a link names, if its signature is ours (whether it is still valid is the store's)."""
+        sign_in_id, _, mac = (token or "").partition(".")
+        if not sign_in_id or not any(
+            hmac.compare_digest(self._mac(key, "sign-in", sign_in_id), mac) for key in self._keys
+        ):
+            raise LinkRefused("the sign-in link is not valid")
+        return sign_in_id
+
+    def session_csrf(self, session: str) -> str:
+        """The account's form field: bound to the session, so a form from another site cannot act in it."""
+        return self._mac(self._keys[0], "account-csrf", session)
+
+    def check_session_csrf(self, session: str, value: str | None) -> None:
+        if not value or not any(
+            hmac.compare_digest(self._mac(key, "account-csrf", session), value) for key in self._keys
+        ):
+            raise LinkRefused("the form is not one this site served")
+
+    @staticmethod
+    def _mac(key: bytes, purpose: str, value: str) -> str:
+        return hmac.new(key, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
     @staticmethod
     def _csrf(key: bytes, token: str) -> str:
         return hmac.new(key, f"csrf|{token}".encode(), hashlib.sha256).hexdigest()

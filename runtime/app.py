@@ -13,6 +13,7 @@ from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.settings import Settings
 from runtime.temporal import connect, payment_gateway
+from services.account import AccountService
 from services.ops import OpsService
 from services.quotes import QuoteService
 from services.subscriptions import SubscriptionService
@@ -32,6 +33,19 @@ class App:
     @property
     def links(self) -> LinkSigner:
         return LinkSigner(self.settings.require_link_secrets())
+
+    @property
+    def account(self) -> AccountService:
+        """The buyer's account (R24): needs the link secrets, so only the web app builds it."""
+        return AccountService(
+            self.client,
+            self.pool,
+            self.settings.temporal_task_queue,
+            self.quotes,
+            self.subscriptions,
+            self.links,
+            today=self.quotes.today,
+        )
 
 
 @asynccontextmanager

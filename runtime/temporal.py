@@ -32,10 +32,11 @@ from runtime.settings import Settings
 from services.quotes import QuoteService
 from store.pool import Pool
 from workflows.quote import QuoteWorkflow
+from workflows.sign_in import SignInEmailWorkflow
 from workflows.stack_check import StackCheckWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow]
+WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow, SignInEmailWorkflow]
 log = logging.getLogger("renewals.worker")
 
 
@@ -127,6 +128,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         pricing.price_quote,
         store.save_quote,
         email.send_quote_emails,
+        email.send_sign_in_email,
         subscriptions.attach_quote,
         subscriptions.detach_quote,
         subscriptions.reserve_terms,

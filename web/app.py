@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from domain.errors import NotFound, Stopped
@@ -14,8 +14,9 @@ from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.app import open_app
 from runtime.settings import Settings
+from services.account import AccountService
 from services.quotes import QuoteService
-from web import pages
+from web import account, pages
 from web.api import create_api
 from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
 from web.security_headers import StrictTransportSecurity
@@ -31,10 +32,12 @@ def create_app(
     post_limit: PostLimit | None = None,
     api: FastAPI | None = None,
     body_limit: tuple[int, int] = (1 << 20, 64 << 10),
+    account_factory: Callable[[], AccountService] | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
-    `body_limit`: the largest body the API and the pages' forms take, in bytes."""
+    `body_limit`: the largest body the API and the pages' forms take, in bytes; `account_factory()` the
+    buyer's account service (R24), whose pages are served only when it is given."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
@@ -44,6 +47,9 @@ def create_app(
     if api is not None:
         app.mount("/api/v1", api)
     app.include_router(pages.router)
+    if account_factory is not None:
+        app.state.account = account_factory
+        app.include_router(account.router)
     app.add_middleware(BodyLimit, api_bytes=body_limit[0], form_bytes=body_limit[1], api_prefix="/api/")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StrictTransportSecurity)
@@ -51,7 +57,17 @@ def create_app(
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, _err: NotFound) -> HTMLResponse:
+        if request.url.path.startswith("/account"):
+            return pages.message(request, 404, "Not found", "There is nothing here in your account.")
         return pages.message(request, 404, "No such quote", "This link does not lead to a quote.")
+
+    @app.exception_handler(account.SignInRequired)
+    async def sign_in_first(_request: Request, _err: account.SignInRequired) -> RedirectResponse:
+        return RedirectResponse("/account", status_code=303)
+
+    @app.exception_handler(account.PickCustomer)
+    async def pick_first(_request: Request, _err: account.PickCustomer) -> RedirectResponse:
+        return RedirectResponse("/account/customers", status_code=303)
 
     @app.exception_handler(pages.TooManyPosts)
     async def too_many(request: Request, _err: pages.TooManyPosts) -> HTMLResponse:
@@ -86,4 +102,5 @@ def app_from_settings() -> FastAPI:
         lifespan=lifespan,
         api=create_api(lambda: state["app"], settings.api_keys),
         body_limit=(settings.api_max_body_bytes, settings.form_max_body_bytes),
+        account_factory=lambda: state["app"].account,
     )

@@ -5,6 +5,7 @@ framed, never leak it in a Referer, and the access log writes paths without thei
 """
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from limits import RateLimitItemPerMinute
@@ -51,12 +52,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+# The account's one-time sign-in link carries its token in the path.
+SIGN_IN_PATH = re.compile(r"^(/account/sign-in/)[^/]+")
+
+
 class RedactQuery(logging.Filter):
-    """Access log lines keep the path and drop the query string, where the link token is."""
+    """Access log lines keep the path and drop the query string, where the link token is (and the sign-in
+    link's token, in its path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            path = urlsplit(record.args[2]).path
+            path = SIGN_IN_PATH.sub(r"\1…", urlsplit(record.args[2]).path)
             record.args = (*record.args[:2], path, *record.args[3:])
         return True
 
@@ -71,16 +77,27 @@ class PostLimit:
     real links by their token, so a guesser behind the same proxy as a buyer never locks the buyer out.
     The limits are kept in this process's memory."""
 
-    def __init__(self, per_token: int = 10, per_address: int = 30) -> None:
+    def __init__(
+        self, per_token: int = 10, per_address: int = 30, per_sign_in_address: int = 10, per_sign_in_email: int = 3
+    ) -> None:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.per_token = RateLimitItemPerMinute(per_token)
         self.per_address = RateLimitItemPerMinute(per_address)
+        self.per_sign_in_address = RateLimitItemPerMinute(per_sign_in_address)
+        self.per_sign_in_email = RateLimitItemPerMinute(per_sign_in_email)
 
     async def allow_link(self, token: str) -> bool:
         return await self.limiter.hit(self.per_token, "token", token)
 
     async def allow_guess(self, address: str) -> bool:
         return await self.limiter.hit(self.per_address, "address", address)
+
+    async def allow_sign_in(self, email: str, address: str) -> tuple[bool, bool]:
+        """The account's sign-in form (R24): (this client address may ask again, this email may be sent
+        another link). Over the first a client is told to wait; over the second it is told nothing new."""
+        by_address = await self.limiter.hit(self.per_sign_in_address, "sign-in-address", address)
+        by_email = await self.limiter.hit(self.per_sign_in_email, "sign-in-email", email.strip().lower())
+        return by_address, by_email
 
 
 class TooLarge(BaseException):

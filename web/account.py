@@ -1,0 +1,357 @@
+"""The buyer's account (R05, R06, R14, R24): sign in by a one-time emailed link, then the customer's
+subscriptions, bulk and single renewal, and quotes, through the same services as the API.
+
+The session is a random cookie (HttpOnly, SameSite=Lax, Secure behind https, 8 hours) stored only as its
+hash; every form carries a CSRF field bound to the session (or, before sign-in, to a random cookie); a
+subscription or quote of another customer is a 404. Pages are English or Dutch (web/i18n.py).
+"""
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from domain.errors import BadInput, NotFound, Refused
+from domain.links import LinkRefused, LinkSigner
+from domain.models import Term
+from domain.quote_rules import MAX_EXTRA_RECIPIENTS
+from domain.quotes import QuoteState
+from services.account import SESSION_VALID, Account, AccountService, QuoteLines
+from web import i18n
+from web.deps import Limit, Signer
+from web.pages import TooManyPosts, now, page, same_origin, sent_to
+
+SESSION = "renewals_account"
+FORM = "renewals_form"
+
+router = APIRouter(prefix="/account", include_in_schema=False)
+
+
+class SignInRequired(Exception):
+    """No session (or an ended one): the page sends the visitor to /account."""
+
+
+class PickCustomer(Exception):
+    """Signed in as the buyer of several customers, none picked yet."""
+
+
+def _service(request: Request) -> AccountService:
+    return request.app.state.account()
+
+
+Service = Annotated[AccountService, Depends(_service)]
+
+
+async def _signed_in(request: Request, service: Service) -> Account:
+    account = await service.account(request.cookies.get(SESSION))
+    if account is None:
+        raise SignInRequired()
+    return account
+
+
+async def _with_customer(account: Annotated[Account, Depends(_signed_in)]) -> Account:
+    if account.csn is None:
+        raise PickCustomer()
+    return account
+
+
+Signed = Annotated[Account, Depends(_signed_in)]
+Buyer = Annotated[Account, Depends(_with_customer)]
+Field = Annotated[str, Form()]
+
+
+def render(request: Request, name: str, status: int = 200, account: Account | None = None, **context) -> HTMLResponse:
+    """A page in the visitor's language, with the session's CSRF field."""
+    locale = i18n.locale_of(request)
+    csrf = request.app.state.signer.session_csrf(account.session) if account else None
+    return page(request, name, status, account=account, csrf=csrf, **i18n.context(locale), **context)
+
+
+def secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def check_form(request: Request, signer: LinkSigner, account: Account, csrf: str) -> None:
+    if not same_origin(request):
+        raise LinkRefused("the form was sent from another site")
+    signer.check_session_csrf(account.session, csrf or None)
+
+
+def form_nonce(request: Request) -> tuple[str, bool]:
+    """Before sign-in, forms are bound to a random cookie (double submit): (its value, whether it is new)."""
+    nonce = request.cookies.get(FORM)
+    return (nonce, False) if nonce and len(nonce) <= 64 else (secrets.token_urlsafe(24), True)
+
+
+def with_form_cookie(request: Request, response: Response, nonce: str, new: bool) -> Response:
+    if new:
+        response.set_cookie(FORM, nonce, httponly=True, samesite="lax", secure=secure(request), path="/account")
+    return response
+
+
+def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
+    catalog = i18n.context(i18n.locale_of(request))
+    return render(request, "message.html", status, title=catalog["_"]("This did not work"), message=text)
+
+
+@router.get("", response_class=HTMLResponse)
+async def start(request: Request, service: Service, signer: Signer) -> Response:
+    if await service.account(request.cookies.get(SESSION)) is not None:
+        return RedirectResponse("/account/subscriptions", status_code=303)
+    nonce, new = form_nonce(request)
+    response = render(request, "account/sign_in.html", form_csrf=signer.session_csrf(nonce))
+    return with_form_cookie(request, response, nonce, new)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def ask_link(
+    request: Request, service: Service, signer: Signer, limit: Limit, email: Field = "", csrf: Field = ""
+) -> Response:
+    """Always "check your email" (whether the address is a buyer contact is never told); a link is sent
+    only to a buyer contact, a few times a quarter of an hour at most."""
+    nonce = request.cookies.get(FORM) or ""
+    if not nonce or not same_origin(request):
+        return forbidden(request, i18n.context(i18n.locale_of(request))["_"]("Open the sign-in page again."))
+    try:
+        signer.check_session_csrf(nonce, csrf or None)
+    except LinkRefused:
+        return forbidden(request, i18n.context(i18n.locale_of(request))["_"]("Open the sign-in page again."))
+    by_address, by_email = await limit.allow_sign_in(email, request.client.host if request.client else "unknown")
+    if not by_address:
+        raise TooManyPosts()
+    address = email.strip()[:254]
+    if by_email and "@" in address:
+        await service.request_sign_in(address)
+    return render(request, "account/check_email.html", email=address)
+
+
+@router.get("/sign-in/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str, signer: Signer) -> Response:
+    """The emailed link shows one button: a mail scanner that opens links never uses the sign-in up."""
+    try:
+        signer.verify_sign_in(token)
+    except LinkRefused as err:
+        return forbidden(request, str(err).capitalize() + ".")
+    nonce, new = form_nonce(request)
+    response = render(request, "account/confirm.html", token=token, form_csrf=signer.session_csrf(nonce))
+    return with_form_cookie(request, response, nonce, new)
+
+
+@router.post("/sign-in/{token}")
+async def sign_in(
+    request: Request, token: str, service: Service, signer: Signer, limit: Limit, csrf: Field = ""
+) -> Response:
+    if not await limit.allow_guess(request.client.host if request.client else "unknown"):
+        raise TooManyPosts()
+    nonce = request.cookies.get(FORM) or ""
+    try:
+        if not nonce or not same_origin(request):
+            raise LinkRefused("open the link from your email again")
+        signer.check_session_csrf(nonce, csrf or None)
+        session = await service.sign_in(token)
+    except LinkRefused as err:
+        _ = i18n.context(i18n.locale_of(request))["_"]
+        return forbidden(request, f"{str(err).capitalize()}. " + _("Ask for a new link on the sign-in page."))
+    response = RedirectResponse("/account/subscriptions", status_code=303)
+    response.set_cookie(
+        SESSION,
+        session,
+        max_age=int(SESSION_VALID.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+        path="/",
+    )
+    response.delete_cookie(FORM, path="/account")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, account: Signed, service: Service, signer: Signer, csrf: Field = "") -> Response:
+    try:
+        check_form(request, signer, account, csrf)
+    except LinkRefused as err:
+        return forbidden(request, str(err).capitalize() + ".")
+    await service.sign_out(account.session)
+    response = RedirectResponse("/account", status_code=303)
+    response.delete_cookie(SESSION, path="/")
+    return response
+
+
+@router.get("/customers", response_class=HTMLResponse)
+async def customers(request: Request, account: Signed) -> Response:
+    return render(request, "account/customers.html", account=account)
+
+
+@router.post("/customers")
+async def pick(
+    request: Request, account: Signed, service: Service, signer: Signer, csrf: Field = "", csn: Field = ""
+) -> Response:
+    try:
+        check_form(request, signer, account, csrf)
+    except LinkRefused as err:
+        return forbidden(request, str(err).capitalize() + ".")
+    await service.pick(account, csn)
+    return RedirectResponse("/account/subscriptions", status_code=303)
+
+
+@router.post("/language")
+async def language(request: Request, lang: Field = "en", back: Field = "/account") -> Response:
+    """The language switch, remembered in a cookie (it changes nothing else, so it needs no session)."""
+    target = back if back.startswith("/account") and "//" not in back else "/account"
+    response = RedirectResponse(target, status_code=303)
+    if lang in i18n.LOCALES:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=secure(request), path="/")
+    return response
+
+
+@router.get("/subscriptions", response_class=HTMLResponse)
+async def subscriptions(request: Request, account: Buyer, service: Service, error: str = "") -> Response:
+    rows = await service.subscription_rows(account)
+    return render(request, "account/subscriptions.html", account=account, rows=rows, error=error)
+
+
+@router.post("/subscriptions/{subscription_id}/auto-renew")
+async def auto_renew(
+    request: Request,
+    subscription_id: str,
+    account: Buyer,
+    service: Service,
+    signer: Signer,
+    csrf: Field = "",
+    on: Field = "",
+) -> Response:
+    try:
+        check_form(request, signer, account, csrf)
+    except LinkRefused as err:
+        return forbidden(request, str(err).capitalize() + ".")
+    await service.own_subscriptions(account, [subscription_id])
+    try:
+        await service.subscriptions.set_auto_renew(subscription_id, on == "on")
+    except Refused as err:
+        rows = await service.subscription_rows(account)
+        return render(
+            request, "account/subscriptions.html", 409, account=account, rows=rows, errors={subscription_id: err}
+        )
+    return RedirectResponse("/account/subscriptions", status_code=303)
+
+
+@router.get("/renew", response_class=HTMLResponse)
+async def bulk(request: Request, account: Buyer, service: Service) -> Response:
+    """Bulk actions > Renew (R05): the groups, each subscription ticked; "Create quote" opens the review."""
+    groups = await service.groups(account)
+    return render(request, "account/groups.html", account=account, groups=groups)
+
+
+@router.get("/subscriptions/{subscription_id}/renew")
+async def renew_one(subscription_id: str, account: Buyer, service: Service) -> Response:
+    """R06: one subscription's renewal opens the review for that line."""
+    await service.own_subscriptions(account, [subscription_id])
+    return RedirectResponse("/account/renew/review?" + urlencode({"ids": subscription_id}), status_code=303)
+
+
+@router.get("/renew/review", response_class=HTMLResponse)
+async def review(
+    request: Request, account: Buyer, service: Service, ids: Annotated[list[str] | None, Query()] = None
+) -> Response:
+    subs = await service.own_subscriptions(account, (ids or [])[:200])
+    return review_page(request, account, subs, QuoteLines(subscription_ids=[s.id for s in subs]))
+
+
+def review_page(
+    request: Request,
+    account: Account,
+    subs,
+    lines: QuoteLines,
+    status: int = 200,
+    error: str | None = None,
+    line_errors: dict[str, str] | None = None,
+    recipient_error: str | None = None,
+) -> HTMLResponse:
+    recipients = lines.recipients + [""] * (MAX_EXTRA_RECIPIENTS - len(lines.recipients))
+    return render(
+        request,
+        "account/review.html",
+        status,
+        account=account,
+        subs=subs,
+        lines=lines,
+        terms=list(Term),
+        recipients=recipients,
+        error=error,
+        line_errors=line_errors or {},
+        recipient_error=recipient_error,
+    )
+
+
+@router.post("/quotes", response_class=HTMLResponse)
+async def create_quote(request: Request, account: Buyer, service: Service, signer: Signer) -> Response:
+    """Send quote: the form's lines, terms, seats and recipients, checked by the quote service as the API's
+    would be. A refusal is shown next to the line or field it is about; nothing is created."""
+    form = await request.form()
+    try:
+        check_form(request, signer, account, str(form.get("csrf", "")))
+    except LinkRefused as err:
+        return forbidden(request, str(err).capitalize() + ".")
+    ids = [str(v) for v in form.getlist("ids")][:200]
+    subs = await service.own_subscriptions(account, ids)
+    recipients = [str(v).strip() for v in form.getlist("recipient") if str(v).strip()]
+    try:
+        lines = QuoteLines(
+            subscription_ids=ids,
+            terms={i: form.get(f"term-{i}") for i in ids if form.get(f"term-{i}")},
+            seats={i: form.get(f"seats-{i}") for i in ids if form.get(f"seats-{i}")},
+            recipients=recipients,
+            pause_auto_renew=form.get("pause") == "on",
+        )
+    except ValidationError as err:
+        kept = QuoteLines(subscription_ids=ids, recipients=recipients)
+        where = {str(e["loc"][1]): e["msg"] for e in err.errors(include_url=False) if len(e["loc"]) > 1}
+        return review_page(request, account, subs, kept, 422, line_errors=where)
+    try:
+        quote = await service.create_quote(account, lines)
+    except Refused as err:
+        text = f"refused ({err.rule}): {err.message}"
+        if err.rule == "R04":
+            return review_page(request, account, subs, lines, 409, recipient_error=text)
+        about = {s.id: text for s in subs if s.id in err.message}
+        return review_page(request, account, subs, lines, 409, error=None if about else text, line_errors=about)
+    except BadInput as err:
+        return review_page(request, account, subs, lines, 422, error=err.message)
+    return RedirectResponse(f"/account/quotes?created={quote.number}", status_code=303)
+
+
+@router.get("/quotes", response_class=HTMLResponse)
+async def quotes(request: Request, account: Buyer, service: Service, signer: Signer, created: str = "") -> Response:
+    """Billing and orders > Quotes (R14): active quotes with accept and pay (the quote pages, by a link made
+    for the buyer), ended ones with how they ended."""
+    active, ended = await service.quotes_of(account)
+    links = {
+        q.number: "/quotes/{}?{}".format(
+            q.number, urlencode({"token": signer.quote_token(q.number, account.email, q.expires_at or now())})
+        )
+        for q in active
+        if sent_to(q, account.email)
+    }
+    return render(
+        request,
+        "account/quotes.html",
+        account=account,
+        active=active,
+        ended=ended,
+        links=links,
+        created=created if any(q.number == created for q in active) else "",
+        QuoteState=QuoteState,
+    )
+
+
+@router.get("/quotes/{number}")
+async def open_quote(number: str, account: Buyer, service: Service, signer: Signer) -> Response:
+    quote = await service.quote_of(account, number)
+    if not sent_to(quote, account.email):
+        raise NotFound(f"unknown quote {number[:40]}")
+    token = signer.quote_token(quote.number, account.email, quote.expires_at or now())
+    return RedirectResponse(f"/quotes/{quote.number}?" + urlencode({"token": token}), status_code=303)
