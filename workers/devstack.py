@@ -311,7 +311,11 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             cleanup.push_async_callback(stop_worker, worker, worker_task, settings.worker_shutdown_grace)
             await app.subscriptions.sync()
             web = create_app(
-                lambda: app.quotes, app.links, lambda: app.gateway, api=create_api(lambda: app, settings.api_keys)
+                lambda: app.quotes,
+                app.links,
+                lambda: app.gateway,
+                api=create_api(lambda: app, settings.api_keys),
+                account_factory=lambda: app.account,
             )
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))
             if seeding:
@@ -349,6 +353,7 @@ def banner(stack: DevStack, counts: dict[str, int]) -> str:
 renewal-quotes is running
   Temporal Web UI   {stack.ui_url}
   buyer web app     {s.buyer_app_url} (links in the quote emails)
+  buyer's account   {s.buyer_app_url}/account (sign in as buyer@acme.example; the link arrives in {stack.var / "mail"})
   backend API       {s.buyer_app_url}/api/v1 (docs: /api/v1/docs), key {stack.api_key}
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
