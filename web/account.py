@@ -93,8 +93,8 @@ def with_form_cookie(request: Request, response: Response, nonce: str, new: bool
 
 
 def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
-    catalog = i18n.context(i18n.locale_of(request))
-    return render(request, "message.html", status, title=catalog["_"]("This did not work"), message=text)
+    _ = i18n.context(i18n.locale_of(request))["_"]
+    return render(request, "message.html", status, title=_("This did not work"), message=text)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -112,13 +112,14 @@ async def ask_link(
 ) -> Response:
     """Always "check your email" (whether the address is a buyer contact is never told); a link is sent
     only to a buyer contact, a few times a quarter of an hour at most."""
+    _ = i18n.context(i18n.locale_of(request))["_"]
     nonce = request.cookies.get(FORM) or ""
     if not nonce or not same_origin(request):
-        return forbidden(request, i18n.context(i18n.locale_of(request))["_"]("Open the sign-in page again."))
+        return forbidden(request, _("Open the sign-in page again."))
     try:
         signer.check_session_csrf(nonce, csrf or None)
     except LinkRefused:
-        return forbidden(request, i18n.context(i18n.locale_of(request))["_"]("Open the sign-in page again."))
+        return forbidden(request, _("Open the sign-in page again."))
     by_address, by_email = await limit.allow_sign_in(email, request.client.host if request.client else "unknown")
     if not by_address:
         raise TooManyPosts()
