@@ -292,3 +292,110 @@ async def test_r24_sign_out_ends_the_session(env: WorkflowEnvironment, pool, set
         assert out.status_code == 303
         web.cookies.set("renewals_account", session)  # the old cookie, kept by someone
         assert (await web.get("/account/subscriptions")).headers["location"] == "/account"
+
+
+async def test_r02_auto_renew_switch_works_and_is_disabled_while_a_quote_holds_it(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    from tests.helpers import request, settled, start_calendars
+
+    async with account_site(env, pool, settings) as (quotes, web):
+        await start_calendars(env, pool, settings, "SUB-1001", "SUB-1002")
+        await signed_in(web, mailbox)
+        page = await web.get("/account/subscriptions")
+        switch = form_fields(page.text, "/account/subscriptions/SUB-1002/auto-renew")
+        assert switch["on"] == "on"  # it is off: the button turns it on
+        assert (await web.post("/account/subscriptions/SUB-1002/auto-renew", data=switch)).status_code == 303
+        assert (await scalar(pool, "SELECT auto_renew FROM subscriptions WHERE id = 'SUB-1002'")) is True
+        held = await quotes.create(request("SUB-1001", seats={"SUB-1001": 4}), send=True)
+        await settled(env.client, held.number)
+        page = await web.get("/account/subscriptions")
+        row = page.text[page.text.index('id="sub-SUB-1001"') :]
+        row = row[: row.index("</tr>")]
+        assert "disabled" in row and f"Paused while quote {held.number} is open" in row
+        # Sent anyway (a crafted form): refused with its rule, shown on the line, nothing changed.
+        fields = form_fields(page.text, "/account/subscriptions/SUB-1001/auto-renew")
+        refused = await web.post("/account/subscriptions/SUB-1001/auto-renew", data=fields)
+        assert refused.status_code == 409 and "refused (R02)" in refused.text
+        assert (await scalar(pool, "SELECT auto_renew FROM subscriptions WHERE id = 'SUB-1001'")) is False
+
+
+async def test_r14_quotes_page_shows_active_quotes_to_pay_and_how_ended_ones_ended(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    from tests.helpers import request, settled
+
+    async with account_site(env, pool, settings) as (quotes, web):
+        active = await quotes.create(request("SUB-1001"), send=True)
+        paid = await quotes.create(request("SUB-1002"), send=True)
+        await quotes.accept(paid.number, pay=True, reference="BANK-77")
+        cancelled = await quotes.create(request("SUB-1003"), send=True)
+        await quotes.cancel(cancelled.number, "sales", actor="J. Jansen")
+        for number in (active.number, paid.number, cancelled.number):
+            await settled(env.client, number)
+        await signed_in(web, mailbox)
+        page = await web.get("/account/quotes")
+        assert page.status_code == 200
+        shown = page.text
+        assert f'id="quote-{active.number}"' in shown and "Accept and pay" in shown
+        assert "paid, reference BANK-77" in shown
+        assert re.search(rf'id="quote-{cancelled.number}".*?cancelled: ', shown, re.S)
+        opened = await web.get(f"/account/quotes/{active.number}")
+        assert opened.status_code == 303 and opened.headers["location"].startswith(f"/quotes/{active.number}?token=")
+        assert (await web.get(opened.headers["location"])).status_code == 200
+
+
+async def test_r01_window_closed_while_the_review_was_open_refused_on_its_line(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    from datetime import timedelta
+
+    async with account_site(env, pool, settings) as (quotes, web):
+        await signed_in(web, mailbox)
+        form = await review_form(web, "SUB-1007")
+        quotes.today = quotes.today + timedelta(days=30)  # SUB-1007's window closes 25 days from now
+        refused = await web.post("/account/quotes", data=form)
+        assert refused.status_code == 409
+        assert re.search(r'id="error-SUB-1007">refused \(R01\)', refused.text)
+        assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
+
+
+async def test_r24_a_link_never_opens_for_an_address_that_is_no_longer_a_buyer_contact(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await ask_link(web, BUYER)
+        link = await sign_in_link(mailbox, BUYER)
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE customers SET email = 'new-buyer@acme.example' WHERE csn = %s", (ACME,))
+        confirm = await web.get(link)
+        refused = await web.post(link, data=form_fields(confirm.text, link))
+        assert refused.status_code == 403 and "no longer a customer&#39;s buyer contact" in refused.text
+        assert await scalar(pool, "SELECT count(*) FROM account_sessions") == 0
+
+
+async def test_r24_behind_https_the_session_cookie_is_secure_and_pages_have_the_strict_headers(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        web.base_url = httpx.URL("https://buyer.test")
+        opened = await signed_in(web, mailbox)
+        assert "Secure" in opened.headers["set-cookie"]
+        page = await web.get("/account/subscriptions")
+        assert (
+            page.headers["cache-control"] == "no-store"
+            and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        )
+        assert page.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_r24_the_access_log_never_shows_a_sign_in_link() -> None:
+    import logging
+
+    from web.security import RedactQuery
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s"', ("1.2.3.4", "GET", "/account/sign-in/abc.def"), None
+    )
+    RedactQuery().filter(record)
+    assert "abc" not in record.getMessage() and "/account/sign-in/…" in record.getMessage()
