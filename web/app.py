@@ -5,9 +5,11 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from temporalio.service import RPCError
 
 from domain.errors import NotFound, Stopped
 from domain.links import LinkSigner
@@ -75,6 +77,12 @@ def create_app(
         response = pages.message(request, 429, "Too many attempts", text)
         response.headers["retry-after"] = "60"
         return response
+
+    @app.exception_handler(RPCError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def down(request: Request, _err: Exception) -> HTMLResponse:
+        text = "We cannot reach our systems just now. Nothing was changed; please try again in a few minutes."
+        return pages.message(request, 503, "Not available right now", text)
 
     @app.exception_handler(Stopped)
     async def stopped(request: Request, _err: Stopped) -> HTMLResponse:

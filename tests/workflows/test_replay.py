@@ -51,6 +51,8 @@ PATHS = {
     "subscription_switched_off_then_lapsed",
     "subscription_lapsed",
     "subscription_renewed_elsewhere",
+    # SignInEmailWorkflow
+    "sign_in_email_sent",
 }
 
 
@@ -280,6 +282,27 @@ async def test_record_calendar_histories(env: WorkflowEnvironment, pool, hooked)
         await _save(env.client, "subscription-SUB-1002", "subscription_auto_quote", first["SUB-1002"])
         await _save(env.client, "subscription-SUB-1007", "subscription_lapsed", first["SUB-1007"])
         await _save(env.client, "subscription-SUB-1006", "subscription_switched_off_then_lapsed", first["SUB-1006"])
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_sign_in_history(env: WorkflowEnvironment, pool, hooked) -> None:
+    from contracts import sign_in
+    from domain.links import LinkSigner
+    from services.account import AccountService
+
+    async with quote_stack(env, pool, hooked) as quotes:
+        signer = LinkSigner(hooked.require_link_secrets())
+        account = AccountService(
+            env.client, pool, hooked.temporal_task_queue, quotes, subscriptions(env, pool, hooked), signer
+        )
+        assert await account.request_sign_in("buyer@acme.example")
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT id FROM account_sign_ins")
+            (row,) = await cur.fetchall()
+        workflow_id = sign_in.workflow_id(row["id"])
+        await env.client.get_workflow_handle(workflow_id).result()
+        await _save(env.client, workflow_id, "sign_in_email_sent")
 
 
 async def _first_run(client, sub_id: str) -> str:
