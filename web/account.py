@@ -64,10 +64,16 @@ Field = Annotated[str, Form()]
 
 
 def render(request: Request, name: str, status: int = 200, account: Account | None = None, **context) -> HTMLResponse:
-    """A page in the visitor's language, with the session's CSRF field."""
+    """A page in the visitor's language, with the session's CSRF field (before sign-in, the language switch's
+    is bound to the form cookie)."""
     locale = i18n.locale_of(request)
-    csrf = request.app.state.signer.session_csrf(account.session) if account else None
-    return page(request, name, status, account=account, csrf=csrf, **i18n.context(locale), **context)
+    signer: LinkSigner = request.app.state.signer
+    csrf = signer.session_csrf(account.session) if account else None
+    nonce = getattr(request.state, "form_nonce", None) or request.cookies.get(FORM)
+    lang_csrf = csrf or (signer.session_csrf(nonce) if nonce else "")
+    return page(
+        request, name, status, account=account, csrf=csrf, lang_csrf=lang_csrf, **i18n.context(locale), **context
+    )
 
 
 def secure(request: Request) -> bool:
@@ -83,7 +89,9 @@ def check_form(request: Request, signer: LinkSigner, account: Account, csrf: str
 def form_nonce(request: Request) -> tuple[str, bool]:
     """Before sign-in, forms are bound to a random cookie (double submit): (its value, whether it is new)."""
     nonce = request.cookies.get(FORM)
-    return (nonce, False) if nonce and len(nonce) <= 64 else (secrets.token_urlsafe(24), True)
+    found = (nonce, False) if nonce and len(nonce) <= 64 else (secrets.token_urlsafe(24), True)
+    request.state.form_nonce = found[0]
+    return found
 
 
 def with_form_cookie(request: Request, response: Response, nonce: str, new: bool) -> Response:
@@ -200,10 +208,21 @@ async def pick(
 
 
 @router.post("/language")
-async def language(request: Request, lang: Field = "en", back: Field = "/account") -> Response:
-    """The language switch, remembered in a cookie (it changes nothing else, so it needs no session)."""
+async def language(
+    request: Request, service: Service, signer: Signer, lang: Field = "en", back: Field = "/account", csrf: Field = ""
+) -> Response:
+    """The language switch, remembered in a cookie. Its form carries the session's CSRF field, or before
+    sign-in the form cookie's; a form from elsewhere changes nothing."""
     target = back if back.startswith("/account") and "//" not in back else "/account"
     response = RedirectResponse(target, status_code=303)
+    account = await service.account(request.cookies.get(SESSION))
+    bound_to = account.session if account else request.cookies.get(FORM)
+    try:
+        if not bound_to or not same_origin(request):
+            raise LinkRefused("the form is not one this site served")
+        signer.check_session_csrf(bound_to, csrf or None)
+    except LinkRefused:
+        return response
     if lang in i18n.LOCALES:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=secure(request), path="/")
     return response
@@ -314,6 +333,10 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         return review_page(request, account, subs, kept, 422, line_errors=where)
     try:
         quote = await service.create_quote(account, lines)
+    except ValidationError as err:
+        where = {str(e["loc"][1]): e["msg"] for e in err.errors(include_url=False) if len(e["loc"]) > 1}
+        bad_recipient = next((e["msg"] for e in err.errors(include_url=False) if e["loc"][0] == "recipients"), None)
+        return review_page(request, account, subs, lines, 422, line_errors=where, recipient_error=bad_recipient)
     except Refused as err:
         text = f"refused ({err.rule}): {err.message}"
         if err.rule == "R04":

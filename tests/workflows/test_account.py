@@ -399,3 +399,31 @@ async def test_r24_the_access_log_never_shows_a_sign_in_link() -> None:
     )
     RedactQuery().filter(record)
     assert "abc" not in record.getMessage() and "/account/sign-in/…" in record.getMessage()
+
+
+async def test_r24_language_switch_is_remembered_and_needs_its_csrf_field(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        start = await web.get("/account")
+        fields = form_fields(start.text, "/account/language")
+        assert (await web.post("/account/language", data={"lang": "nl", "back": "/account"})).status_code == 303
+        assert "renewals_lang" not in web.cookies  # no CSRF field: nothing changed
+        switched = await web.post("/account/language", data=fields | {"lang": "nl"})
+        assert switched.status_code == 303 and web.cookies["renewals_lang"] == "nl"
+        assert '<html lang="nl">' in (await web.get("/account")).text
+
+
+async def test_r10_seats_that_are_not_a_number_or_zero_are_shown_on_their_line(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await signed_in(web, mailbox)
+        for seats in ("many", "0"):
+            form = await review_form(web, "SUB-1001") | {"seats-SUB-1001": seats}
+            refused = await web.post("/account/quotes", data=form)
+            assert refused.status_code in (409, 422) and 'id="error-SUB-1001"' in refused.text, seats
+        bad = await review_form(web, "SUB-1001") | {"recipient": ["not an address"]}
+        refused = await web.post("/account/quotes", data=bad)
+        assert refused.status_code in (409, 422) and 'id="recipients-error"' in refused.text
+        assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
