@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-faults lint install clean histories bench mutate
+.PHONY: run test test-fast test-faults lint install clean histories bench mutate messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,18 @@ clean:
 histories: $(STAMP)
 	rm -f tests/histories/*.json
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k test_record_
+
+# The pages' texts (web/i18n.py): extract them (babel.cfg) to web/locales/messages.pot, then merge that
+# into each language's catalog; translate what is new or fuzzy in the .po and commit both files.
+# No .mo is kept: web/i18n.py compiles each .po in memory.
+MESSAGE_LOCALES := nl
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --project=renewal-quotes \
+		--header-comment="# The buyer pages' texts, extracted by make messages (babel.cfg)." -o web/locales/messages.pot .
+	for locale in $(MESSAGE_LOCALES); do \
+		if [ -f web/locales/$$locale/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i web/locales/messages.pot -d web/locales -l $$locale --ignore-obsolete --previous; \
+		else \
+			$(BIN)/pybabel init -i web/locales/messages.pot -d web/locales -l $$locale; \
+		fi || exit 1; \
+	done
