@@ -20,6 +20,8 @@ DATA = [
     ("store/migrations", "*.sql"),
     ("activities/templates", "*.j2"),
     ("web/templates", "*.html"),
+    ("web/templates/account", "*.html"),
+    ("web/locales/nl/LC_MESSAGES", "*.po"),
     ("web/static", "*"),
 ]
 
