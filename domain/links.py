@@ -14,6 +14,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from domain.quotes import Quote
 
 
+def _same(expected: str, given: str) -> bool:
+    """Constant-time, and any text a client sends (hmac compares only ASCII str) is simply not equal."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
 class LinkRefused(Exception):
     """No token, a tampered one, another quote's, or an expired one."""
 
@@ -56,7 +61,7 @@ class LinkSigner:
         return self._csrf(self._keys[0], token)
 
     def check_csrf(self, token: str, value: str | None) -> None:
-        if not value or not any(hmac.compare_digest(self._csrf(key, token), value) for key in self._keys):
+        if not value or not any(_same(self._csrf(key, token), value) for key in self._keys):
             raise LinkRefused("the form is not one this site served")
 
     def sign_in_token(self, sign_in_id: str) -> str:
@@ -67,9 +72,7 @@ class LinkSigner:
     def verify_sign_in(self, token: str | None) -> str:
         """The sign-in id a link names, if its signature is ours (whether it is still valid is the store's)."""
         sign_in_id, _, mac = (token or "").partition(".")
-        if not sign_in_id or not any(
-            hmac.compare_digest(self._mac(key, "sign-in", sign_in_id), mac) for key in self._keys
-        ):
+        if not sign_in_id or not any(_same(self._mac(key, "sign-in", sign_in_id), mac) for key in self._keys):
             raise LinkRefused("the sign-in link is not valid")
         return sign_in_id
 
@@ -78,9 +81,7 @@ class LinkSigner:
         return self._mac(self._keys[0], "account-csrf", session)
 
     def check_session_csrf(self, session: str, value: str | None) -> None:
-        if not value or not any(
-            hmac.compare_digest(self._mac(key, "account-csrf", session), value) for key in self._keys
-        ):
+        if not value or not any(_same(self._mac(key, "account-csrf", session), value) for key in self._keys):
             raise LinkRefused("the form is not one this site served")
 
     @staticmethod

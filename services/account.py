@@ -58,6 +58,8 @@ class QuoteLines(BaseModel):
     seats: dict[str, int] = {}
     recipients: list[str] = []
     pause_auto_renew: bool = False
+    # The review form's own key: "Send quote" clicked twice (or the form sent again) makes one quote.
+    key: str | None = None
 
 
 def session_hash(session: str) -> str:
@@ -91,19 +93,26 @@ class AccountService:
         either way (no account enumeration); True only says whether an email was started."""
         now = now or datetime.now(UTC)
         async with self.pool.connection() as conn:
-            if not await accounts.buyer_of(conn, email):
+            customers = await accounts.buyer_of(conn, email)
+            if not customers:
                 return False
             if await accounts.sign_ins_since(conn, email, now - SIGN_IN_VALID) >= EMAILS_PER_ADDRESS:
                 return False
             sign_in_id = secrets.token_urlsafe(18)
-            await accounts.create_sign_in(conn, sign_in_id, email, now + SIGN_IN_VALID)
-        await self.client.start_workflow(
-            contract.WORKFLOW,
-            SignInEmailInput(sign_in_id=sign_in_id),
-            id=contract.workflow_id(sign_in_id),
-            task_queue=self.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+            # To the address as the customer's record has it, whatever the letter case typed.
+            await accounts.create_sign_in(conn, sign_in_id, customers[0].email, now + SIGN_IN_VALID)
+        try:
+            await self.client.start_workflow(
+                contract.WORKFLOW,
+                SignInEmailInput(sign_in_id=sign_in_id),
+                id=contract.workflow_id(sign_in_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except BaseException:
+            async with self.pool.connection() as conn:
+                await accounts.drop_sign_in(conn, sign_in_id)
+            raise
         return True
 
     async def sign_in(self, token: str, now: datetime | None = None) -> str:
@@ -173,7 +182,7 @@ class AccountService:
         """A self-service quote for one group (R05) or one subscription (R06), sent at once: created by the
         quote service as an API call would, so R01, R04 and R07-R10 refuse alike and nothing is created."""
         chosen = await self.own_subscriptions(account, lines.subscription_ids)
-        if len({(s.purchase_method, s.partner_csn) for s in chosen}) > 1:
+        if len({(s.currency, s.purchase_method, s.partner_csn) for s in chosen}) > 1:
             raise Refused("R05", "these subscriptions are in different groups; make one quote per group")
         request = QuoteRequest(
             csn=account.customer.csn,
@@ -184,7 +193,9 @@ class AccountService:
             origin=Origin.SELF_SERVICE,
             pause_auto_renew=lines.pause_auto_renew,
         )
-        return await self.quotes.create(request, send=True)
+        return await self.quotes.create(
+            request, send=True, idempotency_key=lines.key, client=f"account:{account.customer.csn}"
+        )
 
     async def quotes_of(self, account: Account) -> tuple[list[Quote], list[Quote]]:
         """R14: the customer's active quotes (the buyer sees all of them, R19), and the ended ones, newest

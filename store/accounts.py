@@ -84,3 +84,8 @@ async def end_session(conn: Conn, id_hash: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE account_sessions SET ended_at = %s WHERE id_hash = %s AND ended_at IS NULL", (now, id_hash)
     )
+
+
+async def drop_sign_in(conn: Conn, sign_in_id: str) -> None:
+    """A sign-in whose email could not be started: it never counts against the address's limit."""
+    await conn.execute("DELETE FROM account_sign_ins WHERE id = %s AND used_at IS NULL", (sign_in_id,))

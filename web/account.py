@@ -6,28 +6,34 @@ hash; every form carries a CSRF field bound to the session (or, before sign-in, 
 subscription or quote of another customer is a 404. Pages are English or Dutch (web/i18n.py).
 """
 
+import logging
+import re
 import secrets
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from domain.errors import BadInput, NotFound, Refused
+from domain.errors import BadInput, KeyReused, NotFound, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.models import Term
 from domain.quote_rules import MAX_EXTRA_RECIPIENTS
 from domain.quotes import QuoteState
-from services.account import SESSION_VALID, Account, AccountService, QuoteLines
+from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
 from web import i18n
 from web.deps import Limit, Signer
 from web.pages import TooManyPosts, now, page, same_origin, sent_to
+from web.security import PostLimit
 
 SESSION = "renewals_account"
 FORM = "renewals_form"
+# Behind https the cookies take the __Host- prefix: a sibling subdomain cannot plant or shadow them.
+HOST_ONLY = "__Host-"
 
 router = APIRouter(prefix="/account", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 
 class SignInRequired(Exception):
@@ -46,7 +52,7 @@ Service = Annotated[AccountService, Depends(_service)]
 
 
 async def _signed_in(request: Request, service: Service) -> Account:
-    account = await service.account(request.cookies.get(SESSION))
+    account = await service.account(request.cookies.get(cookie(request, SESSION)))
     if account is None:
         raise SignInRequired()
     return account
@@ -69,7 +75,7 @@ def render(request: Request, name: str, status: int = 200, account: Account | No
     locale = i18n.locale_of(request)
     signer: LinkSigner = request.app.state.signer
     csrf = signer.session_csrf(account.session) if account else None
-    nonce = getattr(request.state, "form_nonce", None) or request.cookies.get(FORM)
+    nonce = getattr(request.state, "form_nonce", None) or request.cookies.get(cookie(request, FORM))
     lang_csrf = csrf or (signer.session_csrf(nonce) if nonce else "")
     return page(
         request, name, status, account=account, csrf=csrf, lang_csrf=lang_csrf, **i18n.context(locale), **context
@@ -80,7 +86,14 @@ def secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def check_form(request: Request, signer: LinkSigner, account: Account, csrf: str) -> None:
+def cookie(request: Request, name: str) -> str:
+    return HOST_ONLY + name if secure(request) else name
+
+
+async def check_form(request: Request, signer: LinkSigner, limit: PostLimit, account: Account, csrf: str) -> None:
+    """A form of this session, from this site, within the session's POSTs a minute."""
+    if not await limit.allow_link(session_hash(account.session)):
+        raise TooManyPosts()
     if not same_origin(request):
         raise LinkRefused("the form was sent from another site")
     signer.check_session_csrf(account.session, csrf or None)
@@ -88,7 +101,7 @@ def check_form(request: Request, signer: LinkSigner, account: Account, csrf: str
 
 def form_nonce(request: Request) -> tuple[str, bool]:
     """Before sign-in, forms are bound to a random cookie (double submit): (its value, whether it is new)."""
-    nonce = request.cookies.get(FORM)
+    nonce = request.cookies.get(cookie(request, FORM))
     found = (nonce, False) if nonce and len(nonce) <= 64 else (secrets.token_urlsafe(24), True)
     request.state.form_nonce = found[0]
     return found
@@ -96,7 +109,9 @@ def form_nonce(request: Request) -> tuple[str, bool]:
 
 def with_form_cookie(request: Request, response: Response, nonce: str, new: bool) -> Response:
     if new:
-        response.set_cookie(FORM, nonce, httponly=True, samesite="lax", secure=secure(request), path="/account")
+        response.set_cookie(
+            cookie(request, FORM), nonce, httponly=True, samesite="lax", secure=secure(request), path="/"
+        )
     return response
 
 
@@ -107,7 +122,7 @@ def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
 
 @router.get("", response_class=HTMLResponse)
 async def start(request: Request, service: Service, signer: Signer) -> Response:
-    if await service.account(request.cookies.get(SESSION)) is not None:
+    if await service.account(request.cookies.get(cookie(request, SESSION))) is not None:
         return RedirectResponse("/account/subscriptions", status_code=303)
     nonce, new = form_nonce(request)
     response = render(request, "account/sign_in.html", form_csrf=signer.session_csrf(nonce))
@@ -116,12 +131,18 @@ async def start(request: Request, service: Service, signer: Signer) -> Response:
 
 @router.post("/sign-in", response_class=HTMLResponse)
 async def ask_link(
-    request: Request, service: Service, signer: Signer, limit: Limit, email: Field = "", csrf: Field = ""
+    request: Request,
+    service: Service,
+    signer: Signer,
+    limit: Limit,
+    tasks: BackgroundTasks,
+    email: Field = "",
+    csrf: Field = "",
 ) -> Response:
     """Always "check your email" (whether the address is a buyer contact is never told); a link is sent
     only to a buyer contact, a few times a quarter of an hour at most."""
     _ = i18n.context(i18n.locale_of(request))["_"]
-    nonce = request.cookies.get(FORM) or ""
+    nonce = request.cookies.get(cookie(request, FORM)) or ""
     if not nonce or not same_origin(request):
         return forbidden(request, _("Open the sign-in page again."))
     try:
@@ -133,8 +154,16 @@ async def ask_link(
         raise TooManyPosts()
     address = email.strip()[:254]
     if by_email and "@" in address:
-        await service.request_sign_in(address)
+        # After the answer: a known address takes no longer to answer than an unknown one.
+        tasks.add_task(ask_in_background, service, address)
     return render(request, "account/check_email.html", email=address)
+
+
+async def ask_in_background(service: AccountService, address: str) -> None:
+    try:
+        await service.request_sign_in(address)
+    except Exception:
+        log.exception("a sign-in email could not be started (Temporal or the database did not answer)")
 
 
 @router.get("/sign-in/{token}", response_class=HTMLResponse)
@@ -155,7 +184,7 @@ async def sign_in(
 ) -> Response:
     if not await limit.allow_guess(request.client.host if request.client else "unknown"):
         raise TooManyPosts()
-    nonce = request.cookies.get(FORM) or ""
+    nonce = request.cookies.get(cookie(request, FORM)) or ""
     try:
         if not nonce or not same_origin(request):
             raise LinkRefused("open the link from your email again")
@@ -166,7 +195,7 @@ async def sign_in(
         return forbidden(request, f"{str(err).capitalize()}. " + _("Ask for a new link on the sign-in page."))
     response = RedirectResponse("/account/subscriptions", status_code=303)
     response.set_cookie(
-        SESSION,
+        cookie(request, SESSION),
         session,
         max_age=int(SESSION_VALID.total_seconds()),
         httponly=True,
@@ -174,19 +203,21 @@ async def sign_in(
         secure=secure(request),
         path="/",
     )
-    response.delete_cookie(FORM, path="/account")
+    response.delete_cookie(cookie(request, FORM), path="/", secure=secure(request), httponly=True, samesite="lax")
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, account: Signed, service: Service, signer: Signer, csrf: Field = "") -> Response:
+async def sign_out(
+    request: Request, account: Signed, service: Service, signer: Signer, limit: Limit, csrf: Field = ""
+) -> Response:
     try:
-        check_form(request, signer, account, csrf)
+        await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
         return forbidden(request, str(err).capitalize() + ".")
     await service.sign_out(account.session)
     response = RedirectResponse("/account", status_code=303)
-    response.delete_cookie(SESSION, path="/")
+    response.delete_cookie(cookie(request, SESSION), path="/", secure=secure(request), httponly=True, samesite="lax")
     return response
 
 
@@ -197,10 +228,10 @@ async def customers(request: Request, account: Signed) -> Response:
 
 @router.post("/customers")
 async def pick(
-    request: Request, account: Signed, service: Service, signer: Signer, csrf: Field = "", csn: Field = ""
+    request: Request, account: Signed, service: Service, signer: Signer, limit: Limit, csrf: Field = "", csn: Field = ""
 ) -> Response:
     try:
-        check_form(request, signer, account, csrf)
+        await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
         return forbidden(request, str(err).capitalize() + ".")
     await service.pick(account, csn)
@@ -215,8 +246,8 @@ async def language(
     sign-in the form cookie's; a form from elsewhere changes nothing."""
     target = back if back.startswith("/account") and "//" not in back else "/account"
     response = RedirectResponse(target, status_code=303)
-    account = await service.account(request.cookies.get(SESSION))
-    bound_to = account.session if account else request.cookies.get(FORM)
+    account = await service.account(request.cookies.get(cookie(request, SESSION)))
+    bound_to = account.session if account else request.cookies.get(cookie(request, FORM))
     try:
         if not bound_to or not same_origin(request):
             raise LinkRefused("the form is not one this site served")
@@ -241,11 +272,12 @@ async def auto_renew(
     account: Buyer,
     service: Service,
     signer: Signer,
+    limit: Limit,
     csrf: Field = "",
     on: Field = "",
 ) -> Response:
     try:
-        check_form(request, signer, account, csrf)
+        await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
         return forbidden(request, str(err).capitalize() + ".")
     await service.own_subscriptions(account, [subscription_id])
@@ -304,21 +336,23 @@ def review_page(
         error=error,
         line_errors=line_errors or {},
         recipient_error=recipient_error,
+        form_key=lines.key or secrets.token_urlsafe(16),
     )
 
 
 @router.post("/quotes", response_class=HTMLResponse)
-async def create_quote(request: Request, account: Buyer, service: Service, signer: Signer) -> Response:
+async def create_quote(request: Request, account: Buyer, service: Service, signer: Signer, limit: Limit) -> Response:
     """Send quote: the form's lines, terms, seats and recipients, checked by the quote service as the API's
     would be. A refusal is shown next to the line or field it is about; nothing is created."""
     form = await request.form()
     try:
-        check_form(request, signer, account, str(form.get("csrf", "")))
+        await check_form(request, signer, limit, account, str(form.get("csrf", "")))
     except LinkRefused as err:
         return forbidden(request, str(err).capitalize() + ".")
     ids = [str(v) for v in form.getlist("ids")][:200]
     subs = await service.own_subscriptions(account, ids)
     recipients = [str(v).strip() for v in form.getlist("recipient") if str(v).strip()]
+    key = str(form.get("key", ""))[:64] or None
     try:
         lines = QuoteLines(
             subscription_ids=ids,
@@ -326,26 +360,38 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
             seats={i: form.get(f"seats-{i}") for i in ids if form.get(f"seats-{i}")},
             recipients=recipients,
             pause_auto_renew=form.get("pause") == "on",
+            key=key,
         )
     except ValidationError as err:
-        kept = QuoteLines(subscription_ids=ids, recipients=recipients)
-        where = {str(e["loc"][1]): e["msg"] for e in err.errors(include_url=False) if len(e["loc"]) > 1}
-        return review_page(request, account, subs, kept, 422, line_errors=where)
+        kept = QuoteLines(subscription_ids=ids, recipients=recipients, key=key)
+        return invalid_review(request, account, subs, kept, err)
     try:
         quote = await service.create_quote(account, lines)
     except ValidationError as err:
-        where = {str(e["loc"][1]): e["msg"] for e in err.errors(include_url=False) if len(e["loc"]) > 1}
-        bad_recipient = next((e["msg"] for e in err.errors(include_url=False) if e["loc"][0] == "recipients"), None)
-        return review_page(request, account, subs, lines, 422, line_errors=where, recipient_error=bad_recipient)
+        return invalid_review(request, account, subs, lines, err)
+    except KeyReused:
+        text = "This form was sent already, as another quote. Open the review again to make a new quote."
+        return review_page(request, account, subs, lines.model_copy(update={"key": None}), 409, error=text)
     except Refused as err:
         text = f"refused ({err.rule}): {err.message}"
         if err.rule == "R04":
             return review_page(request, account, subs, lines, 409, recipient_error=text)
-        about = {s.id: text for s in subs if s.id in err.message}
+        about = {s.id: text for s in subs if re.search(rf"(?<![\w.-]){re.escape(s.id)}(?![\w.-])", err.message)}
         return review_page(request, account, subs, lines, 409, error=None if about else text, line_errors=about)
     except BadInput as err:
         return review_page(request, account, subs, lines, 422, error=err.message)
     return RedirectResponse(f"/account/quotes?created={quote.number}", status_code=303)
+
+
+def invalid_review(request: Request, account: Account, subs, lines: QuoteLines, err: ValidationError) -> HTMLResponse:
+    """What does not validate, next to its line (seats, term) or the recipients; anything else on top."""
+    errors = err.errors(include_url=False)
+    lines_at = {str(e["loc"][1]): e["msg"] for e in errors if len(e["loc"]) > 1 and e["loc"][0] in ("seats", "terms")}
+    recipients = next((e["msg"] for e in errors if e["loc"] and e["loc"][0] == "recipients"), None)
+    rest = [e["msg"] for e in errors if str(e["loc"][1] if len(e["loc"]) > 1 else "") not in lines_at]
+    rest = [m for m in rest if m != recipients]
+    top = "; ".join(dict.fromkeys(rest)) or None
+    return review_page(request, account, subs, lines, 422, error=top, line_errors=lines_at, recipient_error=recipients)
 
 
 @router.get("/quotes", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ The signed link's token is a bearer secret in the query string, so pages are nev
 framed, never leak it in a Referer, and the access log writes paths without their query.
 """
 
+import ipaddress
 import logging
 import re
 from urllib.parse import urlsplit
@@ -95,9 +96,18 @@ class PostLimit:
     async def allow_sign_in(self, email: str, address: str) -> tuple[bool, bool]:
         """The account's sign-in form (R24): (this client address may ask again, this email may be sent
         another link). Over the first a client is told to wait; over the second it is told nothing new."""
-        by_address = await self.limiter.hit(self.per_sign_in_address, "sign-in-address", address)
+        by_address = await self.limiter.hit(self.per_sign_in_address, "sign-in-address", client_network(address))
         by_email = await self.limiter.hit(self.per_sign_in_email, "sign-in-email", email.strip().lower())
         return by_address, by_email
+
+
+def client_network(address: str) -> str:
+    """An IPv6 client is counted by its /64 (one host commonly holds all of it); IPv4 by its address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 class TooLarge(BaseException):

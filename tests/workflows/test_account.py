@@ -381,6 +381,8 @@ async def test_r24_behind_https_the_session_cookie_is_secure_and_pages_have_the_
         web.base_url = httpx.URL("https://buyer.test")
         opened = await signed_in(web, mailbox)
         assert "Secure" in opened.headers["set-cookie"]
+        # A sibling subdomain can neither plant nor shadow a __Host- cookie.
+        assert opened.headers["set-cookie"].startswith("__Host-renewals_account=")
         page = await web.get("/account/subscriptions")
         assert (
             page.headers["cache-control"] == "no-store"
@@ -427,3 +429,59 @@ async def test_r10_seats_that_are_not_a_number_or_zero_are_shown_on_their_line(
         refused = await web.post("/account/quotes", data=bad)
         assert refused.status_code in (409, 422) and 'id="recipients-error"' in refused.text
         assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
+
+
+async def test_r24_send_quote_twice_makes_one_quote(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await signed_in(web, mailbox)
+        review = await web.get("/account/renew/review", params={"ids": "SUB-1001"})
+        fields = form_fields(review.text, "/account/quotes") | {"ids": "SUB-1001"}
+        first = await web.post("/account/quotes", data=fields)
+        second = await web.post("/account/quotes", data=fields)
+        assert first.status_code == second.status_code == 303
+        assert first.headers["location"] == second.headers["location"]
+        assert await scalar(pool, "SELECT count(*) FROM quotes") == 1
+
+
+async def test_r24_any_text_in_a_token_or_csrf_field_is_refused_not_an_error(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await web.get("/account")
+        assert (await web.get("/account/sign-in/x.%C3%A9")).status_code == 403
+        assert (await web.post("/account/sign-in", data={"email": BUYER, "csrf": "é"})).status_code == 403
+        assert (await web.post("/account/language", data={"lang": "nl", "csrf": "é"})).status_code == 303
+        await signed_in(web, mailbox)
+        refused = await web.post("/account/quotes", data={"ids": "SUB-1001", "csrf": "é"})
+        assert refused.status_code == 403
+
+
+async def test_r24_account_forms_are_rate_limited_per_session(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings, limit=PostLimit(per_token=3)) as (_quotes, web):
+        await signed_in(web, mailbox)
+        form = await review_form(web, "SUB-1001") | {"seats-SUB-1001": "9"}  # refused (R10): nothing made
+        answers = [(await web.post("/account/quotes", data=form)).status_code for _ in range(4)]
+        assert answers == [409, 409, 409, 429]
+
+
+async def test_r20_sign_in_while_temporal_is_down_answers_the_same_and_keeps_no_sign_in(pool, settings) -> None:
+    from unittest.mock import AsyncMock
+
+    from services.quotes import QuoteService
+
+    client = AsyncMock()
+    client.start_workflow.side_effect = RuntimeError("Temporal is down")
+    quotes = QuoteService(client, pool, settings.temporal_task_queue)
+    account = AccountService(
+        client, pool, "q", quotes, SubscriptionService(client, pool, "q"), LinkSigner(settings.require_link_secrets())
+    )
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO customers (csn, name, email, address) VALUES ('5100000001', 'Acme BV', %s, 'Main St 1')",
+            (BUYER,),
+        )
+    with pytest.raises(RuntimeError):
+        await account.request_sign_in(BUYER)
+    assert await scalar(pool, "SELECT count(*) FROM account_sign_ins") == 0
