@@ -7,6 +7,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHistoryEventFilterType
+from temporalio.service import RPCError
 
 from contracts import quote as quote_contract
 from contracts import subscription as calendar_contract
@@ -17,6 +18,10 @@ from services.audit import AuditReport, audit
 from store.calendars import open_auto_renew_failures
 from store.mail import refused_mail
 from store.pool import Pool
+
+
+# How long `ops stuck` waits for a worker to answer for one quote before listing it as not answered.
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 class Stuck(BaseModel):
@@ -164,7 +169,22 @@ async def stuck_workflows(client: Client, days: int, now: datetime | None = None
             )
         )
     async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
-        quote = await client.get_workflow_handle(execution.id).query(quote_contract.STATE, result_type=Quote)
+        try:
+            quote = await client.get_workflow_handle(execution.id).query(
+                quote_contract.STATE, result_type=Quote, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as err:
+            # No worker answers for it (its task queue has no poller, or the worker is busy): that is stuck too.
+            found.append(
+                Stuck(
+                    workflow_id=execution.id,
+                    kind="quote",
+                    state="accepted",
+                    reason="no worker answers",
+                    detail=err.message[:200],
+                )
+            )
+            continue
         if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):
             found.append(
                 Stuck(
