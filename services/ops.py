@@ -19,7 +19,6 @@ from store.calendars import open_auto_renew_failures
 from store.mail import refused_mail
 from store.pool import Pool
 
-
 # How long `ops stuck` waits for a worker to answer for one quote before listing it as not answered.
 QUERY_TIMEOUT = timedelta(seconds=5)
 
