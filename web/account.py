@@ -117,7 +117,7 @@ def with_form_cookie(request: Request, response: Response, nonce: str, new: bool
 
 def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
     _ = i18n.context(i18n.locale_of(request))["_"]
-    return render(request, "message.html", status, title=_("This did not work"), message=text)
+    return render(request, "account/message.html", status, title=_("This did not work"), message=text)
 
 
 @router.get("", response_class=HTMLResponse)
