@@ -16,8 +16,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/renewals dev
 
+# Two test processes (pytest-xdist), each with its own PostgreSQL and Temporal dev server: most of a test
+# is waiting on a server, so two share two cores well. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Unit and workflow tests only (no dev server, no subprocesses): the quick loop while editing.
 test-fast: $(STAMP)

@@ -167,27 +167,35 @@ async def stuck_workflows(client: Client, days: int, now: datetime | None = None
                 detail=await _failure(client, execution.id, execution.run_id),
             )
         )
-    async for execution in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"'):
-        try:
-            quote = await client.get_workflow_handle(execution.id).query(
-                quote_contract.STATE, result_type=Quote, rpc_timeout=QUERY_TIMEOUT
-            )
-        except RPCError as err:
+    accepted = [e.id async for e in client.list_workflows('QuoteState = "accepted" AND ExecutionStatus = "Running"')]
+    asking = asyncio.Semaphore(16)
+
+    async def ask(workflow_id: str) -> Quote | RPCError:
+        async with asking:
+            try:
+                return await client.get_workflow_handle(workflow_id).query(
+                    quote_contract.STATE, result_type=Quote, rpc_timeout=QUERY_TIMEOUT
+                )
+            except RPCError as err:
+                return err
+
+    for workflow_id, quote in zip(accepted, await asyncio.gather(*map(ask, accepted)), strict=True):
+        if isinstance(quote, RPCError):
             # No worker answers for it (its task queue has no poller, or the worker is busy): that is stuck too.
             found.append(
                 Stuck(
-                    workflow_id=execution.id,
+                    workflow_id=workflow_id,
                     kind="quote",
                     state="accepted",
                     reason="no worker answers",
-                    detail=err.message[:200],
+                    detail=quote.message[:200],
                 )
             )
             continue
         if quote.accepted_at and quote.accepted_at <= now - timedelta(days=days):
             found.append(
                 Stuck(
-                    workflow_id=execution.id,
+                    workflow_id=workflow_id,
                     kind="quote",
                     state="accepted",
                     reason=f"accepted, unpaid for more than {days} day(s)",

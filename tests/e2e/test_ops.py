@@ -195,3 +195,26 @@ async def test_a_quote_that_cannot_go_on_is_a_503_in_the_api_and_exit_1_on_the_c
     assert as_json.returncode == 1 and "cannot go on" in json.loads(as_json.stdout)["error"]["message"]
     assert answer.status_code == 503
     assert "cannot go on: InvalidData: NumericValueOutOfRange" in answer.json()["error"]["message"]
+
+
+async def test_ops_stuck_lists_a_quote_accepted_and_unpaid_for_longer_than_asked(
+    dev_env: WorkflowEnvironment, pool, settings
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    async with quote_stack(dev_env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await quotes.accept(quote.number)
+        workflow_id = quote_workflow_id(quote.number)
+        later = datetime.now(UTC) + timedelta(days=3)
+        found = []
+        for _ in range(50):  # visibility is eventually consistent
+            found = [
+                s for s in await stuck_workflows(dev_env.client, days=2, now=later) if s.workflow_id == workflow_id
+            ]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        assert [(s.state, s.reason) for s in found] == [("accepted", "accepted, unpaid for more than 2 day(s)")]
+        # Asked about a longer time than it has waited, it is not stuck.
+        assert workflow_id not in {s.workflow_id for s in await stuck_workflows(dev_env.client, days=5, now=later)}
