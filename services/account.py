@@ -21,6 +21,7 @@ from domain.quotes import Origin, Quote, QuoteState
 from services.quotes import QuoteService
 from services.subscriptions import SubscriptionService
 from store import accounts
+from store.catalog import price_book
 from store.pool import Pool
 
 SIGN_IN_VALID = timedelta(minutes=15)
@@ -177,6 +178,17 @@ class AccountService:
         if missing or not ids:
             raise NotFound(f"unknown subscription {', '.join(missing)[:80]}")
         return [mine[i] for i in dict.fromkeys(ids)]
+
+    async def priced_terms(self, subs: list[Subscription]) -> dict[str, list[Term]]:
+        """The terms the catalogue prices for each subscription's product in its currency (its own term
+        first): the review offers only those."""
+        found: dict[str, list[Term]] = {}
+        async with self.pool.connection() as conn:
+            for sub in subs:
+                prices, _ = await price_book(conn, sub.currency, [sub.product], self._today())
+                priced = {p.term for p in prices}
+                found[sub.id] = [t for t in Term if t in priced or t == sub.term]
+        return found
 
     async def create_quote(self, account: Account, lines: QuoteLines) -> Quote:
         """A self-service quote for one group (R05) or one subscription (R06), sent at once: created by the

@@ -310,7 +310,8 @@ async def review(
     request: Request, account: Buyer, service: Service, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
     subs = await service.own_subscriptions(account, (ids or [])[:200])
-    return review_page(request, account, subs, QuoteLines(subscription_ids=[s.id for s in subs]))
+    terms = await service.priced_terms(subs)
+    return review_page(request, account, subs, QuoteLines(subscription_ids=[s.id for s in subs]), terms=terms)
 
 
 def review_page(
@@ -322,6 +323,7 @@ def review_page(
     error: str | None = None,
     line_errors: dict[str, str] | None = None,
     recipient_error: str | None = None,
+    terms: dict[str, list[Term]] | None = None,
 ) -> HTMLResponse:
     recipients = lines.recipients + [""] * (MAX_EXTRA_RECIPIENTS - len(lines.recipients))
     return render(
@@ -331,7 +333,8 @@ def review_page(
         account=account,
         subs=subs,
         lines=lines,
-        terms=list(Term),
+        terms=terms or {},
+        all_terms=list(Term),
         recipients=recipients,
         error=error,
         line_errors=line_errors or {},
@@ -351,6 +354,7 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         return forbidden(request, str(err).capitalize() + ".")
     ids = [str(v) for v in form.getlist("ids")][:200]
     subs = await service.own_subscriptions(account, ids)
+    terms = await service.priced_terms(subs)
     recipients = [str(v).strip() for v in form.getlist("recipient") if str(v).strip()]
     key = str(form.get("key", ""))[:64] or None
     try:
@@ -364,26 +368,30 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         )
     except ValidationError as err:
         kept = QuoteLines(subscription_ids=ids, recipients=recipients, key=key)
-        return invalid_review(request, account, subs, kept, err)
+        return invalid_review(request, account, subs, kept, err, terms)
     try:
         quote = await service.create_quote(account, lines)
     except ValidationError as err:
-        return invalid_review(request, account, subs, lines, err)
+        return invalid_review(request, account, subs, lines, err, terms)
     except KeyReused:
         text = "This form was sent already, as another quote. Open the review again to make a new quote."
-        return review_page(request, account, subs, lines.model_copy(update={"key": None}), 409, error=text)
+        return review_page(request, account, subs, lines.model_copy(update={"key": None}), 409, error=text, terms=terms)
     except Refused as err:
         text = f"refused ({err.rule}): {err.message}"
         if err.rule == "R04":
-            return review_page(request, account, subs, lines, 409, recipient_error=text)
+            return review_page(request, account, subs, lines, 409, recipient_error=text, terms=terms)
         about = {s.id: text for s in subs if re.search(rf"(?<![\w.-]){re.escape(s.id)}(?![\w.-])", err.message)}
-        return review_page(request, account, subs, lines, 409, error=None if about else text, line_errors=about)
+        return review_page(
+            request, account, subs, lines, 409, error=None if about else text, line_errors=about, terms=terms
+        )
     except BadInput as err:
-        return review_page(request, account, subs, lines, 422, error=err.message)
+        return review_page(request, account, subs, lines, 422, error=err.message, terms=terms)
     return RedirectResponse(f"/account/quotes?created={quote.number}", status_code=303)
 
 
-def invalid_review(request: Request, account: Account, subs, lines: QuoteLines, err: ValidationError) -> HTMLResponse:
+def invalid_review(
+    request: Request, account: Account, subs, lines: QuoteLines, err: ValidationError, terms: dict[str, list[Term]]
+) -> HTMLResponse:
     """What does not validate, next to its line (seats, term) or the recipients; anything else on top."""
     errors = err.errors(include_url=False)
     lines_at = {str(e["loc"][1]): e["msg"] for e in errors if len(e["loc"]) > 1 and e["loc"][0] in ("seats", "terms")}
@@ -391,7 +399,9 @@ def invalid_review(request: Request, account: Account, subs, lines: QuoteLines, 
     rest = [e["msg"] for e in errors if str(e["loc"][1] if len(e["loc"]) > 1 else "") not in lines_at]
     rest = [m for m in rest if m != recipients]
     top = "; ".join(dict.fromkeys(rest)) or None
-    return review_page(request, account, subs, lines, 422, error=top, line_errors=lines_at, recipient_error=recipients)
+    return review_page(
+        request, account, subs, lines, 422, error=top, line_errors=lines_at, recipient_error=recipients, terms=terms
+    )
 
 
 @router.get("/quotes", response_class=HTMLResponse)

@@ -192,7 +192,7 @@ async def test_r05_bulk_renewal_leaving_one_out_lowering_seats_adding_a_recipien
         assert groups.status_code == 200
         # R05, R08: the direct EUR subscriptions in one group, the partner one in another.
         assert groups.text.count('action="/account/renew/review"') == 2
-        review = await web.get("/account/renew/review", params={"ids": ["SUB-1001", "SUB-1003"]})
+        review = await web.get("/account/renew/review", params={"ids": ["SUB-1001", "SUB-1002"]})
         assert "Acme" in review.text and "SUB-1002" not in review.text
         fields = form_fields(review.text, "/account/quotes")
         sent = await web.post(
@@ -485,3 +485,18 @@ async def test_r20_sign_in_while_temporal_is_down_answers_the_same_and_keeps_no_
     with pytest.raises(RuntimeError):
         await account.request_sign_in(BUYER)
     assert await scalar(pool, "SELECT count(*) FROM account_sign_ins") == 0
+
+
+async def test_r05_review_offers_per_line_only_the_terms_the_catalogue_prices(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await signed_in(web, mailbox)
+        review = await web.get("/account/renew/review", params={"ids": ["SUB-1001", "SUB-1002"]})
+
+        def offered(sub_id: str) -> list[str]:
+            select = review.text[review.text.index(f'<select id="term-{sub_id}"') :]
+            return re.findall(r'<option value="([^"]+)"', select[: select.index("</select>")])
+
+        assert offered("SUB-1001") == ["monthly", "annual", "3-year"]
+        assert offered("SUB-1002") == ["annual", "3-year"]  # Revit has no monthly price
