@@ -11,7 +11,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from contracts import sign_in as contract
 from contracts.sign_in import SignInEmailInput
-from domain.eligibility import Eligibility, eligibility
+from domain.eligibility import Eligibility, eligibility, window_closes, window_opens
 from domain.errors import NotFound, Refused
 from domain.grouping import RenewalGroup, renewal_groups
 from domain.links import LinkRefused, LinkSigner
@@ -49,6 +49,20 @@ class SubscriptionRow(BaseModel):
     subscription: Subscription
     eligibility: Eligibility
     held_by: list[str]
+    # Why not, for the page to say in its language: "opens" or "closed" (on `on`, R01), or the offering (R10).
+    why_not: str | None = None
+    on: date | None = None
+
+    @classmethod
+    def of(cls, sub: Subscription, today: date, held_by: list[str]) -> "SubscriptionRow":
+        found = eligibility(sub, today)
+        why, on = None, None
+        if found.rule == "R01":
+            opens = window_opens(sub.end_date)
+            why, on = ("opens", opens) if today < opens else ("closed", window_closes(sub.end_date))
+        elif found.rule == "R10":
+            why = sub.offering.value
+        return cls(subscription=sub, eligibility=found, held_by=held_by, why_not=why, on=on)
 
 
 class QuoteLines(BaseModel):
@@ -160,8 +174,7 @@ class AccountService:
         subs, holds = await self.subscriptions.of_customer(account.customer.csn)
         today = self._today()
         return [
-            SubscriptionRow(subscription=s, eligibility=eligibility(s, today), held_by=holds.get(s.id, []))
-            for s in sorted(subs, key=lambda s: (s.end_date, s.id))
+            SubscriptionRow.of(s, today, holds.get(s.id, [])) for s in sorted(subs, key=lambda s: (s.end_date, s.id))
         ]
 
     async def groups(self, account: Account) -> list[RenewalGroup]:

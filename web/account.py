@@ -78,8 +78,33 @@ def render(request: Request, name: str, status: int = 200, account: Account | No
     nonce = getattr(request.state, "form_nonce", None) or request.cookies.get(cookie(request, FORM))
     lang_csrf = csrf or (signer.session_csrf(nonce) if nonce else "")
     return page(
-        request, name, status, account=account, csrf=csrf, lang_csrf=lang_csrf, **i18n.context(locale), **context
+        request,
+        name,
+        status,
+        account=account,
+        csrf=csrf,
+        lang_csrf=lang_csrf,
+        refusal=lambda err: refusal_text(err, locale),
+        **i18n.context(locale),
+        **context,
     )
+
+
+def refusal_text(err: Refused, locale: str) -> str:
+    """A refusal with its rule: in English the service's own words; in another language the rule's plain
+    words from the catalog (the service's detail is English)."""
+    _ = i18n.context(locale)["_"]
+    plain = {
+        "R01": _("the renewal window of this subscription is not open"),
+        "R02": _("auto-renew cannot be switched while a quote holds it"),
+        "R04": _("a quote goes to the buyer and at most four more recipients"),
+        "R05": _("these subscriptions are in different groups: make one quote per group"),
+        "R08": _("every subscription on a quote has the same partner"),
+        "R09": _("every subscription on a quote has the same customer and currency"),
+        "R10": _("not allowed in self-service: you can change the term and lower the seats"),
+    }
+    reason = err.message if locale == i18n.DEFAULT else plain.get(err.rule, err.message)
+    return _("refused (%(rule)s): %(reason)s") % {"rule": err.rule, "reason": reason}
 
 
 def secure(request: Request) -> bool:
@@ -377,7 +402,7 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         text = "This form was sent already, as another quote. Open the review again to make a new quote."
         return review_page(request, account, subs, lines.model_copy(update={"key": None}), 409, error=text, terms=terms)
     except Refused as err:
-        text = f"refused ({err.rule}): {err.message}"
+        text = refusal_text(err, i18n.locale_of(request))
         if err.rule == "R04":
             return review_page(request, account, subs, lines, 409, recipient_error=text, terms=terms)
         about = {s.id: text for s in subs if re.search(rf"(?<![\w.-]){re.escape(s.id)}(?![\w.-])", err.message)}

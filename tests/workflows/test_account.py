@@ -192,7 +192,7 @@ async def test_r05_bulk_renewal_leaving_one_out_lowering_seats_adding_a_recipien
         assert groups.status_code == 200
         # R05, R08: the direct EUR subscriptions in one group, the partner one in another.
         assert groups.text.count('action="/account/renew/review"') == 2
-        review = await web.get("/account/renew/review", params={"ids": ["SUB-1001", "SUB-1002"]})
+        review = await web.get("/account/renew/review", params={"ids": ["SUB-1001", "SUB-1003"]})
         assert "Acme" in review.text and "SUB-1002" not in review.text
         fields = form_fields(review.text, "/account/quotes")
         sent = await web.post(
@@ -500,3 +500,19 @@ async def test_r05_review_offers_per_line_only_the_terms_the_catalogue_prices(
 
         assert offered("SUB-1001") == ["monthly", "annual", "3-year"]
         assert offered("SUB-1002") == ["annual", "3-year"]  # Revit has no monthly price
+
+
+async def test_r24_refusals_and_reasons_read_in_dutch_on_dutch_pages(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    async with account_site(env, pool, settings) as (_quotes, web):
+        await signed_in(web, mailbox)
+        web.headers["accept-language"] = "nl-NL,nl;q=0.9"
+        page = await web.get("/account/subscriptions")
+        assert re.search(r"SUB-1004.*?\(R01\): venster opent op", page.text, re.S)
+        assert "successplannen kunnen niet in selfservice worden verlengd" in page.text
+        five = [f"r{i}@acme.example" for i in range(5)]
+        refused = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"recipient": five})
+        assert "geweigerd (R04): een offerte gaat naar de inkoper" in refused.text
+        raised = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"seats-SUB-1001": "9"})
+        assert re.search(r'id="error-SUB-1001">geweigerd \(R10\): niet toegestaan in selfservice', raised.text)
