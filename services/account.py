@@ -195,13 +195,13 @@ class AccountService:
     async def priced_terms(self, subs: list[Subscription]) -> dict[str, list[Term]]:
         """The terms the catalogue prices for each subscription's product in its currency (its own term
         first): the review offers only those."""
-        found: dict[str, list[Term]] = {}
+        priced: set[tuple[str, str, Term]] = set()
         async with self.pool.connection() as conn:
-            for sub in subs:
-                prices, _ = await price_book(conn, sub.currency, [sub.product], self._today())
-                priced = {p.term for p in prices}
-                found[sub.id] = [t for t in Term if t in priced or t == sub.term]
-        return found
+            for currency in {s.currency for s in subs}:
+                products = [s.product for s in subs if s.currency == currency]
+                prices, _ = await price_book(conn, currency, products, self._today())
+                priced |= {(p.product, p.currency, p.term) for p in prices}
+        return {s.id: [t for t in Term if (s.product, s.currency, t) in priced or t == s.term] for s in subs}
 
     async def create_quote(self, account: Account, lines: QuoteLines) -> Quote:
         """A self-service quote for one group (R05) or one subscription (R06), sent at once: created by the

@@ -140,6 +140,11 @@ def with_form_cookie(request: Request, response: Response, nonce: str, new: bool
     return response
 
 
+def sentence(err: LinkRefused) -> str:
+    """A refused link or form, as the page says it: "The sign-in link is not valid."."""
+    return str(err).capitalize() + "."
+
+
 def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
     _ = i18n.context(i18n.locale_of(request))["_"]
     return render(request, "account/message.html", status, title=_("This did not work"), message=text)
@@ -197,7 +202,7 @@ async def confirm(request: Request, token: str, signer: Signer) -> Response:
     try:
         signer.verify_sign_in(token)
     except LinkRefused as err:
-        return forbidden(request, str(err).capitalize() + ".")
+        return forbidden(request, sentence(err))
     nonce, new = form_nonce(request)
     response = render(request, "account/confirm.html", token=token, form_csrf=signer.session_csrf(nonce))
     return with_form_cookie(request, response, nonce, new)
@@ -217,7 +222,7 @@ async def sign_in(
         session = await service.sign_in(token)
     except LinkRefused as err:
         _ = i18n.context(i18n.locale_of(request))["_"]
-        return forbidden(request, f"{str(err).capitalize()}. " + _("Ask for a new link on the sign-in page."))
+        return forbidden(request, f"{sentence(err)} " + _("Ask for a new link on the sign-in page."))
     response = RedirectResponse("/account/subscriptions", status_code=303)
     response.set_cookie(
         cookie(request, SESSION),
@@ -239,7 +244,7 @@ async def sign_out(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, str(err).capitalize() + ".")
+        return forbidden(request, sentence(err))
     await service.sign_out(account.session)
     response = RedirectResponse("/account", status_code=303)
     response.delete_cookie(cookie(request, SESSION), path="/", secure=secure(request), httponly=True, samesite="lax")
@@ -258,7 +263,7 @@ async def pick(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, str(err).capitalize() + ".")
+        return forbidden(request, sentence(err))
     await service.pick(account, csn)
     return RedirectResponse("/account/subscriptions", status_code=303)
 
@@ -304,7 +309,7 @@ async def auto_renew(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, str(err).capitalize() + ".")
+        return forbidden(request, sentence(err))
     await service.own_subscriptions(account, [subscription_id])
     try:
         await service.subscriptions.set_auto_renew(subscription_id, on == "on")
@@ -376,7 +381,7 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
     try:
         await check_form(request, signer, limit, account, str(form.get("csrf", "")))
     except LinkRefused as err:
-        return forbidden(request, str(err).capitalize() + ".")
+        return forbidden(request, sentence(err))
     ids = [str(v) for v in form.getlist("ids")][:200]
     subs = await service.own_subscriptions(account, ids)
     terms = await service.priced_terms(subs)
