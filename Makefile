@@ -63,12 +63,12 @@ histories: $(STAMP)
 # No .mo is kept: web/i18n.py compiles each .po in memory.
 MESSAGE_LOCALES := nl
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --project=renewal-quotes \
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --no-wrap --project=renewal-quotes \
 		--header-comment="# The buyer pages' texts, extracted by make messages (babel.cfg)." -o web/locales/messages.pot .
 	for locale in $(MESSAGE_LOCALES); do \
 		if [ -f web/locales/$$locale/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update -i web/locales/messages.pot -d web/locales -l $$locale --ignore-obsolete --previous; \
+			$(BIN)/pybabel update -i web/locales/messages.pot -d web/locales -l $$locale --ignore-obsolete --previous --no-wrap; \
 		else \
-			$(BIN)/pybabel init -i web/locales/messages.pot -d web/locales -l $$locale; \
+			$(BIN)/pybabel init -i web/locales/messages.pot -d web/locales -l $$locale --no-wrap; \
 		fi || exit 1; \
 	done

@@ -26,6 +26,7 @@ from store.pool import Pool
 
 SIGN_IN_VALID = timedelta(minutes=15)
 SESSION_VALID = timedelta(hours=8)
+KEEP_ENDED = timedelta(days=1)
 # Sign-in emails to one address: at most this many in SIGN_IN_VALID (more asks still read "check your email").
 EMAILS_PER_ADDRESS = 3
 
@@ -144,6 +145,8 @@ class AccountService:
             session = secrets.token_urlsafe(32)
             csn = customers[0].csn if len(customers) == 1 else None
             await accounts.create_session(conn, session_hash(session), email, csn, now + SESSION_VALID)
+            # What stopped working a day ago is of no more use, even as a record of a replayed link.
+            await accounts.purge(conn, now - KEEP_ENDED)
         return session
 
     async def account(self, session: str | None, now: datetime | None = None) -> Account | None:

@@ -89,3 +89,12 @@ async def end_session(conn: Conn, id_hash: str, now: datetime) -> None:
 async def drop_sign_in(conn: Conn, sign_in_id: str) -> None:
     """A sign-in whose email could not be started: it never counts against the address's limit."""
     await conn.execute("DELETE FROM account_sign_ins WHERE id = %s AND used_at IS NULL", (sign_in_id,))
+
+
+async def purge(conn: Conn, before: datetime) -> tuple[int, int]:
+    """Sign-ins and sessions that stopped working before `before`: (sign-ins, sessions) deleted."""
+    sign_ins = await conn.execute("DELETE FROM account_sign_ins WHERE expires_at < %s", (before,))
+    sessions = await conn.execute(
+        "DELETE FROM account_sessions WHERE expires_at < %s OR ended_at < %s", (before, before)
+    )
+    return sign_ins.rowcount, sessions.rowcount

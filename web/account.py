@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from domain.errors import BadInput, KeyReused, NotFound, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.models import Term
-from domain.quote_rules import MAX_EXTRA_RECIPIENTS
 from domain.quotes import QuoteState
 from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
 from web import i18n
@@ -140,9 +139,9 @@ def with_form_cookie(request: Request, response: Response, nonce: str, new: bool
     return response
 
 
-def sentence(err: LinkRefused) -> str:
-    """A refused link or form, as the page says it: "The sign-in link is not valid."."""
-    return str(err).capitalize() + "."
+def sentence(request: Request, err: LinkRefused) -> str:
+    """A refused link or form, as the page says it, in its language: "The sign-in link is not valid."."""
+    return i18n.gettext_of(request)(str(err)).capitalize() + "."
 
 
 def forbidden(request: Request, text: str, status: int = 403) -> HTMLResponse:
@@ -202,7 +201,7 @@ async def confirm(request: Request, token: str, signer: Signer) -> Response:
     try:
         signer.verify_sign_in(token)
     except LinkRefused as err:
-        return forbidden(request, sentence(err))
+        return forbidden(request, sentence(request, err))
     nonce, new = form_nonce(request)
     response = render(request, "account/confirm.html", token=token, form_csrf=signer.session_csrf(nonce))
     return with_form_cookie(request, response, nonce, new)
@@ -222,7 +221,7 @@ async def sign_in(
         session = await service.sign_in(token)
     except LinkRefused as err:
         _ = i18n.context(i18n.locale_of(request))["_"]
-        return forbidden(request, f"{sentence(err)} " + _("Ask for a new link on the sign-in page."))
+        return forbidden(request, f"{sentence(request, err)} " + _("Ask for a new link on the sign-in page."))
     response = RedirectResponse("/account/subscriptions", status_code=303)
     response.set_cookie(
         cookie(request, SESSION),
@@ -244,7 +243,7 @@ async def sign_out(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, sentence(err))
+        return forbidden(request, sentence(request, err))
     await service.sign_out(account.session)
     response = RedirectResponse("/account", status_code=303)
     response.delete_cookie(cookie(request, SESSION), path="/", secure=secure(request), httponly=True, samesite="lax")
@@ -263,7 +262,7 @@ async def pick(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, sentence(err))
+        return forbidden(request, sentence(request, err))
     await service.pick(account, csn)
     return RedirectResponse("/account/subscriptions", status_code=303)
 
@@ -309,7 +308,7 @@ async def auto_renew(
     try:
         await check_form(request, signer, limit, account, csrf)
     except LinkRefused as err:
-        return forbidden(request, sentence(err))
+        return forbidden(request, sentence(request, err))
     await service.own_subscriptions(account, [subscription_id])
     try:
         await service.subscriptions.set_auto_renew(subscription_id, on == "on")
@@ -355,7 +354,6 @@ def review_page(
     recipient_error: str | None = None,
     terms: dict[str, list[Term]] | None = None,
 ) -> HTMLResponse:
-    recipients = lines.recipients + [""] * (MAX_EXTRA_RECIPIENTS - len(lines.recipients))
     return render(
         request,
         "account/review.html",
@@ -365,7 +363,7 @@ def review_page(
         lines=lines,
         terms=terms or {},
         all_terms=list(Term),
-        recipients=recipients,
+        recipients=", ".join(lines.recipients),
         error=error,
         line_errors=line_errors or {},
         recipient_error=recipient_error,
@@ -381,11 +379,11 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
     try:
         await check_form(request, signer, limit, account, str(form.get("csrf", "")))
     except LinkRefused as err:
-        return forbidden(request, sentence(err))
+        return forbidden(request, sentence(request, err))
     ids = [str(v) for v in form.getlist("ids")][:200]
     subs = await service.own_subscriptions(account, ids)
     terms = await service.priced_terms(subs)
-    recipients = [str(v).strip() for v in form.getlist("recipient") if str(v).strip()]
+    recipients = [r for r in re.split(r"[\s,;]+", str(form.get("recipients", ""))[:1300]) if r]
     key = str(form.get("key", ""))[:64] or None
     try:
         lines = QuoteLines(

@@ -1,7 +1,7 @@
 """The pages' language (English or Dutch, DESIGN.md): the visitor's switch, remembered in a cookie, else the
 browser's Accept-Language; Babel's message catalogs under web/locales, and money and dates in that locale."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from gettext import NullTranslations
@@ -62,4 +62,16 @@ def context(locale: str) -> dict:
             round_money(Decimal(amount), currency), currency, locale=locale
         ),
         "day": lambda value: format_date(value, format="medium", locale=locale) if isinstance(value, date) else "",
+        "moment": lambda value: moment(value, locale),
     }
+
+
+def moment(value: datetime, locale: str) -> str:
+    """A point in time as the locale writes it, in UTC and saying so (`Dec 26, 2026, 10:00 UTC`)."""
+    at = value.astimezone(UTC)
+    return f"{format_date(at.date(), format='medium', locale=locale)} {at:%H:%M} UTC"
+
+
+def gettext_of(request: Request):
+    """The visitor's catalog's gettext, for texts made in Python."""
+    return translations(locale_of(request)).gettext

@@ -19,24 +19,29 @@ from pydantic import ValidationError
 
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import LinkRefused, LinkSigner
-from domain.money import format_money
 from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
 from services.quotes import QuoteService
+from web import i18n
 from web.deps import Gateway, Limit, Quotes, Signer
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["money"] = lambda amount, currency: format_money(amount, currency)
+
+
+def _(message: str) -> str:
+    """Marks a text for the catalog; the page translates it when it shows it (`tr`)."""
+    return message
+
 
 DONE = {
-    "accepted": "Quote accepted. You can pay it now or later, before it expires.",
-    "paid": "Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way.",
+    "accepted": _("Quote accepted. You can pay it now or later, before it expires."),
+    "paid": _("Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way."),
 }
 PLAIN = {
-    "R15": "This quote has expired. Ask for a new quote.",
-    "lifecycle": "This quote can no longer be changed.",
-    "R20": "Your payment is being confirmed with the payment provider; please do not pay again.",
+    "R15": _("This quote has expired. Ask for a new quote."),
+    "lifecycle": _("This quote can no longer be changed."),
+    "R20": _("Your payment is being confirmed with the payment provider; please do not pay again."),
 }
 Field = Annotated[str, Form()]
 
@@ -51,21 +56,27 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def ended_text(quote: Quote) -> str:
+def tr(request: Request, message: str) -> str:
+    return i18n.gettext_of(request)(message)
+
+
+def ended_text(request: Request, quote: Quote) -> str:
     if quote.state is QuoteState.PAID:
-        return "This quote is paid."
+        return tr(request, _("This quote is paid."))
     if quote.state is QuoteState.EXPIRED:
-        return PLAIN["R15"]
+        return tr(request, PLAIN["R15"])
     if quote.cancel_reason:
-        return (
-            f"This quote is no longer valid: {quote.cancel_reason}. {quote.superseded_because}. "
-            "Nothing was charged for it."
-        )
-    return "This quote was cancelled. Ask your partner or sales for a new one."
+        return tr(request, _("This quote is no longer valid: %(reason)s. %(because)s. Nothing was charged for it.")) % {
+            "reason": quote.cancel_reason,
+            "because": quote.superseded_because,
+        }
+    return tr(request, _("This quote was cancelled. Ask your partner or sales for a new one."))
 
 
-def refusal_text(err: Refused, quote: Quote) -> str:
-    return ended_text(quote) if quote.state.terminal else PLAIN.get(err.rule, err.message)
+def refusal_text(request: Request, err: Refused, quote: Quote) -> str:
+    if quote.state.terminal:
+        return ended_text(request, quote)
+    return tr(request, PLAIN[err.rule]) if err.rule in PLAIN else err.message
 
 
 def sent_to(quote: Quote, recipient: str) -> bool:
@@ -74,7 +85,10 @@ def sent_to(quote: Quote, recipient: str) -> bool:
 
 
 def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    """A page in the visitor's language (web/i18n.py): the catalog, money and dates of that locale."""
+    return templates.TemplateResponse(
+        request, name, i18n.context(i18n.locale_of(request)) | context, status_code=status
+    )
 
 
 def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
@@ -82,8 +96,10 @@ def message(request: Request, status: int, title: str, text: str) -> HTMLRespons
 
 
 def forbidden(request: Request, reason: str) -> HTMLResponse:
-    text = f"{reason.capitalize()}. Use the link in your most recent quote email."
-    return message(request, 403, "This link does not work", text)
+    text = tr(request, _("%(reason)s. Use the link in your most recent quote email.")) % {
+        "reason": tr(request, reason).capitalize()
+    }
+    return message(request, 403, tr(request, _("This link does not work")), text)
 
 
 def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int = 200, **extra):
@@ -96,17 +112,44 @@ def pay_page(request: Request, quote: Quote, token: str, signer: LinkSigner, sta
 
 def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
     """R19: a quote's links die when it ends; they show only how it ended."""
-    return page(request, "ended.html", status, quote=quote, message=ended_text(quote), done=done)
+    return page(request, "ended.html", status, quote=quote, message=ended_text(request, quote), done=done)
 
 
 def paid_or_ended(request: Request, quote: Quote, token: str = "", signer: LinkSigner | None = None) -> HTMLResponse:
     """After "Accept and pay": paid is a success, however many clicks it took; a payment being confirmed
     (R20) is said so, on the quote's page; anything else ended it."""
     if quote.state is QuoteState.PAID:
-        return ended(request, quote, 200, done=DONE["paid"])
+        return ended(request, quote, 200, done=tr(request, DONE["paid"]))
     if quote.payment == "pending" and signer is not None:
         return quote_page(request, quote, token, signer, 202)
     return ended(request, quote, 409)
+
+
+CARD_FIELDS = {
+    "holder": _("Enter the name on the card (at most 100 characters)."),
+    "expiry": _("Write the expiry date as MM/YY, for example 12/29."),
+}
+
+
+def card_error(request: Request, error) -> str:
+    """A card field's error in the page's words: a field's own sentence, or the check that refused it."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if field in CARD_FIELDS:
+        return tr(request, CARD_FIELDS[field])
+    text = tr(request, str(error["msg"]).removeprefix("Value error, "))
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def declined_text(request: Request, err: PaymentDeclined) -> str:
+    """The provider's reason is in English; another language says the card was declined and gives it as is."""
+    if i18n.locale_of(request) == i18n.DEFAULT:
+        reason = f"{err.message[:1].upper()}{err.message[1:]}"
+    else:
+        detail = re.search(r"declined: (.+?);", err.message)
+        reason = tr(request, _("Your card was declined (%(detail)s); nothing was charged")) % {
+            "detail": detail.group(1) if detail else "-"
+        }
+    return tr(request, _("%(reason)s. The quote is accepted: you can pay it with another card.")) % {"reason": reason}
 
 
 def quote_url(number: str, token: str, **extra) -> str:
@@ -196,7 +239,7 @@ async def show_quote(request: Request, number: str, quotes: Quotes, signer: Sign
         return forbidden(request, str(err))
     if quote.state.terminal:
         return ended(request, quote, 410)
-    return quote_page(request, quote, token, signer, done=DONE.get(done))
+    return quote_page(request, quote, token, signer, done=tr(request, DONE[done]) if done in DONE else None)
 
 
 @router.post("/quotes/{number}/accept")
@@ -213,7 +256,7 @@ async def accept(
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return ended(request, quote, 409)
-        text = refusal_text(err, quote) if isinstance(err, Refused) else err.message
+        text = refusal_text(request, err, quote) if isinstance(err, Refused) else err.message
         return quote_page(request, quote, token, signer, 409, error=text)
     return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
 
@@ -257,22 +300,22 @@ async def pay(
     try:
         card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
     except ValidationError as err:
-        errors = [e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False)]
+        errors = [card_error(request, e) for e in err.errors(include_url=False)]
         return pay_page(request, quote, token, signer, 422, errors)
     if quote.state is QuoteState.DRAFT:
-        return quote_page(request, quote, token, signer, 409, error=PLAIN["lifecycle"])
+        return quote_page(request, quote, token, signer, 409, error=tr(request, PLAIN["lifecycle"]))
     payment_method = await gateway.tokenize(card)
     try:
         await quotes.accept(number, pay=True, payment_method=payment_method)
     except PaymentDeclined as err:
         quote = await quotes.show(number)
-        text = f"{err.message[:1].upper()}{err.message[1:]}. The quote is accepted: you can pay it with another card."
+        text = declined_text(request, err)
         return pay_page(request, quote, token, signer, 402, [text])
     except Refused as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return paid_or_ended(request, quote)
-        return quote_page(request, quote, token, signer, 409, error=refusal_text(err, quote))
+        return quote_page(request, quote, token, signer, 409, error=refusal_text(request, err, quote))
     return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
 
 

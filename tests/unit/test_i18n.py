@@ -2,6 +2,7 @@
 translation, the language comes from the remembered switch or the browser, and money and dates are
 written the locale's way."""
 
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -93,6 +94,27 @@ def test_r24_terms_and_quote_states_shown_by_value_are_all_marked_for_translatio
     catalog = i18n.translations("nl")
     assert [catalog.gettext(term.value) for term in Term] == ["maandelijks", "jaarlijks", "3-jarig"]
     assert catalog.gettext(QuoteState.CANCELLED.value) == "geannuleerd"
+
+
+def test_r24_every_link_refusal_and_card_error_is_marked_for_translation() -> None:
+    """The pages translate `str(LinkRefused)` and a card field's error by value: web/texts.py lists every
+    one that the code raises, so a new reason without a Dutch text fails here."""
+    raised = set()
+    for module in ("domain/links.py", "services/account.py", "web/pages.py", "web/account.py"):
+        raised |= set(re.findall(r'LinkRefused\("([^"]+)"\)', (ROOT / module).read_text()))
+    card = set(re.findall(r'raise ValueError\("([^"]+)"\)', (ROOT / "payments" / "gateway.py").read_text()))
+    assert len(raised) >= 10 and len(card) == 2, (raised, card)
+    assert raised == set(texts.LINK_REFUSALS)
+    assert card == set(texts.CARD_ERRORS)
+    catalog = i18n.translations("nl")
+    assert all(catalog.gettext(text) != text for text in raised | card)
+
+
+def test_r24_the_quote_pages_are_extracted_too() -> None:
+    """The quote, pay and ended pages a buyer reaches from the account are in the catalog (web/pages.py)."""
+    files = set().union(*extracted().values())
+    assert {f"web/templates/{name}.html" for name in ("quote", "quote_table", "pay", "ended", "quotes")} <= files
+    assert "web/pages.py" in files
 
 
 def test_r24_the_dutch_catalog_is_compiled_from_its_po_file() -> None:

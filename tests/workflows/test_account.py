@@ -106,6 +106,32 @@ async def test_r24_an_expired_link_does_not_open(env: WorkflowEnvironment, pool,
         assert await scalar(pool, "SELECT count(*) FROM account_sessions") == 0
 
 
+async def test_r24_sign_ins_and_sessions_are_deleted_a_day_after_they_stopped_working(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """Nothing is kept that cannot be used: each sign-in deletes what expired or ended over a day ago, and
+    keeps what still works or stopped only recently."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO account_sign_ins (id, email, expires_at) VALUES ('old', %s, now() - interval '25 hours'),"
+            " ('recent', %s, now() - interval '23 hours')",
+            (BUYER, BUYER),
+        )
+        await conn.execute(
+            "INSERT INTO account_sessions (id_hash, email, expires_at, ended_at) VALUES"
+            " ('expired', %s, now() - interval '25 hours', NULL),"
+            " ('ended', %s, now() + interval '1 hour', now() - interval '25 hours'),"
+            " ('open', %s, now() + interval '1 hour', NULL)",
+            (BUYER, BUYER, BUYER),
+        )
+    async with account_site(env, pool, settings) as (_quotes, web):
+        assert (await signed_in(web, mailbox)).status_code == 303
+    kept = {r["id"] for r in await rows(pool, "SELECT id FROM account_sign_ins")}
+    assert "old" not in kept and "recent" in kept and len(kept) == 2  # and the one just used
+    hashes = {r["id_hash"] for r in await rows(pool, "SELECT id_hash FROM account_sessions")}
+    assert {"expired", "ended"}.isdisjoint(hashes) and "open" in hashes and len(hashes) == 2
+
+
 async def test_r24_a_tampered_link_is_refused(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
     async with account_site(env, pool, settings) as (_quotes, web):
         await ask_link(web, BUYER)
@@ -204,7 +230,7 @@ async def test_r05_bulk_renewal_leaving_one_out_lowering_seats_adding_a_recipien
                 "seats-SUB-1001": "3",
                 "term-SUB-1003": "monthly",
                 "seats-SUB-1003": "10",
-                "recipient": ["finance@acme.example", "", "", ""],
+                "recipients": "finance@acme.example",
                 "pause": "on",
             },
         )
@@ -236,11 +262,11 @@ async def test_r04_fifth_recipient_refused_next_to_the_recipients_nothing_create
 ) -> None:
     async with account_site(env, pool, settings) as (_quotes, web):
         await signed_in(web, mailbox)
-        five = [f"r{i}@acme.example" for i in range(5)]
-        refused = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"recipient": five})
+        five = ", ".join(f"r{i}@acme.example" for i in range(5))
+        refused = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"recipients": five})
         assert refused.status_code == 409
         assert re.search(r'id="recipients-error">refused \(R04\)', refused.text)
-        assert all(f'value="{r}"' in refused.text for r in five)  # the form keeps what was typed
+        assert f">{five}</textarea>" in refused.text  # the form keeps what was typed
         assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
 
 
@@ -425,7 +451,7 @@ async def test_r10_seats_that_are_not_a_number_or_zero_are_shown_on_their_line(
             form = await review_form(web, "SUB-1001") | {"seats-SUB-1001": seats}
             refused = await web.post("/account/quotes", data=form)
             assert refused.status_code in (409, 422) and 'id="error-SUB-1001"' in refused.text, seats
-        bad = await review_form(web, "SUB-1001") | {"recipient": ["not an address"]}
+        bad = await review_form(web, "SUB-1001") | {"recipients": "finance@acme.example, not-an-address"}
         refused = await web.post("/account/quotes", data=bad)
         assert refused.status_code in (409, 422) and 'id="recipients-error"' in refused.text
         assert await scalar(pool, "SELECT count(*) FROM quotes") == 0
@@ -511,8 +537,8 @@ async def test_r24_refusals_and_reasons_read_in_dutch_on_dutch_pages(
         page = await web.get("/account/subscriptions")
         assert re.search(r"SUB-1004.*?\(R01\): venster opent op", page.text, re.S)
         assert "successplannen kunnen niet in selfservice worden verlengd" in page.text
-        five = [f"r{i}@acme.example" for i in range(5)]
-        refused = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"recipient": five})
+        five = ", ".join(f"r{i}@acme.example" for i in range(5))
+        refused = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"recipients": five})
         assert "geweigerd (R04): een offerte gaat naar de inkoper" in refused.text
         raised = await web.post("/account/quotes", data=await review_form(web, "SUB-1001") | {"seats-SUB-1001": "9"})
         assert re.search(r'id="error-SUB-1001">geweigerd \(R10\): niet toegestaan in selfservice', raised.text)

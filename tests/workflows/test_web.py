@@ -48,7 +48,7 @@ async def test_r13_email_link_accept_and_pay(env: WorkflowEnvironment, pool, set
         quote = await sent_quote(env, pool, settings, quotes, "SUB-1001")
         page = await web.get(link_of(mailbox, quote.number))
         assert page.status_code == 200
-        for text in (quote.number, "EUR 9,135.00", "RENEW10", "-EUR 1,015.00", "Accept and pay", "sent"):
+        for text in (quote.number, "€9,135.00", "RENEW10", "-€1,015.00", "Accept and pay", "sent"):
             assert text in page.text
         token = form_fields(page.text, f"/quotes/{quote.number}/accept")["token"]
         pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": token})
