@@ -28,7 +28,8 @@ from store.accounts import sign_in_email
 from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
 
-Purpose = Literal["quote", "paid", "superseded"]
+# `reminder`: a sent quote not yet accepted; `pay_reminder`: an accepted, unpaid one (R22).
+Purpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder"]
 MAIL_REFUSED = "MailRefused"
 # In a MailRefused's details: one recipient the mail server will never accept (a 5xx for the address,
 # or an address it cannot take). Recorded, never retried; the other recipients still get their message.
@@ -52,6 +53,7 @@ class SendQuoteEmailInput(BaseModel):
     quote: Quote
     recipient: str
     purpose: Purpose
+    days_left: int | None = None  # a reminder's: its own message, once per quote, recipient and day (R22)
 
 
 class SendQuoteEmailResult(BaseModel):
@@ -64,6 +66,7 @@ class SendQuoteEmailsInput(BaseModel):
     quote: Quote
     recipients: list[str]
     purpose: Purpose
+    days_left: int | None = None
 
 
 class SendQuoteEmailsResult(BaseModel):
@@ -94,8 +97,21 @@ def subject(quote: Quote, purpose: Purpose) -> str:
         return f"Paid: quote {quote.number}, {total}"
     if purpose == "superseded":
         return f"No longer valid: quote {quote.number}"
+    if purpose == "reminder":
+        return f"Reminder: quote {quote.number}, {total}, expires on {_expiry_day(quote)}"
+    if purpose == "pay_reminder":
+        return f"Reminder to pay: quote {quote.number}, {total}, before {_expiry_day(quote)}"
     expires = quote.expires_at.date().isoformat() if quote.expires_at else "-"
     return f"Renewal quote {quote.number}: {total}, valid until {expires}"
+
+
+def _expiry_day(quote: Quote) -> str:
+    return quote.expires_at.date().isoformat() if quote.expires_at else "-"
+
+
+def purpose_tag(purpose: Purpose, days_left: int | None) -> str:
+    """What makes a message one of its own: a reminder's days before expiry tell -7 from -1."""
+    return purpose if days_left is None else f"{purpose}-{days_left}d"
 
 
 def render(
@@ -236,7 +252,9 @@ class EmailActivities:
         sent: list[SendQuoteEmailResult] = []
         outage: Exception | None = None
         for recipient in input.recipients:
-            job = SendQuoteEmailInput(quote=input.quote, recipient=recipient, purpose=input.purpose)
+            job = SendQuoteEmailInput(
+                quote=input.quote, recipient=recipient, purpose=input.purpose, days_left=input.days_left
+            )
             try:
                 sent.append(await self.send_quote_email(job))
             except ApplicationError as err:
@@ -267,12 +285,13 @@ class EmailActivities:
 
     async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
         """One recipient's message: sent once per Message-ID."""
-        msg_id = message_id(input.quote.number, input.purpose, input.recipient, self.mailer.domain)
+        tag = purpose_tag(input.purpose, input.days_left)
+        msg_id = message_id(input.quote.number, tag, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
         message = render(
             input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page
         )
-        sent = await self.mailer.send_once(message, input.purpose, quote_number=input.quote.number)
+        sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number)
         activity.logger.info(
             "quote=%s email=%s recipient=%s sent=%s message_id=%s",
             input.quote.number,

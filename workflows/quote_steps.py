@@ -172,13 +172,13 @@ async def create_subscription(quote: Quote, line_no: int, line: QuoteLine, start
     )
 
 
-def send_emails(quote: Quote, purpose: Purpose) -> "asyncio.Task[object]":
+def send_emails(quote: Quote, purpose: Purpose, days_left: int | None = None) -> "asyncio.Task[object]":
     """Every recipient's email of one purpose, by one regular activity, in the background: an SMTP
     outage never blocks the buyer's next step, and the email waits for the server to come back."""
     return asyncio.create_task(
         workflow.execute_activity_method(
             EmailActivities.send_quote_emails,
-            SendQuoteEmailsInput(quote=quote, recipients=quote.all_recipients, purpose=purpose),
+            SendQuoteEmailsInput(quote=quote, recipients=quote.all_recipients, purpose=purpose, days_left=days_left),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=OUTAGE,
         )
