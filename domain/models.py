@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dateutil.relativedelta import relativedelta
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
@@ -111,11 +111,16 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# The languages quote emails, reminders and PDFs are written in (DESIGN.md: a customer's `language`).
+Language = Literal["en", "nl"]
+
+
 class Customer(Record):
     csn: Csn
     name: Name
     email: EmailStr
     address: Address
+    language: Language = "en"
 
 
 class Subscription(Record):

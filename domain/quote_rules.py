@@ -295,6 +295,7 @@ def _quote(number, request, customer, currency, purchase_method, partner_csn, li
         customer_name=customer.name,
         buyer_email=customer.email,
         address=request.address or customer.address,
+        language=customer.language,
         currency=currency,
         purchase_method=purchase_method or PurchaseMethod.DIRECT,
         partner_csn=partner_csn,

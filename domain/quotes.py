@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from domain.eligibility import window_closes
 from domain.json_views import QuoteJson, QuoteLineJson
-from domain.models import PurchaseMethod, QuoteKind, Subscription, Term
+from domain.models import Language, PurchaseMethod, QuoteKind, Subscription, Term
 from domain.money import format_money
 
 VALIDITY = timedelta(days=30)
@@ -102,6 +102,7 @@ class Quote(BaseModel):
     customer_name: str
     buyer_email: EmailStr
     address: str
+    language: Language = "en"  # the customer's: its emails, reminders and PDF are written in it
     currency: str
     purchase_method: PurchaseMethod
     partner_csn: str | None = None
