@@ -36,15 +36,19 @@ SUPERSEDE = "supersede"
 
 # How long a buyer waits for a payment before hearing it is being confirmed (R20).
 PAYMENT_WAIT = timedelta(seconds=20)
+# R22: reminders this many days before a sent or accepted quote expires (QUOTE_REMINDER_DAYS).
+REMINDER_DAYS = (7, 1)
 
 
 class QuoteInput(BaseModel):
-    """The quote as built and checked by the service, the webhook receivers it announces its steps to, and
-    how long its buyer waits for a payment before hearing it is pending."""
+    """The quote as built and checked by the service, the webhook receivers it announces its steps to, how
+    long its buyer waits for a payment before hearing it is pending, and the days before expiry it
+    reminds its recipients on (R22)."""
 
     quote: Quote
     webhooks: list[str] = []
     payment_wait: timedelta = PAYMENT_WAIT
+    reminder_days: tuple[int, ...] = REMINDER_DAYS
 
 
 class QuoteResult(BaseModel):

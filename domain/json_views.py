@@ -43,6 +43,9 @@ class QuoteJson(BaseModel):
     paid_at: str | None
     payment_reference: str | None
     payment: str | None  # "pending" while a payment's outcome is being confirmed (R20)
+    reminded: list[int]  # R22: the days before expiry its recipients were reminded on
+    revises: str | None  # R23: the quote this one revises
+    revised_by: str | None  # R23: the revision that replaced this one, once sent
     cancelled_by: str | None = None
     cancel_reason: str | None = None
 

@@ -125,6 +125,9 @@ class Quote(BaseModel):
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     superseded_because: str | None = None
+    reminded: list[int] = []  # R22: the days before expiry its recipients were reminded on
+    revises: str | None = None  # R23: the quote this draft revises; sending it cancels that one
+    revised_by: str | None = None  # R23: the revision that replaced this quote when it was sent
     revision: int = 0
 
     @property
@@ -211,6 +214,9 @@ class Quote(BaseModel):
             paid_at=_moment(self.paid_at),
             payment_reference=self.payment_reference,
             payment=self.payment,
+            reminded=self.reminded,
+            revises=self.revises,
+            revised_by=self.revised_by,
             **cancelled,
         )
         return view.model_dump(exclude_unset=True)

@@ -17,6 +17,7 @@ EventType = Literal[
     "quote.accepted",
     "quote.paid",
     "quote.expired",
+    "quote.reminded",
     "quote.cancelled",
     "subscription.renewed",
     "subscription.auto_renew_changed",

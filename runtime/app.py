@@ -83,6 +83,7 @@ async def open_app(
                 today=today,
                 webhooks=list(settings.webhook_receivers()),
                 payment_wait=timedelta(seconds=settings.payment_wait_seconds),
+                reminder_days=settings.reminder_days(),
             ),
             subscriptions=SubscriptionService(client, pool, queue),
             ops=OpsService(client, pool, gateway),

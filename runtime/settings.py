@@ -82,11 +82,22 @@ class Settings(BaseSettings):
     payment_gateway: Literal["fake"] = "fake"
     # How long a buyer waits for a payment before hearing it is being confirmed (R20).
     payment_wait_seconds: float = Field(default=20.0, gt=0, le=300)
+    # R22: the days before a sent or accepted quote expires that its recipients are reminded, e.g. "7,1";
+    # an empty value sends no reminders.
+    quote_reminder_days: str = "7,1"
     log_level: str = "INFO"
 
     @classmethod
     def load(cls) -> "Settings":
         return cls(_env_file=dev_env_file())
+
+    def reminder_days(self) -> tuple[int, ...]:
+        """QUOTE_REMINDER_DAYS as days, largest first; a value that is not a list of days from 1 to 60 stops
+        the service at start, naming the setting."""
+        given = [part.strip() for part in self.quote_reminder_days.split(",") if part.strip()]
+        if not all(part.isdigit() and 1 <= int(part) <= 60 for part in given):
+            raise BadInput(f"QUOTE_REMINDER_DAYS: {self.quote_reminder_days!r} is not a list of days from 1 to 60")
+        return tuple(sorted({int(part) for part in given}, reverse=True))
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -119,6 +119,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         settings.temporal_task_queue,
         webhooks=list(receivers),
         payment_wait=timedelta(seconds=settings.payment_wait_seconds),
+        reminder_days=settings.reminder_days(),
     )
     calendar = CalendarActivities(pool, mailer, quotes.create_auto)
     payments = PaymentActivities(gateway or payment_gateway(settings, pool), pool)

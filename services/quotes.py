@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts import quote as contract
 from contracts.quote import (
     PAYMENT_WAIT,
+    REMINDER_DAYS,
     AcceptInput,
     CancelInput,
     EditInput,
@@ -43,15 +44,18 @@ class QuoteService:
         today: date | None = None,
         webhooks: list[str] | None = None,
         payment_wait: timedelta = PAYMENT_WAIT,
+        reminder_days: tuple[int, ...] = REMINDER_DAYS,
     ) -> None:
         """`webhooks`: the receiver ids (WEBHOOK_URLS) a new quote announces its steps to; `payment_wait`: how
-        long a buyer waits for a payment before hearing it is pending (R20)."""
+        long a buyer waits for a payment before hearing it is pending (R20); `reminder_days`: how many days
+        before it expires a new quote reminds its recipients (R22)."""
         self.client = client
         self.pool = pool
         self.task_queue = task_queue
         self.today = today
         self.webhooks = list(webhooks or [])
         self.payment_wait = payment_wait
+        self.reminder_days = reminder_days
 
     async def create(
         self, request: QuoteRequest, *, send: bool = False, idempotency_key: str | None = None, client: str = "default"
@@ -120,7 +124,9 @@ class QuoteService:
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             contract.WORKFLOW,
-            QuoteInput(quote=quote, webhooks=self.webhooks, payment_wait=self.payment_wait),
+            QuoteInput(
+                quote=quote, webhooks=self.webhooks, payment_wait=self.payment_wait, reminder_days=self.reminder_days
+            ),
             id=contract.workflow_id(quote.number),
             task_queue=self.task_queue,
             result_type=QuoteResult,

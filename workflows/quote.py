@@ -11,7 +11,8 @@ and payment steps are local activities (workflows/quote_steps.py); emails and we
 """
 
 import asyncio
-from datetime import timedelta
+import functools
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from pydantic import BaseModel
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.webhooks import Announcer
 
 # The steps a backend system hears of, by webhook (`quote.<step>`).
-ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled")
+ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded")
 
 
 class Step(BaseModel):
@@ -62,6 +63,7 @@ class Progress(BaseModel):
     paying: bool = False  # a payment is going on: no other payment, no cancel (R20)
     charged: bool = False  # money taken and not yet renewed for: refunded if the quote ends unpaid
     stopped: str | None = None  # why the quote cannot go on
+    reminders_due: list[int] = []  # R22: days before expiry still to remind on (those passed are dropped)
     unwritten: list[Step] = []  # the quote's creation until its first write; accept, in accept and pay
 
 
@@ -75,6 +77,7 @@ class QuoteWorkflow:
         self.outbox: list[asyncio.Task] = []
         self.announcer = Announcer(list(input.webhooks))
         self.payment_wait = input.payment_wait
+        self.progress.reminders_due = sorted(input.reminder_days, reverse=True)
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
@@ -104,20 +107,57 @@ class QuoteWorkflow:
         return QuoteResult(number=self.quote.number, state=self.quote.state, renewed=self.progress.renewed)
 
     async def _expire_unless_ended(self) -> None:
-        """R15: the timer races the buyer; a send moves it (validity starts when sent)."""
+        """R15: the timer races the buyer; a send moves it (validity starts when sent). Before it, the
+        reminders' timers (R22), each woken again by any change of state or expiry."""
         while not self.quote.state.terminal:
             assert self.quote.expires_at is not None
-            remaining = self.quote.expires_at - workflow.now()
+            seen = (self.quote.state, self.quote.expires_at)
+            reminder = self._next_reminder()
+            wake = min(reminder[0], self.quote.expires_at) if reminder else self.quote.expires_at
+            remaining = wake - workflow.now()
             if remaining > timedelta(0):
                 try:
-                    await workflow.wait_condition(lambda: self.quote.state.terminal, timeout=remaining)
+                    await workflow.wait_condition(functools.partial(self._changed_since, seen), timeout=remaining)
                 except TimeoutError:
                     pass
+                continue
+            if reminder and workflow.now() < self.quote.expires_at:
+                await self._remind(reminder[1])
                 continue
             async with self.lock:
                 if not self.quote.state.terminal:
                     self._change(state=QuoteState.EXPIRED, ended_at=workflow.now())
                     await self._save("expired")
+
+    def _changed_since(self, seen: tuple[QuoteState, datetime | None]) -> bool:
+        return self.quote.state.terminal or (self.quote.state, self.quote.expires_at) != seen
+
+    def _next_reminder(self) -> tuple[datetime, int] | None:
+        """R22: when the next reminder is due, and its days before expiry. Only a sent or accepted quote is
+        reminded, and only of days after it was sent (a quote sent 3 days before it expires gets no
+        "7 days" reminder)."""
+        quote = self.quote
+        if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED) or quote.sent_at is None:
+            return None
+        assert quote.expires_at is not None
+        for days in self.progress.reminders_due:
+            at = quote.expires_at - timedelta(days=days)
+            if at >= quote.sent_at and days not in quote.reminded:
+                return at, days
+        return None
+
+    async def _remind(self, days: int) -> None:
+        """One reminder to every recipient, once (R22): to accept a sent quote, to pay an accepted one; none
+        while a payment is being confirmed (R20), and none after the quote changed while this waited."""
+        async with self.lock:
+            self.progress.reminders_due = [d for d in self.progress.reminders_due if d < days]
+            state = self.quote.state
+            if state not in (QuoteState.SENT, QuoteState.ACCEPTED) or self.progress.paying or self.quote.payment:
+                return
+            purpose: Purpose = "reminder" if state is QuoteState.SENT else "pay_reminder"
+            self._change(reminded=[*self.quote.reminded, days])
+            await self._save("reminded", {"days": days, "purpose": purpose, "recipients": self.quote.all_recipients})
+            self.outbox.append(steps.send_emails(self.quote, purpose, days))
 
     @workflow.query(name=contract.STATE)
     def state(self) -> Quote:

@@ -121,6 +121,7 @@ DEFAULT_SERVES = {
     "mail_from": "a sender of the example domain; compose sets it anyway",
     "payment_gateway": "the fake provider is the only one",
     "payment_wait_seconds": "20 s",
+    "quote_reminder_days": "7 and 1 days before expiry",
     "log_level": "INFO",
     "worker_shutdown_grace": "30 s; the worker service sets it with its stop grace period",
     "worker_max_concurrent_activities": "100",

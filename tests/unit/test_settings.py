@@ -61,3 +61,16 @@ def test_api_keys_parse_names_and_scopes_and_a_bare_key_is_a_write_key_named_def
     with pytest.raises(BadInput) as bad:
         Settings(renewals_api_keys="billing:rk_1:admin").api_keys()
     assert "billing" in bad.value.message and "rk_1" not in bad.value.message
+
+
+@pytest.mark.parametrize(
+    ("given", "days"), [("7,1", (7, 1)), ("1, 7, 7", (7, 1)), (" 3 ", (3,)), ("", ()), ("60,1", (60, 1))]
+)
+def test_r22_reminder_days_from_quote_reminder_days(given: str, days: tuple[int, ...]) -> None:
+    assert Settings(quote_reminder_days=given).reminder_days() == days
+
+
+@pytest.mark.parametrize("given", ["7;1", "0", "-1", "61", "seven", "1.5"])
+def test_r22_reminder_days_that_are_not_days_stop_the_service_naming_the_setting(given: str) -> None:
+    with pytest.raises(BadInput, match="QUOTE_REMINDER_DAYS"):
+        Settings(quote_reminder_days=given).reminder_days()

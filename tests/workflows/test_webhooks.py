@@ -135,11 +135,15 @@ async def test_webhooks_cancelled_expired_auto_renew_changed_and_lapsed(
             await receiver.wait_for(1, expiring.number)
             await skip(env, expiring.number, timedelta(days=31))
             await quote_result(env.client, expiring.number)
-            ended = [await receiver.wait_for(2, q.number) for q in (cancelled, expiring)]
+            ended = [await receiver.wait_for(n, q.number) for n, q in ((2, cancelled), (4, expiring))]
             switched = await receiver.wait_for(1, "SUB-1003")
             gone = await receiver.wait_for(1, "SUB-1005")
-    assert [types(e) for e in ended] == [["quote.sent", "quote.cancelled"], ["quote.sent", "quote.expired"]]
+    assert [types(e) for e in ended] == [
+        ["quote.sent", "quote.cancelled"],
+        ["quote.sent", "quote.reminded", "quote.reminded", "quote.expired"],  # R22: 7 days and 1 day before
+    ]
     assert ended[0][1].data["cancelled_by"] == "partner"
+    assert [e.data["reminded"] for e in ended[1][1:3]] == [[7], [7, 1]]
     assert types(switched) == ["subscription.auto_renew_changed"] and switched[0].data["auto_renew"] is False
     assert types(gone) == ["subscription.lapsed"] and gone[0].data["id"] == lapsed["subscription_id"]
 
