@@ -58,17 +58,20 @@ histories: $(STAMP)
 	rm -f tests/histories/*.json
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows/test_replay.py -k test_record_
 
-# The pages' texts (web/i18n.py): extract them (babel.cfg) to web/locales/messages.pot, then merge that
-# into each language's catalog; translate what is new or fuzzy in the .po and commit both files.
-# No .mo is kept: web/i18n.py compiles each .po in memory.
+# The buyer's texts (documents/i18n.py: the pages, the quote emails and the quote PDF share one catalog): extract
+# them (babel.cfg) to documents/locales/messages.pot, then merge that into each language's catalog; translate
+# what is new or fuzzy in the .po and commit both files. No .mo is kept: documents/i18n.py compiles each .po
+# in memory.
 MESSAGE_LOCALES := nl
+CATALOGS := documents/locales
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --no-wrap --project=renewal-quotes \
-		--header-comment="# The buyer pages' texts, extracted by make messages (babel.cfg)." -o web/locales/messages.pot .
+		--header-comment="# The buyer's texts (pages, quote emails, quote PDF), extracted by make messages (babel.cfg)." \
+		-o $(CATALOGS)/messages.pot .
 	for locale in $(MESSAGE_LOCALES); do \
-		if [ -f web/locales/$$locale/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update -i web/locales/messages.pot -d web/locales -l $$locale --ignore-obsolete --previous --no-wrap; \
+		if [ -f $(CATALOGS)/$$locale/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) -l $$locale --ignore-obsolete --previous --no-wrap; \
 		else \
-			$(BIN)/pybabel init -i web/locales/messages.pot -d web/locales -l $$locale --no-wrap; \
+			$(BIN)/pybabel init -i $(CATALOGS)/messages.pot -d $(CATALOGS) -l $$locale --no-wrap; \
 		fi || exit 1; \
 	done

@@ -21,8 +21,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.sign_in import SignInEmailInput, SignInEmailResult
+from documents import quote_pdf
+from documents.i18n import Writer, translations
+from documents.quote_pdf import Vendor
 from domain.links import LinkSigner, signed_links
-from domain.money import format_money
 from domain.quotes import Quote
 from store.accounts import sign_in_email
 from store.mail import claim_message, mark_refused, mark_sent
@@ -91,22 +93,31 @@ def message_id(quote_number: str, purpose: str, recipient: str, domain: str) -> 
     return f"<{quote_number}.{purpose}.{digest}@{domain}>"
 
 
+def _(message: str) -> str:
+    """Marks a text for the catalog (`make messages`); a `Writer`'s gettext translates it where it is used."""
+    return message
+
+
+SUBJECTS: dict[str, str] = {
+    "quote": _("Renewal quote %(number)s: %(total)s, valid until %(expires)s"),
+    "paid": _("Paid: quote %(number)s, %(total)s"),
+    "superseded": _("No longer valid: quote %(number)s"),
+    "reminder": _("Reminder: quote %(number)s, %(total)s, expires on %(expires)s"),
+    "pay_reminder": _("Reminder to pay: quote %(number)s, %(total)s, before %(expires)s"),
+}
+# The purposes whose message carries the quote PDF: the quote, its reminders, and the paid quote with its
+# payment reference for the buyer's files. A superseded quote's message does not: that document is void.
+WITH_PDF: frozenset[str] = frozenset({"quote", "reminder", "pay_reminder", "paid"})
+
+
 def subject(quote: Quote, purpose: Purpose) -> str:
-    total = format_money(quote.total, quote.currency)
-    if purpose == "paid":
-        return f"Paid: quote {quote.number}, {total}"
-    if purpose == "superseded":
-        return f"No longer valid: quote {quote.number}"
-    if purpose == "reminder":
-        return f"Reminder: quote {quote.number}, {total}, expires on {_expiry_day(quote)}"
-    if purpose == "pay_reminder":
-        return f"Reminder to pay: quote {quote.number}, {total}, before {_expiry_day(quote)}"
-    expires = quote.expires_at.date().isoformat() if quote.expires_at else "-"
-    return f"Renewal quote {quote.number}: {total}, valid until {expires}"
-
-
-def _expiry_day(quote: Quote) -> str:
-    return quote.expires_at.date().isoformat() if quote.expires_at else "-"
+    """In the customer's language (`quote.language`)."""
+    w = Writer(quote.language)
+    return w.gettext(SUBJECTS[purpose]) % {
+        "number": quote.number,
+        "total": w.money(quote.total, quote.currency),
+        "expires": w.day(quote.expires_at),
+    }
 
 
 def purpose_tag(purpose: Purpose, days_left: int | None) -> str:
@@ -115,28 +126,41 @@ def purpose_tag(purpose: Purpose, days_left: int | None) -> str:
 
 
 def render(
-    quote: Quote, purpose: Purpose, link: str | None, sender: str, recipient: str, msg_id: str, quotes_page: str = ""
+    quote: Quote,
+    purpose: Purpose,
+    link: str | None,
+    sender: str,
+    recipient: str,
+    msg_id: str,
+    quotes_page: str = "",
+    pdf: bytes | None = None,
 ) -> EmailMessage:
-    money = lambda amount: format_money(amount, quote.currency)  # noqa: E731
+    """The message in the customer's language, with the quote PDF attached when `pdf` is given."""
+    w = Writer(quote.language)
+    catalog = translations(w.language)
     context = {
+        "_": catalog.gettext,
+        "ngettext": catalog.ngettext,
+        "lang": w.language,
         "quote": quote,
         "purpose": purpose,
         "link": link,
         "quotes_page": quotes_page,
-        "expires": quote.expires_at.strftime("%Y-%m-%d %H:%M UTC") if quote.expires_at else "-",
+        "attached": quote_pdf.filename(quote) if pdf is not None else None,
+        "expires": w.moment(quote.expires_at),
         "lines": [
             {
                 **line.model_dump(),
                 "term": line.term.value,
-                "amount": money(line.amount or Decimal(0)),
-                "discount": money(line.discount),
-                "new_end_date": line.new_end_date,
+                "amount": w.money(line.amount or Decimal(0), quote.currency),
+                "discount": w.money(line.discount, quote.currency),
+                "new_end_date": w.day(line.new_end_date) if line.new_end_date else None,
             }
             for line in quote.lines
         ],
-        "subtotal": money(quote.subtotal),
-        "discount_total": money(quote.discount_total),
-        "total": money(quote.total),
+        "subtotal": w.money(quote.subtotal, quote.currency),
+        "discount_total": w.money(quote.discount_total, quote.currency),
+        "total": w.money(quote.total, quote.currency),
     }
     message = EmailMessage()
     message["Subject"] = subject(quote, purpose)
@@ -144,8 +168,11 @@ def render(
     message["To"] = recipient
     message["Message-ID"] = msg_id
     message["X-Quote-Number"] = quote.number
+    message["Content-Language"] = w.language
     message.set_content(_templates.get_template("quote.txt.j2").render(context))
     message.add_alternative(_templates.get_template("quote.html.j2").render(context), subtype="html")
+    if pdf is not None:
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=quote_pdf.filename(quote))
     return message
 
 
@@ -243,6 +270,15 @@ class EmailActivities:
         self.mailer = mailer
         self.links = links
         self.app_url = app_url
+        self.vendor = Vendor.of(mailer.smtp.mail_from, app_url)
+
+    async def quote_pdf(self, quote: Quote, purpose: Purpose) -> bytes | None:
+        """The PDF the message of this purpose carries (WITH_PDF), made from the quote the activity is given:
+        the same document as /quotes/<number>.pdf and the API's for that quote. Made in a thread: a long
+        quote takes a while, and the worker's other activities share this event loop."""
+        if purpose not in WITH_PDF:
+            return None
+        return await asyncio.to_thread(quote_pdf.render, quote, self.vendor)
 
     @activity.defn
     async def send_quote_emails(self, input: SendQuoteEmailsInput) -> SendQuoteEmailsResult:
@@ -251,12 +287,13 @@ class EmailActivities:
         theirs; a server that is down is retried, and a retry sends only what is not sent yet."""
         sent: list[SendQuoteEmailResult] = []
         outage: Exception | None = None
+        pdf = await self.quote_pdf(input.quote, input.purpose)
         for recipient in input.recipients:
             job = SendQuoteEmailInput(
                 quote=input.quote, recipient=recipient, purpose=input.purpose, days_left=input.days_left
             )
             try:
-                sent.append(await self.send_quote_email(job))
+                sent.append(await self.send_quote_email(job, pdf))
             except ApplicationError as err:
                 if not recipient_refused(err):
                     raise
@@ -283,13 +320,15 @@ class EmailActivities:
         activity.logger.info("sign-in email sent=%s message_id=%s", sent, msg_id)
         return SignInEmailResult(sent=sent)
 
-    async def send_quote_email(self, input: SendQuoteEmailInput) -> SendQuoteEmailResult:
-        """One recipient's message: sent once per Message-ID."""
+    async def send_quote_email(self, input: SendQuoteEmailInput, pdf: bytes | None = None) -> SendQuoteEmailResult:
+        """One recipient's message: sent once per Message-ID. `pdf`: the quote's, when the caller made it already."""
         tag = purpose_tag(input.purpose, input.days_left)
         msg_id = message_id(input.quote.number, tag, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
+        if pdf is None:
+            pdf = await self.quote_pdf(input.quote, input.purpose)
         message = render(
-            input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page
+            input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page, pdf
         )
         sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number)
         activity.logger.info(

@@ -21,7 +21,7 @@ DATA = [
     ("activities/templates", "*.j2"),
     ("web/templates", "*.html"),
     ("web/templates/account", "*.html"),
-    ("web/locales/nl/LC_MESSAGES", "*.po"),
+    ("documents/locales/nl/LC_MESSAGES", "*.po"),
     ("web/static", "*"),
 ]
 

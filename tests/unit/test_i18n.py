@@ -19,7 +19,9 @@ from web import i18n, texts
 
 ROOT = Path(__file__).parents[2]
 WEB = ROOT / "web"
-DUTCH = WEB / "locales" / "nl" / "LC_MESSAGES" / "messages.po"
+# Where babel.cfg extracts from: the pages, the quote emails and the quote PDF share the one catalog.
+SOURCES = (WEB, ROOT / "activities" / "templates", ROOT / "activities" / "email.py", ROOT / "documents")
+DUTCH = ROOT / "documents" / "locales" / "nl" / "LC_MESSAGES" / "messages.po"
 
 Msgid = str | tuple[str, ...]
 
@@ -33,7 +35,11 @@ def extracted() -> dict[Msgid, set[str]]:
         ROOT,
         method_map,
         options_map,
-        directory_filter=lambda path: Path(path).resolve().is_relative_to(WEB.resolve()),
+        directory_filter=lambda path: any(
+            Path(path).resolve().is_relative_to(source.resolve())
+            or source.resolve().is_relative_to(Path(path).resolve())
+            for source in SOURCES
+        ),
     ):
         msgid = message if isinstance(message, str) else tuple(message)
         found.setdefault(msgid, set()).add(Path(filename).resolve().relative_to(ROOT.resolve()).as_posix())

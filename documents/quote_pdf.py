@@ -1,0 +1,272 @@
+"""The quote PDF (R22's documents, DESIGN.md): one A4 document per quote, in the customer's language, that
+procurement can file. A pure function of the quote: the same quote gives the same bytes (the creation date
+is the quote's, the file id a hash of the content), so the email's attachment, the buyer's link and the API
+give one document.
+
+fpdf2 writes it with its built-in Helvetica in Windows-1252 (€ included): no font file, no system library.
+A character that encoding lacks is written without its accent, or as `?`."""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parseaddr
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
+
+from documents.i18n import Writer
+from domain.quotes import Quote, QuoteState
+
+ENCODING = "windows-1252"
+# A fixed date for a quote that has none yet (a draft never saved): still the same bytes every time.
+NO_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+GREY = (82, 96, 109)
+GREEN = (11, 110, 79)
+# Subscription, product, seats, term, unit price, amount, promotion, discount: 180 mm, the page less margins.
+WIDTHS = (22, 26, 17, 19, 26, 27, 20, 23)
+ALIGN = ("LEFT", "LEFT", "RIGHT", "LEFT", "RIGHT", "RIGHT", "LEFT", "RIGHT")
+
+
+def _(message: str) -> str:
+    """Marks a text for the catalog (`make messages`); `Writer.gettext` translates it where it is written."""
+    return message
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """Who the quote is from: the sender of the quote emails, and the buyer app where it is accepted."""
+
+    name: str
+    email: str
+    url: str
+
+    @classmethod
+    def of(cls, mail_from: str, app_url: str) -> "Vendor":
+        name, address = parseaddr(mail_from)
+        return cls(name=name or address, email=address, url=app_url.rstrip("/"))
+
+
+def filename(quote: Quote) -> str:
+    return f"{quote.number}.pdf"
+
+
+def plain(text: str) -> str:
+    """The text in Windows-1252: a character it lacks loses its accent (`ł` stays, `ș` becomes `s`) or is `?`."""
+    out = []
+    for char in text:
+        try:
+            char.encode(ENCODING)
+            out.append(char)
+        except UnicodeEncodeError:
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            try:
+                base.encode(ENCODING)
+                out.append(base or "?")
+            except UnicodeEncodeError:
+                out.append("?")
+    return "".join(out)
+
+
+class _Document(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self.core_fonts_encoding = ENCODING
+        self.footer_text = footer_text
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(True, margin=18)
+
+    def normalize_text(self, text: str) -> str:
+        return super().normalize_text(plain(text))
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.set_text_color(*GREY)
+        self.cell(0, 5, f"{self.footer_text} · {self.page_no()}/{{nb}}", align="C")
+
+
+def render(quote: Quote, vendor: Vendor) -> bytes:
+    """The quote as a PDF in its customer's language (`quote.language`)."""
+    w = Writer(quote.language)
+    t = w.gettext
+    title = t(_("Quote %(number)s")) % {"number": quote.number}
+    pdf = _Document(f"{vendor.name} · {title}")
+    pdf.set_creation_date(quote.created_at or quote.sent_at or NO_DATE)
+    pdf.set_title(title)
+    pdf.set_author(vendor.name)
+    pdf.set_subject(quote.customer_name)
+    pdf.set_creator("renewal-quotes")
+    pdf.set_lang(w.language)
+    pdf.add_page()
+    _header(pdf, quote, vendor, w, title)
+    _facts(pdf, quote, w)
+    _lines(pdf, quote, w)
+    _totals(pdf, quote, w)
+    _how_to_pay(pdf, quote, vendor, w)
+    return bytes(pdf.output())
+
+
+def _header(pdf: FPDF, quote: Quote, vendor: Vendor, w: Writer, title: str) -> None:
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(100, 8, vendor.name)
+    pdf.set_text_color(*GREEN)
+    pdf.cell(0, 8, title, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*GREY)
+    pdf.set_font("Helvetica", size=9)
+    pdf.cell(100, 5, f"{vendor.email} · {vendor.url}")
+    pdf.cell(0, 5, w.gettext(quote.state.value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    pdf.ln(6)
+
+
+def _facts(pdf: FPDF, quote: Quote, w: Writer) -> None:
+    """Dates and payment on the left, the customer on the right; then the recipients."""
+    t = w.gettext
+    left = [
+        (t(_("Quote number")), quote.number),
+        (t(_("Created")), w.day(quote.created_at)),
+        (t(_("Sent")), w.day(quote.sent_at)),
+        (t(_("Valid until")), w.moment(quote.expires_at)),
+    ]
+    if quote.accepted_at:
+        left.append((t(_("Accepted")), w.day(quote.accepted_at)))
+    if quote.state is QuoteState.PAID:
+        left.append((t(_("Paid")), w.day(quote.paid_at)))
+    if quote.payment_reference:
+        left.append((t(_("Payment reference")), quote.payment_reference))
+    bought = t(_("through partner %(csn)s")) % {"csn": quote.partner_csn} if quote.partner_csn else t(_("direct"))
+    right = [
+        (t(_("Customer")), quote.customer_name),
+        (t(_("Address")), quote.address),
+        (t(_("Customer number (CSN)")), quote.csn),
+        (t(_("Bought")), bought),
+    ]
+    top = pdf.get_y()
+    _pairs(pdf, left, x=15, label_width=32, value_width=55)
+    below_left = pdf.get_y()
+    pdf.set_y(top)
+    _pairs(pdf, right, x=105, label_width=38, value_width=52)
+    pdf.set_y(max(below_left, pdf.get_y()) + 3)
+    _pairs(pdf, [(t(_("Recipients")), ", ".join(quote.all_recipients))], x=15, label_width=32, value_width=148)
+    pdf.ln(5)
+
+
+def _pairs(pdf: FPDF, pairs: list[tuple[str, str]], *, x: float, label_width: float, value_width: float) -> None:
+    for label, value in pairs:
+        pdf.set_x(x)
+        pdf.set_font("Helvetica", size=9)
+        pdf.set_text_color(*GREY)
+        pdf.cell(label_width, 5, label)
+        pdf.set_text_color(0, 0, 0)
+        pdf.multi_cell(value_width, 5, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _lines(pdf: FPDF, quote: Quote, w: Writer) -> None:
+    t = w.gettext
+    headings = [
+        t(_("Subscription")),
+        t(_("Product")),
+        t(_("Seats")),
+        t(_("Term")),
+        t(_("Unit price")),
+        t(_("Amount")),
+        t(_("Promotion")),
+        t(_("Discount")),
+    ]
+    pdf.set_font("Helvetica", size=8.5)
+    with pdf.table(
+        col_widths=WIDTHS,
+        text_align=ALIGN,
+        borders_layout="HORIZONTAL_LINES",
+        headings_style=FontFace(emphasis="BOLD", color=GREY),
+        line_height=5,
+        padding=(1.2, 1, 1.2, 1),
+        width=180,
+    ) as table:
+        table.row(headings)
+        for line in quote.lines:
+            table.row(
+                [
+                    line.subscription_id or t(_("new")),
+                    line.product,
+                    str(line.seats),
+                    t(line.term.value),
+                    w.money(line.unit_price, quote.currency),
+                    w.money(line.amount, quote.currency),
+                    line.promotion or "",
+                    f"-{w.money(line.discount, quote.currency)}" if line.promotion else "",
+                ]
+            )
+    pdf.ln(3)
+
+
+def _totals(pdf: FPDF, quote: Quote, w: Writer) -> None:
+    t = w.gettext
+    rows = [
+        (t(_("Subtotal")), w.money(quote.subtotal, quote.currency), ""),
+        (t(_("Discounts")), f"-{w.money(quote.discount_total, quote.currency)}", ""),
+        (t(_("Total")), w.money(quote.total, quote.currency), "B"),
+    ]
+    for label, amount, style in rows:
+        pdf.set_x(105)
+        pdf.set_font("Helvetica", style, 10 if style else 9)
+        pdf.cell(45, 6, label)
+        pdf.cell(45, 6, amount, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_x(105)
+    pdf.set_font("Helvetica", size=8)
+    pdf.set_text_color(*GREY)
+    pdf.cell(90, 5, t(_("(tax not included)")), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    pdf.ln(6)
+
+
+def _how_to_pay(pdf: FPDF, quote: Quote, vendor: Vendor, w: Writer) -> None:
+    t = w.gettext
+    pdf.set_font("Helvetica", "B", 11)
+    heading = t(_("Payment")) if quote.state is QuoteState.PAID else t(_("How to accept and pay"))
+    pdf.cell(0, 7, heading, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Helvetica", size=9.5)
+    for paragraph in how_to_pay(quote, vendor, w):
+        pdf.multi_cell(0, 5, paragraph, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(1.5)
+
+
+def how_to_pay(quote: Quote, vendor: Vendor, w: Writer) -> list[str]:
+    """What the reader does next, for the quote's state."""
+    t = w.gettext
+    account = f"{vendor.url}/account"
+    if quote.state is QuoteState.PAID:
+        return [
+            t(_("Paid on %(day)s, payment reference %(reference)s."))
+            % {
+                "day": w.day(quote.paid_at),
+                "reference": quote.payment_reference or "-",
+            },
+            t(_("The subscriptions on this quote are renewed; there is nothing more to do.")),
+        ]
+    if quote.state is QuoteState.EXPIRED:
+        return [t(_("This quote has expired. Ask for a new quote."))]
+    if quote.state is QuoteState.CANCELLED:
+        if quote.cancel_reason:
+            return [t(_("This quote is no longer valid: %(reason)s.")) % {"reason": quote.cancel_reason}]
+        return [t(_("This quote was cancelled. Ask your partner or sales for a new one."))]
+    if quote.payment == "pending":
+        return [t(_("Your payment is being confirmed with the payment provider; please do not pay again."))]
+    expires = {"expires": w.moment(quote.expires_at)}
+    if quote.state is QuoteState.ACCEPTED:
+        first = t(_("This quote is accepted. Pay it by card before %(expires)s, when it expires.")) % expires
+    else:
+        first = t(_("Accept it before %(expires)s, when it expires.")) % expires
+    return [
+        first,
+        t(
+            _(
+                "Open the link in your quote email: Accept and pay pays by card at once, Accept lets you pay later. "
+                "The buyer contact (%(buyer)s) can also do this in the renewals account at %(account)s."
+            )
+        )
+        % {"buyer": quote.buyer_email, "account": account},
+        t(_("To pay by bank transfer instead, ask your partner or sales and give the quote number %(number)s."))
+        % {"number": quote.number},
+    ]
