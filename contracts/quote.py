@@ -92,10 +92,12 @@ class EditInput(DraftEdit):
 
 
 class SupersedeInput(BaseModel):
-    """Sent to a pending quote whose term was renewed another way (R16, Lifecycle)."""
+    """Sent to a pending quote whose term was renewed another way (R16, Lifecycle), or whose revision was
+    sent (R23: `revised_by`)."""
 
     reason: str
     detail: str
+    revised_by: str | None = None
 
 
 def search_attributes(quote: Quote) -> list[SearchAttributePair]:

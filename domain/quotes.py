@@ -146,7 +146,10 @@ class Quote(BaseModel):
         return [line for line in self.lines if line.subscription_id and line.end_date]
 
     def ended_refusal(self, action: str) -> tuple[str, str]:
-        """(rule, message) for any action on an ended quote; a superseded one names what renewed it (R16)."""
+        """(rule, message) for any action on an ended quote; a revised one names its revision (R23), a
+        superseded one what renewed it (R16)."""
+        if self.revised_by:
+            return "R23", f"quote {self.number} was revised by {self.revised_by}; it can no longer be {action}"
         if self.superseded_because:
             return "R16", f"{self.superseded_because}; this quote can no longer be {action}"
         return "lifecycle", f"quote {self.number} is {self.state.value}; it can no longer be {action}"

@@ -28,11 +28,12 @@ from contracts.refusals import refused_update
 from domain.errors import KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, is_quote_number
+from domain.revisions import Revision, check_revise, revision_request
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id
 from store.idempotency import claim_key, find_key
 from store.pool import Pool
-from store.quotes import get_quote, list_quotes, next_quote_number
+from store.quotes import get_quote, list_quotes, lock_revisions_of, next_quote_number, open_revisions
 
 
 class QuoteService:
@@ -63,17 +64,8 @@ class QuoteService:
         """Every rule checked before anything exists: a refused quote leaves no row and no workflow. With an
         idempotency key (the `client`'s own, for 24 hours), the same request again gives the same quote,
         starts nothing new and takes no new number; the key with another request is refused (KeyReused)."""
-        today = self.today or date.today()
         async with self.pool.connection() as conn:
-            customer = await get_customer(conn, request.csn)
-            if customer is None:
-                raise NotFound(f"unknown customer CSN {request.csn}")
-            ids = list(dict.fromkeys(request.subscription_ids))
-            found = await subscriptions_by_id(conn, ids)
-            missing = [i for i in ids if i not in found]
-            if missing:
-                raise NotFound(f"unknown subscription {', '.join(missing)}")
-            draft = build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
+            draft = await self._draft(conn, request)
             if idempotency_key is None:
                 number = await next_quote_number(conn)
             else:
@@ -88,6 +80,35 @@ class QuoteService:
                 # (and sends) it, the others find it.
                 return await self._keyed(draft.model_copy(update={"number": keyed.quote_number}), send)
         return await self._start(draft.model_copy(update={"number": number}), send)
+
+    async def _draft(self, conn, request: QuoteRequest) -> Quote:
+        """The quote a request makes, every rule checked, not yet numbered."""
+        customer = await get_customer(conn, request.csn)
+        if customer is None:
+            raise NotFound(f"unknown customer CSN {request.csn}")
+        ids = list(dict.fromkeys(request.subscription_ids))
+        found = await subscriptions_by_id(conn, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"unknown subscription {', '.join(missing)}")
+        today = self.today or date.today()
+        return build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
+
+    async def revise(self, number: str, revision: Revision, send: bool = False) -> Quote:
+        """R23: a new draft (sent at once with `send`) with the original's lines and recipients and the
+        changes given, `revises` the original. Every rule of creation is checked again; one open revision
+        per quote, even when two are asked for at once."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await lock_revisions_of(conn, number)
+            original = await self.show(number)
+            customer = await get_customer(conn, original.csn)
+            if customer is None:
+                raise NotFound(f"unknown customer CSN {original.csn}")
+            check_revise(original, revision.origin or original.origin, await open_revisions(conn, number))
+            draft = await self._draft(conn, revision_request(original, revision, customer.address))
+            numbered = draft.model_copy(update={"number": await next_quote_number(conn), "revises": original.number})
+            # Started, and priced or sent, before the lock goes: its row is then there for the next check.
+            return await self._start(numbered, send)
 
     async def _keyed(self, quote: Quote, send: bool) -> Quote:
         """A request with an idempotency key: the quote its key names (started now if no request got that

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from domain.errors import BadInput, Refused, Stopped
 from domain.money import format_money
+from domain.quotes import QuoteState
 
 
 def subscriptions_table(rows: list[dict[str, Any]]) -> str:
@@ -90,7 +91,19 @@ def quote_text(quote) -> str:
     ]
     if quote.pricing_error:
         head.append(f"NOT PRICED  {quote.pricing_error}")
-    if quote.pause_auto_renew or quote.holds_auto_renew:
+    if quote.revises:
+        head.append(f"revises     {quote.revises} (R23)")
+    if quote.revised_by:
+        head.append(f"revised by  {quote.revised_by} (R23)")
+    if quote.state is QuoteState.CANCELLED:
+        head.append(
+            f"cancelled   by {quote.cancelled_by or '-'}{f': {quote.cancel_reason}' if quote.cancel_reason else ''}"
+        )
+    if quote.reminded:
+        head.append(
+            f"reminded    {', '.join(f'{days} days' if days > 1 else '1 day' for days in quote.reminded)} before expiry (R22)"
+        )
+    if not quote.state.terminal and (quote.pause_auto_renew or quote.holds_auto_renew):
         head.append("auto-renew  held while this quote is pending (R02)")
     lines = tabulate(
         [

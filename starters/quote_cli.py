@@ -7,6 +7,8 @@ from domain.errors import BadInput, Refused
 from domain.links import signed_links
 from domain.models import Term
 from domain.quote_rules import NewLine, QuoteRequest
+from domain.quotes import Origin
+from domain.revisions import Revision
 from runtime.app import App
 from starters import output
 from starters.base import cli, json_option, with_app
@@ -174,6 +176,56 @@ def edit(number, seats, terms, exclude, recipients, address, as_json) -> None:
         address=address,
     )
     show_quote(as_json, run_with_service(lambda s: s.edit(number, change)))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--subscription", "subscriptions", multiple=True, help="A subscription to add to the revision.")
+@click.option("--exclude", multiple=True, help="Leave a line of the original out.")
+@click.option("--seats", multiple=True, metavar="ID=N", help="New seat count for a line.")
+@click.option("--term", "terms", multiple=True, metavar="ID=TERM", help="New term: monthly, annual, 3-year.")
+@click.option("--recipient", "recipients", multiple=True, help="Replaces the original's extra recipients (R04).")
+@click.option(
+    "--origin",
+    type=click.Choice(["self-service", "partner", "sales"]),
+    help="Who revises (default: the original's origin; a buyer cannot, R10).",
+)
+@click.option("--new", "new_lines", multiple=True, metavar="PRODUCT:SEATS:TERM", help="A new purchase to add.")
+@click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew (a hold of the original passes on anyway).")
+@click.option("--address", help="Billing address, if not the original's.")
+@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Start other than the day after the end date.")
+@click.option("--send", is_flag=True, help="Send the revision at once; that cancels the original.")
+@json_option
+def revise(
+    number,
+    subscriptions,
+    exclude,
+    seats,
+    terms,
+    recipients,
+    origin,
+    new_lines,
+    pause_auto_renew,
+    address,
+    start_date,
+    send,
+    as_json,
+) -> None:
+    """Revise a sent quote (R23): a new draft with its lines and recipients and these changes; sending the
+    revision cancels the original, and the original's hold on auto-renew passes to it."""
+    revision = Revision(
+        subscription_ids=list(subscriptions),
+        exclude=list(exclude),
+        seats=pairs(seats, "--seats", int),
+        terms=pairs(terms, "--term", Term),
+        recipients=list(recipients) if recipients else None,
+        origin=Origin(origin) if origin else None,
+        new_lines=[new_line(value) for value in new_lines],
+        pause_auto_renew=pause_auto_renew,
+        address=address,
+        start_date=start_date.date() if start_date else None,
+    )
+    show_quote(as_json, run_with_service(lambda s: s.revise(number, revision, send=send)))
 
 
 @quote.command()

@@ -288,3 +288,19 @@ async def renewals_of(conn: Conn, subscription_id: str) -> list[dict]:
         "SELECT * FROM renewals WHERE subscription_id = %s ORDER BY from_end_date", (subscription_id,)
     )
     return list(await cur.fetchall())
+
+
+async def lock_revisions_of(conn: Conn, number: str) -> None:
+    """Until this transaction ends, nobody else makes a revision of quote `number` (R23: one open at a time),
+    from any process."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('revise:' || %s))", (number,))
+
+
+async def open_revisions(conn: Conn, number: str) -> list[str]:
+    """The revisions of quote `number` that have not ended (R23)."""
+    cur = await conn.execute(
+        "SELECT number FROM quotes WHERE document->>'revises' = %s AND state IN ('draft', 'sent', 'accepted')"
+        " ORDER BY number",
+        (number,),
+    )
+    return [row["number"] for row in await cur.fetchall()]

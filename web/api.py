@@ -28,6 +28,7 @@ from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json
 from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, SubscriptionId, Term
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import Origin, PaymentReference, QuoteState
+from domain.revisions import Revision
 from runtime.app import App
 from runtime.settings import ApiKey
 from services.audit import AuditReport
@@ -75,6 +76,36 @@ class CreateQuote(BaseModel):
             address=self.address,
             start_date=self.start_date,
             new_credit_line=self.new_credit_line,
+            pause_auto_renew=self.pause_auto_renew,
+        )
+
+
+class ReviseQuote(BaseModel):
+    """The options of `renewals quote revise` (R23): what is not given is the original quote's."""
+
+    subscriptions: Annotated[list[SubscriptionId], Field(max_length=MAX_LINES)] = []
+    exclude: Annotated[list[SubscriptionId], Field(max_length=MAX_LINES)] = []
+    seats: dict[SubscriptionId, Seats] = {}
+    terms: dict[SubscriptionId, Term] = {}
+    recipients: Annotated[list[Recipient], Field(max_length=MAX_LINES)] | None = None
+    origin: Literal["self-service", "partner", "sales"] | None = None
+    new: Annotated[list[NewLine], Field(max_length=MAX_LINES)] = []
+    address: Address | None = None
+    start_date: date | None = None
+    pause_auto_renew: bool = False
+    send: bool = False
+
+    def revision(self) -> Revision:
+        return Revision(
+            subscription_ids=self.subscriptions,
+            exclude=self.exclude,
+            seats=self.seats,
+            terms=self.terms,
+            recipients=self.recipients,
+            origin=Origin(self.origin) if self.origin else None,
+            new_lines=self.new,
+            address=self.address,
+            start_date=self.start_date,
             pause_auto_renew=self.pause_auto_renew,
         )
 
@@ -262,6 +293,13 @@ async def accept_quote(request: Request, number: str, app: Application, body: Ac
 async def pay_quote(request: Request, number: str, app: Application, body: Payment | None = None) -> Any:
     body = body or Payment()
     return (await app.quotes.pay(number, body.reference, body.payment_method, actor=actor_of(request))).json_view()
+
+
+@router.post("/quotes/{number}/revise", status_code=201, response_model=QuoteJson, response_model_exclude_unset=True)
+async def revise_quote(number: str, body: ReviseQuote, app: Application) -> Any:
+    """R23: a new draft (sent with `send`) with the original's lines and recipients and the changes given;
+    sending it cancels the original. Refused for a buyer (R10), an ended quote, a second open revision."""
+    return (await app.quotes.revise(number, body.revision(), send=body.send)).json_view()
 
 
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)

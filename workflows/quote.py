@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import Purpose
@@ -178,7 +178,23 @@ class QuoteWorkflow:
             self._change(state=QuoteState.SENT, sent_at=now, expires_at=self.quote.expiry_for(now))
             await self._save("sent", {"recipients": self.quote.all_recipients, **_by(input.by)})
         self._send_mail("quote")
+        if self.quote.revises:
+            await self._replace_original(self.quote.revises)
         return self.quote
+
+    async def _replace_original(self, original: str) -> None:
+        """R23: the revision is sent, so the quote it revises is cancelled by the system. This quote has held
+        auto-renew since it started, so the original's release leaves it held (no moment without a hold)."""
+        handle = workflow.get_external_workflow_handle(contract.workflow_id(original))
+        replaced = SupersedeInput(
+            reason=f"revised by {self.quote.number}",
+            detail=f"Quote {self.quote.number} replaces it",
+            revised_by=self.quote.number,
+        )
+        try:
+            await handle.signal(contract.SUPERSEDE, replaced)
+        except FailureError:
+            workflow.logger.info("quote %s: %s had already ended", self.quote.number, original)
 
     @send.validator
     def _validate_send(self, input: SendInput) -> None:
@@ -237,9 +253,11 @@ class QuoteWorkflow:
                 cancelled_by="system",
                 cancel_reason=input.reason,
                 superseded_because=input.detail,
+                revised_by=input.revised_by,
                 ended_at=workflow.now(),
             )
-            await self._save("cancelled", {"by": "system", "reason": input.reason, "detail": input.detail})
+            revised = {"revised_by": input.revised_by} if input.revised_by else {}
+            await self._save("cancelled", {"by": "system", "reason": input.reason, "detail": input.detail, **revised})
             if self.quote.sent_at is not None:
                 self._send_mail("superseded")
 

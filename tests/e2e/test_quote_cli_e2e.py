@@ -205,3 +205,22 @@ async def test_r16_second_quote_for_a_paid_term_refused_with_the_cli(
         assert [k["id"] for k in json.loads(loaded.stdout)["kept"]] == ["SUB-1001"]
         subs = {s["id"]: s for s in json.loads((await cli(env_vars, "subscriptions", "--csn", ACME, "--json")).stdout)}
         assert subs["SUB-1001"]["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1).isoformat()
+
+
+async def test_r23_quote_revise_with_the_cli(dev_env: WorkflowEnvironment, pool, settings, env_vars) -> None:
+    async with quote_stack(dev_env, pool, settings):
+        create = ["quote", "create", "--csn", ACME, "--subscription", "SUB-1001", "--origin", "partner", "--send"]
+        number = json.loads((await cli(env_vars, *create, "--json")).stdout)["number"]
+        refused = await cli(env_vars, "quote", "revise", number, "--origin", "self-service")
+        assert refused.returncode == 2 and refused.stderr.startswith("refused (R10): a buyer cannot revise")
+        revised = await cli(env_vars, "quote", "revise", number, "--seats", "SUB-1001=9", "--send")
+        assert revised.returncode == 0, revised.stderr
+        assert f"revises     {number} (R23)" in revised.stdout
+        revision = revised.stdout.split()[1]
+        await quote_result(dev_env.client, number)
+        shown = await cli(env_vars, "quote", "show", number)
+        assert f"revised by  {revision} (R23)" in shown.stdout
+        assert f"cancelled   by system: revised by {revision}" in shown.stdout
+        assert "auto-renew  held" not in shown.stdout
+        second = await cli(env_vars, "quote", "revise", number)
+        assert second.returncode == 2 and second.stderr.startswith(f"refused (R23): quote {number} was revised by")

@@ -214,6 +214,9 @@ def test_r15_the_json_gives_amounts_as_decimal_strings_and_moments_in_iso_8601()
         "paid_at": "2027-03-01T11:30:00+00:00",
         "payment_reference": "ch_1",
         "payment": None,
+        "reminded": [],
+        "revises": None,
+        "revised_by": None,
     }
 
 

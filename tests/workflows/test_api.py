@@ -202,3 +202,31 @@ async def test_api_docs_show_the_quote_subscription_and_error_json() -> None:
             assert {"401", "404", "409", "422", "503"} <= set(operation["responses"]), f"{method} {path}"
     created = spec["paths"]["/quotes"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
     assert created == {"$ref": "#/components/schemas/QuoteJson"}
+
+
+async def test_r23_api_revise_makes_a_revision_sending_it_cancels_the_original(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    async with Api(env, pool, settings, gateway) as api:
+        original = (await api.post("/api/v1/quotes", json=body(origin="partner", send=True), headers=AUTH)).json()
+        number = original["number"]
+        buyer = await api.post(f"/api/v1/quotes/{number}/revise", json={"origin": "self-service"}, headers=AUTH)
+        assert buyer.status_code == 409 and buyer.json()["error"]["rule"] == "R10"
+        made = await api.post(
+            f"/api/v1/quotes/{number}/revise", json={"seats": {"SUB-1001": 9}, "send": True}, headers=AUTH
+        )
+        assert made.status_code == 201, made.text
+        revision = made.json()
+        assert (revision["state"], revision["revises"], revision["lines"][0]["seats"]) == ("sent", number, 9)
+        await quote_result(env.client, number)
+        shown = (await api.get(f"/api/v1/quotes/{number}", headers=AUTH)).json()
+        assert (shown["state"], shown["cancelled_by"], shown["revised_by"]) == (
+            "cancelled",
+            "system",
+            revision["number"],
+        )
+        again = await api.post(f"/api/v1/quotes/{number}/revise", json={}, headers=AUTH)
+        assert again.status_code == 409 and again.json()["error"]["rule"] == "R23"
+        assert again.json()["error"]["message"] == (
+            f"quote {number} was revised by {revision['number']}; it can no longer be revised"
+        )
