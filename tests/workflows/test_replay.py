@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from contracts.quote import EditInput
-from domain.quotes import subscription_workflow_id
+from domain.quotes import Origin, subscription_workflow_id
+from domain.revisions import Revision
 from runtime.temporal import WORKFLOWS, sandbox
 from tests.helpers import quote_result, quote_stack, request, settled, skip, subscriptions
 
@@ -42,6 +43,8 @@ PATHS = {
     "quote_expired",
     "quote_accepted_then_expired",
     "quote_draft_expired",
+    "quote_revised",
+    "quote_revision_sent_then_cancelled",
     # SubscriptionWorkflow
     "subscription_held_and_renewed_by_quote",
     "subscription_renewed_superseding_a_quote",
@@ -145,6 +148,14 @@ async def test_record_histories(env: WorkflowEnvironment, pool, hooked) -> None:
         await quotes.cancel(unpriced.number, "sales")
         await quote_result(env.client, unpriced.number)
         await _save(env.client, f"quote-{unpriced.number}", "quote_pricing_failed")
+
+        original = await quotes.create(request("SUB-1003", origin=Origin.SALES), send=True)
+        revision = await quotes.revise(original.number, Revision(seats={"SUB-1003": 12}), send=True)
+        await quote_result(env.client, original.number)
+        await quotes.cancel(revision.number, "sales")
+        await quote_result(env.client, revision.number)
+        await _save(env.client, f"quote-{original.number}", "quote_revised")
+        await _save(env.client, f"quote-{revision.number}", "quote_revision_sent_then_cancelled")
 
         expired = await quotes.create(request("SUB-1003"), send=True)
         accepted = await quotes.create(request("SUB-1008"), send=True)
