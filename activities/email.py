@@ -168,11 +168,11 @@ def render(
     message["To"] = recipient
     message["Message-ID"] = msg_id
     message["X-Quote-Number"] = quote.number
-    message["Content-Language"] = w.language
     message.set_content(_templates.get_template("quote.txt.j2").render(context))
     message.add_alternative(_templates.get_template("quote.html.j2").render(context), subtype="html")
     if pdf is not None:
         message.add_attachment(pdf, maintype="application", subtype="pdf", filename=quote_pdf.filename(quote))
+    message["Content-Language"] = w.language  # after the parts: setting content moves Content-* headers to them
     return message
 
 

@@ -51,15 +51,21 @@ def filename(quote: Quote) -> str:
     return f"{quote.number}.pdf"
 
 
+# Latin letters Unicode does not decompose into a base letter and an accent.
+LETTERS = str.maketrans({"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i"})
+
+
 def plain(text: str) -> str:
-    """The text in Windows-1252: a character it lacks loses its accent (`ł` stays, `ș` becomes `s`) or is `?`."""
+    """The text in Windows-1252: a character it lacks loses its accent (`ș` is written `s`, `ł` `l`), or is `?`."""
     out = []
     for char in text:
         try:
             char.encode(ENCODING)
             out.append(char)
         except UnicodeEncodeError:
-            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            base = "".join(
+                c for c in unicodedata.normalize("NFKD", char.translate(LETTERS)) if not unicodedata.combining(c)
+            )
             try:
                 base.encode(ENCODING)
                 out.append(base or "?")

@@ -465,9 +465,10 @@ class DevProcess:
         self.env, self.log = env, log
         self.var = Path(env["RENEWALS_VAR"])
 
-    def start(self) -> subprocess.Popen:
+    def start(self, seed: bool = False) -> subprocess.Popen:
+        """`seed`: as `make run` does, the demo data and the demo quote into an empty store."""
         self.process = subprocess.Popen(
-            [str(BIN / "renewals"), "dev", "--no-seed", *self.args],
+            [str(BIN / "renewals"), "dev", *([] if seed else ["--no-seed"]), *self.args],
             env=self.env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,

@@ -1,5 +1,6 @@
-"""The buyer web app: the pages router (web/pages.py) and the backend API mounted at /api/v1 (web/api.py),
-behind the headers and limits of web/security.py. `renewals web` and `renewals dev` serve it."""
+"""The buyer web app: the pages router (web/pages.py), the quote PDF (web/documents.py) and the backend API
+mounted at /api/v1 (web/api.py), behind the headers and limits of web/security.py. `renewals web` and
+`renewals dev` serve it."""
 
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from services.account import AccountService
 from services.quotes import QuoteService
 from web import account, pages
 from web.api import create_api
+from web.documents import DEFAULT_VENDOR, Vendor, api_router, vendor_of
+from web.documents import router as pdf_router
 from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
 from web.security_headers import StrictTransportSecurity
 
@@ -35,19 +38,25 @@ def create_app(
     api: FastAPI | None = None,
     body_limit: tuple[int, int] = (1 << 20, 64 << 10),
     account_factory: Callable[[], AccountService] | None = None,
+    vendor: Vendor | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
     `body_limit`: the largest body the API and the pages' forms take, in bytes; `account_factory()` the
-    buyer's account service (R24), whose pages are served only when it is given."""
+    buyer's account service (R24), whose pages are served only when it is given; `vendor`, who the quote PDF
+    is from (`vendor_of(settings)`, as the worker's emails have it)."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
     app.state.gateway = gateway_factory
     app.state.post_limit = post_limit or PostLimit()
+    app.state.vendor = vendor or DEFAULT_VENDOR
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if api is not None:
+        api.include_router(api_router)
         app.mount("/api/v1", api)
+    # Before the pages: `/quotes/{number}` would take `Q-000001.pdf` for a quote number.
+    app.include_router(pdf_router)
     app.include_router(pages.router)
     if account_factory is not None:
         app.state.account = account_factory
@@ -111,4 +120,5 @@ def app_from_settings() -> FastAPI:
         api=create_api(lambda: state["app"], settings.api_keys),
         body_limit=(settings.api_max_body_bytes, settings.form_max_body_bytes),
         account_factory=lambda: state["app"].account,
+        vendor=vendor_of(settings),
     )

@@ -1,7 +1,7 @@
 """The demo data `renewals dev` loads: dates relative to today, so the walkthrough always works.
 
-Acme BV (EUR) buys direct and through CADpartners; Bouwbedrijf De Vries (EUR) buys through
-two partners; Sakura Design KK buys in JPY and EUR. Each term, each side of the renewal
+Acme BV (EUR) buys direct and through CADpartners; Bouwbedrijf De Vries (EUR, its emails and quote PDFs
+in Dutch) buys through two partners; Sakura Design KK buys in JPY and EUR. Each term, each side of the renewal
 window, a success plan and a value-based purchase, promotions that apply and ones that don't.
 """
 
@@ -73,6 +73,7 @@ def demo_data(today: date) -> DataFile:
                     "name": "Bouwbedrijf De Vries",
                     "email": "inkoop@devries.example",
                     "address": "Coolsingel 40, 3011 AD Rotterdam",
+                    "language": "nl",
                 },
                 {
                     "csn": SAKURA,

@@ -31,6 +31,7 @@ from store.migrate import migrate
 from store.pool import open_pool
 from web.api import create_api
 from web.app import create_app
+from web.documents import vendor_of
 from workers.build_check import OlderBuild, check_build
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
@@ -316,6 +317,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                 lambda: app.gateway,
                 api=create_api(lambda: app, settings.api_keys),
                 account_factory=lambda: app.account,
+                vendor=vendor_of(settings),
             )
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))
             if seeding:

@@ -50,6 +50,29 @@ def test_dev_stack_serves_commands_stops_clean_and_keeps_data(dev: DevProcess, t
     assert "stopped." in dev.log.read_text()
 
 
+def test_r22_make_runs_demo_quote_email_carries_its_pdf(dev: DevProcess) -> None:
+    """`make run` on an empty var/ sends the demo quote: its emails in var/mail carry the quote PDF."""
+    import email
+    import io
+    import time
+    from email import policy
+
+    from pypdf import PdfReader
+
+    dev.start(seed=True)
+    deadline = time.monotonic() + 60
+    while len(found := sorted((dev.var / "mail").glob("Q-000001.quote.*.eml"))) < 2:
+        assert time.monotonic() < deadline, f"no demo quote email in var/mail:\n{dev.log.read_text()}"
+        time.sleep(0.2)
+    for path in found:
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        (attached,) = message.iter_attachments()
+        assert (attached.get_content_type(), attached.get_filename()) == ("application/pdf", "Q-000001.pdf")
+        text = PdfReader(io.BytesIO(attached.get_content())).pages[0].extract_text()
+        assert "Quote Q-000001" in text and "Customer Acme BV" in text and "SUB-1001 AutoCAD" in text
+    assert dev.ctrl_c() == 0
+
+
 def test_dev_stack_port_in_use_is_named(dev: DevProcess) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
+from documents import i18n as documents_i18n
 from domain.models import Term
 from domain.quotes import QuoteState
 from web import i18n, texts
@@ -169,3 +170,15 @@ def test_r24_dates_in_the_chosen_locale() -> None:
     assert nl(date(2026, 12, 1)) == "1 dec 2026"
     assert en(date(2026, 12, 1)) == "Dec 1, 2026"
     assert nl(None) == ""
+
+
+def test_language_the_emails_and_the_pdf_share_the_pages_catalog() -> None:
+    """The quote emails' templates and subjects and the PDF's texts are extracted into the one catalog, so the
+    test above holds them to a Dutch translation too; the email templates use it (`_`), not English literals."""
+    found = extracted()
+    files = set().union(*found.values())
+    emails = {"activities/templates/quote.txt.j2", "activities/templates/quote.html.j2", "activities/email.py"}
+    assert emails | {"documents/quote_pdf.py"} <= files
+    assert "Renewal quote %(number)s: %(total)s, valid until %(expires)s" in found
+    assert "web/templates/quote_table.html" in found["Subtotal"] and "documents/quote_pdf.py" in found["Subtotal"]
+    assert i18n.translations is documents_i18n.translations, "the pages read the same catalog"

@@ -1,0 +1,72 @@
+"""The quote PDF on the web (documents/quote_pdf.py), the same document the quote email carries:
+
+- `/quotes/<number>.pdf?token=...` for the holder of a quote link, by the quote page's own rules (R19,
+  `pages.quote_for`): a link that may not open the page may not open the PDF either (403).
+- `GET /api/v1/quotes/{number}/pdf` for a backend system, with the API's keys (a `read` key may fetch it).
+"""
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from documents import quote_pdf
+from documents.quote_pdf import Vendor
+from domain.links import LinkRefused
+from domain.quotes import Quote
+from runtime.settings import Settings
+from web import pages
+from web.api import ERRORS, authorized
+from web.deps import Application, Quotes, Signer
+
+MEDIA_TYPE = "application/pdf"
+
+
+class PdfResponse(Response):
+    media_type = MEDIA_TYPE
+
+
+def vendor_of(settings: Settings) -> Vendor:
+    """Who the PDF is from: the quote emails' sender, and the buyer app the quotes are accepted in."""
+    return Vendor.of(settings.mail_from, settings.buyer_app_url)
+
+
+# What `create_app` uses when it is given no vendor: the settings' defaults (a test's app, as its worker's).
+DEFAULT_VENDOR = Vendor.of(
+    str(Settings.model_fields["mail_from"].default), str(Settings.model_fields["buyer_app_url"].default)
+)
+
+
+async def pdf_response(quote: Quote, vendor: Vendor) -> PdfResponse:
+    """Rendered in a thread: a long quote takes a while, and the app serves everyone from one event loop."""
+    body = await run_in_threadpool(quote_pdf.render, quote, vendor)
+    return PdfResponse(body, headers={"content-disposition": f'inline; filename="{quote_pdf.filename(quote)}"'})
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/quotes/{number}.pdf", response_class=PdfResponse)
+async def quote_document(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
+    try:
+        quote = await pages.quote_for(quotes, signer, number, token)
+    except LinkRefused as err:
+        return pages.forbidden(request, str(err))
+    return await pdf_response(quote, request.app.state.vendor)
+
+
+PDF = {"description": "The quote PDF", "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+# The API's errors, each declared as JSON: with a `model`, FastAPI would document them in the route's PDF type.
+JSON_ERRORS: dict[int | str, dict] = {
+    status: {
+        "description": error["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, error in ERRORS.items()
+}
+api_router = APIRouter(dependencies=[Depends(authorized)])
+
+
+@api_router.get("/quotes/{number}/pdf", response_class=PdfResponse, responses={200: PDF, **JSON_ERRORS})
+async def api_quote_document(number: str, app: Application) -> Response:
+    """The quote as a PDF in its customer's language: the document its emails carry."""
+    return await pdf_response(await app.quotes.show(number), vendor_of(app.settings))
