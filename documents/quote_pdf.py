@@ -261,11 +261,11 @@ def how_to_pay(quote: Quote, vendor: Vendor, w: Writer) -> list[str]:
         return [t(_("Your payment is being confirmed with the payment provider; please do not pay again."))]
     expires = {"expires": w.moment(quote.expires_at)}
     if quote.state is QuoteState.ACCEPTED:
-        first = t(_("This quote is accepted. Pay it by card before %(expires)s, when it expires.")) % expires
-    else:
-        first = t(_("Accept it before %(expires)s, when it expires.")) % expires
+        first = [t(_("This quote is accepted. Pay it by card before %(expires)s, when it expires.")) % expires]
+    else:  # a draft that has no expiry yet says nothing of one
+        first = [t(_("Accept it before %(expires)s, when it expires.")) % expires] if quote.expires_at else []
     return [
-        first,
+        *first,
         t(
             _(
                 "Open the link in your quote email: Accept and pay pays by card at once, Accept lets you pay later. "

@@ -131,6 +131,7 @@ def test_r22_paid_pdf_shows_the_payment_reference() -> None:
         ({}, "Accept it before"),
         ({"state": QuoteState.ACCEPTED}, "This quote is accepted. Pay it by card before"),
         ({"state": QuoteState.ACCEPTED, "payment": "pending"}, "please do not pay again"),
+        ({"state": QuoteState.DRAFT, "expires_at": None, "sent_at": None}, "Open the link in your quote email"),
         ({"state": QuoteState.EXPIRED}, "This quote has expired. Ask for a new quote."),
         (
             {"state": QuoteState.CANCELLED, "cancel_reason": "superseded by Q-000009"},
