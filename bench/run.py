@@ -1,8 +1,10 @@
-"""`make bench`: the quote lifecycle on the embedded stack, beside a no-op workflow of the same shape.
+"""`make bench`: the quote lifecycle on the embedded stack, beside a no-op workflow of the same shape, and
+the midnight burst (bench/burst.py).
 
-Uses the running `renewals dev` (var/dev.env), or starts a private one in a temporary directory.
-Prints one table:  python -m bench.run [--quick] [--n 100] [--concurrency 20] [--load 10000]
-[--open 1000 10000].
+Uses the running `renewals dev` (var/dev.env), or starts a private one in a temporary directory (with its
+own webhook receiver, as `make run`; `--no-webhooks` without). Prints two tables:
+python -m bench.run [--quick] [--n 100] [--concurrency 20] [--load 10000] [--open 1000 10000]
+[--burst 1000] [--quote-burst 500] [--only lifecycle|burst]
 """
 
 import argparse
@@ -24,6 +26,7 @@ import psutil
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.burst import BurstResult, run_burst
 from bench.noop import NoopInput, NoopLifecycleWorkflow, NoopStep, noop
 from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
@@ -57,7 +60,9 @@ def running_stack() -> tuple[Settings, int] | None:
     return (Settings(_env_file=env_file), pid) if pid else None
 
 
-def start_private_stack(var: Path) -> tuple[subprocess.Popen, Settings]:
+def start_private_stack(
+    var: Path, webhooks: bool = True, workers: int | None = None
+) -> tuple[subprocess.Popen, Settings]:
     ports = {
         "--temporal-port": free_port(),
         "--ui-port": free_port(),
@@ -66,8 +71,12 @@ def start_private_stack(var: Path) -> tuple[subprocess.Popen, Settings]:
         "--webhook-port": free_port(),
     }
     args = [str(BIN / "renewals"), "dev", "--no-seed", *(str(x) for kv in ports.items() for x in kv)]
-    # Without webhooks, as the figures in the README: each receiver adds one delivery activity per event.
-    env = {**os.environ, "RENEWALS_VAR": str(var), "WEBHOOK_URLS": ""}
+    # With the stack's own receiver, as `make run`; each receiver adds one delivery activity per event.
+    env = {**os.environ, "RENEWALS_VAR": str(var)}
+    if not webhooks:
+        env["WEBHOOK_URLS"] = ""
+    if workers is not None:
+        args += ["--workers", str(workers)]
     process = subprocess.Popen(
         args, env=env, stdout=(var.parent / "dev.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -193,7 +202,7 @@ async def main(args: argparse.Namespace) -> None:
     if running is None:
         var = Path(tempfile.mkdtemp(prefix="renewals-bench-")) / "var"
         var.mkdir()
-        private, settings = start_private_stack(var)
+        private, settings = start_private_stack(var, webhooks=args.webhooks, workers=args.workers)
         pid = private.pid
     else:
         settings, pid = running
@@ -211,25 +220,95 @@ async def main(args: argparse.Namespace) -> None:
             async with worker:
                 await bench.real(2, 1, record=False)  # warm up caches and connections
                 await bench.noop(2, 1)
-                rows = {}
-                for concurrency in (1, args.concurrency):
-                    n = args.n if concurrency > 1 else max(2, args.n // 4)
-                    real = await bench.real(n, concurrency, record=concurrency > 1)
-                    noop_rate = await bench.noop(n, concurrency)
-                    rows[concurrency] = (real, noop_rate)
-            events, term_events = await bench.history_events()
-            load_rate = await bench.load_rate(args.load)
-            rss = {}
-            opened = 0
-            for target in args.open:
-                await bench.open_quotes(target - opened, args.concurrency)
-                opened = target
-                rss[target] = rss_mb(pid)
-        print_table(args, rows, bench, events, term_events, load_rate, rss)
+                if args.only in (None, "burst"):
+                    bursts = await run_bursts(app, client, pid, bench, args)
+                if args.only in (None, "lifecycle"):
+                    rows = {}
+                    for concurrency in (1, args.concurrency):
+                        n = args.n if concurrency > 1 else max(2, args.n // 4)
+                        real = await bench.real(n, concurrency, record=concurrency > 1)
+                        noop_rate = await bench.noop(n, concurrency)
+                        rows[concurrency] = (real, noop_rate)
+            if args.only in (None, "lifecycle"):
+                events, term_events = await bench.history_events()
+                load_rate = await bench.load_rate(args.load)
+                rss = {}
+                opened = 0
+                for target in args.open:
+                    await bench.open_quotes(target - opened, args.concurrency)
+                    opened = target
+                    rss[target] = rss_mb(pid)
+        print_header(args)
+        if args.only in (None, "lifecycle"):
+            print_table(args, rows, bench, events, term_events, load_rate, rss)
+        if args.only in (None, "burst"):
+            print_bursts(args, bursts)
     finally:
         if private is not None:
             os.killpg(private.pid, signal.SIGINT)
             private.wait(60)
+
+
+async def run_bursts(app: App, client: Client, pid: int, bench: Bench, args: argparse.Namespace) -> list[BurstResult]:
+    """The auto-renewal burst alone, the auto-quote burst alone, then the auto-renewal burst again with
+    buyers paying the whole time (their latency; the CPU figures come from the runs alone)."""
+    today = date.today()
+    results = [
+        await run_burst(app, client, pid, today, "auto-renew", args.burst),
+        await run_burst(app, client, pid, today, "auto-quote", args.quote_burst),
+    ]
+    shopping = await bench.fresh_subscriptions(max(args.burst, 4 * args.concurrency))
+    results.append(
+        await run_burst(
+            app,
+            client,
+            pid,
+            today,
+            "auto-renew",
+            args.burst,
+            buyers=args.concurrency,
+            buyer_csn=CSN,
+            buyer_subscriptions=shopping,
+        )
+    )
+    return results
+
+
+def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
+    renew, quotes, shopped = bursts
+    c = args.concurrency
+    lines = [
+        (f"burst of {renew.count} auto-renewals: drained (items/s, s)", f"{renew.rate:.1f} / {renew.seconds:.0f}"),
+        ("  worker / Temporal server / PostgreSQL CPU per auto-renewal (ms)", cpu_line(renew)),
+        ("  history events of a term that auto-renews", str(renew.term_events)),
+        (f"burst of {quotes.count} auto quotes: drained (items/s, s)", f"{quotes.rate:.1f} / {quotes.seconds:.0f}"),
+        ("  worker / Temporal server / PostgreSQL CPU per auto quote (ms)", cpu_line(quotes)),
+        (
+            f"burst of {shopped.count} auto-renewals with {c} buyers paying: drained (items/s, s)",
+            f"{shopped.rate:.1f} / {shopped.seconds:.0f}",
+        ),
+        (
+            f"  accept+pay p50 / p95 / p99 during the burst (ms, {len(shopped.accept_pay)} payments)",
+            " / ".join(f"{percentile(shopped.accept_pay, p) * 1000:.0f}" for p in (50, 95, 99)),
+        ),
+    ]
+    width = max(len(k) for k, _ in lines)
+    print()
+    print(f"{'burst figure':<{width}}  value")
+    for key, value in lines:
+        print(f"{key:<{width}}  {value}")
+
+
+def cpu_line(result: BurstResult) -> str:
+    return " / ".join(f"{result.cpu_ms.get(part, 0):.0f}" for part in ("worker", "temporal", "postgres"))
+
+
+def print_header(args: argparse.Namespace) -> None:
+    print(
+        f"renewal-quotes bench on {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()};"
+        f" n={args.n}, concurrency {args.concurrency}, webhooks {'on' if args.webhooks else 'off'},"
+        f" workers {args.workers or 'default'}"
+    )
 
 
 def print_table(args, rows, bench: Bench, events: int, term_events: int, load_rate: float, rss: dict) -> None:
@@ -251,10 +330,6 @@ def print_table(args, rows, bench: Bench, events: int, term_events: int, load_ra
         *((f"worker process RSS with {n} open quotes and calendars (MB)", f"{mb:.0f}") for n, mb in rss.items()),
     ]
     width = max(len(k) for k, _ in lines)
-    print(
-        f"renewal-quotes bench on {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()};"
-        f" n={args.n}, concurrency {c}"
-    )
     print(f"{'figure':<{width}}  value")
     for key, value in lines:
         print(f"{key:<{width}}  {value}")
@@ -266,10 +341,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--load", type=int, default=10_000, help="subscriptions to load")
     parser.add_argument("--open", type=int, nargs="+", default=[1_000, 10_000], help="open quotes for the RSS figures")
+    parser.add_argument("--burst", type=int, default=1_000, help="auto-renewals due at once")
+    parser.add_argument("--quote-burst", type=int, default=500, help="auto quotes due at once")
+    parser.add_argument("--only", choices=["lifecycle", "burst"], help="measure only this")
+    parser.add_argument(
+        "--no-webhooks", dest="webhooks", action="store_false", help="a private stack without a receiver"
+    )
+    parser.add_argument("--workers", type=int, help="worker processes of a private stack (renewals dev --workers)")
     parser.add_argument("--quick", action="store_true", help="tiny figures that prove the script still runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.concurrency, args.load, args.open = 4, 2, 10, [2, 4]
+        args.burst, args.quote_burst = 4, 3
     return args
 
 
