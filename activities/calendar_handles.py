@@ -23,12 +23,13 @@ async def start_calendar(
     client: Client, sub: Subscription, version: int, task_queue: str, tell: bool = False
 ) -> WorkflowHandle[Any, calendar.AutoRenewState]:
     """Start the subscription's calendar, or find the one running: never two. With `tell`, the calendar
-    (new or running) is also sent the stored row, in the same call."""
+    (new or running) is also sent the stored row, in the same call. It runs on the calendars' task queue
+    of the deployment whose (quote) task queue is given."""
     return await client.start_workflow(
         calendar.WORKFLOW,
         calendar.CalendarState(subscription=sub, version=version),
         id=calendar.workflow_id(sub.id),
-        task_queue=task_queue,
+        task_queue=calendar.task_queue(task_queue),
         result_type=calendar.AutoRenewState,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=calendar.SOURCE_CHANGED if tell else None,

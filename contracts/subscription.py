@@ -11,6 +11,15 @@ from domain.quotes import Quote, subscription_workflow_id
 
 WORKFLOW = "SubscriptionWorkflow"
 workflow_id = subscription_workflow_id
+# Calendars and their activities run on a task queue of their own beside the quotes' (TEMPORAL_TASK_QUEUE):
+# a burst of renewals at midnight never queues a buyer's accept and pay behind it.
+CALENDARS = "-calendars"
+
+
+def task_queue(quotes_task_queue: str) -> str:
+    """The calendars' task queue for a deployment's quote task queue (given either, the same answer)."""
+    return quotes_task_queue if quotes_task_queue.endswith(CALENDARS) else quotes_task_queue + CALENDARS
+
 
 # Updates from quotes: pending (holding auto-renew or not), ended; and the payment saga (R16).
 ATTACH = "attach"

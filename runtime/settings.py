@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 1000
+    # The task queues a worker process polls: `quotes` (TEMPORAL_TASK_QUEUE), `calendars` (its `-calendars`).
+    worker_queues: str = "quotes,calendars"
     metrics_port: int | None = None
     payment_gateway: Literal["fake"] = "fake"
     # How long a buyer waits for a payment before hearing it is being confirmed (R20).
@@ -90,6 +92,13 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls) -> "Settings":
         return cls(_env_file=dev_env_file())
+
+    def queues(self) -> tuple[str, ...]:
+        """WORKER_QUEUES as names; an unknown name or none at all stops the worker at start, naming it."""
+        names = tuple(dict.fromkeys(part.strip() for part in self.worker_queues.split(",") if part.strip()))
+        if not names or not set(names) <= {"quotes", "calendars"}:
+            raise BadInput(f"WORKER_QUEUES: {self.worker_queues!r} is not a list of quotes and calendars")
+        return names
 
     def reminder_days(self) -> tuple[int, ...]:
         """QUOTE_REMINDER_DAYS as days, largest first; a value that is not a list of days from 1 to 60 stops

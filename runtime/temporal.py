@@ -24,6 +24,7 @@ from activities.quotes import QuoteStoreActivities
 from activities.stack import StackActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.webhooks import WebhookActivities
+from contracts import subscription as calendar_contract
 from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
@@ -158,7 +159,7 @@ def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
 
 
-async def stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> None:
+async def stop_worker(worker: "Worker | Workers", running: asyncio.Task, grace: float) -> None:
     """Stop polling and give in-flight work `grace` seconds, then stop waiting. A local activity that waits
     on a calendar this worker no longer polls would otherwise hold the shutdown for as long as it retries;
     what is cut short is run again by the server, on another worker or on this one's next start."""
@@ -170,6 +171,34 @@ async def stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> No
     await asyncio.gather(running, return_exceptions=True)
 
 
+class Workers:
+    """One worker per task queue this process polls (WORKER_QUEUES): the quotes' and the calendars'. Each
+    has its own slots, so a burst of calendar work never takes the slots a buyer's quote needs."""
+
+    def __init__(self, workers: dict[str, Worker]) -> None:
+        self.workers = workers
+
+    async def run(self) -> None:
+        runs = [asyncio.create_task(worker.run()) for worker in self.workers.values()]
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers.values()))
+
+    async def __aenter__(self) -> "Workers":
+        for worker in self.workers.values():
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await asyncio.gather(*(worker.__aexit__(*exc) for worker in self.workers.values()))
+
+
 def build_worker(
     client: Client,
     pool: Pool,
@@ -177,19 +206,30 @@ def build_worker(
     gateway: PaymentGateway | None = None,
     interceptors: Sequence[Interceptor] = (),
     **options,
-) -> Worker:
+) -> Workers:
     """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds.
-    `interceptors` come after the one that makes business failures non-retryable."""
-    return Worker(
-        client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=activities(client, pool, settings, gateway),
-        workflow_runner=sandbox(),
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        max_cached_workflows=settings.worker_max_cached_workflows,
-        interceptors=[BusinessFailures(), *interceptors],
-        **options,
+    `interceptors` come after the one that makes business failures non-retryable. Every queue's worker
+    knows every workflow and activity (one set of clients), so any of them can run any task it gets."""
+    bound = activities(client, pool, settings, gateway)
+    queues = {
+        "quotes": settings.temporal_task_queue,
+        "calendars": calendar_contract.task_queue(settings.temporal_task_queue),
+    }
+    return Workers(
+        {
+            name: Worker(
+                client,
+                task_queue=queues[name],
+                workflows=WORKFLOWS,
+                activities=bound,
+                workflow_runner=sandbox(),
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
+                max_concurrent_activities=settings.worker_max_concurrent_activities,
+                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_cached_workflows=settings.worker_max_cached_workflows,
+                interceptors=[BusinessFailures(), *interceptors],
+                **options,
+            )
+            for name in settings.queues()
+        }
     )

@@ -55,10 +55,19 @@ def dev(
 
 
 @cli.command()
+@click.option(
+    "--queues",
+    help="Task queues to poll: quotes, calendars or both (default WORKER_QUEUES, both). Production can run "
+    "calendars on workers of their own.",
+)
 @json_option
-def worker(as_json: bool) -> None:
-    """Poll the task queue until SIGINT/SIGTERM (scale out by starting more)."""
-    run(run_worker(Settings.load()))
+def worker(queues: str | None, as_json: bool) -> None:
+    """Poll the task queues until SIGINT/SIGTERM (scale out by starting more)."""
+    settings = Settings.load()
+    if queues is not None:
+        settings = settings.model_copy(update={"worker_queues": queues})
+    settings.queues()  # an unknown queue stops here, exit 2
+    run(run_worker(settings))
 
 
 @cli.command()

@@ -21,9 +21,10 @@ async def save_quote(
     conn: Conn, quote: Quote, event: str, detail: dict | None = None, earlier_events: tuple[str, ...] = ()
 ) -> bool:
     """Write the snapshot unless a newer revision is stored; log the event (after `earlier_events`, steps
-    saved in the same write) once. True if written."""
+    saved in the same write) once. True if written. Every statement goes in one round trip (a pipeline):
+    the lines and recipients are replaced only if the stored revision is now this one."""
     document = json.loads(quote.model_dump_json())
-    async with conn.transaction():
+    async with conn.transaction(), conn.pipeline():
         cur = await conn.execute(
             """
             INSERT INTO quotes (number, kind, origin, csn, currency, partner_csn, state, address,
@@ -74,26 +75,35 @@ async def save_quote(
                 "document": Jsonb(document),
             },
         )
-        written = await cur.fetchone() is not None
-        if written:
-            await _replace_lines(conn, quote)
-        for name, data in [*((e, {}) for e in earlier_events), (event, detail or {})]:
-            await conn.execute(
+        await _replace_lines(conn, quote)
+        async with conn.cursor() as events:
+            await events.executemany(
                 "INSERT INTO quote_events (quote_number, event_key, event, detail) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (quote_number, event_key) DO NOTHING",
-                (quote.number, f"{quote.revision}:{name}", name, Jsonb(data)),
+                [
+                    (quote.number, f"{quote.revision}:{name}", name, Jsonb(data))
+                    for name, data in [*((e, {}) for e in earlier_events), (event, detail or {})]
+                ],
             )
+        written = await cur.fetchone() is not None
     return written
 
 
+# Only when the snapshot just written (or an identical one written before) is the stored one.
+_CURRENT = "EXISTS (SELECT 1 FROM quotes WHERE number = %s AND revision = %s)"
+
+
 async def _replace_lines(conn: Conn, quote: Quote) -> None:
-    await conn.execute("DELETE FROM quote_lines WHERE quote_number = %s", (quote.number,))
-    await conn.execute("DELETE FROM quote_recipients WHERE quote_number = %s", (quote.number,))
+    current = (quote.number, quote.revision)
+    await conn.execute(f"DELETE FROM quote_lines WHERE quote_number = %s AND {_CURRENT}", (quote.number, *current))
+    await conn.execute(f"DELETE FROM quote_recipients WHERE quote_number = %s AND {_CURRENT}", (quote.number, *current))
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO quote_lines (quote_number, line_no, subscription_id, product, seats, term, unit_price,"
             " amount, discount, promotion_code, current_seats, current_term, end_date)"
-            " VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, 0), coalesce(%s, 0), %s, %s, %s, %s, %s)",
+            " SELECT %s::text, %s::int, %s::text, %s::text, %s::int, %s::text, coalesce(%s::numeric, 0),"
+            " coalesce(%s::numeric, 0), %s::numeric, %s::text, %s::int, %s::text, %s::date"
+            f" WHERE {_CURRENT}",
             [
                 (
                     quote.number,
@@ -109,13 +119,16 @@ async def _replace_lines(conn: Conn, quote: Quote) -> None:
                     line.current_seats,
                     line.current_term.value if line.current_term else None,
                     line.end_date,
+                    *current,
                 )
                 for i, line in enumerate(quote.lines)
             ],
         )
         await cur.executemany(
-            "INSERT INTO quote_recipients (quote_number, email, is_buyer) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-            [(quote.number, email, i == 0) for i, email in enumerate(quote.all_recipients)],
+            "INSERT INTO quote_recipients (quote_number, email, is_buyer) SELECT %s::text, %s::text, %s::boolean"
+            f" WHERE {_CURRENT}"
+            " ON CONFLICT DO NOTHING",
+            [(quote.number, email, i == 0, *current) for i, email in enumerate(quote.all_recipients)],
         )
 
 

@@ -316,18 +316,10 @@ class Outage:
         return activity.defn(name=name)(flaky)
 
     def worker(self, env: WorkflowEnvironment, pool: AsyncConnectionPool, settings: Settings, gateway=None):
-        from temporalio.worker import Worker
+        from runtime.temporal import activities
 
-        from runtime.interceptors import BusinessFailures
-        from runtime.temporal import WORKFLOWS, activities, sandbox
-
-        return Worker(
-            env.client,
-            task_queue=settings.temporal_task_queue,
-            workflows=WORKFLOWS,
-            activities=[self.wrap(a) for a in activities(env.client, pool, settings, gateway)],
-            workflow_runner=sandbox(),
-            interceptors=[BusinessFailures()],
+        return worker_with(
+            env.client, settings, [self.wrap(a) for a in activities(env.client, pool, settings, gateway)]
         )
 
 
@@ -524,3 +516,46 @@ def alive(procs: list[psutil.Process]) -> list[str]:
         except psutil.NoSuchProcess:
             pass
     return left
+
+
+def step_failures(history) -> list:
+    """The failures of a workflow's steps in its history: a regular activity's, and a local activity's (kept
+    in its marker), each once, in order."""
+    found = []
+    for event in history.events:
+        if event.HasField("activity_task_failed_event_attributes"):
+            found.append(event.activity_task_failed_event_attributes.failure)
+        elif event.HasField("marker_recorded_event_attributes") and event.marker_recorded_event_attributes.HasField(
+            "failure"
+        ):
+            failure = event.marker_recorded_event_attributes.failure
+            while not failure.HasField("application_failure_info") and failure.HasField("cause"):
+                failure = failure.cause
+            found.append(failure)
+    return found
+
+
+def worker_with(client: Client, settings: Settings, activities: list, business_failures: bool = True, **options):
+    """A worker on both of the deployment's task queues (the quotes' and the calendars'), with these
+    activities: a test's stand-ins in place of the real ones of the same name."""
+    from temporalio.worker import Worker
+
+    from contracts.subscription import task_queue as calendar_task_queue
+    from runtime.interceptors import BusinessFailures
+    from runtime.temporal import WORKFLOWS, Workers, sandbox
+
+    queues = {"quotes": settings.temporal_task_queue, "calendars": calendar_task_queue(settings.temporal_task_queue)}
+    return Workers(
+        {
+            name: Worker(
+                client,
+                task_queue=queue,
+                workflows=WORKFLOWS,
+                activities=activities,
+                workflow_runner=sandbox(),
+                interceptors=[BusinessFailures()] if business_failures else [],
+                **options,
+            )
+            for name, queue in queues.items()
+        }
+    )

@@ -33,7 +33,7 @@ async def run_worker(settings: Settings) -> None:
         running = asyncio.create_task(worker.run())
         log.info(
             "polling task_queue=%s address=%s namespace=%s metrics_port=%s",
-            settings.temporal_task_queue,
+            ",".join(w.task_queue for w in worker.workers.values()),
             settings.temporal_address,
             settings.temporal_namespace,
             settings.metrics_port,

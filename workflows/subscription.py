@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.json_views import subscription_json
     from domain.models import Subscription, Term
     from domain.webhooks import EventType
-    from workflows.steps import durable, failure_message
+    from workflows.steps import durable, failure_message, step
     from workflows.webhooks import Announcer
 
 AUTO_RENEWER = "auto-renew"
@@ -316,7 +316,9 @@ class SubscriptionWorkflow:
         sub, c = self.sub, self.calendar
         c.reservation = Reservation(holder=AUTO_RENEWER, term_end=sub.end_date, since=workflow.now())
         try:
-            renewal = await durable(CalendarActivities.auto_renew, AutoRenewInput(subscription=sub))
+            # A local activity first (one event when it works), as a quote's steps: an outage goes on as a
+            # regular activity, retried for as long as it lasts.
+            renewal = await step(CalendarActivities.auto_renew, AutoRenewInput(subscription=sub))
         except ActivityError as err:
             c.reservation = None
             c.auto_renew_error = failure_message(err)
@@ -400,13 +402,16 @@ class SubscriptionWorkflow:
             workflow.logger.info("quote %s had ended before it could be superseded", number)
 
     async def _finish_term(self) -> None:
-        """Before the next term: the superseded quotes are told, and the auto-renewal confirmed by email.
-        An email that cannot be sent is logged; it never undoes or repeats the renewal."""
-        await asyncio.gather(*self.outbox)
+        """Before the next term: the superseded quotes are told, the webhooks delivered, and the
+        auto-renewal confirmed by email, all at once. An email that cannot be sent is logged; it never undoes
+        or repeats the renewal."""
+        await asyncio.gather(*self.outbox, self._confirm_renewal())
+
+    async def _confirm_renewal(self) -> None:
         if self.renewal_email is None:
             return
         try:
-            await durable(CalendarActivities.send_renewal_email, self.renewal_email, timeout=timedelta(seconds=30))
+            await step(CalendarActivities.send_renewal_email, self.renewal_email, timeout=timedelta(seconds=30))
         except ActivityError as err:
             workflow.logger.warning("renewal email for %s not sent: %s", self.sub.id, failure_message(err))
 

@@ -69,7 +69,8 @@ class Announcer:
         return await self.asked
 
     async def _ask(self) -> list[str]:
-        found = await workflow.execute_activity_method(
+        """The worker's configuration, read in memory: a local activity (one event, no task to dispatch)."""
+        found = await workflow.execute_local_activity_method(
             WebhookActivities.webhook_receivers, WebhookReceiversInput(), start_to_close_timeout=timedelta(seconds=10)
         )
         return found.receivers

@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import quote_workflow_id
 from services.ops import stuck_workflows
-from tests.helpers import free_port, quote_stack, renewals, request
+from tests.helpers import free_port, quote_stack, renewals, request, worker_with
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -18,11 +18,9 @@ def overflowing_worker(env: WorkflowEnvironment, pool, settings, attempts: list)
     """The real worker, but pricing fails with a data error (not retried), noting each attempt."""
     import psycopg.errors
     from temporalio import activity
-    from temporalio.worker import Worker
 
     from activities.pricing import PriceQuoteInput, PriceQuoteResult
-    from runtime.interceptors import BusinessFailures
-    from runtime.temporal import WORKFLOWS, activities, sandbox
+    from runtime.temporal import activities
 
     @activity.defn(name="price_quote")
     async def overflowing_price(input: PriceQuoteInput) -> PriceQuoteResult:
@@ -30,14 +28,7 @@ def overflowing_worker(env: WorkflowEnvironment, pool, settings, attempts: list)
         raise psycopg.errors.NumericValueOutOfRange("numeric field overflow")
 
     real = [a for a in activities(env.client, pool, settings) if a.__name__ != "price_quote"]
-    return Worker(
-        env.client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=[*real, overflowing_price],
-        workflow_runner=sandbox(),
-        interceptors=[BusinessFailures()],
-    )
+    return worker_with(env.client, settings, [*real, overflowing_price])
 
 
 async def test_ops_stuck_finds_email_retrying_while_smtp_is_down(

@@ -122,6 +122,7 @@ DEFAULT_SERVES = {
     "payment_gateway": "the fake provider is the only one",
     "payment_wait_seconds": "20 s",
     "quote_reminder_days": "7 and 1 days before expiry",
+    "worker_queues": "both task queues; production may split them with `renewals worker --queues`",
     "log_level": "INFO",
     "worker_shutdown_grace": "30 s; the worker service sets it with its stop grace period",
     "worker_max_concurrent_activities": "100",

@@ -22,6 +22,7 @@ from tests.helpers import (
     settled,
     skip_to,
     start_calendars,
+    step_failures,
     subscription_row,
     subscriptions,
 )
@@ -298,8 +299,8 @@ async def test_r16_missing_price_at_auto_renew_claims_nothing_and_a_quote_still_
         assert (state.end_date, state.reserved_by) == (end, None)
         assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
         history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
-        failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
-        assert len(failed) == 1
+        failed = step_failures(history)
+        assert [f.application_failure_info.type for f in failed] == ["MissingPrice"]
         stuck = await OpsService(env.client, pool, FakeGateway(pool)).failed_auto_renewals()
         assert [(s.workflow_id, s.reason) for s in stuck] == [("subscription-SUB-1001", "auto-renew failed")]
         assert "no price for AutoCAD annual in EUR" in stuck[0].detail
@@ -388,11 +389,7 @@ async def test_r16_smtp_refusal_never_blocks_or_repeats_an_auto_renewal(
             history = await env.client.get_workflow_handle("subscription-SUB-1001", run_id=first_run).fetch_history()
     finally:
         refusing.stop()
-    failed = [
-        e.activity_task_failed_event_attributes.failure
-        for e in history.events
-        if e.HasField("activity_task_failed_event_attributes")
-    ]
+    failed = step_failures(history)
     assert [f.application_failure_info.type for f in failed] == ["MailRefused"]
     renewals = await rows(pool, "SELECT * FROM renewals WHERE subscription_id = 'SUB-1001'")
     assert [(r["source"], r["from_end_date"]) for r in renewals] == [("auto-renew", end)]

@@ -6,12 +6,11 @@ import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.email import EmailActivities, Mailer, SendQuoteEmailInput, SmtpSettings
 from domain.links import LinkSigner
-from runtime.temporal import WORKFLOWS, activities, sandbox
-from tests.helpers import quote_result, quote_stack, request, scalar, settled
+from runtime.temporal import activities
+from tests.helpers import quote_result, quote_stack, request, scalar, settled, worker_with
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -121,13 +120,7 @@ async def test_retried_email_after_smtp_call_delivers_one_message(
         settings.buyer_app_url,
     )
     acts = [a for a in activities(env.client, pool, settings) if a.__name__ != "send_quote_emails"]
-    worker = Worker(
-        env.client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=[*acts, dying.send_quote_emails],
-        workflow_runner=sandbox(),
-    )
+    worker = worker_with(env.client, settings, [*acts, dying.send_quote_emails], business_failures=False)
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
         quote = await quotes.create(request("SUB-1001"), send=True)
         await settled(env.client, quote.number)

@@ -171,13 +171,11 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     import asyncio
 
     from temporalio import activity
-    from temporalio.worker import Worker
 
     from activities.subscriptions import AttachQuoteInput
     from contracts.subscription import AutoRenewState
-    from runtime.interceptors import BusinessFailures
-    from runtime.temporal import WORKFLOWS, activities, sandbox
-    from tests.helpers import rows
+    from runtime.temporal import activities
+    from tests.helpers import rows, worker_with
 
     release, attaching = asyncio.Event(), asyncio.Queue()
 
@@ -195,14 +193,7 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
         )
 
     real = [a for a in activities(env.client, pool, settings) if a.__name__ != "attach_quote"]
-    worker = Worker(
-        env.client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=[*real, slow_attach],
-        workflow_runner=sandbox(),
-        interceptors=[BusinessFailures()],
-    )
+    worker = worker_with(env.client, settings, [*real, slow_attach])
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
         creating = asyncio.create_task(quotes.create(request("SUB-1001")))
         number = await asyncio.wait_for(attaching.get(), 30)
