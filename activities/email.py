@@ -4,12 +4,17 @@ The Message-ID is derived from quote number, purpose and recipient and written a
 before the SMTP call and 'sent' after it. A retry finds 'sent' and sends nothing; after a crash
 between the two it sends again with the same Message-ID, which receivers that ignore duplicate
 Message-IDs (the embedded sink, Mailpit) keep once.
+
+One activity's messages (every recipient of one quote and purpose) go over one SMTP connection.
 """
 
 import asyncio
 import hashlib
 import smtplib
 import ssl
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -176,16 +181,137 @@ def render(
     return message
 
 
+class SmtpSession:
+    """One SMTP connection for the messages of one activity: opened at the first message that is really
+    sent (a retry that finds everything sent opens none), reused for the next, closed by `Mailer.session`.
+    Connecting, STARTTLS and login cost more than a message; a burst of quotes sends many.
+
+    Its calls block, so they run in threads, one at a time (the lock): a close after a cancelled activity
+    waits for the message still in flight instead of cutting it."""
+
+    def __init__(self, smtp: SmtpSettings, tls: Callable[[], ssl.SSLContext]) -> None:
+        self.smtp = smtp
+        self._tls = tls
+        self._client: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
+        self.used = False
+
+    async def deliver(self, message: EmailMessage) -> None:
+        self.used = True
+        await asyncio.to_thread(self._deliver, message)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        """A permanent refusal (5xx) is not retried; a server that is down or busy (4xx) is."""
+        with self._lock:
+            try:
+                self._send(message)
+            except smtplib.SMTPRecipientsRefused as err:
+                codes = [code for code, _ in err.recipients.values()]
+                if all(code >= 500 for code in codes):
+                    raise ApplicationError(
+                        f"the mail server refused {message['To']}: {err.recipients}",
+                        RECIPIENT,
+                        type=MAIL_REFUSED,
+                        non_retryable=True,
+                    ) from None
+                raise
+            except smtplib.SMTPAuthenticationError as err:
+                raise ApplicationError(
+                    f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
+                    type=MAIL_REFUSED,
+                    non_retryable=True,
+                ) from None
+            except smtplib.SMTPNotSupportedError as err:
+                # A non-ASCII address on a server without SMTPUTF8: this recipient cannot be reached here.
+                raise ApplicationError(
+                    f"the mail server cannot deliver to {message['To']}: {err}",
+                    RECIPIENT,
+                    type=MAIL_REFUSED,
+                    non_retryable=True,
+                ) from None
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
+                if err.smtp_code >= 500:
+                    raise ApplicationError(
+                        f"the mail server refused the message to {message['To']}: {err.smtp_code} {err.smtp_error!r}",
+                        type=MAIL_REFUSED,
+                        non_retryable=True,
+                    ) from None
+                raise
+
+    def _send(self, message: EmailMessage) -> None:
+        """On the open connection; one the server dropped since the last message is opened again, once."""
+        try:
+            if self._client is not None:
+                try:
+                    self._client.send_message(message)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    self._drop()
+            self._client = self._open()
+            self._client.send_message(message)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, smtplib.SMTPNotSupportedError):
+            raise  # the server answered: smtplib reset the transaction (or closed the connection on a 421)
+        except BaseException:
+            self._drop()  # a timeout or a broken socket: the next message starts on a new connection
+            raise
+
+    def _open(self) -> smtplib.SMTP:
+        client = smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout)
+        try:
+            if self.smtp.starttls:
+                client.starttls(context=self._tls())
+            if self.smtp.username:
+                client.login(self.smtp.username, self.smtp.password.get_secret_value() if self.smtp.password else "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        """QUIT, politely; a server that is gone already is simply let go."""
+        with self._lock:
+            if self._client is None:
+                return
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            finally:
+                self._drop()
+
+
 class Mailer:
     """Sends a message at most once per Message-ID, as far as the store and the receiver can tell."""
 
     def __init__(self, pool: Pool, smtp: SmtpSettings) -> None:
         self.pool = pool
         self.smtp = smtp
+        self._tls_context: ssl.SSLContext | None = None
 
     @property
     def domain(self) -> str:
         return parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "renewals.example"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Made once per worker: loading the CA bundle costs more than a message."""
+        if self._tls_context is None:
+            self._tls_context = ssl.create_default_context(cafile=self.smtp.ca_file)
+        return self._tls_context
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SmtpSession]:
+        """One connection for the messages sent inside; closed at the end, also when one of them fails."""
+        session = SmtpSession(self.smtp, self.tls_context)
+        try:
+            yield session
+        finally:
+            if session.used:
+                await asyncio.to_thread(session.close)
 
     async def send_once(
         self,
@@ -194,13 +320,19 @@ class Mailer:
         *,
         quote_number: str | None = None,
         subscription_id: str | None = None,
+        session: SmtpSession | None = None,
     ) -> bool:
-        """False when an earlier attempt already sent this Message-ID."""
+        """False when an earlier attempt already sent this Message-ID. Without a `session`, on a connection
+        of its own."""
         msg_id = message["Message-ID"]
         if not await self._claim(msg_id, message, purpose, quote_number, subscription_id):
             return False
         try:
-            await asyncio.to_thread(self._deliver, message)
+            if session is not None:
+                await session.deliver(message)
+            else:
+                async with self.session() as own:
+                    await own.deliver(message)
         except ApplicationError as err:
             if recipient_refused(err):
                 async with self.pool.connection() as conn:
@@ -221,48 +353,6 @@ class Mailer:
     async def _mark_sent(self, msg_id: str) -> None:
         async with self.pool.connection() as conn:
             await mark_sent(conn, msg_id)
-
-    def _deliver(self, message: EmailMessage) -> None:
-        """A permanent refusal (5xx) is not retried; a server that is down or busy (4xx) is."""
-        try:
-            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
-                if self.smtp.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=self.smtp.ca_file))
-                if self.smtp.username:
-                    smtp.login(self.smtp.username, self.smtp.password.get_secret_value() if self.smtp.password else "")
-                smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as err:
-            codes = [code for code, _ in err.recipients.values()]
-            if all(code >= 500 for code in codes):
-                raise ApplicationError(
-                    f"the mail server refused {message['To']}: {err.recipients}",
-                    RECIPIENT,
-                    type=MAIL_REFUSED,
-                    non_retryable=True,
-                ) from None
-            raise
-        except smtplib.SMTPAuthenticationError as err:
-            raise ApplicationError(
-                f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
-                type="MailRefused",
-                non_retryable=True,
-            ) from None
-        except smtplib.SMTPNotSupportedError as err:
-            # A non-ASCII address on a server without SMTPUTF8: this recipient cannot be reached here.
-            raise ApplicationError(
-                f"the mail server cannot deliver to {message['To']}: {err}",
-                RECIPIENT,
-                type=MAIL_REFUSED,
-                non_retryable=True,
-            ) from None
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
-            if err.smtp_code >= 500:
-                raise ApplicationError(
-                    f"the mail server refused the message to {message['To']}: {err.smtp_code} {err.smtp_error!r}",
-                    type="MailRefused",
-                    non_retryable=True,
-                ) from None
-            raise
 
 
 class EmailActivities:
@@ -288,18 +378,19 @@ class EmailActivities:
         sent: list[SendQuoteEmailResult] = []
         outage: Exception | None = None
         pdf = await self.quote_pdf(input.quote, input.purpose)
-        for recipient in input.recipients:
-            job = SendQuoteEmailInput(
-                quote=input.quote, recipient=recipient, purpose=input.purpose, days_left=input.days_left
-            )
-            try:
-                sent.append(await self.send_quote_email(job, pdf))
-            except ApplicationError as err:
-                if not recipient_refused(err):
-                    raise
-                sent.append(SendQuoteEmailResult(message_id="", sent=False, refused=err.message))
-            except Exception as err:  # the server is down or busy: try the others, then retry
-                outage = outage or err
+        async with self.mailer.session() as smtp:  # one connection for every recipient
+            for recipient in input.recipients:
+                job = SendQuoteEmailInput(
+                    quote=input.quote, recipient=recipient, purpose=input.purpose, days_left=input.days_left
+                )
+                try:
+                    sent.append(await self.send_quote_email(job, pdf, smtp))
+                except ApplicationError as err:
+                    if not recipient_refused(err):
+                        raise
+                    sent.append(SendQuoteEmailResult(message_id="", sent=False, refused=err.message))
+                except Exception as err:  # the server is down or busy: try the others, then retry
+                    outage = outage or err
         if outage is not None:
             raise outage
         return SendQuoteEmailsResult(sent=sent)
@@ -320,8 +411,11 @@ class EmailActivities:
         activity.logger.info("sign-in email sent=%s message_id=%s", sent, msg_id)
         return SignInEmailResult(sent=sent)
 
-    async def send_quote_email(self, input: SendQuoteEmailInput, pdf: bytes | None = None) -> SendQuoteEmailResult:
-        """One recipient's message: sent once per Message-ID. `pdf`: the quote's, when the caller made it already."""
+    async def send_quote_email(
+        self, input: SendQuoteEmailInput, pdf: bytes | None = None, smtp: SmtpSession | None = None
+    ) -> SendQuoteEmailResult:
+        """One recipient's message: sent once per Message-ID. `pdf`: the quote's, when the caller made it already;
+        `smtp`: the activity's connection, shared with its other recipients."""
         tag = purpose_tag(input.purpose, input.days_left)
         msg_id = message_id(input.quote.number, tag, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
@@ -330,7 +424,7 @@ class EmailActivities:
         message = render(
             input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page, pdf
         )
-        sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number)
+        sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number, session=smtp)
         activity.logger.info(
             "quote=%s email=%s recipient=%s sent=%s message_id=%s",
             input.quote.number,
