@@ -74,3 +74,17 @@ def test_r22_reminder_days_from_quote_reminder_days(given: str, days: tuple[int,
 def test_r22_reminder_days_that_are_not_days_stop_the_service_naming_the_setting(given: str) -> None:
     with pytest.raises(BadInput, match="QUOTE_REMINDER_DAYS"):
         Settings(quote_reminder_days=given).reminder_days()
+
+
+@pytest.mark.parametrize(
+    ("given", "queues"),
+    [("quotes,calendars", ("quotes", "calendars")), ("calendars", ("calendars",)), (" quotes , quotes", ("quotes",))],
+)
+def test_worker_queues_name_the_task_queues_a_worker_polls(given: str, queues: tuple[str, ...]) -> None:
+    assert Settings(worker_queues=given).queues() == queues
+
+
+@pytest.mark.parametrize("given", ["", "quote", "quotes,payments"])
+def test_unknown_worker_queues_stop_the_worker_naming_the_setting(given: str) -> None:
+    with pytest.raises(BadInput, match="WORKER_QUEUES"):
+        Settings(worker_queues=given).queues()

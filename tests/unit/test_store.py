@@ -86,3 +86,49 @@ async def test_values_are_parameters_not_sql(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
         await load(conn, data.model_copy(update={"customers": [hostile, *data.customers[1:]]}))
         assert (await get_customer(conn, ACME)).name == "Robert'); DROP TABLE customers;--"
+
+
+async def test_a_quote_write_is_one_round_trip_and_an_older_revision_never_replaces_a_newer(
+    pool: AsyncConnectionPool,
+) -> None:
+    """save_quote sends its statements in one pipeline: the lines and recipients follow the snapshot only
+    when the snapshot is the one stored, so a retried older write leaves the newer one whole."""
+    from datetime import UTC, datetime
+
+    from domain.quote_rules import QuoteRequest, build_quote
+    from store.quotes import get_quote, save_quote
+
+    async with pool.connection() as conn:
+        await migrate(conn)
+        data = demo_data(TODAY)
+        await load(conn, data)
+        customer = await get_customer(conn, ACME)
+        subs = [s for s in data.subscriptions if s.id in ("SUB-1001", "SUB-1003")]
+        first = build_quote(
+            "Q-000777",
+            QuoteRequest(csn=ACME, subscription_ids=[s.id for s in subs], recipients=["cfo@acme.example"]),
+            customer,
+            subs,
+            TODAY,
+            datetime(2026, 11, 26, tzinfo=UTC),
+        )
+        newer = first.model_copy(
+            update={"revision": 2, "lines": first.lines[:1], "recipients": [], "address": "Damrak 1"}
+        )
+        assert await save_quote(conn, first, "created")
+        assert await save_quote(conn, newer, "edited")
+        assert not await save_quote(conn, first.model_copy(update={"revision": 1}), "priced")  # late, older
+        lines = await (
+            await conn.execute("SELECT subscription_id FROM quote_lines WHERE quote_number = 'Q-000777'")
+        ).fetchall()
+        recipients = await (
+            await conn.execute("SELECT email FROM quote_recipients WHERE quote_number = 'Q-000777'")
+        ).fetchall()
+        events = await (
+            await conn.execute("SELECT event FROM quote_events WHERE quote_number = 'Q-000777' ORDER BY id")
+        ).fetchall()
+        stored = await get_quote(conn, "Q-000777")
+    assert [r["subscription_id"] for r in lines] == ["SUB-1001"]
+    assert [r["email"] for r in recipients] == ["buyer@acme.example"]
+    assert [r["event"] for r in events] == ["created", "edited", "priced"]  # every step is logged once
+    assert stored is not None and stored.revision == 2 and stored.address == "Damrak 1"

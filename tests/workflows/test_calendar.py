@@ -393,3 +393,17 @@ async def test_r16_smtp_refusal_never_blocks_or_repeats_an_auto_renewal(
     assert [f.application_failure_info.type for f in failed] == ["MailRefused"]
     renewals = await rows(pool, "SELECT * FROM renewals WHERE subscription_id = 'SUB-1001'")
     assert [(r["source"], r["from_end_date"]) for r in renewals] == [("auto-renew", end)]
+
+
+async def test_calendars_run_on_their_own_task_queue_beside_the_quotes(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    """A burst of calendar work never queues a buyer's quote behind it: each has its own task queue, and
+    a worker polls both unless told otherwise (`renewals worker --queues`)."""
+    async with quote_stack(env, pool, settings) as quotes:
+        await start_calendars(env, pool, settings, "SUB-1001")
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        calendar_run = await env.client.get_workflow_handle("subscription-SUB-1001").describe()
+        quote_run = await env.client.get_workflow_handle(f"quote-{quote.number}").describe()
+    assert quote_run.task_queue == settings.temporal_task_queue
+    assert calendar_run.task_queue == f"{settings.temporal_task_queue}-calendars"
