@@ -1,6 +1,8 @@
 """Subscriptions as the command line, loads and the dev stack use them: a customer's subscriptions and
 their holds, loading a data file and telling the calendars (R18), and the buyer's auto-renew switch."""
 
+import asyncio
+
 from temporalio.client import Client
 
 from activities.calendar_handles import ensure_calendar, start_calendar
@@ -14,6 +16,11 @@ from store.catalog import from_row, get_customer, subscriptions_of
 from store.loader import LoadResult, load
 from store.pool import Pool
 from store.quotes import holds_of, sync_auto_renew
+
+# A load tells its calendars this many at a time (each one start-with-signal the server answers), and
+# records them told a batch at a time.
+SYNC_CONCURRENCY = 32
+SYNC_BATCH = 500
 
 
 class SubscriptionService:
@@ -42,11 +49,25 @@ class SubscriptionService:
         the next load; or, when named, these rows. Returns how many calendars were told."""
         async with self.pool.connection() as conn:
             rows = await calendars_to_tell(conn, subscription_ids)
-        for row in rows:
+        gate = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+        async def tell(row) -> tuple[str, int]:
             sub = from_row(Subscription, row)
-            await start_calendar(self.client, sub, row["auto_renew_version"], self.task_queue, tell=True)
-            async with self.pool.connection() as conn:
-                await mark_told(conn, sub.id, row["source_version"])
+            async with gate:
+                await start_calendar(self.client, sub, row["auto_renew_version"], self.task_queue, tell=True)
+            return sub.id, row["source_version"]
+
+        for chunk in range(0, len(rows), SYNC_BATCH):
+            outcomes = await asyncio.gather(
+                *(tell(r) for r in rows[chunk : chunk + SYNC_BATCH]), return_exceptions=True
+            )
+            told = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+            if told:
+                async with self.pool.connection() as conn:
+                    await mark_told(conn, told)
+            failed = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+            if failed is not None:
+                raise failed  # the rows not told are told by the next load
         return len(rows)
 
     async def resync(self) -> int:

@@ -51,11 +51,13 @@ async def calendars_to_tell(conn: Conn, subscription_ids: list[str] | None) -> l
     return list(await cur.fetchall())
 
 
-async def mark_told(conn: Conn, subscription_id: str, source_version: int) -> None:
-    await conn.execute(
-        "UPDATE subscriptions SET calendar_synced_version = greatest(calendar_synced_version, %s) WHERE id = %s",
-        (source_version, subscription_id),
-    )
+async def mark_told(conn: Conn, told: list[tuple[str, int]]) -> None:
+    """These calendars were told their rows up to these versions: (subscription id, source version)."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "UPDATE subscriptions SET calendar_synced_version = greatest(calendar_synced_version, %s) WHERE id = %s",
+            [(version, sub_id) for sub_id, version in told],
+        )
 
 
 async def all_open_subscription_ids(conn: Conn) -> list[str]:
