@@ -77,6 +77,7 @@ class QuoteWorkflow:
         self.outbox: list[asyncio.Task] = []
         self.announcer = Announcer(list(input.webhooks))
         self.payment_wait = input.payment_wait
+        self.reminding: asyncio.Task[None] | None = None
         self.progress.reminders_due = sorted(input.reminder_days, reverse=True)
 
     @workflow.run
@@ -122,8 +123,9 @@ class QuoteWorkflow:
                     pass
                 continue
             if reminder and workflow.now() < self.quote.expires_at:
-                await self._remind(reminder[1])
+                self._start_reminder(reminder[1])
                 continue
+            await self._drop_reminder()
             async with self.lock:
                 if not self.quote.state.terminal:
                     self._change(state=QuoteState.EXPIRED, ended_at=workflow.now())
@@ -146,17 +148,40 @@ class QuoteWorkflow:
                 return at, days
         return None
 
-    async def _remind(self, days: int) -> None:
+    def _start_reminder(self, days: int) -> None:
+        """The reminder goes on beside the expiry's timer: a store that is down while it is written never
+        holds up the expiry; a reminder still unwritten when the next one is due, or the quote expires, is
+        dropped (it would come too late)."""
+        self.progress.reminders_due = [d for d in self.progress.reminders_due if d < days]
+        earlier = self.reminding
+        self.reminding = asyncio.create_task(self._remind(days, earlier))
+        self.outbox.append(self.reminding)
+
+    async def _drop_reminder(self) -> None:
+        if self.reminding is not None and not self.reminding.done():
+            self.reminding.cancel()
+            await asyncio.gather(self.reminding, return_exceptions=True)
+
+    async def _remind(self, days: int, earlier: "asyncio.Task[None] | None") -> None:
         """One reminder to every recipient, once (R22): to accept a sent quote, to pay an accepted one; none
         while a payment is being confirmed (R20), and none after the quote changed while this waited."""
+        if earlier is not None and not earlier.done():
+            earlier.cancel()
+            await asyncio.gather(earlier, return_exceptions=True)
         async with self.lock:
-            self.progress.reminders_due = [d for d in self.progress.reminders_due if d < days]
             state = self.quote.state
             if state not in (QuoteState.SENT, QuoteState.ACCEPTED) or self.progress.paying or self.quote.payment:
                 return
             purpose: Purpose = "reminder" if state is QuoteState.SENT else "pay_reminder"
             self._change(reminded=[*self.quote.reminded, days])
-            await self._save("reminded", {"days": days, "purpose": purpose, "recipients": self.quote.all_recipients})
+            try:
+                await self._save(
+                    "reminded", {"days": days, "purpose": purpose, "recipients": self.quote.all_recipients}
+                )
+            except asyncio.CancelledError:
+                # Dropped before it was written: no email, and the quote does not say it was reminded.
+                self._change(reminded=[d for d in self.quote.reminded if d != days])
+                raise
             self.outbox.append(steps.send_emails(self.quote, purpose, days))
 
     @workflow.query(name=contract.STATE)
