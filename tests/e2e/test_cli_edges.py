@@ -96,3 +96,9 @@ def test_webhooks_listen_refuses_an_empty_webhook_secret_exit_2(cli_env: dict[st
     assert result.returncode == 2
     assert result.stderr.startswith("error: WEBHOOK_SECRET is empty: it is what the signatures are checked with")
     assert "receiving webhooks" not in result.stdout
+
+
+def test_worker_refuses_a_task_queue_it_does_not_know_exit_2_before_connecting(cli_env: dict[str, str]) -> None:
+    refused = renewals("worker", "--queues", "quotes,payments", env=cli_env | {"TEMPORAL_ADDRESS": "127.0.0.1:9"})
+    assert refused.returncode == 2
+    assert "WORKER_QUEUES: 'quotes,payments' is not a list of quotes and calendars" in refused.stderr
