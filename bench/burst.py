@@ -27,16 +27,18 @@ Kind = Literal["auto-renew", "auto-quote"]
 
 
 def processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
-    """The stack's processes by part: Temporal's server, PostgreSQL, and the workers (the `renewals dev`
-    process itself, which also serves the web app, and any worker processes it started)."""
+    """The stack's processes by part: Temporal's server, PostgreSQL, the SMTP sink, and the workers (the
+    `renewals dev` process itself, which also serves the web app, and any worker processes it started)."""
     root = psutil.Process(stack_pid)
-    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "postgres": []}
+    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "postgres": [], "sink": []}
     for child in root.children(recursive=True):
         try:
-            name = " ".join(child.cmdline()[:3]).lower()
+            name = " ".join(child.cmdline()[:4]).lower()
         except psutil.Error:
             continue
-        if "temporal" in name and "server" in name:
+        if "smtp_sink" in name:
+            parts["sink"].append(child)
+        elif "temporal" in name and "server" in name:
             parts["temporal"].append(child)
         elif "postgres" in name or "pg_ctl" in name:
             parts["postgres"].append(child)

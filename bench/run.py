@@ -279,10 +279,10 @@ def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
     c = args.concurrency
     lines = [
         (f"burst of {renew.count} auto-renewals: drained (items/s, s)", f"{renew.rate:.1f} / {renew.seconds:.0f}"),
-        ("  worker / Temporal server / PostgreSQL CPU per auto-renewal (ms)", cpu_line(renew)),
+        ("  CPU per auto-renewal: worker / Temporal / PostgreSQL / SMTP sink (ms)", cpu_line(renew)),
         ("  history events of a term that auto-renews", str(renew.term_events)),
         (f"burst of {quotes.count} auto quotes: drained (items/s, s)", f"{quotes.rate:.1f} / {quotes.seconds:.0f}"),
-        ("  worker / Temporal server / PostgreSQL CPU per auto quote (ms)", cpu_line(quotes)),
+        ("  CPU per auto quote: worker / Temporal / PostgreSQL / SMTP sink (ms)", cpu_line(quotes)),
         (
             f"burst of {shopped.count} auto-renewals with {c} buyers paying: drained (items/s, s)",
             f"{shopped.rate:.1f} / {shopped.seconds:.0f}",
@@ -300,7 +300,7 @@ def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
 
 
 def cpu_line(result: BurstResult) -> str:
-    return " / ".join(f"{result.cpu_ms.get(part, 0):.0f}" for part in ("worker", "temporal", "postgres"))
+    return " / ".join(f"{result.cpu_ms.get(part, 0):.0f}" for part in ("worker", "temporal", "postgres", "sink"))
 
 
 def print_header(args: argparse.Namespace) -> None:

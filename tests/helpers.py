@@ -453,6 +453,8 @@ class DevProcess:
             str(web),
             "--webhook-port",
             str(webhooks),
+            "--workers",  # the same on every machine (the default grows with its cores)
+            "0",
         ]
         self.env, self.log = env, log
         self.var = Path(env["RENEWALS_VAR"])
