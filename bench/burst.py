@@ -66,6 +66,7 @@ class BurstResult:
     cpu_ms: dict[str, float]  # per item, by part
     term_events: int | None = None
     accept_pay: list[float] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # buyers' lifecycles that failed, and why
 
     @property
     def rate(self) -> float:
@@ -140,14 +141,19 @@ async def run_burst(
     latencies: list[float] = []
     stop = asyncio.Event()
 
+    failed: list[str] = []
+
     async def buyer(n: int) -> None:
         queue = buyer_subscriptions or []
         while not stop.is_set() and queue:
             sub = queue.pop()
-            quote = await app.quotes.create(QuoteRequest(csn=buyer_csn or "", subscription_ids=[sub]), send=True)
-            started = time.perf_counter()
-            await app.quotes.accept(quote.number, pay=True, reference=f"BURST-{quote.number}")
-            latencies.append(time.perf_counter() - started)
+            try:
+                quote = await app.quotes.create(QuoteRequest(csn=buyer_csn or "", subscription_ids=[sub]), send=True)
+                started = time.perf_counter()
+                await app.quotes.accept(quote.number, pay=True, reference=f"BURST-{quote.number}")
+                latencies.append(time.perf_counter() - started)
+            except Exception as err:  # a buyer who could not pay is a figure too, not the end of the run
+                failed.append(f"{type(err).__name__}: {err}"[:200])
 
     shoppers = [asyncio.create_task(buyer(n)) for n in range(buyers)]
     started = time.perf_counter()
@@ -161,7 +167,7 @@ async def run_burst(
     await asyncio.gather(*shoppers)
     after = {part: cpu_seconds(procs) for part, procs in parts.items()}
     cpu_ms = {part: (after[part] - before[part]) * 1000 / count for part in parts}
-    result = BurstResult(kind=kind, count=count, seconds=seconds, cpu_ms=cpu_ms, accept_pay=latencies)
+    result = BurstResult(kind=kind, count=count, seconds=seconds, cpu_ms=cpu_ms, accept_pay=latencies, failed=failed)
     if kind == "auto-renew":
         result.term_events = await first_term_events(client, data.subscriptions[0].id)
     return result

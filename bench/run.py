@@ -291,12 +291,15 @@ def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
             f"  accept+pay p50 / p95 / p99 during the burst (ms, {len(shopped.accept_pay)} payments)",
             " / ".join(f"{percentile(shopped.accept_pay, p) * 1000:.0f}" for p in (50, 95, 99)),
         ),
+        ("  buyers' quotes that failed during the burst", f"{len(shopped.failed)}"),
     ]
     width = max(len(k) for k, _ in lines)
     print()
     print(f"{'burst figure':<{width}}  value")
     for key, value in lines:
         print(f"{key:<{width}}  {value}")
+    for reason in dict.fromkeys(shopped.failed):
+        print(f"  failed: {reason}")
 
 
 def cpu_line(result: BurstResult) -> str:
