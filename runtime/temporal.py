@@ -211,6 +211,9 @@ def build_worker(
     `interceptors` come after the one that makes business failures non-retryable. Every queue's worker
     knows every workflow and activity (one set of clients), so any of them can run any task it gets."""
     bound = activities(client, pool, settings, gateway)
+    polled = settings.queues()
+    # WORKER_MAX_CACHED_WORKFLOWS is the process's: shared by the queues it polls.
+    cache = max(1, settings.worker_max_cached_workflows // len(polled))
     queues = {
         "quotes": settings.temporal_task_queue,
         "calendars": calendar_contract.task_queue(settings.temporal_task_queue),
@@ -226,10 +229,10 @@ def build_worker(
                 graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-                max_cached_workflows=settings.worker_max_cached_workflows,
+                max_cached_workflows=cache,
                 interceptors=[BusinessFailures(), *interceptors],
                 **options,
             )
-            for name in settings.queues()
+            for name in polled
         }
     )
