@@ -30,6 +30,7 @@ async def start_calendar(
         calendar.CalendarState(subscription=sub, version=version),
         id=calendar.workflow_id(sub.id),
         task_queue=calendar.task_queue(task_queue),
+        priority=calendar.PRIORITY,
         result_type=calendar.AutoRenewState,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=calendar.SOURCE_CHANGED if tell else None,

@@ -5,6 +5,7 @@ and the auto-renew switch through services; all of them through this module."""
 from datetime import date, datetime
 
 from pydantic import BaseModel
+from temporalio.common import Priority
 
 from domain.models import PurchaseMethod, Subscription, Term
 from domain.quotes import Quote, subscription_workflow_id
@@ -14,6 +15,12 @@ workflow_id = subscription_workflow_id
 # Calendars and their activities run on a task queue of their own beside the quotes' (TEMPORAL_TASK_QUEUE):
 # a burst of renewals at midnight never queues a buyer's accept and pay behind it.
 CALENDARS = "-calendars"
+
+
+# Below a quote's default (3): the server hands out a calendar's workflow tasks and activities after any
+# quote's that wait (Temporal's task priorities, which the embedded server honours), so a buyer's accept
+# and pay is not queued behind a burst of renewals.
+PRIORITY = Priority(priority_key=4)
 
 
 def task_queue(quotes_task_queue: str) -> str:

@@ -405,5 +405,9 @@ async def test_calendars_run_on_their_own_task_queue_beside_the_quotes(
         quote = await quotes.create(request("SUB-1001"), send=True)
         calendar_run = await env.client.get_workflow_handle("subscription-SUB-1001").describe()
         quote_run = await env.client.get_workflow_handle(f"quote-{quote.number}").describe()
+        calendar_history = await env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
     assert quote_run.task_queue == settings.temporal_task_queue
     assert calendar_run.task_queue == f"{settings.temporal_task_queue}-calendars"
+    # and below a quote's priority: the server hands out a waiting quote's tasks first
+    started = calendar_history.events[0].workflow_execution_started_event_attributes
+    assert started.priority.priority_key == 4
