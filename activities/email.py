@@ -30,10 +30,11 @@ from documents import quote_pdf
 from documents.i18n import Writer, translations
 from documents.quote_pdf import Vendor
 from domain.links import LinkSigner, signed_links
-from domain.quotes import Quote
+from domain.quotes import Quote, QuoteState
 from store.accounts import sign_in_email
 from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
+from store.quotes import get_quote
 
 # `reminder`: a sent quote not yet accepted; `pay_reminder`: an accepted, unpaid one (R22).
 Purpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder"]
@@ -41,6 +42,9 @@ MAIL_REFUSED = "MailRefused"
 # In a MailRefused's details: one recipient the mail server will never accept (a 5xx for the address,
 # or an address it cannot take). Recorded, never retried; the other recipients still get their message.
 RECIPIENT = "recipient"
+
+
+REMINDERS = ("reminder", "pay_reminder")
 
 
 def recipient_refused(err: ApplicationError) -> bool:
@@ -377,6 +381,9 @@ class EmailActivities:
         theirs; a server that is down is retried, and a retry sends only what is not sent yet."""
         sent: list[SendQuoteEmailResult] = []
         outage: Exception | None = None
+        if input.purpose in REMINDERS and not await self._still_due(input.quote, input.purpose):
+            activity.logger.info("quote=%s %s not sent: the quote changed since", input.quote.number, input.purpose)
+            return SendQuoteEmailsResult(sent=[])
         pdf = await self.quote_pdf(input.quote, input.purpose)
         async with self.mailer.session() as smtp:  # one connection for every recipient
             for recipient in input.recipients:
@@ -394,6 +401,16 @@ class EmailActivities:
         if outage is not None:
             raise outage
         return SendQuoteEmailsResult(sent=sent)
+
+    async def _still_due(self, quote: Quote, purpose: Purpose) -> bool:
+        """R22: a reminder retried through a mail outage is never sent once the quote moved on (accepted,
+        paid, ended, a payment being confirmed): the store's quote says so."""
+        async with self.mailer.pool.connection() as conn:
+            stored = await get_quote(conn, quote.number)
+        if stored is None:
+            return True
+        wanted = QuoteState.SENT if purpose == "reminder" else QuoteState.ACCEPTED
+        return stored.state is wanted and stored.payment is None
 
     @activity.defn
     async def send_sign_in_email(self, input: SignInEmailInput) -> SignInEmailResult:

@@ -29,6 +29,34 @@ class Revision(BaseModel):
     start_date: date | None = None
 
 
+def co_term_anchors(original: Quote, subscriptions: list) -> list[str]:
+    """The customer's subscriptions a co-term quote aligns to: same currency and purchase, ending on the
+    date its lines move to."""
+    ends = {line.co_term_end_date for line in original.lines if line.co_term_end_date}
+    lines = {line.subscription_id for line in original.lines}
+    return [
+        s.id
+        for s in subscriptions
+        if s.end_date in ends
+        and s.id not in lines
+        and s.currency == original.currency
+        and s.purchase_method == original.purchase_method
+        and s.partner_csn == original.partner_csn
+    ]
+
+
+def check_send_revision(revision: Quote, original: Quote | None) -> None:
+    """R23: a revision replaces a sent quote; once the buyer accepted the original (or it ended), sending
+    the revision would take that away: refused, with what to do instead."""
+    if original is None or original.state is QuoteState.SENT:
+        return
+    raise Refused(
+        "R23",
+        f"quote {original.number}, which {revision.number} revises, is {original.state.value} now; "
+        f"cancel {revision.number}, or cancel {original.number} first",
+    )
+
+
 def check_revise(original: Quote, origin: Origin, open_revisions: list[str]) -> None:
     """A buyer cannot revise (R10); only a sent quote is revised, and by one open revision at a time."""
     if origin is Origin.SELF_SERVICE:
@@ -45,18 +73,26 @@ def check_revise(original: Quote, origin: Origin, open_revisions: list[str]) -> 
         )
 
 
-def revision_request(original: Quote, revision: Revision, customer_address: str) -> QuoteRequest:
+def revision_request(
+    original: Quote, revision: Revision, customer_address: str, anchors: list[str] | None = None
+) -> QuoteRequest:
     """The original's request with the changes applied. Its hold on auto-renew passes on (R02): a
-    revision holds whatever the original held."""
+    revision holds whatever the original held. A co-term quote's lines are the subscriptions that move:
+    `anchors` are the ones they align to (the latest end date), which are not lines of it."""
     renewed = [line for line in original.lines if line.subscription_id and line.subscription_id not in revision.exclude]
     changes_lines = original.kind is not QuoteKind.CO_TERM
     address = original.address if original.address != customer_address else None
     return QuoteRequest(
         csn=original.csn,
-        subscription_ids=[
-            *(line.subscription_id for line in original.lines if line.subscription_id),
-            *revision.subscription_ids,
-        ],
+        subscription_ids=list(
+            dict.fromkeys(
+                [
+                    *(line.subscription_id for line in original.lines if line.subscription_id),
+                    *(anchors or [] if original.kind is QuoteKind.CO_TERM else []),
+                    *revision.subscription_ids,
+                ]
+            )
+        ),
         new_lines=[
             *(
                 NewLine(product=line.product, seats=line.seats, term=line.term)

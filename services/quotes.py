@@ -28,9 +28,9 @@ from contracts.refusals import refused_update
 from domain.errors import KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, is_quote_number
-from domain.revisions import Revision, check_revise, revision_request
+from domain.revisions import Revision, check_revise, check_send_revision, co_term_anchors, revision_request
 from store.auto_quotes import auto_quote_number
-from store.catalog import get_customer, subscriptions_by_id
+from store.catalog import get_customer, subscriptions_by_id, subscriptions_of
 from store.idempotency import claim_key, find_key
 from store.pool import Pool
 from store.quotes import get_quote, list_quotes, lock_revisions_of, next_quote_number, open_revisions
@@ -105,7 +105,8 @@ class QuoteService:
             if customer is None:
                 raise NotFound(f"unknown customer CSN {original.csn}")
             check_revise(original, revision.origin or original.origin, await open_revisions(conn, number))
-            draft = await self._draft(conn, revision_request(original, revision, customer.address))
+            anchors = co_term_anchors(original, await subscriptions_of(conn, original.csn))
+            draft = await self._draft(conn, revision_request(original, revision, customer.address, anchors))
             numbered = draft.model_copy(update={"number": await next_quote_number(conn), "revises": original.number})
             # Started, and priced or sent, before the lock goes: its row is then there for the next check.
             return await self._start(numbered, send)
@@ -173,8 +174,14 @@ class QuoteService:
             raise
 
     async def send(self, number: str, actor: str | None = None) -> Quote:
-        """`actor`, here and below: who asked (`api:<key name>`), recorded on the quote's event."""
-        return await self._update(self._handle(number), contract.SEND, SendInput(by=actor))
+        """`actor`, here and below: who asked (`api:<key name>`), recorded on the quote's event. A revision
+        is sent only while the quote it revises is still sent (R23)."""
+        handle = self._handle(number)
+        if is_quote_number(number):
+            draft = await self.show(number)
+            if draft.revises and draft.state is QuoteState.DRAFT:
+                check_send_revision(draft, await self.show(draft.revises))
+        return await self._update(handle, contract.SEND, SendInput(by=actor))
 
     async def accept(
         self,

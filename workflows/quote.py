@@ -273,6 +273,12 @@ class QuoteWorkflow:
         async with self.lock:
             if self.quote.state.terminal:
                 return
+            if input.revised_by and self.quote.state is not QuoteState.SENT:
+                # R23: the buyer accepted this quote before its revision went out: theirs stands.
+                workflow.logger.info(
+                    "quote %s was accepted; %s does not replace it", self.quote.number, input.revised_by
+                )
+                return
             self._change(
                 state=QuoteState.CANCELLED,
                 cancelled_by="system",

@@ -123,3 +123,26 @@ async def test_r22_reminder_days_are_configurable_and_none_is_sent_before_the_qu
         await quote_result(env.client, quote.number)
     assert [e["days"] for e in await reminded_events(pool, quote.number)] == [3]
     assert len(subjects(mailbox, "Reminder")) == 1
+
+
+async def test_r22_a_reminder_retried_after_the_quote_was_paid_sends_nothing(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """A reminder's email retried through a mail outage checks the stored quote first: once it is paid
+    (or accepted, or ended), the reminder is not sent."""
+    from activities.email import SendQuoteEmailsInput
+    from runtime.temporal import activities
+
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1002", recipients=[CFO]), send=True)
+        await quotes.accept(quote.number, pay=True)
+        await quote_result(env.client, quote.number)
+        send = next(a for a in activities(env.client, pool, settings) if a.__name__ == "send_quote_emails")
+        late = await send(
+            SendQuoteEmailsInput(quote=quote, recipients=quote.all_recipients, purpose="reminder", days_left=7)
+        )
+        due = await send(
+            SendQuoteEmailsInput(quote=quote, recipients=quote.all_recipients, purpose="paid")
+        )  # any other purpose still goes
+    assert late.sent == [] and subjects(mailbox, "Reminder") == []
+    assert len(due.sent) == 2

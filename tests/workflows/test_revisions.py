@@ -158,3 +158,38 @@ async def test_r23_a_hold_asked_for_on_the_original_passes_to_a_revision_that_ch
         await settled(env.client, revision.number)
         held = await subscription_row(pool, "SUB-1001")
         assert held["held_by"] == [revision.number] and held["auto_renew"] is False
+
+
+async def test_r23_a_co_term_revision_keeps_the_subscription_its_lines_align_to(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    """A co-term quote's lines are the subscriptions that move; the one they align to is not a line, and
+    the revision aligns to it again."""
+    from domain.models import QuoteKind
+
+    async with quote_stack(env, pool, settings) as quotes:
+        original = await quotes.create(
+            request("SUB-1001", "SUB-1002", kind=QuoteKind.CO_TERM, origin=Origin.SALES), send=True
+        )
+        revision = await quotes.revise(original.number, Revision(recipients=["finance@acme.example"]))
+        assert [(line.subscription_id, line.co_term_end_date) for line in revision.lines] == [
+            (line.subscription_id, line.co_term_end_date) for line in original.lines
+        ]
+        assert revision.total == original.total and revision.kind is QuoteKind.CO_TERM
+
+
+async def test_r23_a_revision_is_not_sent_once_the_buyer_accepted_the_original(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        await start_calendars(env, pool, settings, "SUB-1001")
+        original = await quotes.create(partner_quote("SUB-1001"), send=True)
+        revision = await quotes.revise(original.number, Revision(seats={"SUB-1001": 7}))
+        await quotes.accept(original.number)
+        with pytest.raises(Refused) as refused:
+            await quotes.send(revision.number)
+        assert refused.value.rule == "R23" and "accepted now" in refused.value.message
+        assert (await quotes.show(original.number)).state is QuoteState.ACCEPTED
+        assert (await quotes.show(revision.number)).state is QuoteState.DRAFT
+        # The accepted quote keeps its hold (R17); the draft revision holds too, until it is cancelled.
+        assert original.number in (await subscription_row(pool, "SUB-1001"))["held_by"]
