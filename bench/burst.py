@@ -27,10 +27,11 @@ Kind = Literal["auto-renew", "auto-quote"]
 
 
 def processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
-    """The stack's processes by part: Temporal's server, PostgreSQL, the SMTP sink, and the workers (the
-    `renewals dev` process itself, which also serves the web app, and any worker processes it started)."""
+    """The stack's processes by part: Temporal's server, the SMTP sink, and the workers (the `renewals dev`
+    process itself, which also serves the web app, and any worker processes it started). PostgreSQL runs
+    detached from the stack (pgserver), so its CPU is not counted."""
     root = psutil.Process(stack_pid)
-    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "postgres": [], "sink": []}
+    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "sink": []}
     for child in root.children(recursive=True):
         try:
             name = " ".join(child.cmdline()[:4]).lower()
@@ -40,8 +41,6 @@ def processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
             parts["sink"].append(child)
         elif "temporal" in name and "server" in name:
             parts["temporal"].append(child)
-        elif "postgres" in name or "pg_ctl" in name:
-            parts["postgres"].append(child)
         elif "renewals" in name or "python" in name:
             parts["worker"].append(child)
     return parts

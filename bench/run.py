@@ -192,7 +192,7 @@ class Bench:
 
 
 def rss_mb(pid: int) -> float:
-    """The `renewals dev` process: its worker, the buyer app and the SMTP sink (not Temporal or PostgreSQL)."""
+    """The `renewals dev` process: its worker and the buyer app (not Temporal, PostgreSQL or the SMTP sink)."""
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
@@ -279,10 +279,10 @@ def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
     c = args.concurrency
     lines = [
         (f"burst of {renew.count} auto-renewals: drained (items/s, s)", f"{renew.rate:.1f} / {renew.seconds:.0f}"),
-        ("  CPU per auto-renewal: worker / Temporal / PostgreSQL / SMTP sink (ms)", cpu_line(renew)),
+        ("  CPU per auto-renewal: worker / Temporal / SMTP sink (ms)", cpu_line(renew)),
         ("  history events of a term that auto-renews", str(renew.term_events)),
         (f"burst of {quotes.count} auto quotes: drained (items/s, s)", f"{quotes.rate:.1f} / {quotes.seconds:.0f}"),
-        ("  CPU per auto quote: worker / Temporal / PostgreSQL / SMTP sink (ms)", cpu_line(quotes)),
+        ("  CPU per auto quote: worker / Temporal / SMTP sink (ms)", cpu_line(quotes)),
         (
             f"burst of {shopped.count} auto-renewals with {c} buyers paying: drained (items/s, s)",
             f"{shopped.rate:.1f} / {shopped.seconds:.0f}",
@@ -303,7 +303,7 @@ def print_bursts(args: argparse.Namespace, bursts: list[BurstResult]) -> None:
 
 
 def cpu_line(result: BurstResult) -> str:
-    return " / ".join(f"{result.cpu_ms.get(part, 0):.0f}" for part in ("worker", "temporal", "postgres", "sink"))
+    return " / ".join(f"{result.cpu_ms.get(part, 0):.0f}" for part in ("worker", "temporal", "sink"))
 
 
 def print_header(args: argparse.Namespace) -> None:

@@ -125,7 +125,7 @@ class QuoteWorkflow:
             if reminder and workflow.now() < self.quote.expires_at:
                 self._start_reminder(reminder[1])
                 continue
-            await self._drop_reminder()
+            await _drop(self.reminding)
             async with self.lock:
                 if not self.quote.state.terminal:
                     self._change(state=QuoteState.EXPIRED, ended_at=workflow.now())
@@ -157,17 +157,10 @@ class QuoteWorkflow:
         self.reminding = asyncio.create_task(self._remind(days, earlier))
         self.outbox.append(self.reminding)
 
-    async def _drop_reminder(self) -> None:
-        if self.reminding is not None and not self.reminding.done():
-            self.reminding.cancel()
-            await asyncio.gather(self.reminding, return_exceptions=True)
-
     async def _remind(self, days: int, earlier: "asyncio.Task[None] | None") -> None:
         """One reminder to every recipient, once (R22): to accept a sent quote, to pay an accepted one; none
         while a payment is being confirmed (R20), and none after the quote changed while this waited."""
-        if earlier is not None and not earlier.done():
-            earlier.cancel()
-            await asyncio.gather(earlier, return_exceptions=True)
+        await _drop(earlier)
         async with self.lock:
             state = self.quote.state
             if state not in (QuoteState.SENT, QuoteState.ACCEPTED) or self.progress.paying or self.quote.payment:
@@ -529,6 +522,13 @@ class QuoteWorkflow:
         changed = [pair for pair in search_attributes(self.quote) if current.get(pair.key) != pair.value]
         if changed:
             workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in changed])
+
+
+async def _drop(reminder: "asyncio.Task[None] | None") -> None:
+    """A reminder not yet done is dropped: cancelled, and waited for until it has let go of the lock."""
+    if reminder is not None and not reminder.done():
+        reminder.cancel()
+        await asyncio.gather(reminder, return_exceptions=True)
 
 
 def _by(actor: str | None, key: str = "by") -> dict[str, str]:
