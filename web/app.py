@@ -19,7 +19,7 @@ from runtime.app import open_app
 from runtime.settings import Settings
 from services.account import AccountService
 from services.quotes import QuoteService
-from web import account, pages
+from web import account, home, pages
 from web.api import create_api
 from web.documents import DEFAULT_VENDOR, Vendor, api_router, vendor_of
 from web.documents import router as pdf_router
@@ -58,6 +58,7 @@ def create_app(
     # Before the pages: `/quotes/{number}` would take `Q-000001.pdf` for a quote number.
     app.include_router(pdf_router)
     app.include_router(pages.router)
+    app.include_router(home.router)
     if account_factory is not None:
         app.state.account = account_factory
         app.include_router(account.router)

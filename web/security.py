@@ -44,7 +44,9 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control" or static]
-                headers += [h for h in HEADERS if not (docs and h[0] == b"content-security-policy")]
+                # A route that sets its own policy or framing keeps it (renewals dev's mail pages, web/dev_mail.py).
+                own = {k.lower() for k, _v in headers}
+                headers += [h for h in HEADERS if not (docs and h[0] == b"content-security-policy") and h[0] not in own]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}

@@ -33,6 +33,7 @@ from store.migrate import migrate
 from store.pool import open_pool
 from web.api import create_api
 from web.app import create_app
+from web.dev_mail import enable_dev_pages
 from web.documents import vendor_of
 from workers.build_check import OlderBuild, check_build
 from workers.demo_data import ACME, demo_data
@@ -503,6 +504,7 @@ async def run_dev_stack(
                 account_factory=lambda: app.account,
                 vendor=vendor_of(settings),
             )
+            enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))
             if seeding:
                 demo = await app.quotes.create(
@@ -544,13 +546,15 @@ def banner(stack: DevStack, counts: dict[str, int], worker_processes: int = 0) -
     )
     return f"""
 renewal-quotes is running
+  start here        {s.buyer_app_url}/ (links to everything below)
   Temporal Web UI   {stack.ui_url}
+  mail              {s.buyer_app_url}/dev/mail (files in {stack.var / "mail"})
   buyer web app     {s.buyer_app_url} (links in the quote emails)
-  buyer's account   {s.buyer_app_url}/account (sign in as buyer@acme.example; the link arrives in {stack.var / "mail"})
+  buyer's account   {s.buyer_app_url}/account (sign in as buyer@acme.example; the link arrives in the mail)
   backend API       {s.buyer_app_url}/api/v1 (docs: /api/v1/docs), key {stack.api_key}
   Temporal          {s.temporal_address} (namespace {s.temporal_namespace})
   PostgreSQL        {s.require_database_url()}
-  SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"}
+  SMTP sink         {s.smtp_host}:{s.smtp_port}, messages in {stack.var / "mail"} (shown at /dev/mail)
   workers           {workers}
   webhooks          {webhooks}
   store             {counts["customers"]} customers, {counts["subscriptions"]} subscriptions, \
