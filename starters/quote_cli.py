@@ -6,6 +6,7 @@ from contracts.quote import EditInput
 from domain.errors import BadInput, Refused
 from domain.links import signed_links
 from domain.models import Term
+from domain.money import format_money
 from domain.quote_rules import NewLine, QuoteRequest
 from domain.quotes import Origin
 from domain.revisions import Revision
@@ -41,7 +42,30 @@ def new_line(value: str) -> NewLine:
         raise BadInput(f"--new takes PRODUCT:SEATS:TERM (e.g. Maya:2:annual), not {value!r}") from None
 
 
+PRINTABLE = {
+    "number": lambda quote: quote.number,
+    "state": lambda quote: quote.state.value,
+    "total": lambda quote: format_money(quote.total, quote.currency) if quote.total is not None else "",
+}
+
+
+def print_option(f):
+    """`--print number`: only that field, for scripts (`Q=$(renewals quote create ... --print number)`)."""
+    return click.option(
+        "--print",
+        "print_field",
+        type=click.Choice(list(PRINTABLE)),
+        expose_value=False,
+        callback=lambda ctx, _param, value: ctx.meta.__setitem__("print", value),
+        help="Print only this field of the quote.",
+    )(f)
+
+
 def show_quote(as_json: bool, quote) -> None:
+    field = click.get_current_context().meta.get("print")
+    if field and not as_json:
+        click.echo(PRINTABLE[field](quote))
+        return
     output.emit(as_json, quote.json_view(), output.quote_text(quote))
 
 
@@ -81,6 +105,7 @@ def quote() -> None:
 @click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
 @click.option("--partner", "partner_csn", metavar="CSN", help="The partner of a new purchase made through one (R08).")
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
+@print_option
 @json_option
 def create(
     csn,
@@ -124,6 +149,7 @@ def create(
 
 @quote.command()
 @click.argument("number")
+@print_option
 @json_option
 def send(number: str, as_json: bool) -> None:
     """Send a draft quote to the buyer and its recipients (R13); validity starts now (R15)."""
@@ -134,6 +160,7 @@ def send(number: str, as_json: bool) -> None:
 @click.argument("number")
 @click.option("--pay", is_flag=True, help="Accept and pay, as one buyer action.")
 @click.option("--reference", help="Payment reference (with --pay).")
+@print_option
 @json_option
 def accept(number: str, pay: bool, reference: str | None, as_json: bool) -> None:
     """Accept a sent quote before it expires."""
@@ -143,6 +170,7 @@ def accept(number: str, pay: bool, reference: str | None, as_json: bool) -> None
 @quote.command()
 @click.argument("number")
 @click.option("--reference", help="Payment reference; paying twice keeps the first.")
+@print_option
 @json_option
 def pay(number: str, reference: str | None, as_json: bool) -> None:
     """Pay an accepted quote: its subscriptions are renewed once each."""
@@ -152,6 +180,7 @@ def pay(number: str, reference: str | None, as_json: bool) -> None:
 @quote.command()
 @click.argument("number")
 @click.option("--as", "by", type=click.Choice(["partner", "sales", "buyer"]), required=True)
+@print_option
 @json_option
 def cancel(number: str, by: str, as_json: bool) -> None:
     """Cancel a pending quote (partner or sales only, R10)."""
@@ -165,6 +194,7 @@ def cancel(number: str, by: str, as_json: bool) -> None:
 @click.option("--exclude", multiple=True)
 @click.option("--recipient", "recipients", multiple=True, help="Replaces the extra recipients.")
 @click.option("--address")
+@print_option
 @json_option
 def edit(number, seats, terms, exclude, recipients, address, as_json) -> None:
     """Change a draft: seats, term, lines, recipients, address (R04, R10)."""
@@ -195,6 +225,7 @@ def edit(number, seats, terms, exclude, recipients, address, as_json) -> None:
 @click.option("--address", help="Billing address, if not the original's.")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Start other than the day after the end date.")
 @click.option("--send", is_flag=True, help="Send the revision at once; that cancels the original.")
+@print_option
 @json_option
 def revise(
     number,
@@ -230,6 +261,7 @@ def revise(
 
 @quote.command()
 @click.argument("number")
+@print_option
 @json_option
 def show(number: str, as_json: bool) -> None:
     """A quote as its workflow holds it now."""

@@ -1,0 +1,44 @@
+"""The README's walkthrough and API section, run as a reader pastes them into a second terminal
+against a fresh `make run`: every printed outcome the README shows (state, total, refusal rule,
+exit status) must be what the product prints. A README that drifts from the product fails here."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.helpers import BIN, DevProcess
+from tests.readme import Step, mismatch, readme_steps
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+RUN = ["Walkthrough on the demo data", "Backend API"]
+
+
+def script(steps: list[Step], out: Path) -> str:
+    """One shell, so variables set by a step (`Q=$(...)`) reach the next; each step's output and status kept."""
+    lines = ["cd " + str(out.parent)]
+    for n, step in enumerate(steps):
+        lines += ["{ " + step.command, f"}} >{out}/{n}.out 2>&1; echo $? >{out}/{n}.rc"]
+    return "\n".join(lines) + "\n"
+
+
+def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess, tmp_path: Path) -> None:
+    steps = readme_steps(README, RUN)
+    assert len(steps) > 30 and sum(bool(s.expected) for s in steps) > 20, "the README test found too few steps"
+    dev.start(seed=True)
+    web = f"http://localhost:{dev.port('--web-port')}"
+    # The README shows `make run`'s default web port; this stack runs on a free one.
+    for step in steps:
+        step.command = step.command.replace("http://localhost:8000", web)
+        step.expected = [e.replace("http://localhost:8000", web) for e in step.expected]
+    out = dev.var.parent / "readme"
+    out.mkdir()
+    env = dev.env | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash"], input=script(steps, out), text=True, env=env, cwd=dev.var.parent, timeout=600)
+    problems = []
+    for n, step in enumerate(steps):
+        printed = (out / f"{n}.out").read_text(errors="replace") if (out / f"{n}.out").exists() else ""
+        status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
+        if (problem := mismatch(step, printed, status)) is not None:
+            problems.append(problem)
+    assert not problems, "\n\n".join(problems)
+    assert dev.ctrl_c() == 0
