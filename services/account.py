@@ -226,12 +226,11 @@ class AccountService:
         )
 
     async def quotes_of(self, account: Account) -> tuple[list[Quote], list[Quote]]:
-        """R14: the customer's active quotes (the buyer sees all of them, R19), and the ended ones, newest
-        first."""
+        """R14: the customer's active quotes (the buyer sees all of them, R19), and the last ended ones, the
+        last to end first."""
         found = await self.quotes.find(csn=account.customer.csn)
         active = [q for q in found if q.state in (QuoteState.SENT, QuoteState.ACCEPTED)]
-        ended = [q for q in reversed(found) if q.state.terminal]
-        return active, ended
+        return active, await self.quotes.ended(account.customer.csn)
 
     async def quote_of(self, account: Account, number: str) -> Quote:
         quote = await self.quotes.show(number)

@@ -33,7 +33,14 @@ from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id, subscriptions_of
 from store.idempotency import claim_key, find_key
 from store.pool import Pool
-from store.quotes import get_quote, list_quotes, lock_revisions_of, next_quote_number, open_revisions
+from store.quotes import (
+    ended_quotes_of,
+    get_quote,
+    list_quotes,
+    lock_revisions_of,
+    next_quote_number,
+    open_revisions,
+)
 
 
 class QuoteService:
@@ -237,6 +244,12 @@ class QuoteService:
         quote `starting_after`."""
         async with self.pool.connection() as conn:
             return await list_quotes(conn, csn, state, limit, starting_after)
+
+    async def ended(self, csn: str, recipient: str | None = None, limit: int = 20) -> list[Quote]:
+        """A customer's last `limit` paid, expired and cancelled quotes, the last to end first; with a
+        `recipient`, only those that address was sent (R19)."""
+        async with self.pool.connection() as conn:
+            return await ended_quotes_of(conn, csn, recipient, limit)
 
     def _handle(self, number: str) -> WorkflowHandle[Any, QuoteResult]:
         if not is_quote_number(number):

@@ -151,6 +151,19 @@ async def list_quotes(
     return [Quote.model_validate(row["document"]) for row in await cur.fetchall()]
 
 
+async def ended_quotes_of(conn: Conn, csn: str, recipient: str | None, limit: int) -> list[Quote]:
+    """A customer's paid, expired and cancelled quotes, the last to end first, at most `limit`; with a
+    `recipient`, only those sent to that address (R19)."""
+    cur = await conn.execute(
+        "SELECT document FROM quotes q WHERE csn = %(csn)s AND state IN ('paid', 'expired', 'cancelled')"
+        " AND document IS NOT NULL AND (%(recipient)s::text IS NULL OR EXISTS (SELECT 1 FROM quote_recipients r"
+        " WHERE r.quote_number = q.number AND lower(r.email) = lower(%(recipient)s::text)))"
+        " ORDER BY coalesce(ended_at, paid_at, updated_at) DESC, number DESC LIMIT %(limit)s",
+        {"csn": csn, "recipient": recipient, "limit": limit},
+    )
+    return [Quote.model_validate(row["document"]) for row in await cur.fetchall()]
+
+
 async def quote_events(conn: Conn, number: str) -> list[dict]:
     cur = await conn.execute(
         "SELECT event, detail, at FROM quote_events WHERE quote_number = %s ORDER BY id", (number,)

@@ -23,7 +23,7 @@ from domain.quotes import QuoteState
 from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
 from web import i18n
 from web.deps import Limit, Signer
-from web.pages import TooManyPosts, now, page, same_origin, sent_to
+from web.pages import TooManyPosts, link_until, now, page, same_origin, sent_to
 from web.security import PostLimit
 
 SESSION = "renewals_account"
@@ -435,7 +435,7 @@ def invalid_review(
 @router.get("/quotes", response_class=HTMLResponse)
 async def quotes(request: Request, account: Buyer, service: Service, signer: Signer, created: str = "") -> Response:
     """Billing and orders > Quotes (R14): active quotes with accept and pay (the quote pages, by a link made
-    for the buyer), ended ones with how they ended."""
+    for the buyer), the last ended ones with how they ended, a paid one with its receipt."""
     active, ended = await service.quotes_of(account)
     links = {
         q.number: "/quotes/{}?{}".format(
@@ -451,6 +451,7 @@ async def quotes(request: Request, account: Buyer, service: Service, signer: Sig
         active=active,
         ended=ended,
         links=links,
+        receipts={q.number for q in ended if q.state is QuoteState.PAID and sent_to(q, account.email)},
         created=created if any(q.number == created for q in active) else "",
         QuoteState=QuoteState,
     )
@@ -461,5 +462,5 @@ async def open_quote(number: str, account: Buyer, service: Service, signer: Sign
     quote = await service.quote_of(account, number)
     if not sent_to(quote, account.email):
         raise NotFound(f"unknown quote {number[:40]}")
-    token = signer.quote_token(quote.number, account.email, quote.expires_at or now())
+    token = signer.quote_token(quote.number, account.email, link_until(quote))
     return RedirectResponse(f"/quotes/{quote.number}?" + urlencode({"token": token}), status_code=303)

@@ -1,4 +1,5 @@
-"""Buyer pages: a quote from its email link, a customer's active quotes, accept, accept and pay.
+"""Buyer pages: a quote from its email link, a customer's active and ended quotes, accept, accept and pay,
+and a paid quote's receipt.
 
 Every page needs a signed link (403 otherwise); every state change is a POST carrying a CSRF
 field derived from the link, from this site's own pages, within a rate limit; each action is an
@@ -44,6 +45,10 @@ PLAIN = {
     "R20": _("Your payment is being confirmed with the payment provider; please do not pay again."),
 }
 Field = Annotated[str, Form()]
+# How many ended quotes the quotes page lists below the active ones (the last to end first).
+ENDED_SHOWN = 20
+# How long a receipt's link on a page lasts: the page makes a new one each time it is shown.
+RECEIPT_LINK = timedelta(days=1)
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,15 +116,29 @@ def pay_page(request: Request, quote: Quote, token: str, signer: LinkSigner, sta
 
 
 def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
-    """R19: a quote's links die when it ends; they show only how it ended."""
+    """R19: an expired or cancelled quote's links show only how it ended."""
     return page(request, "ended.html", status, quote=quote, message=ended_text(request, quote), done=done)
 
 
-def paid_or_ended(request: Request, quote: Quote, token: str = "", signer: LinkSigner | None = None) -> HTMLResponse:
-    """After "Accept and pay": paid is a success, however many clicks it took; a payment being confirmed
-    (R20) is said so, on the quote's page; anything else ended it."""
+def receipt(request: Request, quote: Quote, token: str, status: int = 200, done: str | None = None) -> HTMLResponse:
+    """A paid quote's link shows its receipt, to its own recipients only (R19): the lines, the total, the
+    payment's reference and date, the new end dates; no actions."""
+    return page(request, "receipt.html", status, quote=quote, token=token, done=done)
+
+
+def link_until(quote: Quote) -> datetime:
+    """When a link a page makes for a quote stops working: a pending quote's when it expires; a paid
+    quote's receipt a day from now."""
+    if quote.state.pending and quote.expires_at:
+        return quote.expires_at
+    return now() + RECEIPT_LINK
+
+
+def paid_or_ended(request: Request, quote: Quote, token: str, signer: LinkSigner | None = None) -> HTMLResponse:
+    """After "Accept and pay": paid is a success, however many clicks it took, and shows the receipt; a
+    payment being confirmed (R20) is said so, on the quote's page; anything else ended it."""
     if quote.state is QuoteState.PAID:
-        return ended(request, quote, 200, done=tr(request, DONE["paid"]))
+        return receipt(request, quote, token, done=tr(request, DONE["paid"]))
     if quote.payment == "pending" and signer is not None:
         return quote_page(request, quote, token, signer, 202)
     return ended(request, quote, 409)
@@ -237,6 +256,8 @@ async def show_quote(request: Request, number: str, quotes: Quotes, signer: Sign
         quote = await quote_for(quotes, signer, number, token)
     except LinkRefused as err:
         return forbidden(request, str(err))
+    if quote.state is QuoteState.PAID:
+        return receipt(request, quote, token)
     if quote.state.terminal:
         return ended(request, quote, 410)
     return quote_page(request, quote, token, signer, done=tr(request, DONE[done]) if done in DONE else None)
@@ -254,6 +275,8 @@ async def accept(
         await quotes.accept(number)
     except (Refused, BadInput) as err:
         quote = await reread(quotes, signer, number, token)
+        if quote.state is QuoteState.PAID:
+            return receipt(request, quote, token, 409)
         if quote.state.terminal:
             return ended(request, quote, 409)
         text = refusal_text(request, err, quote) if isinstance(err, Refused) else err.message
@@ -294,7 +317,7 @@ async def pay(
     except LinkRefused as err:
         return forbidden(request, str(err))
     if quote.state.terminal:
-        return paid_or_ended(request, quote)
+        return paid_or_ended(request, quote, token)
     if quote.payment == "pending":
         return quote_page(request, quote, token, signer, 409)
     try:
@@ -314,7 +337,7 @@ async def pay(
     except Refused as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
-            return paid_or_ended(request, quote)
+            return paid_or_ended(request, quote, token)
         return quote_page(request, quote, token, signer, 409, error=refusal_text(request, err, quote))
     return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
 
@@ -322,7 +345,8 @@ async def pay(
 @router.get("/customers/{csn}/quotes", response_class=HTMLResponse)
 async def customer_quotes(request: Request, csn: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
     """R14, R19: the active quotes sent to this contact (for the buyer, all of the customer's), each with
-    its own signed link for the same contact."""
+    its own signed link for the same contact; below them the last ended ones sent to this contact, each
+    with how it ended, a paid one with a link to its receipt."""
     try:
         recipient = signer.verify_customer(token or None, csn, now())
     except LinkRefused as err:
@@ -336,7 +360,17 @@ async def customer_quotes(request: Request, csn: str, quotes: Quotes, signer: Si
     for quote in active:
         quote_token = signer.quote_token(quote.number, recipient, quote.expires_at or now() + timedelta(days=1))
         rows.append({"quote": quote, "token": quote_token, "csrf": signer.csrf(quote_token)})
-    return page(request, "quotes.html", rows=rows, csn=csn, recipient=recipient)
+    ended_rows = []
+    for quote in await quotes.ended(csn, recipient, ENDED_SHOWN):
+        if not sent_to(quote, recipient):
+            continue
+        link = None
+        if quote.state is QuoteState.PAID:
+            link = quote_url(quote.number, signer.quote_token(quote.number, recipient, link_until(quote)))
+        ended_rows.append({"quote": await as_seen_by(quotes, quote, recipient), "link": link})
+    return page(
+        request, "quotes.html", rows=rows, ended=ended_rows, ended_shown=ENDED_SHOWN, csn=csn, recipient=recipient
+    )
 
 
 @router.get("/healthz")

@@ -1,4 +1,5 @@
-"""A buyer in a real browser (Debian's headless Chromium): opens the link from a real email, accepts and pays."""
+"""A buyer in a real browser (Debian's headless Chromium): opens the link from a real email, accepts and pays,
+and sees the receipt."""
 
 import asyncio
 import re
@@ -72,6 +73,22 @@ async def test_r13_buyer_accepts_and_pays_from_the_email_in_chromium(
                 await page.wait_for_selector("text=the quote is paid")
                 assert await page.text_content("#state") == "paid"
                 await page.screenshot(path=str(tmp_path / "paid.png"), full_page=True)
+
+                # The page after paying is the receipt (R14): the payment's reference and date, the lines and
+                # their new end dates, no action; on a phone and on a desktop, with no serious axe finding.
+                from tests.e2e.test_account_browser import Tour
+
+                paid = await quotes.show(quote.number)
+                assert (await page.text_content("#reference")).strip() == paid.payment_reference
+                assert "UTC" in await page.text_content("#paid-on")
+                assert "SUB-1001" in await page.text_content("table") and "€9,135.00" in await page.text_content(
+                    "tr.total"
+                )
+                assert await page.locator("main form, main button").count() == 0
+                tour = Tour(tmp_path / "screenshots")
+                await tour.look(page, "receipt-phone")
+                await page.set_viewport_size({"width": 1000, "height": 760})
+                await tour.look(page, "receipt")
                 await browser.close()
             assert (await quote_result(env.client, quote.number)).state.value == "paid"
         finally:

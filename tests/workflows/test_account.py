@@ -364,8 +364,11 @@ async def test_r14_quotes_page_shows_active_quotes_to_pay_and_how_ended_ones_end
         assert page.status_code == 200
         shown = page.text
         assert f'id="quote-{active.number}"' in shown and "Accept and pay" in shown
-        assert "paid, reference BANK-77" in shown
-        assert re.search(rf'id="quote-{cancelled.number}".*?cancelled: ', shown, re.S)
+        assert re.search(rf'id="quote-{paid.number}".*?Paid on .*?, reference BANK-77', shown, re.S)
+        assert re.search(rf'id="quote-{cancelled.number}".*?Cancelled by sales on ', shown, re.S)
+        receipt = await web.get(f"/account/quotes/{paid.number}")
+        assert receipt.status_code == 303 and f'href="/account/quotes/{paid.number}"' in shown
+        assert "BANK-77" in (await web.get(receipt.headers["location"])).text
         opened = await web.get(f"/account/quotes/{active.number}")
         assert opened.status_code == 303 and opened.headers["location"].startswith(f"/quotes/{active.number}?token=")
         assert (await web.get(opened.headers["location"])).status_code == 200

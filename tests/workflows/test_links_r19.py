@@ -1,5 +1,6 @@
 """R19: a link opens one quote for one recipient; a contact's quotes page lists only what they were sent;
-secrets rotate without breaking links already mailed; a quote's links die when it ends."""
+secrets rotate without breaking links already mailed; a quote's links die when it ends, except that a paid
+quote's show its receipt."""
 
 import re
 import uuid
@@ -79,24 +80,33 @@ async def test_r19_contact_link_never_lists_or_opens_another_quote(
 
 
 @session
-async def test_r19_a_quotes_links_die_when_it_ends(env: WorkflowEnvironment, pool, settings, mailbox, gateway) -> None:
+async def test_r19_a_quotes_links_die_when_it_ends_a_paid_ones_show_the_receipt(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
     app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
     async with (
         quote_stack(env, pool, settings, gateway=gateway) as quotes,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web,
     ):
         quote = await quotes.create(request("SUB-1001"), send=True)
+        cancelled = await quotes.create(request("SUB-1003"), send=True)
         await settled(env.client, quote.number)
+        await settled(env.client, cancelled.number)
         link, _ = links_in(mailbox, quote.number, "buyer@acme.example")
+        cancelled_link, _ = links_in(mailbox, cancelled.number, "buyer@acme.example")
+        await quotes.cancel(cancelled.number, "sales")
         pay_page = await web.get(link.replace(f"/quotes/{quote.number}?", f"/quotes/{quote.number}/pay?"))
         paid = await web.post(
             f"/quotes/{quote.number}/pay", data=form_fields(pay_page.text, f"/quotes/{quote.number}/pay") | CARD
         )
         assert paid.status_code == 200 and "the quote is paid" in paid.text
         await quote_result(env.client, quote.number)
-        dead = await web.get(link)
+        receipt = await web.get(link)
+        assert receipt.status_code == 200 and 'id="reference">' in receipt.text
+        assert "Accept" not in receipt.text and "<form" not in receipt.text
+        dead = await web.get(cancelled_link)
         assert dead.status_code == 410 and "This link no longer opens the quote" in dead.text
-        assert "EUR" not in dead.text and "Accept" not in dead.text
+        assert "€" not in dead.text and "Accept" not in dead.text
     confirmation = next(m for m in mailbox.messages() if m["Subject"].startswith(f"Paid: quote {quote.number}"))
     assert f"/quotes/{quote.number}?token=" not in confirmation.get_body(("plain",)).get_content()
 
