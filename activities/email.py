@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -331,6 +331,8 @@ class Mailer:
         msg_id = message["Message-ID"]
         if not await self._claim(msg_id, message, purpose, quote_number, subscription_id):
             return False
+        if "Date" not in message:  # RFC 5322: when it left, as mail clients sort and show it
+            message["Date"] = formatdate(usegmt=True)
         try:
             if session is not None:
                 await session.deliver(message)

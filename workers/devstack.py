@@ -562,12 +562,13 @@ renewal-quotes is running
   settings for other terminals: {stack.var / "dev.env"}
 
 Try, in another terminal (source .venv/bin/activate first):
+  renewals quote link Q-000001        # the demo quote: open it in a browser, accept and pay
   renewals subscriptions --csn 5100000001
   renewals groups --csn 5100000001 --json
-  renewals quote create --csn 5100000001 --subscription SUB-1001 --send
-  renewals quote link Q-000001        # open it in a browser: accept and pay
+  renewals quote create --csn 5100000001 --subscription SUB-1002 --send
   renewals ops stuck
   curl -H "Authorization: Bearer {stack.api_key}" "{s.buyer_app_url}/api/v1/subscriptions?csn=5100000001"
+and the README's walkthrough, in order.
 
 Ctrl-C stops everything.
 """

@@ -40,5 +40,28 @@ def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess,
         status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
         if (problem := mismatch(step, printed, status)) is not None:
             problems.append(problem)
+    problems += banner_problems(dev)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
+
+
+def banner_problems(dev: DevProcess) -> list[str]:
+    """What `make run` prints (the README's "Two commands" and the demo quote's link), on this stack's ports."""
+    text = README.read_text(encoding="utf-8")
+    ports = {
+        "localhost:8000": f"localhost:{dev.port('--web-port')}",
+        "localhost:8233": f"localhost:{dev.port('--ui-port')}",
+        ":7233": f":{dev.port('--temporal-port')}",
+        ":8025": f":{dev.port('--smtp-port')}",
+        ":8099": f":{dev.port('--webhook-port')}",
+    }
+    problems = []
+    for first in ("renewal-quotes is running", "sent demo quote"):
+        start = text.index("\n" + first) + 1
+        block = text[start : text.index("```", start)]
+        for old, new in ports.items():
+            block = block.replace(old, new)
+        step = Step(command=f"make run ({first})", line=text[:start].count("\n") + 1, expected=block.splitlines())
+        if (problem := mismatch(step, dev.log.read_text(), 0)) is not None:
+            problems.append(problem)
+    return problems

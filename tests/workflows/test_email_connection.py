@@ -32,6 +32,7 @@ class CountingSink(MailDirHandler):
         self.connections = 0
         self.quits = 0
         self.delivered: Counter[str] = Counter()
+        self.dated: list[bool] = []  # RFC 5322: every message says when it was sent
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
@@ -46,7 +47,9 @@ class CountingSink(MailDirHandler):
 
     async def handle_DATA(self, server, session, envelope) -> str:
         status = await super().handle_DATA(server, session, envelope)
-        self.delivered[message_from_bytes(envelope.original_content or b"")["Message-ID"]] += 1
+        message = message_from_bytes(envelope.original_content or b"")
+        self.delivered[message["Message-ID"]] += 1
+        self.dated.append(message["Date"] is not None)
         if self.drop_after_message:
             asyncio.get_running_loop().call_soon(server.transport.close)  # after the 250 is written
         return status
@@ -115,7 +118,7 @@ async def test_three_recipients_one_connection_and_a_retry_after_a_crash_sends_e
         assert sink.connections == 2  # nothing left to send: no connection
     finally:
         await asyncio.to_thread(controller.stop)
-    assert sorted(sink.delivered.values()) == [1, 1, 1]
+    assert sorted(sink.delivered.values()) == [1, 1, 1] and sink.dated == [True, True, True]
     assert sorted(r.message_id for r in retried.sent) == sorted(sink.delivered)
     sent = await scalar(pool, "SELECT count(*) FROM sent_mail WHERE quote_number = %s AND status = 'sent'", "Q-778001")
     assert sent == 3
