@@ -29,6 +29,7 @@ from domain.links import LinkSigner
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
 from runtime.interceptors import BusinessFailures
+from runtime.logs import quiet_business_outcomes
 from runtime.settings import Settings
 from services.quotes import QuoteService
 from store.pool import Pool
@@ -209,7 +210,9 @@ def build_worker(
 ) -> Workers:
     """Shutdown stops polling at once and gives in-flight activities WORKER_SHUTDOWN_GRACE seconds.
     `interceptors` come after the one that makes business failures non-retryable. Every queue's worker
-    knows every workflow and activity (one set of clients), so any of them can run any task it gets."""
+    knows every workflow and activity (one set of clients), so any of them can run any task it gets. A business
+    outcome an activity ends with is logged as one INFO line, not as a crash (runtime/logs.py)."""
+    quiet_business_outcomes()
     bound = activities(client, pool, settings, gateway)
     polled = settings.queues()
     # WORKER_MAX_CACHED_WORKFLOWS is the process's: shared by the queues it polls.

@@ -1,10 +1,13 @@
 """`renewals`: the command line contract (README, Command line)."""
 
+import errno
 import os
+import socket
 import sys
 from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from tabulate import tabulate
@@ -13,7 +16,8 @@ from domain.errors import BadInput
 from domain.grouping import renewal_groups
 from domain.json_views import group_json, subscription_json
 from runtime.app import App
-from runtime.settings import Settings, var_dir
+from runtime.logs import configure_logging
+from runtime.settings import Settings, dev_env_file, var_dir
 from starters import output, quote_cli  # noqa: F401  (quote_cli registers `renewals quote`)
 from starters.base import cli, json_option, run, with_app
 from store.loader import LoadResult, read_data_file
@@ -60,6 +64,9 @@ def dev(
     from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port, webhooks=webhook_port)
+    # Warnings and errors in this terminal, one line each (LOG_LEVEL=INFO shows each activity's lines too,
+    # a declined card or a refusal among them: one INFO line, never a traceback).
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
     try:
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo, workers=workers))
     except DevStackError as err:
@@ -108,6 +115,10 @@ def migrate(as_json: bool) -> None:
     output.emit(as_json, {"applied": applied}, f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
+# Each subscription of the file is counted once: new, changed, unchanged or kept.
+KEPT = " (renewed here since the file's export; each keeps its stored term, R18)"
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.option("--resync", is_flag=True, help="Tell every open subscription's calendar its stored data again.")
@@ -130,9 +141,14 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
 
     result, told = with_app(go, pool_size=2)
     lines = [
-        f"{table:<14} " + ", ".join(f"{n} {outcome}" for outcome, n in c.items()) for table, c in result.counts.items()
+        f"{table:<14} "
+        + ", ".join(f"{n} {outcome}{KEPT if outcome == 'kept' and n else ''}" for outcome, n in c.items())
+        for table, c in result.counts.items()
     ]
-    lines += [f"kept           {row.id}: {row.reason}" for row in result.kept]
+    lines += [
+        f"kept           {row.id}: {row.reason}{'; its other fields updated from the file' if row.changed else ''}"
+        for row in result.kept
+    ]
     lines.append(f"calendars told {told}")
     output.emit(
         as_json,
@@ -262,9 +278,74 @@ def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
             f"WEBHOOK_SECRET is {'empty' if secret is not None else 'not set'}: it is what the signatures are "
             "checked with, and with an empty one anyone can sign a delivery"
         )
+    listening = bound(host, port, PATH)  # held from here on: said to be receiving only once it is
     sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
     click.echo(f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; Ctrl-C stops")
-    uvicorn.run(sink.app(), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.Server(uvicorn.Config(sink.app(), log_level="warning")).run(sockets=[listening])
+    except KeyboardInterrupt:  # Ctrl-C, once the server stopped: a normal end, as with uvicorn.run
+        pass
+
+
+def bound(host: str, port: int, path: str) -> socket.socket:
+    """A listening socket on HOST:PORT, or exit 2 saying who holds the port (the dev stack's receiver, when
+    var/dev.env names it) and a port that is free."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is free
+    try:
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as err:
+        listening.close()
+        if err.errno != errno.EADDRINUSE:
+            raise BadInput(f"cannot listen on {host}:{port}: {err.strerror}") from None
+        free = next((p for p in range(port + 1, min(port + 100, 65536)) if _free(host, p)), None)
+        other = f"--port {free}" if free else "another --port"
+        dev = _dev_stack_receiver(port)
+        if dev is None:
+            raise BadInput(f"port {port} is in use: stop what listens there, or choose {other}") from None
+        raise BadInput(
+            f"port {port} is in use: the dev stack (renewals dev, pid {dev}) already runs a webhook receiver on it",
+            [
+                f"its events are in {var_dir() / 'webhooks'}, one JSON file per event",
+                f"a receiver of your own: renewals webhooks listen {other} (the dev stack delivers to it when "
+                f"started with WEBHOOK_URLS=http://{host}:{free or 'PORT'}{path} and a WEBHOOK_SECRET)",
+            ],
+        ) from None
+    listening.setblocking(False)
+    return listening
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _dev_stack_receiver(port: int) -> str | None:
+    """The pid of the `renewals dev` of this var/ (var/dev.env, while it runs) if its own webhook receiver is
+    what listens on PORT, or None."""
+    import psutil
+
+    try:
+        lines = dev_env_file().read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    values = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    pid = values.get("RENEWALS_DEV_PID", "")
+    receivers = [url.strip() for url in values.get("WEBHOOK_URLS", "").split(",") if url.strip()]
+    try:
+        named = any(urlsplit(url).port == port for url in receivers)
+        process = psutil.Process(int(pid))
+        connections = getattr(process, "net_connections", None) or process.connections
+        listens = any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections("tcp"))
+    except (ValueError, psutil.Error):
+        return None
+    return pid if named and listens else None
 
 
 def main() -> None:

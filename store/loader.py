@@ -23,8 +23,12 @@ from store.pool import Conn
 
 
 class KeptRow(BaseModel):
+    """A subscription whose stored term a load kept (R18): the file's is older. `changed`: its other fields
+    were updated from the file."""
+
     id: str
     reason: str
+    changed: bool = False
 
 
 class LoadResult(BaseModel):
@@ -213,7 +217,9 @@ async def load(conn: Conn, data: DataFile) -> LoadResult:
 
 
 async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Counter) -> tuple[list[str], list[KeptRow]]:
-    """R18: what the system did since the source's export stays; the rest of each row is the source's."""
+    """R18: what the system did since the source's export stays; the rest of each row is the source's. Each
+    row of the file is counted once: new, changed, unchanged, or kept (its stored term kept, whatever else
+    the file changed)."""
     counts["kept"] = 0
     stored = await stored_subscriptions(conn, [s.id for s in subs])
     changed: list[str] = []
@@ -232,9 +238,10 @@ async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Coun
             await mark_source_changed(conn, incoming.id, reopen=reopen)
             changed.append(incoming.id)
         if merged.kept:
-            kept.append(KeptRow(id=incoming.id, reason=merged.kept))
+            kept.append(KeptRow(id=incoming.id, reason=merged.kept, changed=outcome == "changed"))
             counts["kept"] += 1
-        counts[outcome] += 1
+        else:
+            counts[outcome] += 1
     return changed, kept
 
 

@@ -5,19 +5,11 @@ import logging
 import signal
 
 from runtime.app import open_app
+from runtime.logs import configure_logging
 from runtime.settings import Settings
 from runtime.temporal import build_worker, connect, metrics_runtime, stop_worker
 
 log = logging.getLogger("renewals.worker")
-
-
-def configure_logging(level: str) -> None:
-    """One line per event; activity and workflow lines carry their workflow id and the quote number."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
 
 
 async def run_worker(settings: Settings) -> None:
