@@ -80,7 +80,7 @@ async def test_r19_contact_link_never_lists_or_opens_another_quote(
 
 
 @session
-async def test_r19_a_quotes_links_die_when_it_ends_a_paid_ones_show_the_receipt(
+async def test_r19_a_quotes_link_dies_when_it_ends_but_a_paid_quotes_opens_its_receipt(
     env: WorkflowEnvironment, pool, settings, mailbox, gateway
 ) -> None:
     app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
