@@ -280,6 +280,7 @@ class QuoteWorkflow:
                 revised_by=input.revised_by,
                 ended_at=workflow.now(),
             )
+            workflow.logger.info("quote %s cancelled by the system: %s", self.quote.number, input.reason)
             revised = {"revised_by": input.revised_by} if input.revised_by else {}
             await self._save("cancelled", {"by": "system", "reason": input.reason, "detail": input.detail, **revised})
             if self.quote.sent_at is not None:
@@ -353,6 +354,10 @@ class QuoteWorkflow:
             except (ApplicationError, ActivityError) as err:
                 # Refused, declined, not confirmed, or a step that failed for good: an accepted quote is
                 # written as accepted and keeps holding auto-renew (R17).
+                if isinstance(err, ApplicationError) and err.type == "Refused":  # a failed activity logs its own
+                    workflow.logger.info(
+                        "quote %s not paid: refused (%s): %s", self.quote.number, *err.details, err.message
+                    )
                 if self.quote.state is QuoteState.ACCEPTED:
                     await self._attach()
                 if self.quote.payment or self.progress.unwritten:

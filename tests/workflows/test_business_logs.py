@@ -70,6 +70,30 @@ async def test_a_provider_outage_still_logs_its_warning_with_the_traceback(
     assert "Traceback" in caplog.text and "the payment provider answered 503" in caplog.text
 
 
+@SESSION_LOOP
+async def test_r16_a_superseded_quote_is_logged_as_one_info_line(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two quotes for one term: the one paid renews it, the other is cancelled by the system, said in one line."""
+    caplog.set_level(logging.INFO)
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
+        first = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        second = await sent_quote(env, pool, settings, quotes, "SUB-1001")
+        caplog.clear()
+        await quotes.accept(first.number, pay=True, reference="BANK-1")
+        assert (await quote_result(env.client, second.number)).state is QuoteState.CANCELLED
+        records = list(caplog.records)
+    assert [r for r in records if r.exc_info or r.exc_text] == []
+    said = [
+        r.getMessage()
+        for r in records
+        if r.name == "temporalio.workflow" and f"quote {second.number}" in r.getMessage() and r.levelno >= logging.INFO
+    ]
+    assert len(said) == 1 and said[0].startswith(
+        f"quote {second.number} cancelled by the system: superseded by {first.number}"
+    ), said
+
+
 def test_where_info_is_not_shown_a_business_outcome_is_not_shown_at_all() -> None:
     """`renewals dev` logs WARNING and up to its terminal: a declined card is no longer there as a crash."""
     from temporalio.exceptions import ApplicationError
