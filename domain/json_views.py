@@ -96,12 +96,14 @@ def subscription_json(sub: Subscription, today: date, held_by: list[str] | None 
     }
 
 
-def group_json(group: RenewalGroup, today: date) -> dict[str, Any]:
+def group_json(group: RenewalGroup, today: date, holds: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """`holds`: the quotes holding each subscription's auto-renew, as `subscription_json` shows them."""
+    holds = holds or {}
     return {
         "key": group.key,
         "csn": group.csn,
         "currency": group.currency,
         "purchase_method": group.purchase_method.value,
         "partner_csn": group.partner_csn,
-        "subscriptions": [subscription_json(s, today) for s in group.subscriptions],
+        "subscriptions": [subscription_json(s, today, holds.get(s.id)) for s in group.subscriptions],
     }

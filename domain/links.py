@@ -107,6 +107,11 @@ class LinkSigner:
 QUOTES_PAGE_LIFETIME = timedelta(days=90)
 
 
+def receipt_link(links: LinkSigner, app_url: str, quote: Quote, recipient: str, until: datetime) -> str:
+    """A paid quote's link, which opens its receipt (R19: for this recipient only), working until `until`."""
+    return f"{app_url.rstrip('/')}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient, until)
+
+
 def signed_links(links: LinkSigner, app_url: str, quote: Quote, recipient: str) -> tuple[str | None, str]:
     """The quote's link, while it is pending (R19: a quote's links die when it ends), and the
     recipient's quotes page (R14), each signed for this recipient only."""

@@ -174,9 +174,9 @@ def subscriptions(csn: str, as_json: bool) -> None:
 def groups(csn: str, as_json: bool) -> None:
     """Eligible subscriptions grouped for bulk renewal: CSN, currency, purchase method, partner (R05, R08)."""
     today = date.today()
-    subs, _ = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
+    subs, holds = with_app(lambda app: app.subscriptions.of_customer(csn), pool_size=1)
     found = renewal_groups(subs, today)
-    rows = [group_json(g, today) for g in found]
+    rows = [group_json(g, today, holds) for g in found]
     output.emit(as_json, rows, output.groups_text(rows))
 
 

@@ -1,14 +1,16 @@
 """`renewals quote ...`: create, send, accept, pay, cancel, edit, show and list quotes."""
 
+from datetime import UTC, datetime, timedelta
+
 import click
 
 from contracts.quote import EditInput
 from domain.errors import BadInput, Refused
-from domain.links import signed_links
+from domain.links import receipt_link, signed_links
 from domain.models import Term
 from domain.money import format_money
 from domain.quote_rules import NewLine, QuoteRequest
-from domain.quotes import Origin
+from domain.quotes import Origin, QuoteState
 from domain.revisions import Revision
 from runtime.app import App
 from starters import output
@@ -283,7 +285,8 @@ def list_(csn: str | None, state: str | None, as_json: bool) -> None:
 @click.option("--recipient", help="The recipient the link is for (default: the buyer).")
 @json_option
 def link(number: str, recipient: str | None, as_json: bool) -> None:
-    """The signed links a recipient opens: the quote (while it is pending) and their quotes page (R19)."""
+    """The signed links a recipient opens: the quote (while it is pending; once paid, its receipt, for a day)
+    and their quotes page (R19)."""
 
     async def show(app: App):
         return app, await app.quotes.show(number)
@@ -295,6 +298,9 @@ def link(number: str, recipient: str | None, as_json: bool) -> None:
             "R19", f"{recipient} is not a recipient of quote {number}; a link opens only a quote its holder was sent"
         )
     quote_link, quotes_page = signed_links(app.links, app.settings.buyer_app_url, quote, recipient)
+    if quote.state is QuoteState.PAID:  # its receipt, for a day; the quotes page makes new ones (R14)
+        until = datetime.now(UTC) + timedelta(days=1)
+        quote_link = receipt_link(app.links, app.settings.buyer_app_url, quote, recipient, until)
     output.emit(
         as_json,
         {"quote": quote_link, "quotes_page": quotes_page},

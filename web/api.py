@@ -316,9 +316,9 @@ async def list_subscriptions(csn: Csn, app: Application) -> Any:
 
 @router.get("/groups", response_model=list[GroupJson])
 async def list_groups(csn: Csn, app: Application) -> Any:
-    subs, _ = await app.subscriptions.of_customer(csn)
+    subs, holds = await app.subscriptions.of_customer(csn)
     today = date.today()
-    return [group_json(g, today) for g in renewal_groups(subs, today)]
+    return [group_json(g, today, holds) for g in renewal_groups(subs, today)]
 
 
 @router.put("/subscriptions/{subscription_id}/auto-renew", response_model=AutoRenewState)

@@ -276,5 +276,12 @@ def test_r05_the_json_of_a_group_has_its_key_and_its_subscriptions() -> None:
     assert group_json(group, END)["subscriptions"][0]["id"] == "A"
 
 
+def test_r02_a_group_says_which_quote_holds_a_subscriptions_auto_renew_as_its_row_does() -> None:
+    [group] = renewal_groups([subscription(id="A")], END)
+    held = group_json(group, END, {"A": ["Q-000008"]})["subscriptions"][0]
+    assert held == subscription_json(group.subscriptions[0], END, ["Q-000008"])
+    assert held["auto_renew_held_by"] == ["Q-000008"]
+
+
 def test_r20_the_json_says_a_payment_is_being_confirmed() -> None:
     assert quote(state=QuoteState.ACCEPTED, payment="pending").json_view()["payment"] == "pending"

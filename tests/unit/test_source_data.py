@@ -24,14 +24,20 @@ def test_r18_a_stale_file_keeps_the_term_this_system_renewed_and_says_so() -> No
     stale = subscription(end_date=END, seats=7, term="3-year", product="AutoCAD LT", auto_renew=True)
     merged = merge_from_source(STORED, stale, held=False, renewed_by="renewed by Q-000042 on 2027-03-20")
     assert merged.subscription == stale.model_copy(
-        update={"end_date": date(2028, 3, 31), "seats": 5, "term": Term.ANNUAL}
+        update={"end_date": date(2028, 3, 31), "seats": 5, "term": Term.ANNUAL, "auto_renew": False}
     )
-    assert merged.subscription.product == "AutoCAD LT" and merged.subscription.auto_renew is True
+    assert merged.subscription.product == "AutoCAD LT"
     assert merged.kept == (
         "the file ends it 2027-03-31, but it runs until 2028-03-31 (renewed by Q-000042 on 2027-03-20); "
         "kept the stored term"
     )
     assert merged.renewed_elsewhere is False
+
+
+def test_r03_r18_a_stale_file_does_not_switch_off_the_auto_renew_a_paid_quote_turned_back_on() -> None:
+    renewed = STORED.model_copy(update={"auto_renew": True})  # R03: on again once the quote was paid
+    stale = subscription(end_date=END, seats=5, term="annual", auto_renew=False)  # exported before
+    assert merge_from_source(renewed, stale, held=False, renewed_by="x").subscription.auto_renew is True
 
 
 def test_r18_a_stale_file_without_a_known_renewer_still_keeps_the_term() -> None:
@@ -56,6 +62,11 @@ def test_r18_a_later_end_date_was_renewed_elsewhere_and_is_adopted() -> None:
 def test_r02_r18_while_a_quote_holds_auto_renew_a_load_does_not_change_the_switch(incoming_end: date) -> None:
     incoming = subscription(end_date=incoming_end, auto_renew=True)
     assert merge_from_source(STORED, incoming, held=True).subscription.auto_renew is False
+
+
+@pytest.mark.parametrize("incoming_end", [date(2028, 3, 31), date(2029, 3, 31)])
+def test_r18_a_current_file_sets_the_auto_renew_switch_nothing_holds(incoming_end: date) -> None:
+    incoming = subscription(end_date=incoming_end, auto_renew=True)
     assert merge_from_source(STORED, incoming, held=False).subscription.auto_renew is True
 
 

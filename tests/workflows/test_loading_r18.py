@@ -43,11 +43,11 @@ STALE = STORED.model_copy(
 )
 
 
-def test_r18_stale_export_keeps_term_seats_and_end_date_takes_the_rest() -> None:
+def test_r18_stale_export_keeps_term_seats_end_date_and_switch_takes_the_rest() -> None:
     merged = merge_from_source(STORED, STALE, held=False, renewed_by="renewed by Q-000001 on 2026-11-26")
     sub = merged.subscription
-    assert (sub.end_date, sub.seats, sub.term) == (STORED.end_date, 3, STORED.term)
-    assert (sub.product, sub.auto_renew) == ("AutoCAD LT", True)
+    assert (sub.end_date, sub.seats, sub.term, sub.auto_renew) == (STORED.end_date, 3, STORED.term, False)
+    assert sub.product == "AutoCAD LT"
     assert merged.kept == (
         "the file ends it 2026-12-31, but it runs until 2029-12-31 "
         "(renewed by Q-000001 on 2026-11-26); kept the stored term"
@@ -77,6 +77,14 @@ async def test_r18_stale_reload_after_a_renewal_keeps_it_and_never_lapses(
 ) -> None:
     async with quote_stack(env, pool, settings) as quotes:
         data = demo_data((await env.get_current_time()).date())
+        # An export made before the quote, when its holder had auto-renew off: paid, the quote turns it on (R03).
+        data = data.model_copy(
+            update={
+                "subscriptions": [
+                    s.model_copy(update={"auto_renew": False}) if s.id == "SUB-1001" else s for s in data.subscriptions
+                ]
+            }
+        )
         end = (await subscription_row(pool, "SUB-1001"))["end_date"]
         await subscriptions(env, pool, settings).sync()
         quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 3}), send=True)
@@ -98,7 +106,7 @@ async def test_r18_stale_reload_after_a_renewal_keeps_it_and_never_lapses(
             ]
             assert await subscriptions(env, pool, settings).sync() == 0
         row = await subscription_row(pool, "SUB-1001")
-        assert (row["end_date"], row["seats"]) == (renewed, 3)
+        assert (row["end_date"], row["seats"], row["auto_renew"]) == (renewed, 3, True)
         assert (await calendar(env.client, "SUB-1001")).end_date == renewed
         with pytest.raises(Refused) as refused:
             await quotes.create(request("SUB-1001"))
