@@ -44,7 +44,7 @@ def best_promotion(
     line: QuoteLine, amount: Decimal, promotions: list[Promotion], currency: str, kind: QuoteKind, on: date
 ) -> tuple[Promotion | None, Decimal]:
     """The single eligible promotion with the largest discount (ties: the first code alphabetically)."""
-    best: tuple[Promotion | None, Decimal] = (None, Decimal(0))
+    best: tuple[Promotion | None, Decimal] = (None, round_money(Decimal(0), currency))  # "0.00": the currency's places
     for promotion in sorted(promotions, key=lambda p: p.code):
         if not applies(promotion, line, currency, kind, on):
             continue

@@ -132,6 +132,7 @@ def test_r11_promotion_outside_its_scope_does_not_apply(why: str, promotion: Pro
         [line("AutoCAD", 1)], [price("AutoCAD", "2030.00")], [promotion], "EUR", QuoteKind.RENEWAL, TODAY
     )
     assert (priced.lines[0].promotion, priced.lines[0].discount) == (None, Decimal(0)), why
+    assert str(priced.lines[0].discount) == "0.00"  # R15: in the currency's minor units, as discount_total
 
 
 def test_r11_amount_off_never_exceeds_the_line() -> None:
