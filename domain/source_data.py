@@ -3,8 +3,8 @@
 The source system owns customer details, product, offering, partner, prices and the auto-renew
 switch while nothing holds it. The term is the system's own once it renewed or lapsed it: a file
 with an earlier end date (a stale export) keeps the stored term; a later one (renewed elsewhere)
-is adopted. A stale export's auto-renew switch is as old as its end date: the stored one stays (a
-paid quote turned it back on, R03, after the export was made).
+is adopted. Where this system renewed the term, a stale export's auto-renew switch is as old as its
+end date: the stored one stays (a paid quote turned it back on, R03, after the export was made).
 """
 
 from pydantic import BaseModel
@@ -27,12 +27,9 @@ def merge_from_source(
     update = {}
     kept = None
     if incoming.end_date < stored.end_date:
-        update = {
-            "end_date": stored.end_date,
-            "seats": stored.seats,
-            "term": stored.term,
-            "auto_renew": stored.auto_renew,
-        }
+        update = {"end_date": stored.end_date, "seats": stored.seats, "term": stored.term}
+        if renewed_by:  # the export predates this system's renewal, and the switch it set then (R03)
+            update["auto_renew"] = stored.auto_renew
         how = f" ({renewed_by})" if renewed_by else ""
         kept = (
             f"the file ends it {incoming.end_date.isoformat()}, but it runs until "

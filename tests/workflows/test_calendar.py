@@ -244,7 +244,8 @@ async def test_load_starts_each_calendar_once_and_tells_changes(env: WorkflowEnv
         async with pool.connection() as conn:
             result = await load(conn, changed)
         assert result.changed_subscriptions == ["SUB-1001"]
-        # R18: an earlier end date is a stale export: the term is kept, the source's switch adopted.
+        # R18: an earlier end date is a stale export: the term is kept; nothing renewed it here, so the
+        # source's switch is adopted.
         assert [k.id for k in result.kept] == ["SUB-1001"]
         assert await subscriptions(env, pool, settings).sync() == 1
         state = await calendar(env.client, "SUB-1001")
