@@ -32,8 +32,9 @@ from domain.models import DataFile
 from domain.quote_rules import QuoteRequest
 from domain.quotes import quote_workflow_id, subscription_workflow_id
 from runtime.app import App, open_app
+from runtime.client import connect
 from runtime.settings import Settings
-from runtime.temporal import connect, sandbox
+from runtime.temporal import sandbox
 from workers.demo_data import price_book, renewable_subscriptions
 
 CSN = "5199999999"

@@ -11,8 +11,8 @@ from temporalio.client import Client
 
 from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
+from runtime.client import connect, payment_gateway
 from runtime.settings import Settings
-from runtime.temporal import connect, payment_gateway
 from services.account import AccountService
 from services.ops import OpsService
 from services.quotes import QuoteService

@@ -2,17 +2,10 @@
 
 import asyncio
 import logging
-import os
-import subprocess
 from collections.abc import Sequence
 from datetime import timedelta
 
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfigProfile
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -26,8 +19,8 @@ from activities.subscriptions import SubscriptionActivities
 from activities.webhooks import WebhookActivities
 from contracts import subscription as calendar_contract
 from domain.links import LinkSigner
-from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
+from runtime.client import payment_gateway
 from runtime.interceptors import BusinessFailures
 from runtime.logs import quiet_business_outcomes
 from runtime.settings import Settings
@@ -40,59 +33,6 @@ from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow, SignInEmailWorkflow]
 log = logging.getLogger("renewals.worker")
-
-
-def client_environment(settings: Settings) -> dict[str, str]:
-    """The SDK's client environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
-    TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
-    TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_PROFILE, ...), with what these settings know: var/dev.env's
-    address, and the older TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY names."""
-    known = {
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        "TEMPORAL_API_KEY": settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        "TEMPORAL_TLS": "true" if settings.temporal_tls else None,
-        "TEMPORAL_TLS_CLIENT_CERT_PATH": settings.temporal_tls_cert,
-        "TEMPORAL_TLS_CLIENT_KEY_PATH": settings.temporal_tls_key,
-    }
-    env = {k: v for k, v in known.items() if v}
-    env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_") and k not in env})
-    return env
-
-
-async def connect(settings: Settings, runtime: Runtime | None = None, lazy: bool = False) -> Client:
-    """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key,
-    configured the SDK's way (a TOML profile works too)."""
-    config = ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config()
-    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy)
-
-
-def metrics_runtime(settings: Settings) -> Runtime | None:
-    """Prometheus metrics from the SDK on METRICS_PORT (e.g. worker task latency, activity failures)."""
-    if not settings.metrics_port:
-        return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")))
-
-
-async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeout: float = 60) -> Client:
-    """Connect once the freshly started server answers; fail early if it exited."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"the Temporal dev server exited with status {server.returncode}; see var/temporal.log")
-        try:
-            client = await connect(settings)
-            await client.workflow_service.get_system_info(GetSystemInfoRequest())
-            return client
-        except (RuntimeError, RPCError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.25)
-
-
-def payment_gateway(settings: Settings, pool: Pool) -> PaymentGateway:
-    """The provider PAYMENT_GATEWAY names; `fake`, the one built in, is the local fake with test cards."""
-    return {"fake": FakeGateway}[settings.payment_gateway](pool)
 
 
 def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentGateway | None = None) -> list:

@@ -22,7 +22,6 @@ from starters import output, quote_cli  # noqa: F401  (quote_cli registers `rene
 from starters.base import cli, json_option, run, with_app
 from store.loader import LoadResult, read_data_file
 from store.migrate import migrate as apply_migrations
-from workers.main import run_worker
 
 
 @cli.command()
@@ -87,6 +86,8 @@ def worker(queues: str | None, as_json: bool) -> None:
     if queues is not None:
         settings = settings.model_copy(update={"worker_queues": queues})
     settings.queues()  # an unknown queue stops here, exit 2
+    from workers.main import run_worker  # here: the activities and workflows it imports slow every other command
+
     run(run_worker(settings))
 
 

@@ -24,8 +24,9 @@ from contracts.search_attributes import dev_server_flags
 from domain.links import signed_links
 from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
+from runtime.client import wait_for_temporal
 from runtime.settings import Settings
-from runtime.temporal import build_worker, stop_worker, wait_for_temporal
+from runtime.temporal import build_worker, stop_worker
 from store.admin import ensure_database
 from store.catalog import count_rows
 from store.loader import load

@@ -5,9 +5,10 @@ import logging
 import signal
 
 from runtime.app import open_app
+from runtime.client import connect, metrics_runtime
 from runtime.logs import configure_logging
 from runtime.settings import Settings
-from runtime.temporal import build_worker, connect, metrics_runtime, stop_worker
+from runtime.temporal import build_worker, stop_worker
 
 log = logging.getLogger("renewals.worker")
 

@@ -13,8 +13,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from runtime.client import connect
 from runtime.settings import Settings
-from runtime.temporal import build_worker, connect
+from runtime.temporal import build_worker
 from store.pool import open_pool
 
 

@@ -4,8 +4,8 @@ import pytest
 from temporalio.envconfig import ClientConfigProfile
 
 from domain.errors import BadInput
+from runtime.client import client_environment
 from runtime.settings import Settings
-from runtime.temporal import client_environment
 
 
 def connect_config(settings: Settings, monkeypatch, **env: str) -> dict:
