@@ -72,15 +72,21 @@ class QuoteService:
         idempotency key (the `client`'s own, for 24 hours), the same request again gives the same quote,
         starts nothing new and takes no new number; the key with another request is refused (KeyReused)."""
         async with self.pool.connection() as conn:
-            draft = await self._draft(conn, request)
             if idempotency_key is None:
+                draft = await self._draft(conn, request)
                 number = await next_quote_number(conn)
             else:
                 scoped = f"{client}:{idempotency_key}"
                 fingerprint = hashlib.sha256(f"{request.model_dump_json()}|send={send}".encode()).hexdigest()
-                keyed = await find_key(conn, scoped) or await claim_key(
-                    conn, scoped, fingerprint, await next_quote_number(conn)
-                )
+                earlier = await find_key(conn, scoped)
+                if earlier is not None and earlier.fingerprint != fingerprint:
+                    raise KeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request")
+                if earlier is not None and (made := await self._made(earlier.quote_number)) is not None:
+                    # A repeat answers with the quote the first made, whatever happened to it since (paid,
+                    # revised): its rules held when it was made, and need not hold now.
+                    return made
+                draft = await self._draft(conn, request)
+                keyed = earlier or await claim_key(conn, scoped, fingerprint, await next_quote_number(conn))
                 if keyed.fingerprint != fingerprint:
                     raise KeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request")
                 # The first request and its repeats alike: whichever reaches the workflow first starts
@@ -117,6 +123,13 @@ class QuoteService:
             numbered = draft.model_copy(update={"number": await next_quote_number(conn), "revises": original.number})
             # Started, and priced or sent, before the lock goes: its row is then there for the next check.
             return await self._start(numbered, send)
+
+    async def _made(self, number: str) -> Quote | None:
+        """The quote `number` if it was made (its workflow started), else None."""
+        try:
+            return await self.show(number)
+        except NotFound:
+            return None
 
     async def _keyed(self, quote: Quote, send: bool) -> Quote:
         """A request with an idempotency key: the quote its key names (started now if no request got that

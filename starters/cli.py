@@ -248,7 +248,9 @@ def audit(as_json: bool) -> None:
         if report.pending:
             lines.append(f"payment being confirmed (see renewals ops stuck): {', '.join(report.pending)}")
         verdict = "audit clean" if report.clean else f"audit found {len(report.violations)} problem(s)"
-        lines.append(f"{verdict}: {report.quotes} accepted quote(s), {report.subscriptions} open subscription(s)")
+        lines.append(
+            f"{verdict}: {report.quotes} accepted or paid quote(s), {report.subscriptions} open subscription(s)"
+        )
         click.echo("\n".join(lines))
     if not report.clean:
         sys.exit(1)

@@ -99,6 +99,10 @@ def quote_text(quote) -> str:
         head.append(
             f"cancelled   by {quote.cancelled_by or '-'}{f': {quote.cancel_reason}' if quote.cancel_reason else ''}"
         )
+    if quote.state is QuoteState.PAID and quote.paid_at:
+        head.append(f"paid        {quote.paid_at.strftime('%Y-%m-%d %H:%M UTC')} · reference {quote.payment_reference}")
+    elif quote.payment == "pending":
+        head.append("payment     pending: being confirmed with the provider; no other payment until it is known (R20)")
     if quote.reminded:
         head.append(
             f"reminded    {', '.join(f'{days} days' if days > 1 else '1 day' for days in quote.reminded)} before expiry (R22)"

@@ -566,7 +566,7 @@ Try, in another terminal (source .venv/bin/activate first):
   renewals quote link Q-000001        # the demo quote: open it in a browser, accept and pay
   renewals subscriptions --csn 5100000001
   renewals groups --csn 5100000001 --json
-  renewals quote create --csn 5100000001 --subscription SUB-1002 --send
+  renewals quote show Q-000001
   renewals ops stuck
   curl -H "Authorization: Bearer {stack.api_key}" "{s.buyer_app_url}/api/v1/subscriptions?csn=5100000001"
 and the README's walkthrough, in order.

@@ -95,6 +95,24 @@ async def test_api_create_with_idempotency_key_twice_and_at_once_makes_one_quote
     assert await scalar(pool, "SELECT count(*) FROM sent_mail WHERE purpose = 'quote'") == 1
 
 
+async def test_api_a_repeat_of_a_keyed_create_answers_with_its_quote_after_it_was_paid(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    """A billing system that retries a create after its quote was paid (the term renewed, R01 now refusing a
+    new quote) gets the quote it made, paid, and nothing new: not a refusal it cannot explain."""
+    async with Api(env, pool, settings, gateway) as api:
+        headers = AUTH | {"Idempotency-Key": "order-44"}
+        first = (await api.post("/api/v1/quotes", json=body(send=True), headers=headers)).json()
+        paid = await api.post(f"/api/v1/quotes/{first['number']}/accept", json={"pay": True}, headers=AUTH)
+        assert paid.json()["state"] == "paid"
+        await quote_result(env.client, first["number"])
+        again = await api.post("/api/v1/quotes", json=body(send=True), headers=headers)
+        assert (again.status_code, again.json()["number"], again.json()["state"]) == (201, first["number"], "paid")
+        fresh = await api.post("/api/v1/quotes", json=body(send=True), headers=AUTH | {"Idempotency-Key": "order-45"})
+        assert fresh.status_code == 409 and fresh.json()["error"]["rule"] == "R01"
+    assert await scalar(pool, "SELECT count(*) FROM quotes") == 1
+
+
 async def test_api_accept_and_pay_then_read_it_back(env: WorkflowEnvironment, pool, settings, gateway) -> None:
     async with Api(env, pool, settings, gateway) as api:
         before = {
