@@ -107,8 +107,14 @@ class LinkSigner:
 QUOTES_PAGE_LIFETIME = timedelta(days=90)
 
 
-def receipt_link(links: LinkSigner, app_url: str, quote: Quote, recipient: str, until: datetime) -> str:
-    """A paid quote's link, which opens its receipt (R19: for this recipient only), working until `until`."""
+# How long a link made now for a paid quote's receipt works: whoever shows one (a quotes page, the
+# command line) makes a new one each time.
+RECEIPT_LINK_LIFETIME = timedelta(days=1)
+
+
+def receipt_link(links: LinkSigner, app_url: str, quote: Quote, recipient: str, now: datetime) -> str:
+    """A paid quote's link, which opens its receipt (R19: for this recipient only), for a day from `now`."""
+    until = now + RECEIPT_LINK_LIFETIME
     return f"{app_url.rstrip('/')}/quotes/{quote.number}?token=" + links.quote_token(quote.number, recipient, until)
 
 

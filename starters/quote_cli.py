@@ -1,6 +1,6 @@
 """`renewals quote ...`: create, send, accept, pay, cancel, edit, show and list quotes."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import click
 
@@ -299,8 +299,7 @@ def link(number: str, recipient: str | None, as_json: bool) -> None:
         )
     quote_link, quotes_page = signed_links(app.links, app.settings.buyer_app_url, quote, recipient)
     if quote.state is QuoteState.PAID:  # its receipt, for a day; the quotes page makes new ones (R14)
-        until = datetime.now(UTC) + timedelta(days=1)
-        quote_link = receipt_link(app.links, app.settings.buyer_app_url, quote, recipient, until)
+        quote_link = receipt_link(app.links, app.settings.buyer_app_url, quote, recipient, datetime.now(UTC))
     output.emit(
         as_json,
         {"quote": quote_link, "quotes_page": quotes_page},

@@ -369,6 +369,21 @@ def worker_env(client: Client, settings: Settings, var: Path) -> dict[str, str]:
     }
 
 
+def until_listening(process: subprocess.Popen, port: int, timeout: float = 30) -> None:
+    """Wait until the started `process` accepts connections on `port`; fail if it exits or takes too long."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, f"the process exited with status {process.returncode}"
+            assert time.monotonic() < deadline, f"nothing listens on port {port} after {timeout:.0f} s"
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     import socket
 

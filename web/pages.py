@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from domain.errors import BadInput, PaymentDeclined, Refused
-from domain.links import LinkRefused, LinkSigner
+from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
 from services.quotes import QuoteService
@@ -47,8 +47,6 @@ PLAIN = {
 Field = Annotated[str, Form()]
 # How many ended quotes the quotes page lists below the active ones (the last to end first).
 ENDED_SHOWN = 20
-# How long a receipt's link on a page lasts: the page makes a new one each time it is shown.
-RECEIPT_LINK = timedelta(days=1)
 
 router = APIRouter(include_in_schema=False)
 
@@ -131,7 +129,7 @@ def link_until(quote: Quote) -> datetime:
     quote's receipt a day from now."""
     if quote.state.pending and quote.expires_at:
         return quote.expires_at
-    return now() + RECEIPT_LINK
+    return now() + RECEIPT_LINK_LIFETIME
 
 
 def paid_or_ended(request: Request, quote: Quote, token: str, signer: LinkSigner | None = None) -> HTMLResponse:

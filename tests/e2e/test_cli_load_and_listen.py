@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import free_port, renewals
+from tests.helpers import free_port, renewals, until_listening
 from workers.demo_data import demo_data
 
 
@@ -93,7 +93,6 @@ def test_webhooks_listen_on_the_dev_stacks_receiver_port_says_where_its_events_a
 def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]) -> None:
     import signal
     import subprocess
-    import time
 
     from tests.helpers import BIN
 
@@ -106,14 +105,7 @@ def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert listener.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        until_listening(listener, port, timeout=20)
     finally:
         listener.send_signal(signal.SIGINT)
         output = listener.communicate(timeout=20)[0]

@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.e2e.test_web_browser import CHROMIUM
-from tests.helpers import BIN, DevProcess, free_port
+from tests.helpers import BIN, DevProcess, free_port, until_listening
 
 DEMO_SUBJECT = "Renewal quote Q-000001"
 
@@ -166,15 +166,7 @@ def test_renewals_web_has_no_dev_pages_and_sends_slash_to_the_account(stack: Dev
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert web.poll() is None and time.monotonic() < deadline, "renewals web did not start"
-            time.sleep(0.2)
+        until_listening(web, port)
         mail_id = demo_mail_id(stack)
         for path in ("/dev/mail", f"/dev/mail/{mail_id}", f"/dev/mail/{mail_id}/html", f"/dev/mail/{mail_id}/raw"):
             assert raw_get(port, path)[0] == 404, path
