@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.email import Mailer, message_id, render_renewal
+from contracts.failures import Failure, failure
 from domain.models import QuoteKind, Subscription
 from domain.money import format_money
 from domain.pricing import MissingPrice, price_lines
@@ -98,9 +98,7 @@ class CalendarActivities:
                     [QuoteLine.of(sub)], prices, promotions, sub.currency, QuoteKind.RENEWAL, sub.end_date
                 )
             except MissingPrice as err:
-                raise ApplicationError(
-                    f"cannot auto-renew {sub.id}: {err}", type="MissingPrice", non_retryable=True
-                ) from None
+                raise failure(Failure.MISSING_PRICE, f"cannot auto-renew {sub.id}: {err}") from None
             outcome, row = await record_renewal(
                 conn,
                 sub.id,
@@ -145,7 +143,7 @@ class CalendarActivities:
         async with self.pool.connection() as conn:
             customer = await get_customer(conn, sub.csn)
         if customer is None:
-            raise ApplicationError(f"unknown customer CSN {sub.csn}", type="InvalidData", non_retryable=True)
+            raise failure(Failure.INVALID_DATA, f"unknown customer CSN {sub.csn}")
         msg_id = message_id(f"{sub.id}.{sub.end_date.isoformat()}", "renewed", customer.email, self.mailer.domain)
         message = render_renewal(
             customer,

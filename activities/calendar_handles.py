@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 
 from contracts import subscription as calendar
+from contracts.failures import Failure, fail
 from domain.eligibility import window_closes
 from domain.models import Subscription
 from store.calendars import subscription_row
@@ -46,12 +46,11 @@ async def ensure_calendar(
     async with pool.connection() as conn:
         row = await subscription_row(conn, subscription_id)
     if row is None:
-        raise ApplicationError(f"unknown subscription {subscription_id}", non_retryable=True)
+        fail(Failure.INVALID_DATA, f"unknown subscription {subscription_id}")
     if row["lapsed_on"] is not None:
-        raise ApplicationError(
+        fail(
+            Failure.LAPSED,
             f"{subscription_id} lapsed: its renewal window closed on {window_closes(row['lapsed_on']).isoformat()}",
-            type="Lapsed",
-            non_retryable=True,
         )
     return await start_calendar(client, from_row(Subscription, row), row["auto_renew_version"], task_queue)
 

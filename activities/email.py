@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.failures import Failure
 from contracts.sign_in import SignInEmailInput, SignInEmailResult
 from documents import quote_pdf
 from documents.i18n import Writer, translations
@@ -38,7 +39,7 @@ from store.quotes import get_quote
 
 # `reminder`: a sent quote not yet accepted; `pay_reminder`: an accepted, unpaid one (R22).
 Purpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder"]
-MAIL_REFUSED = "MailRefused"
+MAIL_REFUSED = Failure.MAIL_REFUSED.value
 # In a MailRefused's details: one recipient the mail server will never accept (a 5xx for the address,
 # or an address it cannot take). Recorded, never retried; the other recipients still get their message.
 RECIPIENT = "recipient"

@@ -11,16 +11,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from contracts.failures import Failure, failure
 from payments.gateway import CardDeclined, Charge, ChargeRequest, OutcomeUnknown, PaymentGateway, idempotency_key
 from store import payments as store
 from store.pool import Pool
-
-# The ApplicationError types a payment step ends with (not retried).
-DECLINED = "PaymentDeclined"
-UNKNOWN = "ChargeUnknown"
-REFUNDED = "ChargeRefunded"
 
 
 class TakePaymentInput(BaseModel):
@@ -55,7 +50,15 @@ class RefundPaymentInput(BaseModel):
 
 
 class RefundPaymentResult(BaseModel):
+    """`refunded`: the provider confirms the charge went back (now or before); False when it never had one.
+    `offline`: the payment was recorded, not charged: a person returns it (the audit shows it until then)."""
+
     refunded: bool
+    offline: bool = False
+
+
+class RefundNotConfirmed(Exception):
+    """The provider still shows the charge: the refund is asked again (an outage, retried)."""
 
 
 class PaymentActivities:
@@ -81,11 +84,11 @@ class PaymentActivities:
                 )
             )
         except CardDeclined as err:
-            raise ApplicationError(str(err), type=DECLINED, non_retryable=True) from None
+            raise failure(Failure.DECLINED, str(err)) from None
         except OutcomeUnknown as err:
-            raise ApplicationError(str(err), type=UNKNOWN, non_retryable=True) from None
+            raise failure(Failure.CHARGE_UNKNOWN, str(err)) from None
         _check_refunded(charge, key)
-        return TakePaymentResult(reference=await self._record(input, charge.id, "card"), method="card")
+        return TakePaymentResult(reference=await self._record_taken(input, charge.id), method="card")
 
     @activity.defn
     async def find_payment(self, input: FindPaymentInput) -> FindPaymentResult:
@@ -93,17 +96,40 @@ class PaymentActivities:
         charge = await self.gateway.find(idempotency_key(input.quote_number))
         if charge is None or charge.refunded:
             return FindPaymentResult(charged=False)
-        reference = await self._record(input, charge.id, "card")
+        reference = await self._record_taken(input, charge.id)
         return FindPaymentResult(charged=True, reference=reference)
 
     @activity.defn
     async def refund_payment(self, input: RefundPaymentInput) -> RefundPaymentResult:
-        """Money taken for a quote that will not renew goes back, once (by key, and the payment row)."""
-        refunded = await self.gateway.refund(idempotency_key(input.quote_number))
+        """Money taken for a quote that will not renew goes back, once: by key at the provider, and the payment
+        row marked only once the provider shows the charge refunded (R20). An offline payment is not the
+        provider's to return: it stays recorded as held."""
+        key = idempotency_key(input.quote_number)
+        async with self.pool.connection() as conn:
+            recorded = await store.payment_of(conn, input.quote_number)
+        if recorded is not None and recorded["method"] == "offline":
+            activity.logger.info("quote=%s refund offline=%s", input.quote_number, recorded["reference"])
+            return RefundPaymentResult(refunded=False, offline=True)
+        await self.gateway.refund(key)
+        charge = await self.gateway.find(key)
+        if charge is None:
+            return RefundPaymentResult(refunded=False)
+        if not charge.refunded:
+            raise RefundNotConfirmed(f"the provider still shows {charge.id} for {key} not refunded")
         async with self.pool.connection() as conn:
             await store.mark_refunded(conn, input.quote_number)
-        activity.logger.info("quote=%s refund refunded=%s", input.quote_number, refunded)
-        return RefundPaymentResult(refunded=refunded)
+        activity.logger.info("quote=%s refunded charge=%s", input.quote_number, charge.id)
+        return RefundPaymentResult(refunded=True)
+
+    async def _record_taken(self, input: TakePaymentInput | FindPaymentInput, charge_id: str) -> str:
+        """The provider took the money: its record is retried until written, never a business failure (a
+        failure here must never tell the buyer that nothing was charged)."""
+        try:
+            return await self._record(input, charge_id, "card")
+        except Exception as err:
+            raise RecordNotWritten(
+                f"{input.quote_number} was charged ({charge_id}); recording it failed: {err}"
+            ) from err
 
     async def _record(
         self, input: TakePaymentInput | FindPaymentInput, reference: str, method: str, by: str | None = None
@@ -116,11 +142,13 @@ class PaymentActivities:
         return kept
 
 
+class RecordNotWritten(Exception):
+    """Money taken whose payment row could not be written yet: retried (an outage), never given up."""
+
+
 def _check_refunded(charge: Charge, key: str) -> None:
     """R20: a key whose charge was refunded pays for nothing again (the provider returns the old charge)."""
     if charge.refunded:
-        raise ApplicationError(
-            f"the earlier payment with {key} was refunded; this quote cannot be paid again",
-            type=REFUNDED,
-            non_retryable=True,
+        raise failure(
+            Failure.CHARGE_REFUNDED, f"the earlier payment with {key} was refunded; this quote cannot be paid again"
         )

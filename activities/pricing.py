@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from contracts.failures import Failure, failure
 from domain.models import QuoteKind
 from domain.pricing import MissingPrice, price_lines
 from domain.quotes import QuoteLine
@@ -41,5 +41,5 @@ class PricingActivities:
         try:
             priced = price_lines(input.lines, prices, promotions, input.currency, input.kind, input.on)
         except MissingPrice as err:
-            raise ApplicationError(str(err), type="MissingPrice", non_retryable=True) from None
+            raise failure(Failure.MISSING_PRICE, str(err)) from None
         return PriceQuoteResult(**priced.model_dump())

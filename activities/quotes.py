@@ -2,7 +2,12 @@
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from contracts import quote as quote_contract
+from contracts.quote import ReplaceInput
+from domain.quote_effects import Replaced
 from domain.quotes import Quote
 from store import quotes as store
 from store.pool import Pool
@@ -36,3 +41,39 @@ class QuoteStoreActivities:
             written,
         )
         return SaveQuoteResult(written=written)
+
+
+class ReplaceOriginalInput(BaseModel):
+    original: str
+    revision: str
+
+
+class QuoteMessageActivities:
+    """Messages from one quote's workflow to another's that need an answer (a workflow can only signal)."""
+
+    def __init__(self, client: Client, pool: Pool) -> None:
+        self.client = client
+        self.pool = pool
+
+    @activity.defn
+    async def replace_original(self, input: ReplaceOriginalInput) -> Replaced:
+        """R23: the original steps aside for its revision, or says why not (its buyer accepted it, it ended).
+        An original whose workflow has ended is read from the store: replaced already by this revision, or not."""
+        handle = self.client.get_workflow_handle(quote_contract.workflow_id(input.original))
+        try:
+            return await handle.execute_update(
+                quote_contract.REPLACE, ReplaceInput(revision=input.revision), result_type=Replaced
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        async with self.pool.connection() as conn:
+            stored = await store.get_quote(conn, input.original)
+        if stored is not None and stored.revised_by == input.revision:
+            return Replaced(replaced=True)
+        state = stored.state.value if stored else "unknown"
+        return Replaced(
+            replaced=False,
+            reason=f"quote {input.original}, which {input.revision} revises, is {state} now; "
+            f"cancel {input.revision}, or cancel {input.original} first",
+        )

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar_handles import calendar_update, ensure_calendar
 from contracts import subscription as calendar
+from contracts.failures import Failure
 from contracts.subscription import (
     AttachInput,
     AutoRenewState,
@@ -23,6 +24,7 @@ from contracts.subscription import (
     TermInput,
 )
 from domain.models import PurchaseMethod, Subscription, Term
+from domain.quote_effects import TermRef, TermRenewal
 from store.calendars import subscription_row
 from store.catalog import insert_new_subscription
 from store.pool import Pool
@@ -49,12 +51,6 @@ class AttachQuoteInput(BaseModel):
 class DetachQuoteInput(BaseModel):
     subscription_id: str
     quote_number: str
-    paid: bool
-
-
-class TermRef(BaseModel):
-    subscription_id: str
-    term_end: date
 
 
 class TermsInput(BaseModel):
@@ -76,12 +72,6 @@ class ReserveTermsResult(BaseModel):
 
 class ReleaseTermsResult(BaseModel):
     released: int
-
-
-class TermRenewal(TermRef):
-    to_end_date: date
-    seats: int
-    term: Term
 
 
 class RenewTermsInput(BaseModel):
@@ -150,16 +140,14 @@ class SubscriptionActivities:
 
     @activity.defn
     async def detach_quote(self, input: DetachQuoteInput) -> AutoRenewState | None:
-        """The quote ended; auto-renew back on if paid, else as it was (R03). A lapsed subscription's
-        calendar has ended: only the store's record of the hold goes."""
+        """The quote ended; auto-renew back to its value before the holds once none is left (R03). A lapsed
+        subscription's calendar has ended: only the store's record of the hold goes."""
         try:
             return await self._update_and_mirror(
-                input.subscription_id,
-                calendar.DETACH,
-                DetachInput(quote_number=input.quote_number, paid=input.paid),
+                input.subscription_id, calendar.DETACH, DetachInput(quote_number=input.quote_number)
             )
         except ApplicationError as err:
-            if err.type != "Lapsed":
+            if err.type not in (Failure.LAPSED, Failure.INVALID_DATA):  # lapsed, or no such subscription
                 raise
         async with self.pool.connection() as conn:
             await drop_hold(conn, input.subscription_id, input.quote_number)
@@ -179,12 +167,12 @@ class SubscriptionActivities:
                     ReserveResult,
                 )
             except ApplicationError as err:
-                if err.type != "Lapsed":
+                if err.type != Failure.LAPSED:
                     raise
                 return ReserveResult(subscription_id=ref.subscription_id, granted=False, rule="R01", reason=err.message)
             if granted.state is not None:
                 await self._mirror(granted.state)
-            moved = await self._moved(ref, input.quote_number) if granted.granted else None
+            moved = await self._moved(ref, input.quote_number, input.owner) if granted.granted else None
             return granted if moved is None else moved
 
         results = await asyncio.gather(*(reserve(ref) for ref in input.terms))
@@ -193,11 +181,22 @@ class SubscriptionActivities:
         )
         return ReserveTermsResult(results=list(results))
 
-    async def _moved(self, ref: TermRef, quote_number: str) -> ReserveResult | None:
-        """A load may have moved the end date before the calendar heard of it (R18): renewed elsewhere."""
+    async def _moved(self, ref: TermRef, quote_number: str, owner: Owner | None) -> ReserveResult | None:
+        """A load writes the store before it tells the calendar: the stored row is asked too. A later end date
+        was renewed elsewhere (R18); another owner ends this quote's claim (R21)."""
         async with self.pool.connection() as conn:
             row = await subscription_row(conn, ref.subscription_id)
-            if row is None or row["end_date"] <= ref.term_end:
+            if row is None:
+                return None
+            stored = Owner(csn=row["csn"], purchase_method=row["purchase_method"], partner_csn=row["partner_csn"])
+            if owner is not None and stored != owner:
+                return ReserveResult(
+                    subscription_id=ref.subscription_id,
+                    granted=False,
+                    rule="R21",
+                    reason=f"{ref.subscription_id} now belongs to {stored}; only a quote of its current owner can renew it",
+                )
+            if row["end_date"] <= ref.term_end:
                 return None
             renewal = await renewal_of(conn, ref.subscription_id, ref.term_end)
         if renewal is not None and renewal["quote_number"] == quote_number:
@@ -212,7 +211,8 @@ class SubscriptionActivities:
     @activity.defn
     async def release_terms(self, input: TermsInput) -> ReleaseTermsResult:
         """The payment did not happen: every term this quote reserved is open again. Safe to repeat; a
-        calendar that has ended holds no reservation, so there is nothing to release there."""
+        calendar that has ended holds no reservation, so there is nothing to release there. A calendar that
+        cannot answer (its task failing, paused) has not released: retried until it does (R16)."""
 
         async def release(ref: TermRef) -> None:
             try:
@@ -224,7 +224,7 @@ class SubscriptionActivities:
                     AutoRenewState,
                 )
             except RPCError as err:
-                if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                if err.status != RPCStatusCode.NOT_FOUND:
                     raise
                 return
             await self._mirror(state)

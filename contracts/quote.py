@@ -29,6 +29,8 @@ ACCEPT = "accept"
 PAY = "pay"
 CANCEL = "cancel"
 EDIT = "edit"
+# R23: a revision being sent asks its original to step aside (returns domain.quote_effects.Replaced).
+REPLACE = "replace"
 # Query: the quote now. Signal: a calendar renewed a term of this quote another way.
 STATE = "state"
 SUPERSEDE = "supersede"
@@ -92,12 +94,16 @@ class EditInput(DraftEdit):
 
 
 class SupersedeInput(BaseModel):
-    """Sent to a pending quote whose term was renewed another way (R16, Lifecycle), or whose revision was
-    sent (R23: `revised_by`)."""
+    """Sent to a pending quote whose term was renewed another way (R16, Lifecycle) or moved owner (R21)."""
 
     reason: str
     detail: str
-    revised_by: str | None = None
+
+
+class ReplaceInput(BaseModel):
+    """R23: the revision that is being sent in place of this quote."""
+
+    revision: str
 
 
 def search_attributes(quote: Quote) -> list[SearchAttributePair]:

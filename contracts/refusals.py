@@ -9,27 +9,28 @@ from typing import NoReturn, ParamSpec, TypeVar
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, FailureError
 
+from contracts.failures import NOT_CHARGED, Failure, failure
 from domain.errors import BadInput, PaymentDeclined, Refused, Stopped
-
-DECLINED = ("PaymentDeclined", "PaymentFailed")
-STOPPED = "Stopped"
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def refuse(rule: str, message: str) -> NoReturn:
-    raise ApplicationError(message, rule, type="Refused", non_retryable=True)
+    raise failure(Failure.REFUSED, message, rule)
 
 
 def stop(message: str) -> NoReturn:
-    raise ApplicationError(message, type=STOPPED, non_retryable=True)
+    raise failure(Failure.STOPPED, message)
 
 
 def encoded(err: Refused | BadInput) -> ApplicationError:
+    """A domain refusal as the update's failure: a declined payment, a refusal with its rule, bad input."""
+    if isinstance(err, PaymentDeclined):
+        return failure(Failure.DECLINED, err.message)
     if isinstance(err, Refused):
-        return ApplicationError(err.message, err.rule, type="Refused", non_retryable=True)
-    return ApplicationError(err.message, None, type="BadInput", non_retryable=True)
+        return failure(Failure.REFUSED, err.message, err.rule)
+    return failure(Failure.BAD_INPUT, err.message, None)
 
 
 def checked(check: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -44,11 +45,11 @@ def decoded(err: WorkflowUpdateFailedError) -> Refused | BadInput | Stopped:
     """What the caller of an update hears: the refusal, or that the workflow could not do it."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        if cause.type in DECLINED:
+        if cause.type in NOT_CHARGED:
             return PaymentDeclined(cause.message)
-        if cause.type == "Refused":
+        if cause.type == Failure.REFUSED:
             return Refused(str(cause.details[0]) if cause.details else "lifecycle", cause.message)
-        if cause.type == "BadInput":
+        if cause.type == Failure.BAD_INPUT:
             return BadInput(cause.message)
     message = cause.message if isinstance(cause, FailureError) and cause.message else str(cause or err)
     return Stopped(message)

@@ -2,13 +2,18 @@
 carries from term to term, and the names of its messages. Quotes reach it through activities, loads
 and the auto-renew switch through services; all of them through this module."""
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel
 from temporalio.common import Priority
 
-from domain.models import PurchaseMethod, Subscription, Term
-from domain.quotes import Quote, subscription_workflow_id
+from domain.calendar_aggregate import Calendar, Owner, Reservation, TermRefusal
+from domain.models import Subscription, Term
+from domain.quotes import subscription_workflow_id
+
+# All a calendar knows, passed whole to its next run and given at its start: the domain's aggregate.
+CalendarState = Calendar
+__all__ = ["CalendarState", "Owner", "Reservation", "TermRefusal"]
 
 WORKFLOW = "SubscriptionWorkflow"
 workflow_id = subscription_workflow_id
@@ -40,63 +45,6 @@ SOURCE_CHANGED = "source_changed"
 STATE = "state"
 
 
-class Reservation(BaseModel):
-    """A term being paid for (R16): nobody else may renew it, and auto-renew waits."""
-
-    holder: str
-    term_end: date
-    since: datetime
-
-
-class CalendarState(BaseModel):
-    """All a calendar knows, passed whole to its next run (continue-as-new) and given at its start."""
-
-    subscription: Subscription
-    # Pending quotes, each with whether it holds auto-renew (R02, R17).
-    pending: dict[str, bool] = {}
-    # The switch's value before the first hold, to go back to (R03).
-    restore_to: bool | None = None
-    # Raised by every change, so the store's mirror keeps only the newest.
-    version: int = 0
-    # Who renewed each recent term (by its end date), and on which day.
-    claims: dict[str, str] = {}
-    renewed_on: dict[str, date] = {}
-    # This term's auto quote (R12): its number, or why it was not sent.
-    auto_quote: str | None = None
-    reservation: Reservation | None = None
-    auto_renew_error: str | None = None
-
-    @property
-    def held_by(self) -> list[str]:
-        """The pending quotes that hold auto-renew (R02, R17)."""
-        return [number for number, hold in self.pending.items() if hold]
-
-    def details(self, upcoming: tuple[str, datetime] | None) -> str:
-        """`SUB-1001 · ends 2026-12-19 · auto-renew on · next: auto-renew 2026-12-19`: the UI row."""
-        sub = self.subscription
-        switch = f"held by {', '.join(self.held_by)}" if self.held_by else ("on" if sub.auto_renew else "off")
-        parts = [sub.id, f"ends {sub.end_date.isoformat()}", f"auto-renew {switch}"]
-        if self.reservation:
-            parts.append(f"being renewed by {self.reservation.holder}")
-        if self.auto_renew_error:
-            parts.append(f"auto-renew failed: {self.auto_renew_error}")
-        if self.auto_quote and self.auto_quote.startswith("not sent"):
-            parts.append(f"auto quote {self.auto_quote}")
-        if upcoming:
-            parts.append(f"next: {upcoming[0]} {upcoming[1].date().isoformat()}")
-        return " · ".join(parts)
-
-    def carried(self) -> "CalendarState":
-        """The whole state for the next run, with the claims of the six most recent terms."""
-        recent = sorted(self.claims)[-6:]
-        return self.model_copy(
-            update={
-                "claims": {k: self.claims[k] for k in recent},
-                "renewed_on": {k: self.renewed_on[k] for k in recent if k in self.renewed_on},
-            }
-        )
-
-
 class AutoRenewState(BaseModel):
     """What the calendar answers: the switch, the quotes on it, the next event."""
 
@@ -118,25 +66,6 @@ class AttachInput(BaseModel):
 
 class DetachInput(BaseModel):
     quote_number: str
-    paid: bool = False
-
-
-class Owner(BaseModel):
-    """Whose a subscription is: its customer, and how it was bought (R21: a term is reserved only for a
-    quote of its current owner)."""
-
-    csn: str
-    purchase_method: PurchaseMethod
-    partner_csn: str | None = None
-
-    @classmethod
-    def of(cls, holder: Subscription | Quote) -> "Owner":
-        """A subscription's owner, or the customer and purchase method a quote is for."""
-        return cls(csn=holder.csn, purchase_method=holder.purchase_method, partner_csn=holder.partner_csn)
-
-    def __str__(self) -> str:
-        how = f"through partner {self.partner_csn}" if self.partner_csn else self.purchase_method.value
-        return f"customer {self.csn} ({how})"
 
 
 class TermInput(BaseModel):

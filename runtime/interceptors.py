@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg.errors
 import pydantic
-from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from contracts.failures import Failure, failure
 from domain.errors import BadInput, Refused, Stopped
 
 # A row the store refuses (a value out of range, a NUL byte, an unknown key), data that does not
@@ -35,4 +35,4 @@ class _NonRetryable(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         except NOT_RETRYABLE as err:
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ApplicationError(f"{type(err).__name__}: {message}", type="InvalidData", non_retryable=True) from err
+            raise failure(Failure.INVALID_DATA, f"{type(err).__name__}: {message}") from err

@@ -12,23 +12,11 @@ import logging
 
 from temporalio.exceptions import ApplicationError
 
-# The ApplicationError types that are outcomes of the business, not failures of the system: see
-# runtime/interceptors.py (InvalidData: bad data, a refusal, a quote that cannot go on, raised in an
-# activity), activities/payments.py, activities/pricing.py, activities/calendar*.py and contracts/refusals.py.
-# Not here: ChargeUnknown (a charge's answer was lost), MailRefused (the mail server's login or a 5xx),
-# untyped ones: those are for a person to look at, with their traceback.
-BUSINESS_TYPES = frozenset(
-    {
-        "InvalidData",
-        "Refused",
-        "BadInput",
-        "PaymentDeclined",
-        "PaymentFailed",
-        "ChargeRefunded",
-        "MissingPrice",
-        "Lapsed",
-    }
-)
+from contracts.failures import BUSINESS
+
+# The ApplicationError types that are outcomes of the business, not failures of the system (defined once,
+# in contracts/failures.py). Not here: ChargeUnknown and MailRefused, for a person to look at.
+BUSINESS_TYPES = frozenset(kind.value for kind in BUSINESS)
 
 # Where the SDK logs a failed activity (temporalio.activity.logger) and a failed update.
 ACTIVITY_LOGGER = "temporalio.activity"

@@ -13,7 +13,7 @@ from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, Mailer, SmtpSettings
 from activities.payments import PaymentActivities
 from activities.pricing import PricingActivities
-from activities.quotes import QuoteStoreActivities
+from activities.quotes import QuoteMessageActivities, QuoteStoreActivities
 from activities.stack import StackActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.webhooks import WebhookActivities
@@ -52,6 +52,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     stack = StackActivities(pool)
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
+    messages = QuoteMessageActivities(client, pool)
     email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     receivers = settings.webhook_receivers()
@@ -70,6 +71,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         stack.count_catalog,
         pricing.price_quote,
         store.save_quote,
+        messages.replace_original,
         email.send_quote_emails,
         email.send_sign_in_email,
         subscriptions.attach_quote,

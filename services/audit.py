@@ -1,26 +1,39 @@
 """`renewals ops audit` (and GET /api/v1/audit): money and terms reconciled from the store and the payment
 provider (DESIGN.md, Faults). Each quote's net money (charges minus refunds, and offline payments) is its
-total if it is paid and zero otherwise; each renewed term has one source, a paid quote or an
-auto-renewal; no hold or reservation belongs to an ended quote; each open subscription has a running
-calendar. A quote whose payment is still being confirmed is left to `renewals ops stuck`."""
+total if it is paid and zero otherwise; a payment recorded as refunded was refunded by the provider (an
+offline one never is); a charge the provider kept has a payment recorded; each renewed term has one
+source, a paid quote or an auto-renewal; no hold or reservation belongs to an ended quote, or to one
+whose workflow is no longer running; each open subscription has a running calendar. A quote whose
+payment is still being confirmed is left to `renewals ops stuck`."""
 
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from contracts import quote as quote_contract
 from contracts import subscription as calendar
 from domain.money import format_money
-from payments.gateway import PaymentGateway, idempotency_key
+from payments.gateway import Charge, PaymentGateway, idempotency_key
 from store import audit as store
 from store.pool import Pool
 
 TERMINAL = ("paid", "expired", "cancelled")
+# How a quote workflow that is no longer running ended, as a violation says it.
+ENDED: dict[WorkflowExecutionStatus | None, str] = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "was cancelled",
+    WorkflowExecutionStatus.TERMINATED: "was terminated",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued as new",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+}
 
 
 class Violation(BaseModel):
-    kind: Literal["money", "term", "hold", "reservation", "calendar"]
+    kind: Literal["money", "refund", "charge", "term", "hold", "reservation", "calendar"]
     subject: str
     detail: str
 
@@ -42,10 +55,13 @@ async def audit(client: Client, pool: Pool, gateway: PaymentGateway, calendars: 
         claims = await store.holds_and_reservations(conn)
         open_ids = await store.open_subscription_ids(conn)
     pending = [q["number"] for q in quotes if q["payment"] == "pending" and q["state"] not in TERMINAL]
+    checked = [q for q in quotes if q["number"] not in pending]
+    charges = {q["number"]: await gateway.find(idempotency_key(q["number"])) for q in checked}
     violations = [
-        *[v for q in quotes if q["number"] not in pending for v in await _money(gateway, q)],
+        *[v for q in checked for check in MONEY_CHECKS for v in check(q, charges[q["number"]])],
         *_terms(paid_lines, renewals),
         *_claims(claims),
+        *await _claims_of_stopped_workflows(client, pool, claims),
         *(await _calendars(client, open_ids) if calendars else []),
     ]
     return AuditReport(
@@ -57,9 +73,9 @@ async def audit(client: Client, pool: Pool, gateway: PaymentGateway, calendars: 
     )
 
 
-async def _money(gateway: PaymentGateway, quote: dict) -> list[Violation]:
+def _money(quote: dict, charge: Charge | None) -> list[Violation]:
+    """Money the quote holds (its charge, by its key, and an offline payment) against what it should hold."""
     number, currency = quote["number"], quote["currency"]
-    charge = await gateway.find(idempotency_key(number))
     held = Decimal(0)
     if charge is not None and not charge.refunded:
         held += charge.amount
@@ -76,6 +92,41 @@ async def _money(gateway: PaymentGateway, quote: dict) -> list[Violation]:
             f"it should hold {format_money(expected, currency)}",
         )
     ]
+
+
+def _refund(quote: dict, charge: Charge | None) -> list[Violation]:
+    """A refund the store records but the provider did not make is money the buyer never got back."""
+    number = quote["number"]
+    if quote["refunded_at"] is None:
+        return []
+    if quote["method"] == "offline":
+        detail = f"its offline payment {quote['reference']} was never returned by a provider"
+    elif charge is None:
+        detail = f"the provider has no charge for its key {idempotency_key(number)}"
+    elif not charge.refunded:
+        detail = (
+            f"the provider shows its charge {charge.id} of {format_money(charge.amount, charge.currency)} not refunded"
+        )
+    else:
+        return []
+    return [Violation(kind="refund", subject=number, detail=f"{number} is recorded as refunded, but {detail}")]
+
+
+def _unrecorded(quote: dict, charge: Charge | None) -> list[Violation]:
+    """Money the provider kept with no payment row is money the store, and every report on it, does not know."""
+    if charge is None or charge.refunded or quote["method"] is not None:
+        return []
+    number, amount = quote["number"], format_money(charge.amount, charge.currency)
+    return [
+        Violation(
+            kind="charge",
+            subject=number,
+            detail=f"{number} has a charge {charge.id} of {amount} at the provider but no payment recorded",
+        )
+    ]
+
+
+MONEY_CHECKS = (_money, _refund, _unrecorded)
 
 
 def _terms(paid_lines: list[dict], renewals: list[dict]) -> list[Violation]:
@@ -116,6 +167,39 @@ def _claims(claims: list[dict]) -> list[Violation]:
         for c in claims
         if c["state"] is None or c["state"] in TERMINAL
     ]
+
+
+async def _claims_of_stopped_workflows(client: Client, pool: Pool, claims: list[dict]) -> list[Violation]:
+    """A hold or reservation of a quote that is open in the store but whose workflow stopped is never let go."""
+    numbers = dict.fromkeys(c["quote_number"] for c in claims if c["state"] is not None and c["state"] not in TERMINAL)
+    stopped = {n: how for n in numbers if (how := await _how_it_ended(client, n)) is not None}
+    if not stopped:
+        return []
+    async with pool.connection() as conn:  # read again: a quote that ended since the first read let go of its own
+        still = await store.holds_and_reservations(conn)
+    return [
+        Violation(
+            kind=c["kind"],
+            subject=c["subscription_id"],
+            detail=f"{c['subscription_id']} has a {c['kind']} of {c['quote_number']}, whose workflow "
+            f"{stopped[c['quote_number']]} (the quote is {c['state'] or 'unknown'})",
+        )
+        for c in still
+        if c["quote_number"] in stopped
+    ]
+
+
+async def _how_it_ended(client: Client, number: str) -> str | None:
+    """None while the quote's workflow runs; else how it stopped (describe works without visibility)."""
+    try:
+        status = (await client.get_workflow_handle(quote_contract.workflow_id(number)).describe()).status
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return "was not found"
+    if status == WorkflowExecutionStatus.RUNNING:
+        return None
+    return ENDED.get(status, "is in an unknown state")
 
 
 async def _calendars(client: Client, open_ids: list[str]) -> list[Violation]:

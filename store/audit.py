@@ -7,10 +7,11 @@ from store.pool import Conn
 async def accepted_quotes(conn: Conn) -> list[dict]:
     """Each quote that was ever accepted (the only ones money can be taken for), or that has a payment
     recorded whatever its state says (a workflow that lost its last steps can show `sent` while the store
-    kept the payment), with that payment and whether it is still being confirmed."""
+    kept the payment), with that payment (method None: none recorded) and whether it is still being
+    confirmed."""
     cur = await conn.execute(
         "SELECT q.number, q.state, q.total, q.currency, q.document->>'payment' AS payment,"
-        " p.amount AS paid_amount, p.method, p.refunded_at"
+        " p.reference, p.amount AS paid_amount, p.method, p.refunded_at"
         " FROM quotes q LEFT JOIN payments p ON p.quote_number = q.number"
         " WHERE q.accepted_at IS NOT NULL OR p.quote_number IS NOT NULL ORDER BY q.number"
     )

@@ -28,3 +28,9 @@ async def mark_refunded(conn: Conn, quote_number: str) -> None:
     await conn.execute(
         "UPDATE payments SET refunded_at = now() WHERE quote_number = %s AND refunded_at IS NULL", (quote_number,)
     )
+
+
+async def payment_of(conn: Conn, quote_number: str) -> dict | None:
+    """The quote's payment row (reference, amount, method, refunded_at), if one was recorded."""
+    cur = await conn.execute("SELECT * FROM payments WHERE quote_number = %s", (quote_number,))
+    return await cur.fetchone()

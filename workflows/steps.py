@@ -15,7 +15,10 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.failures import classify, message_of
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
@@ -47,7 +50,7 @@ async def step(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: t
             raise failure from failure.cause
     # The Temporal UI's row says what the quote waits for, until it is done.
     details = workflow.get_current_details()
-    waiting = f"{details} · waiting: {getattr(activity, '__name__', 'a step')} ({failure_message(failure)})"
+    waiting = f"{details} · waiting: {getattr(activity, '__name__', 'a step')} ({message_of(failure)})"
     workflow.set_current_details(waiting)
     try:
         return await workflow.execute_activity_method(
@@ -77,23 +80,8 @@ def as_activity_error(err: FailureError, activity: object) -> ActivityError:
 
 
 def may_pass(err: ActivityError) -> bool:
-    """An outage (anything but a non-retryable ApplicationError) may pass; a business failure will not."""
-    cause = err.cause
-    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
-
-
-def failure_type(err: ActivityError) -> str | None:
-    """The ApplicationError type a step failed with (`MissingPrice`, `PaymentDeclined`, ...), if any."""
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def failure_message(err: BaseException) -> str:
-    """What a step's failure says, for the quote's details, a log line or the buyer."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, FailureError) and cause.message:
-        return cause.message
-    return str(cause or err)
+    """An outage (anything but a business failure, contracts/failures.py) may pass."""
+    return classify(err) is None
 
 
 async def durable(
@@ -102,3 +90,23 @@ async def durable(
     """Run `activity` as a regular activity, retried through any outage (visible in `renewals ops stuck`);
     a business failure comes out as an ActivityError."""
     return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=timeout, retry_policy=OUTAGE)
+
+
+async def settled(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: timedelta = STEP_TIMEOUT) -> R:
+    """A step that must be done once it is decided (a write, a release, a refund, a renewal after a charge,
+    R20): an outage is waited out as by `step`; a business failure is tried again after a pause that doubles
+    up to an hour, the UI row saying what is stuck. Never given up on: nothing it holds is ever lost."""
+    pause = timedelta(minutes=1)
+    details = workflow.get_current_details()
+    while True:
+        try:
+            result = await step(activity, arg, timeout=timeout)
+        except ActivityError as err:
+            name = getattr(activity, "__name__", "a step")
+            workflow.logger.warning("%s is stuck: %s", name, message_of(err))
+            workflow.set_current_details(f"{details} · stuck: {name} ({message_of(err)})")
+            await workflow.sleep(pause)
+            pause = min(pause * 2, timedelta(hours=1))
+            continue
+        workflow.set_current_details(details)
+        return result

@@ -1,17 +1,14 @@
 """SubscriptionWorkflow: one per subscription; its auto-renew switch, its pending quotes, its calendar.
 
-Each run is one term: the window opens at -90 days, an auto quote may go out at -30 (R12),
-auto-renew fires at the end date unless a pending quote holds it (R02, R17), and the window
-closes at +45 (lapsed if nothing renewed it). Quotes attach to it and detach from it; a quote
-being paid reserves the term, then renews it (R16). One workflow serialises all of it, so a term
-is renewed once (R03), and every other pending quote on a renewed term is superseded.
-
-State: one `CalendarState` (contracts/subscription.py), passed whole to the next run when the term is
-renewed or the history grows long.
+Each run is one term: the window opens at -90 days, an auto quote may go out at -30 (R12), auto-renew
+fires at the end date unless a pending quote holds it (R02, R17), and the window closes at +45 (lapsed if
+nothing renewed it). Every decision is the pure aggregate's (domain/calendar_aggregate.py): this workflow
+serialises the commands, takes the new state and runs the effects, so a term is renewed once (R03).
+State: one `Calendar`, passed whole to the next run when the term closes or the history grows long.
 """
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
@@ -27,113 +24,97 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts import quote as quote_contract
     from contracts import subscription as contract
+    from contracts.failures import message_of
     from contracts.quote import SupersedeInput
-    from contracts.refusals import refuse
+    from contracts.refusals import encoded
     from contracts.subscription import (
         AttachInput,
         AutoRenewState,
         CalendarState,
         DetachInput,
-        Owner,
         RenewTermInput,
         RenewTermResult,
-        Reservation,
         ReserveResult,
         SetAutoRenewInput,
         SourceChangedInput,
         TermInput,
     )
-    from domain.calendar import TermCalendar, auto_quote_wanted
-    from domain.eligibility import window_closes
+    from domain.calendar import TermCalendar
+    from domain.calendar_aggregate import Announce, Calendar, ConfirmRenewal, Supersede, TermRefusal
+    from domain.decisions import Decision
     from domain.json_views import subscription_json
-    from domain.models import Subscription, Term
-    from domain.webhooks import EventType
-    from workflows.steps import durable, failure_message, step
+    from domain.models import Subscription
+    from workflows.steps import durable, step
     from workflows.webhooks import Announcer
 
-AUTO_RENEWER = "auto-renew"
-ELSEWHERE = "the source system"
+# Before the next run: how long its deliveries and confirmation may take; what is left is carried over.
+FINISH_WAIT = timedelta(minutes=1)
 
 
 @workflow.defn(name=contract.WORKFLOW)
 class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, input: CalendarState) -> None:
-        self.calendar = input.model_copy(deep=True)
-        # This run's own: the term was renewed, something changed, the window closed, what to confirm.
-        self.renewed = False
-        self.changed = False
-        self.lapsing = False
-        self.renewal_email: SendRenewalEmailInput | None = None
-        self.outbox: list[asyncio.Task] = []
+        self.calendar: Calendar = input.model_copy(update={"undelivered": [], "unconfirmed": None}, deep=True)
+        self.changed = False  # something happened: the calendar's loop looks again
+        self.signals: list[asyncio.Task] = []  # the supersede signals, waited for before the next run
+        self.outbox: list[asyncio.Task] = []  # webhook deliveries and the renewal's email
         self.announcer = Announcer()
+        self.confirming: tuple[ConfirmRenewal, asyncio.Task] | None = None
+        for event in input.undelivered:
+            self.outbox.append(self.announcer.deliver(event))
+        if input.unconfirmed is not None:
+            self._confirm(input.unconfirmed)
 
     @property
     def sub(self) -> Subscription:
         return self.calendar.subscription
 
-    @property
-    def held_by(self) -> list[str]:
-        return self.calendar.held_by
-
     @workflow.run
     async def run(self, input: CalendarState) -> AutoRenewState:
-        try:
-            return await self._run()
-        except ActivityError as err:
-            # It cannot go on: the UI row (and `renewals ops stuck`) says why.
-            workflow.set_current_details(f"{self.calendar.details(None)} · stopped: {err.cause or err}")
-            raise
-
-    async def _run(self) -> AutoRenewState:
-        while not self.renewed and not workflow.info().is_continue_as_new_suggested():
-            calendar = TermCalendar.of(self.sub.end_date)
+        while not self.calendar.term_closed and not workflow.info().is_continue_as_new_suggested():
             now = workflow.now()
-            if now >= calendar.window_closes:
-                if self.calendar.reservation is not None:
-                    # A term granted to a payment in progress is never lapsed under it (R16).
-                    await workflow.wait_condition(lambda: self.calendar.reservation is None)
-                    continue
+            next_step, until = self.calendar.next_step(now)
+            if next_step == "wait_for_payment":  # a term granted to a payment is never lapsed under it (R16)
+                await workflow.wait_condition(lambda: self.calendar.reservation is None)
+            elif next_step == "lapse":
                 if await self._lapse():
                     return self.state()
-                continue  # a load reopened it while it was lapsing: the next term
-            if now >= calendar.renewal_due and self._may_auto_renew():
+            elif next_step == "auto_renew":
                 await self._auto_renew()
-                continue
-            if calendar.auto_quote <= now < calendar.renewal_due and self.calendar.auto_quote is None:
-                if auto_quote_wanted(self.sub, len(self.calendar.pending)):
-                    self._send_auto_quote()
-                    continue
-            upcoming = calendar.next_after(now)
-            workflow.set_current_details(self.calendar.details(upcoming))
-            self.changed = False
-            try:
-                await workflow.wait_condition(
-                    lambda: self.changed or self.renewed or workflow.info().is_continue_as_new_suggested(),
-                    timeout=upcoming[1] - now if upcoming else None,
-                )
-            except TimeoutError:
-                pass
-        await self._finish_term()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self.calendar.carried())
+            elif next_step == "auto_quote":
+                self._send_auto_quote()
+            else:
+                upcoming = TermCalendar.of(self.sub.end_date).next_after(now)
+                workflow.set_current_details(self.calendar.details(upcoming))
+                self.changed = False
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.changed or workflow.info().is_continue_as_new_suggested(),
+                        timeout=until - now if until else None,
+                    )
+                except TimeoutError:
+                    pass
+        await self._finish_run()
+        workflow.continue_as_new(self.calendar.carried().model_copy(update=self._left_over()))
 
-    def _may_auto_renew(self) -> bool:
-        c = self.calendar
-        return self.sub.auto_renew and not self.held_by and c.reservation is None and c.auto_renew_error is None
+    def _apply(self, decision: Decision[Calendar]) -> Decision[Calendar]:
+        """Take the decision's state and start its effects (none of them waits: signals, webhooks, email)."""
+        self.calendar = decision.state
+        self.changed = True
+        for effect in decision.effects:
+            if isinstance(effect, Supersede):
+                self.signals.append(asyncio.create_task(self._supersede(effect)))
+            elif isinstance(effect, Announce):
+                data = subscription_json(effect.subscription, workflow.now().date(), effect.held_by)
+                delivery = self.announcer.announce(effect.event, data)
+                if delivery is not None:
+                    self.outbox.append(delivery)
+            elif isinstance(effect, ConfirmRenewal):
+                self._confirm(effect)
+        return decision
 
-    async def _lapse(self) -> bool:
-        """R01: the window closed and nothing renewed the term. True once it has lapsed for good; False when
-        a load reopened it (renewed elsewhere) while its last deliveries were going out."""
-        self.lapsing = True
-        await durable(
-            CalendarActivities.record_lapse,
-            RecordLapseInput(subscription_id=self.sub.id, end_date=self.sub.end_date),
-        )
-        self._announce("subscription.lapsed")
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self.outbox)
-        return not self.renewed
+    # What the calendar answers and is told.
 
     @workflow.query(name=contract.STATE)
     def state(self) -> AutoRenewState:
@@ -142,7 +123,7 @@ class SubscriptionWorkflow:
         return AutoRenewState(
             subscription_id=self.sub.id,
             auto_renew=self.sub.auto_renew,
-            held_by=self.held_by,
+            held_by=c.held_by,
             pending=list(c.pending),
             version=c.version,
             end_date=self.sub.end_date,
@@ -153,199 +134,106 @@ class SubscriptionWorkflow:
 
     @workflow.update(name=contract.ATTACH)
     def attach(self, input: AttachInput) -> AutoRenewState:
-        """A pending quote; one that holds (R02, R17) turns auto-renew off and keeps the value before."""
-        c = self.calendar
-        holds = c.pending.get(input.quote_number, False) or input.hold
-        first_hold = holds and not self.held_by
-        c.pending[input.quote_number] = holds
-        if first_hold:
-            c.restore_to = self.sub.auto_renew
-            self._set_auto_renew(False)
-        self._touch()
+        self._apply(self.calendar.attach(input.quote_number, input.hold))
         return self.state()
 
     @workflow.update(name=contract.DETACH)
     def detach(self, input: DetachInput) -> AutoRenewState:
-        """R03: paid turns auto-renew on; otherwise it returns to the value before, once no quote holds it."""
-        c = self.calendar
-        if input.quote_number in c.pending:
-            held = c.pending.pop(input.quote_number)
-            if held and input.paid:
-                c.restore_to = True
-            if held and not self.held_by:
-                self._set_auto_renew(bool(c.restore_to))
-                c.restore_to = None
-            self._touch()
+        self._apply(self.calendar.detach(input.quote_number))
         return self.state()
 
     @workflow.update(name=contract.RESERVE)
     def reserve(self, input: TermInput) -> ReserveResult:
-        """R16, first step of a payment: the term is this holder's until it renews or releases it. A term
-        this holder already renewed is granted again: its payment, retried, goes on to paid (R20)."""
-        if self.calendar.claims.get(input.term_end.isoformat()) == input.holder:
-            return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
-        refusal = self._refusal(input)
-        if refusal is not None:
-            return refusal
-        if self.calendar.reservation is None:
-            self.calendar.reservation = Reservation(holder=input.holder, term_end=input.term_end, since=workflow.now())
-            self._touch()
-        return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
+        refusal = self._apply(self.calendar.reserve(input.holder, input.term_end, input.owner, workflow.now())).answer
+        return self._term_answer(input, refusal)
 
     @workflow.update(name=contract.RELEASE)
     def release(self, input: TermInput) -> AutoRenewState:
-        """The payment did not happen: the term is open again (and auto-renew may run)."""
-        if self._reserved_for(input):
-            self.calendar.reservation = None
-            self._touch()
+        self._apply(self.calendar.release(input.holder, input.term_end))
         return self.state()
 
     @workflow.update(name=contract.RENEW)
     def renew(self, input: RenewTermInput) -> RenewTermResult:
-        """The reserved term is paid: renew it once, and supersede every other pending quote on it."""
-        if self.calendar.claims.get(input.term_end.isoformat()) == input.holder:
-            return RenewTermResult(renewed=True, state=self.state())
-        if not self._reserved_for(input):
-            refusal = self._refusal(input)
-            reason = refusal.reason if refusal else f"{self.sub.id} was not reserved by {input.holder}"
-            return RenewTermResult(renewed=False, reason=reason, state=self.state())
-        self._close_term(input.holder, input.to_end_date, input.seats, input.term)
-        return RenewTermResult(renewed=True, state=self.state())
+        decision = self.calendar.renew(
+            input.holder, input.term_end, input.to_end_date, input.seats, input.term, workflow.now()
+        )
+        refusal = self._apply(decision).answer
+        reason = refusal.reason if isinstance(refusal, TermRefusal) else None
+        return RenewTermResult(renewed=refusal is None, reason=reason, state=self.state())
 
     @workflow.update(name=contract.SET_AUTO_RENEW)
     def set_auto_renew(self, input: SetAutoRenewInput) -> AutoRenewState:
-        self._set_auto_renew(input.on)
-        self.calendar.auto_renew_error = None
-        self._touch()
+        self._apply(self.calendar.set_auto_renew(input.on))
         return self.state()
 
     @set_auto_renew.validator
     def _validate_set_auto_renew(self, input: SetAutoRenewInput) -> None:
-        if self.held_by:
-            refuse("R02", f"auto-renew of {self.sub.id} is held by quote {', '.join(self.held_by)} until it ends")
-        reservation = self.calendar.reservation
-        if reservation is not None and reservation.holder == AUTO_RENEWER:
-            refuse("R02", f"{self.sub.id} is being auto-renewed right now; switch it for the next term in a moment")
+        refusal = self.calendar.set_auto_renew(input.on).refusal
+        if refusal is not None:
+            raise encoded(refusal)
 
     @workflow.signal(name=contract.SOURCE_CHANGED)
     async def source_changed(self, input: SourceChangedInput) -> None:
-        """`renewals load` changed this subscription's row (sent with start, so it needs no worker to answer).
-        Adopted, but the term never rolls back (R18), nor the switch while a quote holds it. A later end
-        date was renewed elsewhere: pending quotes end."""
-        c = self.calendar
-        if c.reservation is not None:
-            await workflow.wait_condition(lambda: self.calendar.reservation is None)
-        own, incoming, held = self.sub, input.subscription, bool(self.held_by)
-        moved = Owner.of(incoming) != Owner.of(own)
-        if moved:
-            # R21: a new owner ends the old owner's quotes.
-            self._end_pending(
-                None, f"the subscription moved to {Owner.of(incoming)}", f"{own.id} now belongs to {Owner.of(incoming)}"
-            )
-        elsewhere = incoming.end_date > own.end_date
-        if elsewhere:
-            self._renewed_elsewhere(incoming.end_date)
-        if incoming.end_date < own.end_date:
-            incoming = incoming.model_copy(update={"end_date": own.end_date, "seats": own.seats, "term": own.term})
-        if held:
-            incoming = incoming.model_copy(update={"auto_renew": self.sub.auto_renew})
-        c.auto_renew_error = None
-        switched = incoming.auto_renew != self.sub.auto_renew
-        c.subscription = incoming
-        self._touch()
-        if elsewhere:
-            self._announce("subscription.renewed")
-        if switched:
-            self._announce("subscription.auto_renew_changed")
+        """`renewals load` changed this subscription's row (sent with start, so it needs no worker to answer);
+        taken once no payment holds the term."""
+        await workflow.wait_condition(lambda: self.calendar.reservation is None)
+        self._apply(self.calendar.source_changed(input.subscription, workflow.now()))
 
-    def _reserved_for(self, input: TermInput) -> bool:
-        held = self.calendar.reservation
-        return held is not None and held.holder == input.holder and held.term_end == input.term_end
-
-    def _renewed_elsewhere(self, end_date: date) -> None:
-        """A load says the term was renewed outside this system (R18): claimed by the source system, the
-        pending quotes superseded, and the next term begins."""
-        c = self.calendar
-        key = self.sub.end_date.isoformat()
-        c.claims[key] = ELSEWHERE
-        c.renewed_on[key] = workflow.now().date()
-        self._end_pending(
-            None,
-            "superseded: renewed outside this system",
-            f"{self.sub.id} was renewed outside this system; it now runs until {end_date.isoformat()}",
+    def _term_answer(self, input: TermInput, refusal: object) -> ReserveResult:
+        if not isinstance(refusal, TermRefusal):
+            return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
+        return ReserveResult(
+            subscription_id=self.sub.id,
+            granted=False,
+            holder=refusal.holder,
+            rule=refusal.rule,
+            reason=refusal.reason,
+            retry_later=refusal.retry_later,
         )
-        c.auto_quote = None
-        self.renewed = True
 
-    def _refusal(self, input: TermInput) -> ReserveResult | None:
-        """Why this holder cannot have the term, or None: renewed, gone, closed, someone else's, or asked
-        for by a quote of a customer who no longer owns it (R21)."""
-        sub, c = self.sub.id, self.calendar
-        key = input.term_end.isoformat()
+    # The calendar's own steps.
 
-        def refused(rule: str, reason: str, holder: str | None = None, retry_later: bool = False) -> ReserveResult:
-            return ReserveResult(
-                subscription_id=sub, granted=False, holder=holder, rule=rule, reason=reason, retry_later=retry_later
-            )
-
-        if key in c.claims:
-            by, on = c.claims[key], c.renewed_on.get(key)
-            return refused("R16", f"{sub} was renewed by {by}" + (f" on {on.isoformat()}" if on else ""), by)
-        if input.term_end != self.sub.end_date:
-            return refused(
-                "R16", f"{sub} now runs until {self.sub.end_date.isoformat()}; its term ending {key} is no longer open"
-            )
-        if input.owner is not None and input.owner != Owner.of(self.sub):
-            return refused(
-                "R21", f"{sub} now belongs to {Owner.of(self.sub)}; only a quote of its current owner can renew it"
-            )
-        if self._reserved_for(input):
-            return None
-        if self.lapsing or workflow.now() >= TermCalendar.of(input.term_end).window_closes:
-            return refused("R01", f"the renewal window of {sub} closed on {window_closes(input.term_end).isoformat()}")
-        if c.reservation is not None:
-            since = c.reservation.since.date().isoformat()
-            holder = c.reservation.holder
-            return refused("R16", f"{sub} is being renewed by {holder} (since {since})", holder, retry_later=True)
-        return None
+    async def _lapse(self) -> bool:
+        """R01: the window closed and nothing renewed the term. True once it has lapsed for good; False when
+        a load reopened it (renewed elsewhere) while its last deliveries were going out."""
+        self._apply(self.calendar.start_lapse())
+        await durable(
+            CalendarActivities.record_lapse,
+            RecordLapseInput(subscription_id=self.sub.id, end_date=self.sub.end_date),
+        )
+        self._apply(self.calendar.lapsed())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self.signals, *self.outbox)
+        return not self.calendar.term_closed
 
     async def _auto_renew(self) -> None:
         """Same seats and term at the price-book price; the term is reserved while that is recorded, and
         claimed only once it was (R16). An outage is waited for; a business failure (no price) is recorded
         and claims nothing. A load that already moved the end date renewed it elsewhere: nothing is billed."""
-        sub, c = self.sub, self.calendar
-        c.reservation = Reservation(holder=AUTO_RENEWER, term_end=sub.end_date, since=workflow.now())
+        sub = self.sub
+        self._apply(self.calendar.start_auto_renew(workflow.now()))
         try:
-            # A local activity first (one event when it works), as a quote's steps: an outage goes on as a
-            # regular activity, retried for as long as it lasts.
             renewal = await step(CalendarActivities.auto_renew, AutoRenewInput(subscription=sub))
         except ActivityError as err:
-            c.reservation = None
-            c.auto_renew_error = failure_message(err)
-            self._touch()
-            workflow.logger.warning("auto-renew of %s failed: %s", sub.id, c.auto_renew_error)
+            reason = message_of(err)
+            workflow.logger.warning("auto-renew of %s failed: %s", sub.id, reason)
+            self._apply(self.calendar.auto_renew_failed(reason))
             await durable(
                 CalendarActivities.record_auto_renew_failure,
-                RecordAutoRenewFailureInput(subscription_id=sub.id, term_end=sub.end_date, reason=c.auto_renew_error),
+                RecordAutoRenewFailureInput(subscription_id=sub.id, term_end=sub.end_date, reason=reason),
             )
             return
-        c.reservation = None
         if renewal.elsewhere is not None:
-            self._renewed_elsewhere(renewal.elsewhere.end_date)
-            c.subscription = renewal.elsewhere.model_copy(update={"auto_renew": sub.auto_renew})
-            self._announce("subscription.renewed")
-            self._touch()
+            self._apply(self.calendar.auto_renew_found_elsewhere(renewal.elsewhere, workflow.now()))
             return
-        self._close_term(AUTO_RENEWER, renewal.to_end_date, sub.seats, sub.term)
-        self.renewal_email = SendRenewalEmailInput(
-            subscription=sub, to_end_date=renewal.to_end_date, amount=renewal.amount, promotion=renewal.promotion
-        )
+        now = workflow.now()
+        self._apply(self.calendar.auto_renewed(renewal.to_end_date, renewal.amount, renewal.promotion, now))
 
     def _send_auto_quote(self) -> None:
         """R12: one auto quote per term, made in the background so an outage never holds up the term's
         other dates; its number is fixed per term, so making it twice is harmless."""
         term_end = self.sub.end_date
-        self.calendar.auto_quote = "being made"
+        self._apply(self.calendar.auto_quote_started())
 
         async def make() -> None:
             try:
@@ -356,80 +244,50 @@ class SubscriptionWorkflow:
                 outcome = created.quote_number
             except ActivityError as err:
                 # Never retried within the term (R12: at most one auto quote); the reason shows in the details.
-                outcome = f"not sent: {failure_message(err)}"
+                outcome = f"not sent: {message_of(err)}"
                 workflow.logger.warning("auto quote for %s %s", self.sub.id, outcome)
-            if self.sub.end_date == term_end:
-                self.calendar.auto_quote = outcome
-                self._touch()
+            self._apply(self.calendar.auto_quote_made(term_end, outcome))
 
-        self.outbox.append(asyncio.create_task(make()))
+        self.signals.append(asyncio.create_task(make()))
 
-    def _close_term(self, winner: str, end_date: date, seats: int, term: Term) -> None:
-        c = self.calendar
-        key = self.sub.end_date.isoformat()
-        today = workflow.now().date()
-        c.claims[key] = winner
-        c.renewed_on[key] = today
-        c.reservation = None
-        self._end_pending(winner, f"superseded by {winner}", f"{self.sub.id} was renewed by {winner} on {today}")
-        if winner != AUTO_RENEWER:
-            self._set_auto_renew(True)  # R03: a paid quote turns auto-renew back on, whether or not it held it
-        c.subscription = self.sub.model_copy(update={"end_date": end_date, "seats": seats, "term": term})
-        c.auto_quote = None
-        self.renewed = True
-        self._announce("subscription.renewed")
-        self._touch()
-
-    def _end_pending(self, winner: str | None, reason: str, detail: str) -> None:
-        """The term is renewed: the winner leaves (R03: auto-renew on if it held); every other pending
-        quote is superseded, and auto-renew returns to its value before their holds."""
-        c = self.calendar
-        won_held = c.pending.pop(winner, False) if winner else False
-        losers, c.pending = c.pending, {}
-        if won_held or any(losers.values()):
-            self._set_auto_renew(won_held or bool(c.restore_to))
-            c.restore_to = None
-        for number in losers:
-            self.outbox.append(
-                asyncio.create_task(self._supersede(number, SupersedeInput(reason=reason, detail=detail)))
-            )
-
-    async def _supersede(self, number: str, input: SupersedeInput) -> None:
+    async def _supersede(self, effect: Supersede) -> None:
         try:
-            quote = workflow.get_external_workflow_handle(quote_contract.workflow_id(number))
-            await quote.signal(quote_contract.SUPERSEDE, input)
+            quote = workflow.get_external_workflow_handle(quote_contract.workflow_id(effect.quote))
+            await quote.signal(quote_contract.SUPERSEDE, SupersedeInput(reason=effect.reason, detail=effect.detail))
         except FailureError:
-            workflow.logger.info("quote %s had ended before it could be superseded", number)
+            workflow.logger.info("quote %s had ended before it could be superseded", effect.quote)
 
-    async def _finish_term(self) -> None:
-        """Before the next term: the superseded quotes are told, the webhooks delivered, and the
-        auto-renewal confirmed by email, all at once. An email that cannot be sent is logged; it never undoes
-        or repeats the renewal."""
-        await asyncio.gather(*self.outbox, self._confirm_renewal())
+    def _confirm(self, effect: ConfirmRenewal) -> None:
+        """The auto-renewal's email; one that cannot be sent is logged, never undoes or repeats the renewal."""
 
-    async def _confirm_renewal(self) -> None:
-        if self.renewal_email is None:
-            return
+        async def send() -> None:
+            confirmation = SendRenewalEmailInput(
+                subscription=effect.subscription,
+                to_end_date=effect.to_end_date,
+                amount=effect.amount,
+                promotion=effect.promotion,
+            )
+            try:
+                await step(CalendarActivities.send_renewal_email, confirmation, timeout=timedelta(seconds=30))
+            except ActivityError as err:
+                workflow.logger.warning("renewal email for %s not sent: %s", effect.subscription.id, message_of(err))
+
+        task = asyncio.create_task(send())
+        self.confirming = (effect, task)
+        self.outbox.append(task)
+
+    async def _finish_run(self) -> None:
+        """Before the next run: the superseded quotes are told; the webhooks and the renewal's email get a
+        minute, and whatever is still going on then is carried to the next run (a receiver down for days
+        never holds up the next term)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self.signals)
         try:
-            await step(CalendarActivities.send_renewal_email, self.renewal_email, timeout=timedelta(seconds=30))
-        except ActivityError as err:
-            workflow.logger.warning("renewal email for %s not sent: %s", self.sub.id, failure_message(err))
+            await workflow.wait_condition(lambda: all(task.done() for task in self.outbox), timeout=FINISH_WAIT)
+        except TimeoutError:
+            pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
-    def _set_auto_renew(self, value: bool) -> None:
-        changed = value != self.sub.auto_renew
-        self.calendar.subscription = self.sub.model_copy(update={"auto_renew": value})
-        if changed:
-            self._announce("subscription.auto_renew_changed")
-
-    def _announce(self, event: EventType) -> None:
-        """A webhook with the subscription as it is now, delivered in the background: no step waits for a
-        receiver; only the next term's start waits for this term's deliveries (the outbox)."""
-        data = subscription_json(self.sub, workflow.now().date(), self.held_by)
-        delivery = self.announcer.announce(event, data)
-        if delivery is not None:
-            self.outbox.append(delivery)
-
-    def _touch(self) -> None:
-        """Every change gets a new version, so the store's mirror keeps only the newest state."""
-        self.calendar.version += 1
-        self.changed = True
+    def _left_over(self) -> dict:
+        unconfirmed = self.confirming[0] if self.confirming and not self.confirming[1].done() else None
+        return {"undelivered": self.announcer.undelivered(), "unconfirmed": unconfirmed}

@@ -34,6 +34,7 @@ class Announcer:
         self.fixed = receivers
         self.asked: asyncio.Task[list[str]] | None = None
         self.last: datetime | None = None
+        self.deliveries: list[tuple[WebhookEvent, asyncio.Task]] = []
 
     def announce(self, type: EventType, data: dict[str, Any]) -> asyncio.Task | None:
         """The event is fixed now (id, time, data); its deliveries run in the background."""
@@ -43,7 +44,17 @@ class Announcer:
         created = now if self.last is None or now > self.last else self.last + timedelta(milliseconds=1)
         self.last = created
         event = WebhookEvent(id=f"evt_{workflow.uuid4().hex}", type=type, created=created, data=data)
-        return asyncio.create_task(self._deliver(event))
+        return self.deliver(event)
+
+    def deliver(self, event: WebhookEvent) -> asyncio.Task:
+        """Deliver an event fixed earlier (again: a run that ended before its deliveries were done)."""
+        delivery = asyncio.create_task(self._deliver(event))
+        self.deliveries = [(e, t) for e, t in self.deliveries if not t.done()] + [(event, delivery)]
+        return delivery
+
+    def undelivered(self) -> list[WebhookEvent]:
+        """The events whose deliveries are still going on: carried to the next run, same ids."""
+        return [event for event, task in self.deliveries if not task.done()]
 
     async def _deliver(self, event: WebhookEvent) -> None:
         deliveries = [
