@@ -103,11 +103,17 @@ class QuoteAggregate(BaseModel):
     # The lifecycle.
 
     def start(self, now: datetime) -> Decision["QuoteAggregate"]:
-        """The quote's workflow began: validity fixed (R15), pending on its subscriptions, priced."""
+        """The quote's workflow began: validity fixed (R15), pending on its subscriptions."""
         new = self._copy()
         if new.quote.expires_at is None:
             new.quote = new.quote.model_copy(update={"expires_at": new.quote.expiry_for(now)})
-        return Decision(new, [*new._attach(), new._price(now)])
+        return Decision(new, new._attach())
+
+    def price_first(self, now: datetime) -> Decision["QuoteAggregate"]:
+        """The first pricing; a quote cancelled while it was attaching is never priced."""
+        if self.quote.state.terminal:
+            return Decision(self.model_copy(update={"priced": True}))
+        return Decision(self, [self._price(now)])
 
     def send(self, now: datetime, by: str | None = None) -> Decision["QuoteAggregate"]:
         """Sent, its validity counted from now (R15); a revision first replaces its original (R23)."""
@@ -425,7 +431,11 @@ class QuoteAggregate(BaseModel):
         back = "it will be returned to you" if reply.offline else "the payment was refunded"
         new.refund_done = True
         new._change(
-            state=QuoteState.CANCELLED, cancelled_by="system", cancel_reason=f"not renewed: {why}; {back}", ended_at=now
+            state=QuoteState.CANCELLED,
+            cancelled_by="system",
+            cancel_reason=f"not renewed: {why}; {back}",
+            ended_at=now,
+            payment=None,
         )
         new.payment = None
         saved = new._save("cancelled", {"by": "system", "reason": new.quote.cancel_reason})

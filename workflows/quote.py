@@ -54,6 +54,8 @@ class QuoteWorkflow:
         self._publish()
         async with self.lock:
             await self._apply(self.agg.start(workflow.now()))
+        async with self.lock:  # a cancel that came while it attached goes first
+            await self._apply(self.agg.price_first(workflow.now()))
         await self._expire_unless_ended()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.effects.drain()

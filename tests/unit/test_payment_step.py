@@ -16,6 +16,8 @@ from activities.payments import (
     FindPaymentInput,
     FindPaymentResult,
     PaymentActivities,
+    RecordNotWritten,
+    RefundNotConfirmed,
     RefundPaymentInput,
     RefundPaymentResult,
     TakePaymentInput,
@@ -92,8 +94,13 @@ def rows(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
         if quote_number in table:
             table[quote_number]["refunded"] = True
 
+    async def payment_of(conn, quote_number) -> dict | None:
+        assert conn is Pool.conn
+        return table.get(quote_number)
+
     monkeypatch.setattr(store_payments, "record_payment", record_payment)
     monkeypatch.setattr(store_payments, "mark_refunded", mark_refunded)
+    monkeypatch.setattr(store_payments, "payment_of", payment_of)
     return table
 
 
@@ -221,6 +228,50 @@ async def test_r16_a_refund_goes_back_once_by_key_and_marks_the_payment_row(step
     refund = RefundPaymentInput(quote_number="Q-000042")
     assert await ActivityEnvironment().run(step.refund_payment, refund) == RefundPaymentResult(refunded=True)
     assert gateway.charges["quote-Q-000042"].refunded and rows["Q-000042"]["refunded"]
-    assert logged(caplog, "quote=Q-000042 refund refunded=True")
-    assert await ActivityEnvironment().run(step.refund_payment, refund) == RefundPaymentResult(refunded=False)
+    assert logged(caplog, "quote=Q-000042 refunded charge=ch_1")
+    assert await ActivityEnvironment().run(step.refund_payment, refund) == RefundPaymentResult(refunded=True)
     assert gateway.charges["quote-Q-000042"].refunded and rows["Q-000042"]["refunded"]
+
+
+async def test_r20_a_refund_the_provider_does_not_show_is_asked_again_and_the_row_not_marked(
+    step, gateway, rows
+) -> None:
+    """On 518b699 the payment row was marked refunded whatever the provider answered: the audit read clean
+    while the money was kept."""
+    await take(step, "pm_card")
+
+    async def ignored(key: str) -> bool:
+        return False
+
+    gateway.refund = ignored  # type: ignore[method-assign]
+    with pytest.raises(RefundNotConfirmed):
+        await ActivityEnvironment().run(step.refund_payment, RefundPaymentInput(quote_number="Q-000042"))
+    assert not gateway.charges["quote-Q-000042"].refunded and not rows["Q-000042"]["refunded"]
+
+
+async def test_r20_an_offline_payment_is_not_marked_refunded_by_a_provider_that_never_had_it(step, rows) -> None:
+    await take(step, None, reference="BANK-9")
+    refunded = await ActivityEnvironment().run(step.refund_payment, RefundPaymentInput(quote_number="Q-000042"))
+    assert refunded == RefundPaymentResult(refunded=False, offline=True)
+    assert not rows["Q-000042"]["refunded"]
+
+
+async def test_r20_no_charge_to_refund_marks_nothing(step, rows) -> None:
+    refunded = await ActivityEnvironment().run(step.refund_payment, RefundPaymentInput(quote_number="Q-000042"))
+    assert refunded == RefundPaymentResult(refunded=False) and rows == {}
+
+
+async def test_r20_a_failure_recording_a_charge_taken_is_retried_never_nothing_was_charged(
+    step, gateway, rows, monkeypatch
+) -> None:
+    """On 518b699 a data error after the charge became a non-retryable InvalidData, and the buyer was told
+    nothing was charged although the card was."""
+    import psycopg.errors
+
+    async def broken(*args, **kwargs) -> str:
+        raise psycopg.errors.DataError("invalid byte sequence")
+
+    monkeypatch.setattr(store_payments, "record_payment", broken)
+    with pytest.raises(RecordNotWritten, match="was charged"):
+        await take(step, "pm_card")
+    assert "quote-Q-000042" in gateway.charges

@@ -37,16 +37,44 @@ async def test_r02_unchanged_quote_does_not_hold(env: WorkflowEnvironment, pool,
         assert (row["auto_renew"], row["held_by"]) == (True, [])
 
 
-async def test_r03_paid_turns_auto_renew_on_and_renews_for_new_term(env: WorkflowEnvironment, pool, settings) -> None:
+async def test_r03_paid_returns_auto_renew_to_its_value_before_the_hold_and_renews_for_new_term(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    """R03 (amended): paying a changed quote never switches on auto-renew the buyer had off."""
     async with quote_stack(env, pool, settings) as quotes:
         before = await subscription_row(pool, "SUB-1002")
         assert before["auto_renew"] is False
         quote = await quotes.create(request("SUB-1002", seats={"SUB-1002": 2}, terms={"SUB-1002": "3-year"}), send=True)
+        assert (await subscription_row(pool, "SUB-1002"))["held_by"] == [quote.number]
         await quotes.accept(quote.number, pay=True)
         await quote_result(env.client, quote.number)
     after = await subscription_row(pool, "SUB-1002")
-    assert (after["auto_renew"], after["held_by"], after["seats"], after["term"]) == (True, [], 2, "3-year")
+    assert (after["auto_renew"], after["held_by"], after["seats"], after["term"]) == (False, [], 2, "3-year")
     assert after["end_date"] == before["end_date"].replace(year=before["end_date"].year + 3)
+
+
+async def test_r03_paid_changed_quote_turns_auto_renew_back_on_as_it_was_before_the_hold(
+    env: WorkflowEnvironment, pool, settings
+) -> None:
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 4}), send=True)
+        assert (await subscription_row(pool, "SUB-1001"))["auto_renew"] is False  # held (R02)
+        await quotes.accept(quote.number, pay=True)
+        await quote_result(env.client, quote.number)
+    after = await subscription_row(pool, "SUB-1001")
+    assert (after["auto_renew"], after["held_by"], after["seats"]) == (True, [], 4)
+
+
+async def test_r03_paid_auto_quote_leaves_auto_renew_off(env: WorkflowEnvironment, pool, settings) -> None:
+    """An R12 auto quote goes to a subscription whose auto-renew is off; paying it never signs the buyer up
+    for automatic charging (it held nothing; accepted and paid at once)."""
+    async with quote_stack(env, pool, settings) as quotes:
+        quote = await quotes.create(request("SUB-1002"), send=True)
+        assert (await subscription_row(pool, "SUB-1002"))["held_by"] == []
+        await quotes.accept(quote.number, pay=True)
+        await quote_result(env.client, quote.number)
+    after = await subscription_row(pool, "SUB-1002")
+    assert (after["auto_renew"], after["held_by"]) == (False, [])
 
 
 async def test_r03_expired_restores_previous_value(env: WorkflowEnvironment, pool, settings) -> None:

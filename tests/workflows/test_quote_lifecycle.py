@@ -181,6 +181,9 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
 
     @activity.defn(name="attach_quote")
     async def slow_attach(input: AttachQuoteInput) -> AutoRenewState:
+        """The calendar does not answer (an outage) until released: the attach goes on as a regular activity."""
+        if activity.info().is_local:
+            raise RuntimeError("the calendar does not answer")
         await attaching.put(input.quote_number)
         await release.wait()
         return AutoRenewState(
@@ -197,8 +200,11 @@ async def test_lifecycle_quote_cancelled_while_first_attaching_is_never_priced(
     async with quote_stack(env, pool, settings, worker=worker) as quotes:
         creating = asyncio.create_task(quotes.create(request("SUB-1001")))
         number = await asyncio.wait_for(attaching.get(), 30)
-        cancelled = await quotes.cancel(number, "sales")
+        cancelling = asyncio.create_task(quotes.cancel(number, "sales"))
+        await asyncio.sleep(0.5)  # the cancel waits for the attach: its settling never overtakes it
+        assert not cancelling.done()  # and goes first once it is done: never priced
         release.set()
+        cancelled = await cancelling
         created = await creating
         ended = await quote_result(env.client, number)
         events = [
