@@ -238,8 +238,8 @@ def stuck(days: int, as_json: bool) -> None:
 @json_option
 def audit(as_json: bool) -> None:
     """Reconcile money and terms: each quote holds its total if paid and nothing otherwise, each renewed term
-    has one source, no hold or reservation of an ended quote, each open subscription has a calendar.
-    Exit status 1 if anything is off."""
+    has one source, no hold or reservation of an ended or failed quote, every refund confirmed by the
+    provider, every charge recorded, each open subscription has a calendar. Exit status 1 if anything is off."""
     report = with_app(lambda app: app.ops.audit(), pool_size=2)
     if as_json:
         output.emit(True, report.model_dump(), "")

@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts import quote as contract
-    from contracts.failures import Failure, fail
+    from contracts.failures import fail
     from contracts.quote import (
         AcceptInput,
         CancelInput,
@@ -48,6 +48,7 @@ class QuoteWorkflow:
         self.effects = QuoteEffects(input.quote, list(input.webhooks), self._publish)
         self.payment_wait = input.payment_wait
         self.reminding: asyncio.Task[None] | None = None
+        self.failed: StepFailed | None = None  # what stopped it
 
     @workflow.run
     async def run(self, input: QuoteInput) -> QuoteResult:
@@ -59,8 +60,8 @@ class QuoteWorkflow:
         await self._expire_unless_ended()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.effects.drain()
-        if self.agg.stopped is not None:  # settled already: it fails saying why (the UI, `renewals ops stuck`)
-            fail(Failure.STOPPED, f"quote {self.agg.quote.number} cannot go on: {self.agg.stopped}")
+        if self.failed is not None:  # settled already: it fails with what stopped it (the UI, `renewals ops stuck`)
+            fail(self.failed.kind, self.failed.message)
         return QuoteResult(number=self.agg.quote.number, state=self.agg.quote.state, renewed=self.agg.renewed)
 
     # Taking a decision: the state, then the effects in order, then the reply to the asking one.
@@ -73,6 +74,7 @@ class QuoteWorkflow:
                 for effect in decision.effects:
                     reply = await self.effects.run(effect)
             except StepFailed as err:
+                self.failed = err
                 return await self._stop(str(err))
             if reply is None or not isinstance(decision.effects[-1], ASKING):
                 return decision

@@ -61,7 +61,13 @@ CHARGE_TIMEOUT = timedelta(seconds=30)
 
 
 class StepFailed(Exception):
-    """A business failure the quote has no answer for (a lapsed subscription, bad data): it stops."""
+    """A business failure the quote has no answer for (a lapsed subscription, bad data): it stops, saying
+    `InvalidData: why`, and its workflow fails with that failure."""
+
+    def __init__(self, err: ActivityError) -> None:
+        self.kind = classify(err) or Failure.INVALID_DATA
+        self.message = message_of(err)
+        super().__init__(f"{self.kind.value}: {self.message}")
 
 
 class QuoteEffects:
@@ -160,7 +166,7 @@ class QuoteEffects:
                 )
             )
         except ActivityError as err:
-            raise StepFailed(message_of(err)) from None
+            raise StepFailed(err) from None
 
     async def _price(self, effect: Price) -> Priced | PriceMissing:
         try:
@@ -171,7 +177,7 @@ class QuoteEffects:
         except ActivityError as err:
             if classify(err) is Failure.MISSING_PRICE:
                 return PriceMissing(reason=message_of(err))
-            raise StepFailed(message_of(err)) from None
+            raise StepFailed(err) from None
         return Priced(
             lines=priced.lines, subtotal=priced.subtotal, discount_total=priced.discount_total, total=priced.total
         )

@@ -97,7 +97,7 @@ async def test_create_send_accept_pay_with_the_cli(
         assert (await description.static_summary()).startswith(f"Renewal quote {number} for Acme BV")
 
     after = await subscription_row(pool, "SUB-1002")
-    assert (after["seats"], after["auto_renew"], after["held_by"]) == (2, True, [])
+    assert (after["seats"], after["auto_renew"], after["held_by"]) == (2, False, [])  # off before the hold (R03)
     assert after["end_date"] == before["end_date"].replace(year=before["end_date"].year + 1)
     # Both lines renewed by this quote, once: SUB-1001 for its 5 seats, SUB-1002 lowered to 2.
     renewed = await rows(pool, "SELECT subscription_id, seats, quote_number FROM renewals ORDER BY 1")
