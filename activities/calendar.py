@@ -16,7 +16,7 @@ from domain.quotes import QuoteLine
 from store.calendars import record_auto_renew_failure, record_lapse
 from store.catalog import get_customer, price_book
 from store.pool import Pool
-from store.quotes import MOVED, RECORDED, THEIRS, record_renewal
+from store.quotes import MOVED, RECORDED, THEIRS, record_renewal, renewal_of
 
 
 class AutoRenewInput(BaseModel):
@@ -92,6 +92,9 @@ class CalendarActivities:
         sub = input.subscription
         to_end_date = sub.term.next_end_date(sub.end_date)
         async with self.pool.connection() as conn:
+            done = await renewal_of(conn, sub.id, sub.end_date)
+            if done is not None and done["source"] == "auto-renew":  # a retry after it was recorded: priced then
+                return AutoRenewResult(to_end_date=done["to_end_date"], amount=done["amount"], recorded=False)
             prices, promotions = await price_book(conn, sub.currency, [sub.product], sub.end_date)
             try:
                 priced = price_lines(

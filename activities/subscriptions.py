@@ -46,6 +46,7 @@ class AttachQuoteInput(BaseModel):
     subscription_id: str
     quote_number: str
     hold: bool
+    owner: Owner | None = None
 
 
 class DetachQuoteInput(BaseModel):
@@ -60,6 +61,7 @@ class TermsInput(BaseModel):
     quote_number: str
     terms: list[TermRef]
     owner: Owner | None = None
+    hold: bool = False  # reserve: the quote, accepted, holds auto-renew with each term (R17)
 
 
 class ReserveTermsResult(BaseModel):
@@ -82,6 +84,10 @@ class RenewTermsInput(BaseModel):
 class RenewTermsResult(BaseModel):
     renewed: dict[str, date]
     not_renewed: dict[str, str] = {}
+
+
+class RenewalNotFinished(Exception):
+    """The store recorded the renewals but a calendar has not yet: retried (an outage), never refunded."""
 
 
 class CreateSubscriptionInput(BaseModel):
@@ -135,7 +141,7 @@ class SubscriptionActivities:
         return await self._update_and_mirror(
             input.subscription_id,
             calendar.ATTACH,
-            AttachInput(quote_number=input.quote_number, hold=input.hold),
+            AttachInput(quote_number=input.quote_number, hold=input.hold, owner=input.owner),
         )
 
     @activity.defn
@@ -163,7 +169,7 @@ class SubscriptionActivities:
                 granted = await self._calendar_update(
                     ref.subscription_id,
                     calendar.RESERVE,
-                    TermInput(holder=input.quote_number, term_end=ref.term_end, owner=input.owner),
+                    TermInput(holder=input.quote_number, term_end=ref.term_end, owner=input.owner, hold=input.hold),
                     ReserveResult,
                 )
             except ApplicationError as err:
@@ -236,7 +242,8 @@ class SubscriptionActivities:
     async def renew_terms(self, input: RenewTermsInput) -> RenewTermsResult:
         """The money is taken: record the quote's renewals in the store, all of them or none (a term another
         renewed, or a load moved, leaves every term as it was, so the payment goes back whole), then renew
-        each at its calendar. A term this quote renewed before is renewed again (a retry)."""
+        each at its calendar. A term this quote renewed before is renewed again (a retry). A business failure
+        before the store recorded them renews nothing (the money goes back); any failure after is retried."""
         async with self.pool.connection() as conn:
             outcomes = await record_quote_renewals(
                 conn,
@@ -273,7 +280,12 @@ class SubscriptionActivities:
             await self._mirror(answer.state)
             return line, None
 
-        renewed = await asyncio.gather(*(renew(line) for line in input.renewals))
+        try:
+            renewed = await asyncio.gather(*(renew(line) for line in input.renewals))
+        except Exception as err:  # recorded in the store: from here it is finished, never refunded
+            raise RenewalNotFinished(
+                f"{input.quote_number}: renewed in the store, not yet at a calendar: {err}"
+            ) from err
         result = RenewTermsResult(
             renewed={line.subscription_id: line.to_end_date for line, reason in renewed if reason is None},
             not_renewed={line.subscription_id: reason for line, reason in renewed if reason is not None},

@@ -62,6 +62,7 @@ class AutoRenewState(BaseModel):
 class AttachInput(BaseModel):
     quote_number: str
     hold: bool
+    owner: Owner | None = None  # the quote's customer: a former owner's quote is not taken (R21)
 
 
 class DetachInput(BaseModel):
@@ -74,6 +75,7 @@ class TermInput(BaseModel):
     holder: str
     term_end: date
     owner: Owner | None = None
+    hold: bool = False  # reserve: the holder's accepted quote also holds auto-renew (R17)
 
 
 class ReserveResult(BaseModel):

@@ -175,15 +175,19 @@ class Calendar(BaseModel):
 
     # Quotes pending on the subscription (R02, R03, R17).
 
-    def attach(self, quote: str, hold: bool) -> Decision["Calendar"]:
-        """A pending quote; one that holds (R02, R17) turns auto-renew off and keeps the value before."""
-        new, effects = self._copy(), []
+    def attach(self, quote: str, hold: bool, owner: Owner | None = None) -> Decision["Calendar"]:
+        """A pending quote; one that holds (R02, R17) turns auto-renew off and keeps the value before. A quote
+        of a former owner (made before a load moved the subscription) is not taken: it ends (R21)."""
+        if owner is not None and owner != Owner.of(self.sub) and quote not in self.pending:
+            moved = Owner.of(self.sub)
+            detail = f"{self.sub.id} now belongs to {moved}"
+            return Decision(self, [Supersede(quote=quote, reason=f"the subscription moved to {moved}", detail=detail)])
+        new = self._copy()
         holds = new.pending.get(quote, False) or hold
-        first_hold = holds and not new.held_by
-        new.pending[quote] = holds
-        if first_hold:
+        if holds and not new.held_by:
             new.restore_to = new.sub.auto_renew
-            effects += new._switch(False)
+        new.pending[quote] = holds
+        effects = new._keep_held()
         new._touch()
         return Decision(new, effects)
 
@@ -217,29 +221,42 @@ class Calendar(BaseModel):
 
     # The payment saga (R16, R21): reserve, then renew or release.
 
-    def reserve(self, holder: str, term_end: date, owner: Owner | None, now: datetime) -> Decision["Calendar"]:
-        """The term is this holder's until it renews or releases it (answer: None), or a TermRefusal. A term
-        this holder already renewed is granted again: its payment, retried, goes on to paid (R20)."""
+    def reserve(
+        self, holder: str, term_end: date, owner: Owner | None, now: datetime, hold: bool = False
+    ) -> Decision["Calendar"]:
+        """The term is this holder's until it renews or releases it (answer: None), or a TermRefusal. With
+        `hold` (a buyer's accepted quote, R17) it also holds auto-renew in the same step, so the commitment
+        holds should the payment fail; the switch itself turns off only if the term is released unrenewed
+        (nothing can auto-renew a reserved term), so a payment never flaps it. A term this holder already
+        renewed is granted again: its payment, retried, goes on to paid (R20)."""
         if self.claims.get(term_end.isoformat()) == holder:
             return Decision(self)
         refusal = self._refusal(holder, term_end, owner, now)
         if refusal is not None:
             return Decision(self, answer=refusal)
-        if self.reservation is not None:
+        taking = hold and not self.pending.get(holder)
+        if self.reservation is not None and not taking:
             return Decision(self)
         new = self._copy()
-        new.reservation = Reservation(holder=holder, term_end=term_end, since=now)
+        if taking:
+            if not new.held_by:
+                new.restore_to = new.sub.auto_renew
+            new.pending[holder] = True
+        if new.reservation is None:
+            new.reservation = Reservation(holder=holder, term_end=term_end, since=now)
         new._touch()
         return Decision(new)
 
     def release(self, holder: str, term_end: date) -> Decision["Calendar"]:
-        """The payment did not happen: the term is open again (and auto-renew may run)."""
+        """The payment did not happen: the term is open again (and auto-renew may run, unless a quote holds
+        it: then it is off from now on)."""
         if not self._reserved_for(holder, term_end):
             return Decision(self)
         new = self._copy()
         new.reservation = None
+        effects = new._keep_held()
         new._touch()
-        return Decision(new)
+        return Decision(new, effects)
 
     def renew(
         self, holder: str, term_end: date, to_end_date: date, seats: int, term: Term, now: datetime
@@ -277,7 +294,8 @@ class Calendar(BaseModel):
         new = self._copy()
         new.reservation = None
         effects = new._renewed_elsewhere(stored.end_date, now)
-        new.subscription = stored.model_copy(update={"auto_renew": self.sub.auto_renew})
+        # The switch as it is once the superseded quotes' holds ended (R03), not as they held it.
+        new.subscription = stored.model_copy(update={"auto_renew": new.sub.auto_renew})
         effects.append(new._announce("subscription.renewed"))
         new._touch()
         return Decision(new, effects)
@@ -419,6 +437,11 @@ class Calendar(BaseModel):
             effects += self._restore()
         effects += [Supersede(quote=number, reason=reason, detail=detail) for number in losers]
         return effects
+
+    def _keep_held(self) -> list[CalendarEffect]:
+        """Held means off (R02, R17), except while the only holder is the payment that reserved the term."""
+        paying = self.reservation is not None and self.held_by == [self.reservation.holder]
+        return self._switch(False) if self.held_by and self.sub.auto_renew and not paying else []
 
     def _restore(self) -> list[CalendarEffect]:
         effects = self._switch(bool(self.restore_to))

@@ -63,7 +63,7 @@ class PaymentAttempt(BaseModel):
     payment_method: str | None = None
     reference: str | None = None
     by: str | None = None
-    stage: Literal["reserving", "charging", "confirming", "renewing", "creating", "refunding"]
+    stage: Literal["clearing", "reserving", "charging", "confirming", "renewing", "creating", "refunding"]
     charged: str | None = None  # the provider's reference, once the money is taken
     announced: bool = False  # "payment pending" was written: the buyer stopped waiting
     not_renewed: str | None = None  # why the terms did not renew: the money goes back
@@ -276,11 +276,12 @@ class QuoteAggregate(BaseModel):
             new._change(state=QuoteState.ACCEPTED, accepted_at=now)
             new.unwritten.append(Step(event="accepted", quote=new.quote))
         new._change(payment="pending")
-        terms = new._terms()
-        new.payment = PaymentAttempt(**command.model_dump(), stage="reserving" if terms else "charging")
-        if terms:
-            return Decision(new, [Reserve(terms=terms, owner=Owner.of(new.quote))])
-        return Decision(new, [new._charge()])
+        new.payment = PaymentAttempt(**command.model_dump(), stage="clearing")
+        if command.payment_method is None and new.charge_asked and not new.refund_done:
+            # R20: a card charge asked for under the key earlier (the provider said it took none) may land yet;
+            # it goes back before an offline payment is taken, so the quote is never paid twice.
+            return Decision(new, [Refund()])
+        return Decision(new, new._begin())
 
     def payment_overdue(self) -> Decision["QuoteAggregate"]:
         """The buyer stopped waiting: the quote says its payment is being confirmed (R20)."""
@@ -323,6 +324,12 @@ class QuoteAggregate(BaseModel):
         new = self._copy()
         new.stopped = reason
         new.payment = None
+        if new.quote.payment:  # it never says "payment being confirmed" again (R20)
+            new._change(payment=None)
+        if new.quote.state is QuoteState.ACCEPTED:
+            # A failed payment holds again before it releases: a hold that failed left its terms reserved. Each
+            # is let go (a release of a term it does not hold changes nothing).
+            new.reserved = new._terms()
         return Decision(new, new._settle())
 
     def _priced(self, reply: Priced | PriceMissing) -> Decision["QuoteAggregate"]:
@@ -340,6 +347,15 @@ class QuoteAggregate(BaseModel):
         )
         return Decision(new, [new._save("priced", {"total": str(reply.total)})])
 
+    def _begin(self) -> Effects:
+        """The terms are reserved before any money moves; a quote without terms to renew is charged at once."""
+        assert self.payment is not None
+        terms = self._terms()
+        if terms:
+            self.payment.stage = "reserving"
+            return [Reserve(terms=terms, owner=Owner.of(self.quote), hold=self.quote.holds_auto_renew)]
+        return [self._charge()]
+
     def _reserved(self, reply: Reserved) -> Decision["QuoteAggregate"]:
         """Each term granted: charge. Any refused: nothing is charged, the payment refused with who has it."""
         new = self._copy()
@@ -349,6 +365,8 @@ class QuoteAggregate(BaseModel):
             ending = "try again in a moment" if first.retry_later else "this quote can no longer be paid"
             return new._payment_ended(Refused(first.rule or "R16", f"{first.reason}; {ending}"), [Release(terms=terms)])
         new.reserved = terms
+        if new.quote.holds_auto_renew:  # each calendar took the hold with the reservation (R17)
+            new.attached.update({t.subscription_id: True for t in terms})
         return Decision(new, [new._charge()])
 
     def _charged(self, reply: Charged, now: datetime) -> Decision["QuoteAggregate"]:
@@ -424,6 +442,9 @@ class QuoteAggregate(BaseModel):
     def _refunded(self, reply: Refunded, now: datetime) -> Decision["QuoteAggregate"]:
         new = self._copy()
         new.money_held = new.money_held and reply.offline
+        if new.payment is not None and new.payment.stage == "clearing":  # the key holds nothing: pay offline
+            new.charge_asked = False
+            return Decision(new, new._begin())
         if new.payment is None or new.payment.stage != "refunding":  # an unpaid ending's refund
             new.refund_done = True
             return Decision(new)
@@ -448,7 +469,7 @@ class QuoteAggregate(BaseModel):
         self.payment = None
         self.reserved = []
         self._change(payment=None)
-        effects = [*effects, *self._attach()]
+        effects = [*self._attach(), *effects]  # held before the terms are released: auto-renew never slips in
         if self.unwritten or announced:
             effects.append(self._save("payment failed", {"reason": refusal.message}))
         return Decision(self, effects, refusal=refusal)

@@ -100,6 +100,7 @@ class Reserve(BaseModel):
     kind: Literal["reserve"] = "reserve"
     terms: list[TermRef]
     owner: Owner
+    hold: bool = False  # an accepted quote holds auto-renew with its reservation (R17)
 
 
 class Charge(BaseModel):

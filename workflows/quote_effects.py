@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         TermsInput,
     )
     from contracts.failures import Failure, classify, message_of
-    from domain.calendar_aggregate import TermRefusal
+    from domain.calendar_aggregate import Owner, TermRefusal
     from domain.quote_effects import (
         ANNOUNCED,
         Attach,
@@ -125,13 +125,7 @@ class QuoteEffects:
                 )
                 return Refunded(refunded=result.refunded, offline=result.offline)
             case Renew():
-                if not effect.renewals:
-                    return RenewedTerms()
-                renewed = await settled(
-                    SubscriptionActivities.renew_terms,
-                    RenewTermsInput(quote_number=self.number, renewals=effect.renewals),
-                )
-                return RenewedTerms(renewed=renewed.renewed, not_renewed=renewed.not_renewed)
+                return await self._renew(effect)
             case CreateSubscriptions():
                 return await self._create(effect)
             case ReplaceOriginal():
@@ -160,7 +154,9 @@ class QuoteEffects:
                 *(
                     step(
                         SubscriptionActivities.attach_quote,
-                        AttachQuoteInput(subscription_id=sub, quote_number=self.number, hold=effect.hold),
+                        AttachQuoteInput(
+                            subscription_id=sub, quote_number=self.number, hold=effect.hold, owner=Owner.of(self.quote)
+                        ),
                     )
                     for sub in effect.subscriptions
                 )
@@ -186,7 +182,7 @@ class QuoteEffects:
         try:
             reserved = await step(
                 SubscriptionActivities.reserve_terms,
-                TermsInput(quote_number=self.number, terms=effect.terms, owner=effect.owner),
+                TermsInput(quote_number=self.number, terms=effect.terms, owner=effect.owner, hold=effect.hold),
             )
         except ActivityError as err:  # nothing may be charged for a term not granted
             return Reserved(refused=[TermRefusal(rule="R16", reason=message_of(err))])
@@ -235,6 +231,19 @@ class QuoteEffects:
             )
             return Found(charged=None)
         return Found(charged=found.charged, reference=found.reference)
+
+    async def _renew(self, effect: Renew) -> RenewedTerms:
+        """After the charge: renewed, waited for through any outage (R20). A business failure renewed nothing
+        (the store records all terms or none, and the activity retries whatever comes after): money back."""
+        if not effect.renewals:
+            return RenewedTerms()
+        try:
+            renewed = await step(
+                SubscriptionActivities.renew_terms, RenewTermsInput(quote_number=self.number, renewals=effect.renewals)
+            )
+        except ActivityError as err:
+            return RenewedTerms(not_renewed={r.subscription_id: message_of(err) for r in effect.renewals})
+        return RenewedTerms(renewed=renewed.renewed, not_renewed=renewed.not_renewed)
 
     async def _create(self, effect: CreateSubscriptions) -> Created:
         """A paid new purchase becomes subscriptions, each id fixed by quote and line."""

@@ -9,13 +9,14 @@ for as long as the outage lasts: visible with its attempt and last failure in th
 refusal, a missing price, bad data, a declined card) ends the step with its reason.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.failures import classify, message_of
@@ -46,6 +47,7 @@ async def step(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout: t
         )
     except FailureError as err:
         failure = as_activity_error(err, activity)
+        _unless_cancelled(failure)
         if not may_pass(failure):
             raise failure from failure.cause
     # The Temporal UI's row says what the quote waits for, until it is done.
@@ -79,6 +81,12 @@ def as_activity_error(err: FailureError, activity: object) -> ActivityError:
     return wrapped
 
 
+def _unless_cancelled(err: ActivityError) -> None:
+    """A step cancelled with its task (a reminder dropped) is cancelled: never tried again."""
+    if isinstance(err.cause, CancelledError):
+        raise asyncio.CancelledError() from err
+
+
 def may_pass(err: ActivityError) -> bool:
     """An outage (anything but a business failure, contracts/failures.py) may pass."""
     return classify(err) is None
@@ -102,6 +110,7 @@ async def settled(activity: Callable[[Any, I], Awaitable[R]], arg: I, *, timeout
         try:
             result = await step(activity, arg, timeout=timeout)
         except ActivityError as err:
+            _unless_cancelled(err)
             name = getattr(activity, "__name__", "a step")
             workflow.logger.warning("%s is stuck: %s", name, message_of(err))
             workflow.set_current_details(f"{details} · stuck: {name} ({message_of(err)})")

@@ -134,7 +134,7 @@ class SubscriptionWorkflow:
 
     @workflow.update(name=contract.ATTACH)
     def attach(self, input: AttachInput) -> AutoRenewState:
-        self._apply(self.calendar.attach(input.quote_number, input.hold))
+        self._apply(self.calendar.attach(input.quote_number, input.hold, input.owner))
         return self.state()
 
     @workflow.update(name=contract.DETACH)
@@ -144,7 +144,8 @@ class SubscriptionWorkflow:
 
     @workflow.update(name=contract.RESERVE)
     def reserve(self, input: TermInput) -> ReserveResult:
-        refusal = self._apply(self.calendar.reserve(input.holder, input.term_end, input.owner, workflow.now())).answer
+        decision = self.calendar.reserve(input.holder, input.term_end, input.owner, workflow.now(), input.hold)
+        refusal = self._apply(decision).answer
         return self._term_answer(input, refusal)
 
     @workflow.update(name=contract.RELEASE)
