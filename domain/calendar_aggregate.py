@@ -96,8 +96,9 @@ class Calendar(BaseModel):
     """All a calendar knows, passed whole to its next run (continue-as-new) and given at its start."""
 
     subscription: Subscription
-    # Pending quotes, each with whether it holds auto-renew (R02, R17).
+    # Pending quotes, each with whether it holds auto-renew (R02, R17), and whose each is, where it said (R21).
     pending: dict[str, bool] = {}
+    owners: dict[str, Owner] = {}
     # The switch's value before the first hold, to go back to when the last hold ends (R03).
     restore_to: bool | None = None
     # Raised by every change, so the store's mirror keeps only the newest.
@@ -177,12 +178,19 @@ class Calendar(BaseModel):
 
     def attach(self, quote: str, hold: bool, owner: Owner | None = None) -> Decision["Calendar"]:
         """A pending quote; one that holds (R02, R17) turns auto-renew off and keeps the value before. A quote
-        of a former owner (made before a load moved the subscription) is not taken: it ends (R21)."""
-        if owner is not None and owner != Owner.of(self.sub) and quote not in self.pending:
-            moved = Owner.of(self.sub)
-            detail = f"{self.sub.id} now belongs to {moved}"
-            return Decision(self, [Supersede(quote=quote, reason=f"the subscription moved to {moved}", detail=detail)])
+        of a former owner (made before a load moved the subscription) is not taken: it ends (R21). While a
+        payment holds the term a load may wait to be taken: another owner's quote is taken, and stays only if
+        that load makes it the owner's."""
+        moved = owner is not None and owner != Owner.of(self.sub) and quote not in self.pending
+        if moved and self.reservation is None:
+            now_owner = Owner.of(self.sub)
+            detail = f"{self.sub.id} now belongs to {now_owner}"
+            return Decision(
+                self, [Supersede(quote=quote, reason=f"the subscription moved to {now_owner}", detail=detail)]
+            )
         new = self._copy()
+        if owner is not None:
+            new.owners[quote] = owner
         holds = new.pending.get(quote, False) or hold
         if holds and not new.held_by:
             new.restore_to = new.sub.auto_renew
@@ -198,6 +206,7 @@ class Calendar(BaseModel):
             return Decision(self)
         new, effects = self._copy(), []
         held = new.pending.pop(quote)
+        new.owners.pop(quote, None)
         if held and not new.held_by:
             effects += new._restore()
         new._touch()
@@ -338,8 +347,9 @@ class Calendar(BaseModel):
         new, effects = self._copy(), []
         own, held = self.sub, bool(self.held_by)
         if Owner.of(incoming) != Owner.of(own):
+            to = Owner.of(incoming)
             effects += new._end_pending(
-                None, f"the subscription moved to {Owner.of(incoming)}", f"{own.id} now belongs to {Owner.of(incoming)}"
+                None, f"the subscription moved to {to}", f"{own.id} now belongs to {to}", keep=to
             )
         elsewhere = incoming.end_date > own.end_date
         if elsewhere:
@@ -427,13 +437,19 @@ class Calendar(BaseModel):
         self.term_closed = True
         return effects
 
-    def _end_pending(self, winner: str | None, reason: str, detail: str) -> list[CalendarEffect]:
-        """The term is renewed (or moved): the winner leaves, every other pending quote is superseded, and
-        auto-renew returns to its value before the holds (R03, amended)."""
+    def _end_pending(
+        self, winner: str | None, reason: str, detail: str, keep: Owner | None = None
+    ) -> list[CalendarEffect]:
+        """The term is renewed (or moved): the winner leaves, every other pending quote is superseded (but, on a
+        move, those of the new owner, `keep`), and once none holds, auto-renew returns to its value before the
+        holds (R03, amended)."""
         won_held = self.pending.pop(winner, False) if winner else False
-        losers, self.pending = self.pending, {}
+        staying = {q: h for q, h in self.pending.items() if keep is not None and self.owners.get(q) == keep}
+        losers = {q: h for q, h in self.pending.items() if q not in staying}
+        self.pending = staying
+        self.owners = {q: o for q, o in self.owners.items() if q in staying}
         effects: list[CalendarEffect] = []
-        if won_held or any(losers.values()):
+        if (won_held or any(losers.values())) and not self.held_by:
             effects += self._restore()
         effects += [Supersede(quote=number, reason=reason, detail=detail) for number in losers]
         return effects

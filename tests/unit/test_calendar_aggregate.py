@@ -843,3 +843,34 @@ def test_r21_an_owner_reads_as_its_customer_and_how_it_was_bought() -> None:
     partner = Owner(csn="5100000001", purchase_method=PurchaseMethod.PARTNER, partner_csn="5200000001")
     assert str(partner) == "customer 5100000001 (through partner 5200000001)"
     assert Owner.of(subscription()) == OWNER
+
+
+OTHER = Owner(csn="5100000002", purchase_method=PurchaseMethod.DIRECT)
+
+
+def test_r21_a_quote_of_a_former_owner_is_not_taken_and_ends() -> None:
+    """Made before a load moved the subscription, started after: its attach would hold the new owner's
+    auto-renew for a quote they never asked for."""
+    before = calendar()
+    decision = before.attach("Q-000009", True, OTHER)
+    assert decision.state is before
+    assert decision.effects == [
+        Supersede(
+            quote="Q-000009",
+            reason=f"the subscription moved to {OWNER}",
+            detail=f"SUB-1 now belongs to {OWNER}",
+        )
+    ]
+
+
+def test_r21_while_a_payment_holds_the_term_another_owners_quote_waits_for_the_load() -> None:
+    """A load waits for a payment's reservation before the calendar takes it: a quote of the owner it names is
+    taken meanwhile, and stays when the move is taken, while the old owner's quotes end."""
+    reserved_now = calendar().attach("Q-000001", False, OWNER).state.reserve("Q-000002", END, OWNER, NOW).state
+    taken = reserved_now.attach("Q-000009", True, OTHER).state
+    assert taken.pending == {"Q-000001": False, "Q-000009": True} and taken.owners["Q-000009"] == OTHER
+    moved = taken.release("Q-000002", END).state.source_changed(subscription(csn=OTHER.csn), NOW)
+    assert moved.state.pending == {"Q-000009": True} and moved.state.owners == {"Q-000009": OTHER}
+    ended = [e.quote for e in moved.effects if isinstance(e, Supersede)]
+    assert ended == ["Q-000001"]
+    assert moved.state.sub.auto_renew is False  # the quote that stays still holds it

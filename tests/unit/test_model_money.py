@@ -53,16 +53,10 @@ payment the store recorded and no person has returned yet.
     quote is its workflow's, and no buyer was emailed "paid" or "superseded" about a quote that is not.
 
 Known limits, found by this model and not the aggregates' to fix (each is tracked where it happens):
- - An Attach carries no owner: a quote made just before a load moved its subscription to another customer, and
-   started just after, is pending (holding, if it holds) at the new owner's calendar until its payment is
-   refused (R21) or it expires (`World.foreign`). Fix: the quote's owner in AttachInput, refused by the calendar.
  - A load read while a quote held auto-renew writes the held (off) switch into the row it tells the calendar
    (store/loader.py, merge_from_source); a calendar that takes that row only after the holds ended (it waited
    for a payment's or the auto-renewal's reservation) adopts "off" as the source's switch (`World.load`). Fix:
    SourceChangedInput says whether the row's switch is the source's.
- - An auto-renewal that recorded its renewal, was retried, and then found no price (the price book changed in
-   between) would fail with the renewal recorded: activities/calendar.py prices before it looks for its own
-   renewal. Not generated here: a "no price" fault comes only before anything was recorded.
 Not modelled: emails and webhooks beyond who was told what, tax and invoices, the Stripe adapter, a lapsed
 subscription reopened by a load, new subscriptions' own calendars.
 
@@ -482,10 +476,10 @@ class World:
             if fault == "business" and i == len(effect.subscriptions) - 1:
                 return "stop", f"{sub_id}: the calendar refused the attach"
             if Owner.of(proc.agg.quote) not in self.owners(sub_id):
-                # Made before a load moved the subscription, started after: the calendar cannot tell (an
-                # Attach carries no owner). Known, not the aggregates' to fix: see the module's docstring.
+                # Made before a load moved the subscription, started after: the calendar refuses it (R21), unless
+                # a payment holds the term and the load is still to be taken there.
                 self.foreign.add((sub_id, proc.number))
-            self.cal_apply(sub_id, self.cals[sub_id].attach(proc.number, effect.hold))
+            self.cal_apply(sub_id, self.cals[sub_id].attach(proc.number, effect.hold, Owner.of(proc.agg.quote)))
             if fault == "partial" and i == 0:
                 return "retry", None
         return "done", None
