@@ -258,8 +258,9 @@ async def test_r24_buyer_renews_in_bulk_and_alone_sees_refusals_and_pays_in_chro
         assert await page.text_content("#state") == "paid"
         await tour.look(page, "paid")
 
-        # Renewed for a new term, SUB-1001 with its 3 seats, and auto-renew back on for each (R03), SUB-1002's
-        # and SUB-1007's too although they were off; SUB-1003, left out, is untouched.
+        # Renewed for a new term, SUB-1001 with its 3 seats, and auto-renew back to its value before the hold for
+        # each (R03, amended): on for SUB-1001, off for SUB-1002 and SUB-1007 as they were; SUB-1003, left out,
+        # is untouched.
         async def renewed():
             return (await subscription_row(pool, "SUB-1001"))["end_date"] != before["SUB-1001"]["end_date"]
 
@@ -268,7 +269,8 @@ async def test_r24_buyer_renews_in_bulk_and_alone_sees_refusals_and_pays_in_chro
         for sub_id in ("SUB-1007", "SUB-1001", "SUB-1002"):
             end = before[sub_id]["end_date"]
             assert await cell(page, sub_id, "Ends") == day(end.replace(year=end.year + 1)), sub_id
-            assert await page.get_attribute(f"#sub-{sub_id} button.switch", "aria-checked") == "true", sub_id
+            was = "true" if before[sub_id]["auto_renew"] else "false"
+            assert await page.get_attribute(f"#sub-{sub_id} button.switch", "aria-checked") == was, sub_id
             assert not await page.is_disabled(f"#sub-{sub_id} button.switch")
             assert "Not eligible (R01)" in await cell(page, sub_id, "Renewal")
         assert await cell(page, "SUB-1001", "Seats") == "3"
