@@ -20,11 +20,17 @@ R = TypeVar("R")
 
 
 async def start_calendar(
-    client: Client, sub: Subscription, version: int, task_queue: str, tell: bool = False
+    client: Client,
+    sub: Subscription,
+    version: int,
+    task_queue: str,
+    tell: bool = False,
+    switch_from_source: bool = True,
 ) -> WorkflowHandle[Any, calendar.AutoRenewState]:
     """Start the subscription's calendar, or find the one running: never two. With `tell`, the calendar
-    (new or running) is also sent the stored row, in the same call. It runs on the calendars' task queue
-    of the deployment whose (quote) task queue is given."""
+    (new or running) is also sent the stored row, in the same call (`switch_from_source`: whether its
+    auto-renew switch is the source's, R18). It runs on the calendars' task queue of the deployment whose
+    (quote) task queue is given."""
     return await client.start_workflow(
         calendar.WORKFLOW,
         calendar.CalendarState(subscription=sub, version=version),
@@ -34,7 +40,9 @@ async def start_calendar(
         result_type=calendar.AutoRenewState,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=calendar.SOURCE_CHANGED if tell else None,
-        start_signal_args=[calendar.SourceChangedInput(subscription=sub)] if tell else [],
+        start_signal_args=[calendar.SourceChangedInput(subscription=sub, switch_from_source=switch_from_source)]
+        if tell
+        else [],
         static_summary=f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}",
     )
 

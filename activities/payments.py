@@ -47,6 +47,7 @@ class FindPaymentResult(BaseModel):
 
 class RefundPaymentInput(BaseModel):
     quote_number: str
+    key_only: bool = False  # only a card charge under the key: an offline payment recorded is left as it is
 
 
 class RefundPaymentResult(BaseModel):
@@ -107,7 +108,8 @@ class PaymentActivities:
         key = idempotency_key(input.quote_number)
         async with self.pool.connection() as conn:
             recorded = await store.payment_of(conn, input.quote_number)
-        if recorded is not None and recorded["method"] == "offline":
+        offline = recorded is not None and recorded["method"] == "offline"
+        if recorded is not None and offline and not input.key_only:
             activity.logger.info("quote=%s refund offline=%s", input.quote_number, recorded["reference"])
             return RefundPaymentResult(refunded=False, offline=True)
         await self.gateway.refund(key)
@@ -116,8 +118,9 @@ class PaymentActivities:
             return RefundPaymentResult(refunded=False)
         if not charge.refunded:
             raise RefundNotConfirmed(f"the provider still shows {charge.id} for {key} not refunded")
-        async with self.pool.connection() as conn:
-            await store.mark_refunded(conn, input.quote_number)
+        if not offline:  # the row is the card's: it says refunded now
+            async with self.pool.connection() as conn:
+                await store.mark_refunded(conn, input.quote_number)
         activity.logger.info("quote=%s refunded charge=%s", input.quote_number, charge.id)
         return RefundPaymentResult(refunded=True)
 

@@ -2,10 +2,11 @@
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import quote as quote_contract
+from contracts.failures import message_of
 from contracts.quote import ReplaceInput
 from domain.quote_effects import Replaced
 from domain.quotes import Quote
@@ -64,6 +65,8 @@ class QuoteMessageActivities:
             return await handle.execute_update(
                 quote_contract.REPLACE, ReplaceInput(revision=input.revision), result_type=Replaced
             )
+        except WorkflowUpdateFailedError as err:  # the original cannot go on, or refused: it stays as it is
+            return Replaced(replaced=False, reason=f"quote {input.original}: {message_of(err.cause or err)}")
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -273,6 +273,8 @@ class SubscriptionActivities:
                 ),
                 RenewTermResult,
             )
+            if not answer.renewed and answer.retry_later:  # another holds it for now: recorded here, so retried
+                raise RenewalNotFinished(f"{line.subscription_id}: {answer.reason}")
             if not answer.renewed:
                 async with self.pool.connection() as conn:
                     await undo_renewal(conn, line.subscription_id, line.term_end, input.quote_number)

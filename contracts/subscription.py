@@ -97,6 +97,7 @@ class RenewTermInput(TermInput):
 class RenewTermResult(BaseModel):
     renewed: bool
     reason: str | None = None
+    retry_later: bool = False  # another holder has the term for now
     state: AutoRenewState
 
 
@@ -105,6 +106,8 @@ class SetAutoRenewInput(BaseModel):
 
 
 class SourceChangedInput(BaseModel):
-    """The subscription's row as `renewals load` left it."""
+    """The subscription's row as `renewals load` left it; `switch_from_source`: whether its auto-renew switch
+    is the source's (False: the load kept the system's, a quote held it then)."""
 
     subscription: Subscription
+    switch_from_source: bool = True

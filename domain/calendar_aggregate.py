@@ -274,10 +274,8 @@ class Calendar(BaseModel):
         or a TermRefusal when it was not this holder's to renew."""
         if self.claims.get(term_end.isoformat()) == holder:
             return Decision(self)
-        if not self._reserved_for(holder, term_end):
-            refusal = self._refusal(holder, term_end, None, now) or TermRefusal(
-                rule="R16", reason=f"{self.sub.id} was not reserved by {holder}"
-            )
+        refusal = self._refusal(holder, term_end, None, now)
+        if refusal is not None:  # its reservation lost (a calendar restarted from the store) and the term taken
             return Decision(self, answer=refusal)
         return self._close_term(holder, to_end_date, seats, term, now)
 
@@ -340,7 +338,9 @@ class Calendar(BaseModel):
 
     # A load changed the subscription's row (R18, R21).
 
-    def source_changed(self, incoming: Subscription, now: datetime) -> Decision["Calendar"]:
+    def source_changed(
+        self, incoming: Subscription, now: datetime, switch_from_source: bool = True
+    ) -> Decision["Calendar"]:
         """Adopted, but the term never rolls back (R18), nor the switch while a quote holds it. A later end
         date was renewed elsewhere; a new owner ends the old owner's quotes (R21). Taken only while no
         payment holds the term (`reservation` is None)."""
@@ -356,7 +356,7 @@ class Calendar(BaseModel):
             effects += new._renewed_elsewhere(incoming.end_date, now)
         if incoming.end_date < own.end_date:
             incoming = incoming.model_copy(update={"end_date": own.end_date, "seats": own.seats, "term": own.term})
-        if held:
+        if held or not switch_from_source:  # the row's switch is the one this system held then, not the source's
             incoming = incoming.model_copy(update={"auto_renew": new.sub.auto_renew})
         new.auto_renew_error = None
         switched = incoming.auto_renew != new.sub.auto_renew

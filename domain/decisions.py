@@ -16,12 +16,3 @@ class Decision(Generic[S]):
     effects: list = field(default_factory=list)
     refusal: Refused | BadInput | None = None
     answer: object = None
-
-    def then(self, other: "Decision[S]") -> "Decision[S]":
-        """This decision followed by `other` (taken on this one's state): the later state, both effects."""
-        return Decision(
-            other.state,
-            [*self.effects, *other.effects],
-            other.refusal or self.refusal,
-            other.answer if other.answer is not None else self.answer,
-        )

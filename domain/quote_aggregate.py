@@ -111,7 +111,7 @@ class QuoteAggregate(BaseModel):
 
     def price_first(self, now: datetime) -> Decision["QuoteAggregate"]:
         """The first pricing; a quote cancelled while it was attaching is never priced."""
-        if self.quote.state.terminal:
+        if self.quote.state.terminal or self.stopped is not None:
             return Decision(self.model_copy(update={"priced": True}))
         return Decision(self, [self._price(now)])
 
@@ -280,7 +280,7 @@ class QuoteAggregate(BaseModel):
         if command.payment_method is None and new.charge_asked and not new.refund_done:
             # R20: a card charge asked for under the key earlier (the provider said it took none) may land yet;
             # it goes back before an offline payment is taken, so the quote is never paid twice.
-            return Decision(new, [Refund()])
+            return Decision(new, [Refund(key_only=True)])
         return Decision(new, new._begin())
 
     def payment_overdue(self) -> Decision["QuoteAggregate"]:
@@ -298,7 +298,7 @@ class QuoteAggregate(BaseModel):
             case Priced() | PriceMissing():
                 return self._priced(reply)
             case Reserved():
-                return self._reserved(reply)
+                return self._reserved(reply, now)
             case Charged():
                 return self._charged(reply, now)
             case Found():
@@ -356,10 +356,14 @@ class QuoteAggregate(BaseModel):
             return [Reserve(terms=terms, owner=Owner.of(self.quote), hold=self.quote.holds_auto_renew)]
         return [self._charge()]
 
-    def _reserved(self, reply: Reserved) -> Decision["QuoteAggregate"]:
-        """Each term granted: charge. Any refused: nothing is charged, the payment refused with who has it."""
+    def _reserved(self, reply: Reserved, now: datetime) -> Decision["QuoteAggregate"]:
+        """Each term granted: charge. Any refused: nothing is charged, the payment refused with who has it; a
+        subscription that belongs to another owner now ends the quote (R21)."""
         new = self._copy()
         terms = new._terms()
+        moved = next((r for r in reply.refused if r.rule == "R21"), None)
+        if moved is not None:
+            return new._moved_away(moved.reason, terms, now)
         if reply.refused:
             first = reply.refused[0]
             ending = "try again in a moment" if first.retry_later else "this quote can no longer be paid"
@@ -437,13 +441,15 @@ class QuoteAggregate(BaseModel):
         new._change(state=QuoteState.PAID, paid_at=now, payment_reference=payment.charged, ended_at=now, payment=None)
         new.payment, new.money_held = None, False
         detail = {"reference": payment.charged, "renewed": new.renewed, **_by(payment.by)}
-        return Decision(new, [new._save("paid", detail), new._email("paid"), *new._settle()])
+        effects = [new._save("paid", detail), new._email("paid"), *new._settle()]
+        if payment.payment_method is None and new.charge_asked and not new.refund_done:
+            effects.append(Refund(key_only=True))  # paid offline: a card charge that lands late goes back (R20)
+        return Decision(new, effects)
 
     def _refunded(self, reply: Refunded, now: datetime) -> Decision["QuoteAggregate"]:
         new = self._copy()
         new.money_held = new.money_held and reply.offline
         if new.payment is not None and new.payment.stage == "clearing":  # the key holds nothing: pay offline
-            new.charge_asked = False
             return Decision(new, new._begin())
         if new.payment is None or new.payment.stage != "refunding":  # an unpaid ending's refund
             new.refund_done = True
@@ -461,6 +467,25 @@ class QuoteAggregate(BaseModel):
         new.payment = None
         saved = new._save("cancelled", {"by": "system", "reason": new.quote.cancel_reason})
         return Decision(new, [saved, *new._settle()], refusal=Refused("R16", f"{why}; {back}"))
+
+    def _moved_away(self, reason: str, terms: list[TermRef], now: datetime) -> Decision["QuoteAggregate"]:
+        """R21: a load gave a subscription of this quote to another owner (its calendar may not know yet): the
+        quote ends, cancelled by the system, and lets go of every hold and reservation it took."""
+        self.payment, self.reserved = None, terms
+        self._change(
+            state=QuoteState.CANCELLED,
+            cancelled_by="system",
+            cancel_reason=reason,
+            superseded_because=reason,
+            ended_at=now,
+            payment=None,
+        )
+        effects: Effects = [self._save("cancelled", {"by": "system", "reason": reason})]
+        if self.quote.sent_at is not None:
+            effects.append(self._email("superseded"))
+        return Decision(
+            self, [*effects, *self._settle()], refusal=Refused("R21", f"{reason}; this quote can no longer be paid")
+        )
 
     def _payment_ended(self, refusal: Refused, effects: Effects) -> Decision["QuoteAggregate"]:
         """Refused, declined or not charged: an accepted quote stays accepted and holds auto-renew (R17)."""
@@ -485,7 +510,7 @@ class QuoteAggregate(BaseModel):
             self.attached = {}
         effects += self._release()
         if self.quote.state is not QuoteState.PAID and self.charge_asked and not self.refund_done:
-            effects.append(Refund())
+            effects.append(Refund(key_only=True))
         return effects
 
     def _attach(self) -> Effects:

@@ -123,9 +123,11 @@ class Find(BaseModel):
 
 
 class Refund(BaseModel):
-    """The charge under the quote's key goes back, once; done when the provider confirms it."""
+    """The charge under the quote's key goes back, once; done when the provider confirms it. `key_only`: only
+    a card charge under the key (a late one), never an offline payment recorded for the quote."""
 
     kind: Literal["refund"] = "refund"
+    key_only: bool = False
 
 
 class Renew(BaseModel):

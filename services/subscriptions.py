@@ -54,7 +54,14 @@ class SubscriptionService:
         async def tell(row) -> tuple[str, int]:
             sub = from_row(Subscription, row)
             async with gate:
-                await start_calendar(self.client, sub, row["auto_renew_version"], self.task_queue, tell=True)
+                await start_calendar(
+                    self.client,
+                    sub,
+                    row["auto_renew_version"],
+                    self.task_queue,
+                    tell=True,
+                    switch_from_source=row["auto_renew_from_source"],
+                )
             return sub.id, row["source_version"]
 
         for chunk in range(0, len(rows), SYNC_BATCH):

@@ -123,13 +123,15 @@ async def stored_subscriptions(conn: Conn, ids: list[str]) -> dict[str, dict]:
     return {row["id"]: row for row in await cur.fetchall()}
 
 
-async def mark_source_changed(conn: Conn, subscription_id: str, *, reopen: bool = False) -> None:
+async def mark_source_changed(
+    conn: Conn, subscription_id: str, *, reopen: bool = False, switch_from_source: bool = True
+) -> None:
     """Its calendar is to be told (source_version moves ahead); `reopen` undoes a lapse of a term the
-    source renewed elsewhere."""
+    source renewed elsewhere; `switch_from_source`: whether the row's auto-renew switch is the file's."""
     await conn.execute(
-        "UPDATE subscriptions SET source_version = source_version + 1,"
+        "UPDATE subscriptions SET source_version = source_version + 1, auto_renew_from_source = %s,"
         " lapsed_on = CASE WHEN %s THEN NULL ELSE lapsed_on END WHERE id = %s",
-        (reopen, subscription_id),
+        (switch_from_source, reopen, subscription_id),
     )
 
 

@@ -235,7 +235,8 @@ async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Coun
         outcome = await upsert(conn, merged.subscription)
         reopen = bool(row and row["lapsed_on"] and merged.renewed_elsewhere)
         if outcome == "changed" or reopen:
-            await mark_source_changed(conn, incoming.id, reopen=reopen)
+            own_switch = merged.subscription.auto_renew == incoming.auto_renew  # else the system's, kept (R18)
+            await mark_source_changed(conn, incoming.id, reopen=reopen, switch_from_source=own_switch)
             changed.append(incoming.id)
         if merged.kept:
             kept.append(KeptRow(id=incoming.id, reason=merged.kept, changed=outcome == "changed"))

@@ -120,7 +120,7 @@ class QuoteEffects:
             case Refund():
                 result = await settled(
                     PaymentActivities.refund_payment,
-                    RefundPaymentInput(quote_number=self.number),
+                    RefundPaymentInput(quote_number=self.number, key_only=effect.key_only),
                     timeout=CHARGE_TIMEOUT,
                 )
                 return Refunded(refunded=result.refunded, offline=result.offline)

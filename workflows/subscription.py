@@ -159,8 +159,11 @@ class SubscriptionWorkflow:
             input.holder, input.term_end, input.to_end_date, input.seats, input.term, workflow.now()
         )
         refusal = self._apply(decision).answer
-        reason = refusal.reason if isinstance(refusal, TermRefusal) else None
-        return RenewTermResult(renewed=refusal is None, reason=reason, state=self.state())
+        if isinstance(refusal, TermRefusal):
+            return RenewTermResult(
+                renewed=False, reason=refusal.reason, retry_later=refusal.retry_later, state=self.state()
+            )
+        return RenewTermResult(renewed=True, state=self.state())
 
     @workflow.update(name=contract.SET_AUTO_RENEW)
     def set_auto_renew(self, input: SetAutoRenewInput) -> AutoRenewState:
@@ -178,7 +181,7 @@ class SubscriptionWorkflow:
         """`renewals load` changed this subscription's row (sent with start, so it needs no worker to answer);
         taken once no payment holds the term."""
         await workflow.wait_condition(lambda: self.calendar.reservation is None)
-        self._apply(self.calendar.source_changed(input.subscription, workflow.now()))
+        self._apply(self.calendar.source_changed(input.subscription, workflow.now(), input.switch_from_source))
 
     def _term_answer(self, input: TermInput, refusal: object) -> ReserveResult:
         if not isinstance(refusal, TermRefusal):

@@ -484,11 +484,13 @@ def test_r03_a_renewal_restores_a_switch_that_was_off_before_the_hold_to_off() -
     assert decision.effects == [renewed(subscription(auto_renew=False, end_date=NEXT_END))]
 
 
-def test_r16_a_term_not_reserved_by_its_renewer_is_not_renewed() -> None:
+def test_r16_an_open_term_whose_reservation_was_lost_is_renewed_for_the_quote_the_store_renewed() -> None:
+    """The store recorded the quote's renewal first; a calendar restarted from the store lost the reservation:
+    the term, open and reserved by nobody else, is renewed (a term is never left paid and not renewed)."""
     open_term = calendar()
     decision = open_term.renew("Q-000001", END, NEXT_END, 5, Term.ANNUAL, NOW)
-    assert decision.state is open_term and decision.effects == []
-    assert decision.answer == TermRefusal(rule="R16", reason="SUB-1 was not reserved by Q-000001")
+    assert decision.answer is None and decision.state.claims == {END.isoformat(): "Q-000001"}
+    assert decision.state.sub.end_date == NEXT_END
 
 
 def test_r16_a_term_another_renewed_is_not_renewed_again() -> None:

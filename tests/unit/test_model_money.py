@@ -453,7 +453,7 @@ class World:
                 reference = self.store.record_payment(number, held.charge_id, effect.amount, "card")
                 return "done", Found(charged=True, reference=reference)
             case Refund():
-                return "done", self.refund(number)
+                return "done", self.refund(number, effect.key_only)
             case Renew():
                 return self.renew(number, effect, fault)
             case CreateSubscriptions():
@@ -543,17 +543,19 @@ class World:
         reference = self.store.record_payment(number, held.charge_id, effect.amount, "card")
         return Charged(outcome="charged", reference=reference)
 
-    def refund(self, number: str) -> Refunded:
-        """activities/payments.py refund_payment: an offline payment is a person's to return."""
+    def refund(self, number: str, key_only: bool = False) -> Refunded:
+        """activities/payments.py refund_payment: an offline payment is a person's to return; `key_only` returns
+        only a card charge under the key and leaves an offline payment as it is."""
         paid = self.store.payments.get(number)
-        if paid is not None and paid.method == "offline":
+        offline = paid is not None and paid.method == "offline"
+        if paid is not None and offline and not key_only:
             if not paid.returned:
                 self.owed.add(number)
             return Refunded(refunded=False, offline=True)
         held = self.provider.refund(key(number))
         if held is None:
             return Refunded(refunded=False)
-        if paid is not None:
+        if paid is not None and not offline:
             paid.refunded = True
         return Refunded(refunded=True)
 

@@ -275,3 +275,15 @@ async def test_r20_a_failure_recording_a_charge_taken_is_retried_never_nothing_w
     with pytest.raises(RecordNotWritten, match="was charged"):
         await take(step, "pm_card")
     assert "quote-Q-000042" in gateway.charges
+
+
+async def test_r20_a_key_only_refund_returns_a_late_card_charge_and_leaves_the_offline_payment(
+    step, gateway, rows
+) -> None:
+    """A quote paid offline after a card charge was asked under its key: the card charge that landed late
+    goes back; the offline payment stays recorded, not refunded."""
+    await take(step, None, reference="BANK-9")
+    gateway.charges["quote-Q-000042"] = Charge(id="ch_late", amount=AMOUNT, currency="EUR")
+    refund = RefundPaymentInput(quote_number="Q-000042", key_only=True)
+    assert await ActivityEnvironment().run(step.refund_payment, refund) == RefundPaymentResult(refunded=True)
+    assert gateway.charges["quote-Q-000042"].refunded and not rows["Q-000042"]["refunded"]
