@@ -876,3 +876,17 @@ def test_r21_while_a_payment_holds_the_term_another_owners_quote_waits_for_the_l
     ended = [e.quote for e in moved.effects if isinstance(e, Supersede)]
     assert ended == ["Q-000001"]
     assert moved.state.sub.auto_renew is False  # the quote that stays still holds it
+
+
+def test_r03_r18_a_load_read_while_a_quote_held_the_switch_never_undoes_what_the_paid_quote_restored() -> None:
+    """The load came while quote Q held auto-renew (the row carries the held "off") and waited for Q's
+    payment; Q renewed the term and restored "on". On 518b699 the waiting row then switched it off."""
+    held = calendar().attach("Q-000001", True).state
+    paid = held.reserve("Q-000001", END, OWNER, NOW).state.renew("Q-000001", END, NEXT_END, 5, Term.ANNUAL, NOW)
+    assert paid.state.sub.auto_renew is True
+    row = subscription(auto_renew=False)  # the stored row as the load left it: the held value, not the source's
+    decision = paid.state.source_changed(row, NOW, switch_from_source=False)
+    assert decision.state.sub.auto_renew is True
+    assert not any(getattr(e, "event", "") == "subscription.auto_renew_changed" for e in decision.effects)
+    adopted = paid.state.source_changed(row, NOW)  # the source's own switch, given while nothing held
+    assert adopted.state.sub.auto_renew is False
