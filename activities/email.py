@@ -25,7 +25,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.failures import Failure
+from contracts.failures import Failure, failure
 from contracts.sign_in import SignInEmailInput, SignInEmailResult
 from documents import quote_pdf
 from documents.i18n import Writer, translations
@@ -213,33 +213,29 @@ class SmtpSession:
             except smtplib.SMTPRecipientsRefused as err:
                 codes = [code for code, _ in err.recipients.values()]
                 if all(code >= 500 for code in codes):
-                    raise ApplicationError(
+                    raise failure(
+                        Failure.MAIL_REFUSED,
                         f"the mail server refused {message['To']}: {err.recipients}",
                         RECIPIENT,
-                        type=MAIL_REFUSED,
-                        non_retryable=True,
                     ) from None
                 raise
             except smtplib.SMTPAuthenticationError as err:
-                raise ApplicationError(
+                raise failure(
+                    Failure.MAIL_REFUSED,
                     f"the mail server refused the login of {self.smtp.username}: {err.smtp_code}",
-                    type=MAIL_REFUSED,
-                    non_retryable=True,
                 ) from None
             except smtplib.SMTPNotSupportedError as err:
                 # A non-ASCII address on a server without SMTPUTF8: this recipient cannot be reached here.
-                raise ApplicationError(
+                raise failure(
+                    Failure.MAIL_REFUSED,
                     f"the mail server cannot deliver to {message['To']}: {err}",
                     RECIPIENT,
-                    type=MAIL_REFUSED,
-                    non_retryable=True,
                 ) from None
             except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
                 if err.smtp_code >= 500:
-                    raise ApplicationError(
+                    raise failure(
+                        Failure.MAIL_REFUSED,
                         f"the mail server refused the message to {message['To']}: {err.smtp_code} {err.smtp_error!r}",
-                        type=MAIL_REFUSED,
-                        non_retryable=True,
                     ) from None
                 raise
 

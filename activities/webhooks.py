@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.failures import Failure, failure
 from domain.webhooks import SIGNATURE_HEADER, WebhookEvent, signature
 
 
@@ -66,9 +67,7 @@ class WebhookActivities:
     async def deliver_webhook(self, input: DeliverWebhookInput) -> DeliverWebhookResult:
         url = self.receivers.get(input.receiver)
         if url is None:
-            raise ApplicationError(
-                f"webhook receiver {input.receiver} is no longer configured", type="InvalidData", non_retryable=True
-            )
+            raise failure(Failure.INVALID_DATA, f"webhook receiver {input.receiver} is no longer configured")
         body = input.event.model_dump_json().encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, int(time.time()), body)}
         try:
