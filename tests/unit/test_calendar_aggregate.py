@@ -890,3 +890,18 @@ def test_r03_r18_a_load_read_while_a_quote_held_the_switch_never_undoes_what_the
     assert not any(getattr(e, "event", "") == "subscription.auto_renew_changed" for e in decision.effects)
     adopted = paid.state.source_changed(row, NOW)  # the source's own switch, given while nothing held
     assert adopted.state.sub.auto_renew is False
+
+
+def test_r17_the_paying_quote_attaching_again_while_it_reserves_leaves_the_switch_as_it_is() -> None:
+    """Held only by the payment that reserved the term, the switch stays (nothing can auto-renew it then)."""
+    reserving = calendar().reserve("Q-000001", END, OWNER, NOW, hold=True).state
+    decision = reserving.attach("Q-000001", True, OWNER)
+    assert decision.effects == [] and decision.state.sub.auto_renew is True
+    other = reserving.attach("Q-000002", True, OWNER)  # another quote's hold: off at once
+    assert other.state.sub.auto_renew is False and len(other.effects) == 1
+
+
+def test_r21_a_quote_detached_is_forgotten_with_its_owner() -> None:
+    attached = calendar().attach("Q-000001", False, OWNER).state
+    assert attached.owners == {"Q-000001": OWNER}
+    assert attached.detach("Q-000001").state.owners == {}

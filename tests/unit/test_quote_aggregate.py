@@ -1259,15 +1259,23 @@ def test_r21_a_term_given_to_another_owner_ends_the_quote_and_lets_go_of_everyth
     before = accepted(lines=two_lines()).pay(PAY_AT, CARD, False).state
     moved = TermRefusal(rule="R21", reason="SUB-1 now belongs to customer 5100000002 (direct)")
     decision = before.on(Reserved(refused=[moved]), PAY_AT)
-    quote = decision.state.quote
-    assert (quote.state, quote.cancelled_by, quote.cancel_reason, quote.payment) == (
-        QuoteState.CANCELLED,
-        "system",
-        "SUB-1 now belongs to customer 5100000002 (direct)",
-        None,
+    why = "SUB-1 now belongs to customer 5100000002 (direct)"
+    q = changed(
+        before.quote,
+        state=QuoteState.CANCELLED,
+        cancelled_by="system",
+        cancel_reason=why,
+        superseded_because=why,
+        ended_at=PAY_AT,
+        payment=None,
     )
-    assert [type(e).__name__ for e in decision.effects] == ["Save", "Email", "Detach", "Release"]
-    assert decision.effects[-1] == Release(terms=[TERM, TERM_2])
+    assert decision.state == before.model_copy(update={"quote": q, "payment": None, "reserved": [], "attached": {}})
+    assert decision.effects == [
+        save("cancelled", q, {"by": "system", "reason": why}),
+        Email(purpose="superseded", quote=q),
+        Detach(subscriptions=list(before.attached)),
+        Release(terms=[TERM, TERM_2]),
+    ]
     assert (refusal(decision).rule, refusal(decision).message) == (
         "R21",
         "SUB-1 now belongs to customer 5100000002 (direct); this quote can no longer be paid",
