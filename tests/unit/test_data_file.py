@@ -198,3 +198,11 @@ def test_calendar_computes_for_every_accepted_end_date(end: date, term: Term) ->
     start = max(EARLIEST_DATE, end - timedelta(days=365))
     sub = Subscription.model_validate(sample()["subscriptions"][0] | {"start_date": start, "end_date": end})
     assert eligibility(sub, end).eligible
+
+
+def test_a_name_with_a_no_break_space_is_printable_text() -> None:
+    """The C1 controls end at U+009F; U+00A0, a no-break space, is text (Acme\u00a0BV)."""
+    from domain.models import Customer
+
+    customer = Customer(csn="5100000001", name="Acme\u00a0BV", email="buyer@acme.example", address="Dam 1")
+    assert customer.name == "Acme\u00a0BV"

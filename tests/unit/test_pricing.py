@@ -216,3 +216,8 @@ def test_r15_jpy_totals_are_whole_yen() -> None:
         TODAY,
     )
     assert (str(priced.subtotal), str(priced.discount_total), str(priced.total)) == ("9641", "864", "8777")
+
+
+def test_r15_a_yen_line_no_promotion_applies_to_has_a_discount_of_whole_yen() -> None:
+    priced = price_lines([line("Revit", 1)], [price("Revit", "999", "JPY")], [], "JPY", QuoteKind.RENEWAL, TODAY)
+    assert (str(priced.lines[0].discount), priced.lines[0].promotion) == ("0", None)

@@ -158,3 +158,9 @@ def test_r04_buyer_listed_again_in_any_case_gets_one_email() -> None:
     with pytest.raises(Refused) as refused:
         build("SUB-1001", recipients=["cfo@acme.example", "CFO@Acme.example"])
     assert refused.value.rule == "R04"
+
+
+def test_r13_a_quote_is_written_in_its_customers_language() -> None:
+    dutch = CUSTOMERS[ACME].model_copy(update={"language": "nl"})
+    request = QuoteRequest(csn=ACME, subscription_ids=["SUB-1001"])
+    assert build_quote("Q-000001", request, dutch, [SUBS["SUB-1001"]], TODAY, NOW).language == "nl"

@@ -285,3 +285,8 @@ def test_r02_a_group_says_which_quote_holds_a_subscriptions_auto_renew_as_its_ro
 
 def test_r20_the_json_says_a_payment_is_being_confirmed() -> None:
     assert quote(state=QuoteState.ACCEPTED, payment="pending").json_view()["payment"] == "pending"
+
+
+def test_r23_the_quote_json_says_what_a_quote_revises_and_what_revised_it() -> None:
+    view = quote(revises="Q-000001", revised_by="Q-000003").json_view()
+    assert (view["revises"], view["revised_by"]) == ("Q-000001", "Q-000003")
