@@ -7,6 +7,7 @@ The expiry timer (R15) and the reminders' (R22) race the buyer's actions.
 """
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -67,6 +68,8 @@ class QuoteWorkflow:
     # Taking a decision: the state, then the effects in order, then the reply to the asking one.
 
     async def _apply(self, decision: Decision[QuoteAggregate]) -> Decision[QuoteAggregate]:
+        """The last decision of the chain, with the first answer given on the way (the caller's)."""
+        answer = decision.answer
         while True:
             self._take(decision.state)
             reply = None
@@ -77,8 +80,9 @@ class QuoteWorkflow:
                 self.failed = err
                 return await self._stop(str(err))
             if reply is None or not isinstance(decision.effects[-1], ASKING):
-                return decision
+                return dataclasses.replace(decision, answer=decision.answer or answer)
             decision = self.agg.on(reply, workflow.now())  # only the last effect may ask
+            answer = answer or decision.answer
 
     async def _stop(self, reason: str) -> Decision[QuoteAggregate]:
         """A business failure nothing decides about: settled as any ending, then the quote says why."""
