@@ -290,3 +290,10 @@ def test_r20_the_json_says_a_payment_is_being_confirmed() -> None:
 def test_r23_the_quote_json_says_what_a_quote_revises_and_what_revised_it() -> None:
     view = quote(revises="Q-000001", revised_by="Q-000003").json_view()
     assert (view["revises"], view["revised_by"]) == ("Q-000001", "Q-000003")
+
+
+def test_r19_only_q_and_six_or_more_digits_name_a_quote() -> None:
+    from domain.quotes import is_quote_number
+
+    assert is_quote_number("Q-000001") and is_quote_number("Q-123456789012")
+    assert not any(is_quote_number(t) for t in ("Q-00001", "Q-000001x", "q-000001", " Q-000001", "Q-0000000000001"))
