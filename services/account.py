@@ -27,8 +27,9 @@ from store.pool import Pool
 SIGN_IN_VALID = timedelta(minutes=15)
 SESSION_VALID = timedelta(hours=8)
 KEEP_ENDED = timedelta(days=1)
-# Sign-in emails to one address: at most this many in SIGN_IN_VALID (more asks still read "check your email").
-EMAILS_PER_ADDRESS = 3
+# Sign-in emails to one address (in any letter case): at most this many in each period, counted and made
+# atomically in the store (more asks still read "check your email", and send nothing).
+SIGN_IN_EMAILS_PER_ADDRESS: tuple[tuple[timedelta, int], ...] = ((timedelta(hours=1), 5), (timedelta(days=1), 20))
 
 
 class Account(BaseModel):
@@ -112,11 +113,14 @@ class AccountService:
             customers = await accounts.buyer_of(conn, email)
             if not customers:
                 return False
-            if await accounts.sign_ins_since(conn, email, now - SIGN_IN_VALID) >= EMAILS_PER_ADDRESS:
-                return False
             sign_in_id = secrets.token_urlsafe(18)
-            # To the address as the customer's record has it, whatever the letter case typed.
-            await accounts.create_sign_in(conn, sign_in_id, customers[0].email, now + SIGN_IN_VALID)
+            # To the address as the customer's record has it, whatever the letter case typed; made only while
+            # the address is under every limit (counted and made in one locked transaction).
+            limits = [(now - period, most) for period, most in SIGN_IN_EMAILS_PER_ADDRESS]
+            if not await accounts.create_sign_in(
+                conn, sign_in_id, customers[0].email, now, now + SIGN_IN_VALID, limits
+            ):
+                return False
         try:
             await self.client.start_workflow(
                 contract.WORKFLOW,

@@ -1,6 +1,7 @@
 """The buyer's account (R24): sign-in links used once, sessions found by the hash of their cookie, and the
 customers whose buyer contact an address is."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -25,6 +26,7 @@ async def buyer_of(conn: Conn, email: str) -> list[Customer]:
 
 
 async def sign_ins_since(conn: Conn, email: str, since: datetime) -> int:
+    """How many sign-in links were sent to this address (in any letter case) after `since`."""
     cur = await conn.execute(
         "SELECT count(*) AS n FROM account_sign_ins WHERE lower(email) = lower(%s) AND created_at > %s", (email, since)
     )
@@ -32,10 +34,26 @@ async def sign_ins_since(conn: Conn, email: str, since: datetime) -> int:
     return int(row["n"]) if row else 0
 
 
-async def create_sign_in(conn: Conn, sign_in_id: str, email: str, expires_at: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO account_sign_ins (id, email, expires_at) VALUES (%s, %s, %s)", (sign_in_id, email, expires_at)
-    )
+async def create_sign_in(
+    conn: Conn, sign_in_id: str, email: str, now: datetime, expires_at: datetime, limits: Sequence[tuple[datetime, int]]
+) -> bool:
+    """A new sign-in for this address, made only while every limit holds: for each (since, most), fewer than
+    `most` sign-ins to the address (in any letter case) made after `since`. False, and nothing made, if one
+    is reached.
+
+    Atomic: the count and the insert run in one transaction under a lock on the lower-cased address
+    (`pg_advisory_xact_lock`), so two requests at once for one address are counted one after the other and
+    never both pass the last place; requests for other addresses do not wait for it."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sign-in:' || lower(%s)))", (email,))
+        for since, most in limits:
+            if await sign_ins_since(conn, email, since) >= most:
+                return False
+        await conn.execute(
+            "INSERT INTO account_sign_ins (id, email, created_at, expires_at) VALUES (%s, %s, %s, %s)",
+            (sign_in_id, email, now, expires_at),
+        )
+    return True
 
 
 async def sign_in_email(conn: Conn, sign_in_id: str) -> tuple[str, datetime] | None:
