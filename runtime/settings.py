@@ -1,6 +1,7 @@
 """Settings from the environment; `renewals dev` writes var/dev.env as the fallback."""
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -23,23 +24,55 @@ def dev_env_file() -> Path:
 
 
 class ApiKey(BaseModel):
-    """A backend system's key: its name goes into what it did (`by: api:<name>`) and scopes its
-    Idempotency-Keys; a `read` key changes nothing."""
+    """A backend system's key: its name goes into what it did (`by: api:<name>`), scopes its
+    Idempotency-Keys and its rate limit; a `read` key changes nothing. The secret is left out of its repr."""
 
     name: str
-    key: str
-    scope: Literal["read", "write"] = "write"
+    key: str = Field(repr=False)
+    scope: Literal["read", "write"]
 
     @classmethod
-    def parse(cls, entry: str) -> "ApiKey":
-        parts = entry.split(":")
-        if len(parts) == 1:
-            return cls(name="default", key=parts[0])
-        if len(parts) == 2 and all(parts):
-            return cls(name=parts[0], key=parts[1])
-        if len(parts) == 3 and all(parts) and parts[2] in ("read", "write"):
-            return cls(name=parts[0], key=parts[1], scope=parts[2])
-        raise BadInput(f"RENEWALS_API_KEYS: an entry is not `name:key:read|write` (named {parts[0]!r})")
+    def parse(cls, entry: str, position: int = 1) -> "ApiKey":
+        """One entry of RENEWALS_API_KEYS, exactly `name:secret:read|write`; anything else is refused naming
+        the entry by its position and name, never by its secret."""
+        match = API_KEY_ENTRY.fullmatch(entry)
+        if match is None:
+            raise BadInput(f"RENEWALS_API_KEYS: entry {position} ({_entry_name(entry)}) is not name:secret:read|write")
+        name, secret, scope = match.groups()
+        return cls(name=name, key=secret, scope=scope)
+
+
+# A name as `api:<name>` records it; a secret of visible ASCII but `:` and `,` (which separate), as a bearer token.
+API_KEY_ENTRY = re.compile(r"([A-Za-z0-9_.-]{1,64}):([!-+\--9;-~]+):(read|write)")
+
+
+def _entry_name(entry: str) -> str:
+    """How an error names an entry: its first part when there is a second (so it is not the secret) and it
+    looks like a name."""
+    name, colon, _ = entry.partition(":")
+    return f'"{name}"' if colon and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name) else "no name"
+
+
+def parse_api_keys(given: str) -> list[ApiKey]:
+    """RENEWALS_API_KEYS: comma-separated `name:secret:read|write` entries (empty ones are skipped, but
+    counted in the positions). A malformed entry, or a name or a secret given twice, stops the start."""
+    keys: dict[int, ApiKey] = {}
+    for position, entry in enumerate((part.strip() for part in given.split(",")), start=1):
+        if not entry:
+            continue
+        key = ApiKey.parse(entry, position)
+        for earlier, other in keys.items():
+            if other.name == key.name:
+                raise BadInput(
+                    f'RENEWALS_API_KEYS: entry {position} ("{key.name}") repeats the name of entry {earlier}'
+                )
+            if other.key == key.key:
+                raise BadInput(
+                    f'RENEWALS_API_KEYS: entry {position} ("{key.name}") has the same secret as entry {earlier} '
+                    f'("{other.name}")'
+                )
+        keys[position] = key
+    return list(keys.values())
 
 
 class Settings(BaseSettings):
@@ -69,6 +102,13 @@ class Settings(BaseSettings):
     # The largest request body a route takes, refused with 413 before it is parsed.
     api_max_body_bytes: int = Field(default=1 << 20, gt=0)
     form_max_body_bytes: int = Field(default=64 << 10, gt=0)
+    # Each API key's rate limit, per web process: API_RATE_LIMIT requests a minute, up to API_RATE_BURST at
+    # once; beyond it, 429 with Retry-After.
+    api_rate_limit: int = Field(default=600, gt=0)
+    api_rate_burst: int = Field(default=100, gt=0)
+    # `renewals ops audit` asks the payment provider about the quotes of the last AUDIT_WINDOW_DAYS days
+    # (accepted, paid, refunded or ended since, or still open); --since DATE or --all for more.
+    audit_window_days: int = Field(default=35, gt=0)
     temporal_api_key: SecretStr | None = None
     temporal_tls: bool = False
     # The SDK's names (TEMPORAL_TLS_CLIENT_CERT_PATH, ...) are read by it directly; these older names still work.
@@ -115,9 +155,9 @@ class Settings(BaseSettings):
 
     def api_keys(self) -> list["ApiKey"]:
         """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all),
-        each `name:key:read|write`, `name:key` (write) or a bare key (write, named `default`)."""
-        given = self.renewals_api_keys.get_secret_value() if self.renewals_api_keys else ""
-        return [ApiKey.parse(entry.strip()) for entry in given.split(",") if entry.strip()]
+        each exactly `name:secret:read|write`. Read once, when the app is built: a malformed entry stops the
+        start (exit 2), naming the entry by position and name."""
+        return parse_api_keys(self.renewals_api_keys.get_secret_value() if self.renewals_api_keys else "")
 
     def webhook_receivers(self) -> dict[str, str]:
         """WEBHOOK_URLS (comma-separated) by receiver id; none configured: no webhooks."""

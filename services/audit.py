@@ -4,8 +4,13 @@ total if it is paid and zero otherwise; a payment recorded as refunded was refun
 offline one never is); a charge the provider kept has a payment recorded; each renewed term has one
 source, a paid quote or an auto-renewal; no hold or reservation belongs to an ended quote, or to one
 whose workflow is no longer running; each open subscription has a running calendar. A quote whose
-payment is still being confirmed is left to `renewals ops stuck`."""
+payment is still being confirmed is left to `renewals ops stuck`.
 
+The provider is asked about each quote's charge one at a time: `since` bounds how many, to the quotes
+still open and those accepted, paid, refunded or ended that day or later (`renewals ops audit` and the
+API: the last AUDIT_WINDOW_DAYS, 35 days, unless told otherwise). The other checks read the whole store."""
+
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -40,16 +45,27 @@ class Violation(BaseModel):
 
 class AuditReport(BaseModel):
     clean: bool
+    # The quotes whose money was checked: every accepted or paid one, or those of the window `since` (a day).
     quotes: int
+    since: date | None = None
     subscriptions: int
     pending: list[str]
     violations: list[Violation]
 
 
-async def audit(client: Client, pool: Pool, gateway: PaymentGateway, calendars: bool = True) -> AuditReport:
-    """`calendars`: also check that each open subscription has a running calendar (visibility)."""
+def window_start(today: date, days: int) -> date:
+    """The first day of the audit's default window: `days` (AUDIT_WINDOW_DAYS) before today."""
+    return today - timedelta(days=days)
+
+
+async def audit(
+    client: Client, pool: Pool, gateway: PaymentGateway, calendars: bool = True, since: date | None = None
+) -> AuditReport:
+    """`calendars`: also check that each open subscription has a running calendar (visibility); `since`:
+    ask the provider only about the quotes still open or accepted, paid, refunded or ended from that day
+    on (None: every quote ever accepted or paid)."""
     async with pool.connection() as conn:
-        quotes = await store.accepted_quotes(conn)
+        quotes = await store.accepted_quotes(conn, since)
         paid_lines = await store.renewal_lines_of_paid_quotes(conn)
         renewals = await store.renewals(conn)
         claims = await store.holds_and_reservations(conn)
@@ -67,6 +83,7 @@ async def audit(client: Client, pool: Pool, gateway: PaymentGateway, calendars: 
     return AuditReport(
         clean=not violations,
         quotes=len(quotes),
+        since=since,
         subscriptions=len(open_ids),
         pending=pending,
         violations=violations,

@@ -1,7 +1,7 @@
 """`renewals ops stuck`: the quotes (and calendars) that need a person, from visibility and describe."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -98,9 +98,10 @@ class OpsService:
     async def _from_store(self) -> list[Stuck]:
         return [*await self.failed_auto_renewals(), *await self.refused_mail()]
 
-    async def audit(self) -> AuditReport:
-        """Money and terms reconciled (services/audit.py)."""
-        return await audit(self.client, self.pool, self.gateway)
+    async def audit(self, since: date | None = None) -> AuditReport:
+        """Money and terms reconciled (services/audit.py); the provider asked only about the quotes of the
+        window from `since` on (None: every quote ever accepted or paid)."""
+        return await audit(self.client, self.pool, self.gateway, since=since)
 
     async def refused_mail(self) -> list[Stuck]:
         """Recipients the mail server refused for good: their message was not sent (the others were)."""

@@ -29,12 +29,15 @@ class SubscriptionService:
         self.pool = pool
         self.task_queue = task_queue
 
-    async def of_customer(self, csn: str) -> tuple[list[Subscription], dict[str, list[str]]]:
-        """The customer's subscriptions, and the quotes holding each one's auto-renew."""
+    async def of_customer(
+        self, csn: str, limit: int | None = None, starting_after: str | None = None
+    ) -> tuple[list[Subscription], dict[str, list[str]]]:
+        """The customer's subscriptions (by end date, then id; `limit` of them after the subscription
+        `starting_after`), and the quotes holding each one's auto-renew."""
         async with self.pool.connection() as conn:
             if await get_customer(conn, csn) is None:
                 raise NotFound(f"unknown customer CSN {csn}")
-            subs = await subscriptions_of(conn, csn)
+            subs = await subscriptions_of(conn, csn, limit, starting_after)
             return subs, await holds_of(conn, [s.id for s in subs])
 
     async def load(self, data: DataFile) -> tuple[LoadResult, int]:

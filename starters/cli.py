@@ -235,12 +235,29 @@ def stuck(days: int, as_json: bool) -> None:
 
 
 @ops.command()
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Ask the payment provider about the quotes accepted, paid, refunded or ended from this day on (and the "
+    "open ones).  [default: AUDIT_WINDOW_DAYS, 35 days, ago]",
+)
+@click.option("--all", "every", is_flag=True, help="Ask the payment provider about every quote ever accepted or paid.")
 @json_option
-def audit(as_json: bool) -> None:
+def audit(since, every: bool, as_json: bool) -> None:
     """Reconcile money and terms: each quote holds its total if paid and nothing otherwise, each renewed term
     has one source, no hold or reservation of an ended or failed quote, every refund confirmed by the
-    provider, every charge recorded, each open subscription has a calendar. Exit status 1 if anything is off."""
-    report = with_app(lambda app: app.ops.audit(), pool_size=2)
+    provider, every charge recorded, each open subscription has a calendar. The provider is asked about the
+    quotes of the last 35 days (--since, --all for more). Exit status 1 if anything is off."""
+    from services.audit import window_start
+
+    if since is not None and every:
+        raise BadInput("--since and --all: give one of them")
+
+    async def audited(app: App):
+        start = None if every else since.date() if since else window_start(date.today(), app.settings.audit_window_days)
+        return await app.ops.audit(since=start)
+
+    report = with_app(audited, pool_size=2)
     if as_json:
         output.emit(True, report.model_dump(), "")
     else:
@@ -248,8 +265,9 @@ def audit(as_json: bool) -> None:
         if report.pending:
             lines.append(f"payment being confirmed (see renewals ops stuck): {', '.join(report.pending)}")
         verdict = "audit clean" if report.clean else f"audit found {len(report.violations)} problem(s)"
+        window = f" since {report.since.isoformat()} (--all: every one)" if report.since else ""
         lines.append(
-            f"{verdict}: {report.quotes} accepted or paid quote(s), {report.subscriptions} open subscription(s)"
+            f"{verdict}: {report.quotes} accepted or paid quote(s){window}, {report.subscriptions} open subscription(s)"
         )
         click.echo("\n".join(lines))
     if not report.clean:

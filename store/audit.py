@@ -1,19 +1,26 @@
-"""What `renewals ops audit` reads: every quote that was accepted, the money recorded for each, the
-renewals, the holds and reservations, and the subscriptions that should have a calendar."""
+"""What `renewals ops audit` reads: every quote that was accepted (or those of a window of days), the
+money recorded for each, the renewals, the holds and reservations, and the subscriptions that should have a calendar."""
+
+from datetime import UTC, date, datetime, time
 
 from store.pool import Conn
 
 
-async def accepted_quotes(conn: Conn) -> list[dict]:
+async def accepted_quotes(conn: Conn, since: date | None = None) -> list[dict]:
     """Each quote that was ever accepted (the only ones money can be taken for), or that has a payment
     recorded whatever its state says (a workflow that lost its last steps can show `sent` while the store
     kept the payment), with that payment (method None: none recorded) and whether it is still being
-    confirmed."""
+    confirmed. With `since`, only those that are still open or were accepted, paid, refunded or ended
+    that day or later (each time in UTC)."""
     cur = await conn.execute(
         "SELECT q.number, q.state, q.total, q.currency, q.document->>'payment' AS payment,"
         " p.reference, p.amount AS paid_amount, p.method, p.refunded_at"
         " FROM quotes q LEFT JOIN payments p ON p.quote_number = q.number"
-        " WHERE q.accepted_at IS NOT NULL OR p.quote_number IS NOT NULL ORDER BY q.number"
+        " WHERE (q.accepted_at IS NOT NULL OR p.quote_number IS NOT NULL) AND (%(since)s::timestamptz IS NULL"
+        " OR q.state NOT IN ('paid', 'expired', 'cancelled')"
+        " OR greatest(q.accepted_at, q.paid_at, q.ended_at, p.at, p.refunded_at) >= %(since)s::timestamptz)"
+        " ORDER BY q.number",
+        {"since": datetime.combine(since, time(), UTC) if since else None},
     )
     return list(await cur.fetchall())
 

@@ -77,8 +77,17 @@ async def subscriptions_by_id(conn: Conn, ids: list[str]) -> dict[str, Subscript
     return {row["id"]: from_row(Subscription, row) for row in await cur.fetchall()}
 
 
-async def subscriptions_of(conn: Conn, csn: str) -> list[Subscription]:
-    cur = await conn.execute("SELECT * FROM subscriptions WHERE csn = %s ORDER BY end_date, id", (csn,))
+async def subscriptions_of(
+    conn: Conn, csn: str, limit: int | None = None, after: str | None = None
+) -> list[Subscription]:
+    """By end date, then id; `limit` of them after the subscription `after` (of this customer: another
+    one's, or an unknown id, gives none)."""
+    cur = await conn.execute(
+        "SELECT * FROM subscriptions WHERE csn = %(csn)s AND (%(after)s::text IS NULL OR (end_date, id) >"
+        " (SELECT end_date, id FROM subscriptions WHERE id = %(after)s AND csn = %(csn)s))"
+        " ORDER BY end_date, id LIMIT %(limit)s",
+        {"csn": csn, "after": after, "limit": limit},
+    )
     return [from_row(Subscription, row) for row in await cur.fetchall()]
 
 

@@ -1,15 +1,20 @@
 """`/api/v1`: the backend API for systems that do not shell out. The same services as the command line,
-the same JSON as its `--json`; bearer API keys; `Idempotency-Key` on quote creation.
+the same JSON as its `--json`; bearer API keys (RENEWALS_API_KEYS, read once when the app is built), each
+with its rate limit; `Idempotency-Key` on quote creation; every list paged (`limit`, `starting_after`).
 
 Errors: 422 `{"error": {"field", "message"}}` for bad input, 409 `{"error": {"rule", "message"}}` for a
-refusal, 404 for an unknown quote, subscription or customer, 401 without a valid key; nothing changed.
-503 `{"error": {"message"}}` when a quote cannot go on (see `renewals ops stuck`).
+refusal, 404 for an unknown quote, subscription or customer, 401 without a valid key, 429 with
+`Retry-After` over a key's rate limit; nothing changed. 503 `{"error": {"message"}}` when a quote cannot go
+on (see `renewals ops stuck`).
 """
 
 import hmac
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
@@ -30,10 +35,12 @@ from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import Origin, PaymentReference, QuoteState
 from domain.revisions import Revision
 from runtime.app import App
-from runtime.settings import ApiKey
-from services.audit import AuditReport
+from runtime.settings import ApiKey, Settings
+from services.audit import AuditReport, window_start
 from store.loader import location
 from web.deps import Application
+
+T = TypeVar("T")
 
 
 class Unauthorized(Exception):
@@ -148,6 +155,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "Refused by a rule (`rule` names it), or an Idempotency-Key reused with another body"),
         (422, "Bad input (`field` names it)"),
         (413, "A body larger than the API takes (1 MiB unless configured)"),
+        (429, "Over this API key's rate limit (API_RATE_LIMIT a minute, per web process); `Retry-After` says when"),
         (
             503,
             "The quote or calendar cannot go on now, or Temporal or the store is not answering; `renewals ops stuck` says why",
@@ -156,28 +164,61 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+ERRORS[429]["headers"] = {
+    "Retry-After": {"description": "Seconds to wait before the next request", "schema": {"type": "integer"}}
+}
+# Every list: `limit` at a time (at most MAX_PAGE, more is a 422), after the item `starting_after`.
+PAGE, MAX_PAGE = 100, 200
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"How many at most (default {PAGE}, at most {MAX_PAGE})")]
+NEXT_PAGE = {
+    "Link": {
+        "description": 'When there are more: `<URL of the next page>; rel="next"` (its `starting_after` is the last one here)',
+        "schema": {"type": "string"},
+    }
+}
+
+
 def error(status: int, **body) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status)
 
 
-def _api_keys(request: Request) -> list[ApiKey]:
-    return _keys(request.app.state.api_keys)
-
-
-def _keys(api_keys: Callable[[], list]) -> list[ApiKey]:
-    return [key if isinstance(key, ApiKey) else ApiKey.parse(key) for key in api_keys()]
+def _api_keys(request: Request) -> Sequence[ApiKey]:
+    return request.app.state.api_keys
 
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def known_key(given: str, keys: list[ApiKey]) -> ApiKey | None:
-    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time (every key, whichever matches)."""
+def known_key(given: str, keys: Sequence[ApiKey]) -> ApiKey | None:
+    """Bearer API keys (RENEWALS_API_KEYS), compared in constant time: every key is compared, whichever
+    matches, and no comparison stops at the first differing byte."""
     found = None
     for key in keys:
         if hmac.compare_digest(given.encode(), key.key.encode()):
             found = key
     return found
+
+
+@dataclass
+class RateLimit:
+    """A token bucket per API key name, in this process's memory (so per web process: N processes let
+    a key do N times as much): `per_minute` requests a minute on average, up to `burst` at once."""
+
+    per_minute: int
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # name: (tokens, when)
+
+    def take(self, name: str) -> float:
+        """0 when the request may go on (a token taken); else the seconds until a token is back."""
+        now = self.clock()
+        tokens, then = self.buckets.get(name, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.per_minute / 60)
+        if tokens >= 1:
+            self.buckets[name] = (tokens - 1, now)
+            return 0.0
+        self.buckets[name] = (tokens, now)
+        return (1 - tokens) * 60 / self.per_minute
 
 
 def authorized(
@@ -190,7 +231,7 @@ def authorized(
 
 
 def client_of(request: Request) -> str:
-    """The name of the API key the request came with (`default` for a bare key)."""
+    """The name of the API key the request came with."""
     key = request.scope.get("state", {}).get("api_key")
     return key.name if key else "default"
 
@@ -202,21 +243,28 @@ def actor_of(request: Request) -> str:
 
 class ApiKeyGate:
     """Every request but the docs needs a known key before its body is read: a stranger's body is never
-    parsed (a large or malformed one gets the same 401 as any other). A `read` key may only read (403)."""
+    parsed (a large or malformed one gets the same 401 as any other). A key over its rate limit gets 429
+    with Retry-After; a `read` key may only read (403). `keys` were parsed once, when the app was built."""
 
     OPEN = ("/docs", "/openapi.json", "/docs/oauth2-redirect")
     READS = ("GET", "HEAD", "OPTIONS")
 
-    def __init__(self, app: ASGIApp, keys: Callable[[], list]) -> None:
-        self.app, self.keys = app, keys
+    def __init__(self, app: ASGIApp, keys: Sequence[ApiKey], rate_limit: RateLimit) -> None:
+        self.app, self.keys, self.rate_limit = app, tuple(keys), rate_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].removeprefix(scope.get("root_path", "")) not in self.OPEN:
             header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
             scheme, _, given = header.partition(" ")
-            key = known_key(given.strip(), _keys(self.keys)) if scheme.lower() == "bearer" else None
+            key = known_key(given.strip(), self.keys) if scheme.lower() == "bearer" else None
             if key is None:
                 await _unauthorized()(scope, receive, send)
+                return
+            wait = self.rate_limit.take(key.name)
+            if wait:
+                limited = error(429, message=f"the API key {key.name!r} is over its rate limit; try again later")
+                limited.headers["retry-after"] = str(max(1, math.ceil(wait)))
+                await limited(scope, receive, send)
                 return
             if key.scope == "read" and scope["method"] not in self.READS:
                 refusal = error(403, message=f"the API key {key.name!r} may only read")
@@ -232,7 +280,20 @@ def _unauthorized() -> JSONResponse:
     return response
 
 
+def page(request: Request, response: Response, items: list[T], limit: int, cursor: Callable[[T], str]) -> list[T]:
+    """The first `limit` of `items` (asked for one more); when there are more, a `Link: <...>; rel="next"`
+    header, the same request `starting_after` the last one of this page (Stripe's names, the list itself as
+    the body, as the command line's --json)."""
+    if len(items) <= limit:
+        return items
+    items = items[:limit]
+    following = request.url.include_query_params(starting_after=cursor(items[-1]))
+    response.headers["link"] = f'<{following}>; rel="next"'
+    return items
+
+
 router = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
+PAGED: dict[int | str, dict[str, Any]] = {200: {"description": "A page of the list", "headers": NEXT_PAGE}}
 # On quotes, `response_model_exclude_unset`: `cancelled_by` and `cancel_reason` only on a cancelled one.
 
 
@@ -255,24 +316,20 @@ async def show_quote(number: str, app: Application) -> Any:
     return (await app.quotes.show(number)).json_view()
 
 
-@router.get("/quotes", response_model=list[QuoteJson], response_model_exclude_unset=True)
+@router.get("/quotes", response_model=list[QuoteJson], response_model_exclude_unset=True, responses=PAGED)
 async def list_quotes(
     request: Request,
     response: Response,
     app: Application,
     csn: Csn | None = None,
     state: QuoteState | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = PAGE,
     starting_after: Annotated[str | None, Query(pattern=r"^Q-[0-9]{6,12}$")] = None,
 ) -> Any:
     """Oldest first, `limit` at a time after the quote `starting_after`; a `Link: <...>; rel="next"` header
-    when there are more (Stripe's names, the list itself as the body)."""
+    when there are more."""
     quotes = await app.quotes.find(csn, state.value if state else None, limit=limit + 1, starting_after=starting_after)
-    if len(quotes) > limit:
-        quotes = quotes[:limit]
-        following = request.url.include_query_params(starting_after=quotes[-1].number)
-        response.headers["link"] = f'<{following}>; rel="next"'
-    return [q.json_view() for q in quotes]
+    return [q.json_view() for q in page(request, response, quotes, limit, lambda q: q.number)]
 
 
 @router.post("/quotes/{number}/send", response_model=QuoteJson, response_model_exclude_unset=True)
@@ -307,18 +364,37 @@ async def cancel_quote(request: Request, number: str, body: Cancel, app: Applica
     return (await app.quotes.cancel(number, body.as_, actor=actor_of(request))).json_view()
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionJson])
-async def list_subscriptions(csn: Csn, app: Application) -> Any:
-    subs, holds = await app.subscriptions.of_customer(csn)
+@router.get("/subscriptions", response_model=list[SubscriptionJson], responses=PAGED)
+async def list_subscriptions(
+    request: Request,
+    response: Response,
+    csn: Csn,
+    app: Application,
+    limit: Limit = PAGE,
+    starting_after: Annotated[SubscriptionId | None, Query()] = None,
+) -> Any:
+    """The customer's subscriptions by end date, then id, `limit` at a time after the subscription
+    `starting_after`; a `Link: <...>; rel="next"` header when there are more."""
+    subs, holds = await app.subscriptions.of_customer(csn, limit=limit + 1, starting_after=starting_after)
     today = date.today()
-    return [subscription_json(s, today, holds.get(s.id)) for s in subs]
+    return [subscription_json(s, today, holds.get(s.id)) for s in page(request, response, subs, limit, lambda s: s.id)]
 
 
-@router.get("/groups", response_model=list[GroupJson])
-async def list_groups(csn: Csn, app: Application) -> Any:
+@router.get("/groups", response_model=list[GroupJson], responses=PAGED)
+async def list_groups(
+    request: Request,
+    response: Response,
+    csn: Csn,
+    app: Application,
+    limit: Limit = PAGE,
+    starting_after: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}/[A-Za-z0-9/_-]{1,80}$")] = None,
+) -> Any:
+    """The customer's renewal groups by key, `limit` at a time after the group `starting_after` (a key,
+    `csn/currency/purchase method[/partner]`); a `Link: <...>; rel="next"` header when there are more."""
     subs, holds = await app.subscriptions.of_customer(csn)
     today = date.today()
-    return [group_json(g, today, holds) for g in renewal_groups(subs, today)]
+    groups = [g for g in renewal_groups(subs, today) if starting_after is None or g.key > starting_after]
+    return [group_json(g, today, holds) for g in page(request, response, groups[: limit + 1], limit, lambda g: g.key)]
 
 
 @router.put("/subscriptions/{subscription_id}/auto-renew", response_model=AutoRenewState)
@@ -327,16 +403,31 @@ async def set_auto_renew(subscription_id: SubscriptionId, body: AutoRenew, app: 
 
 
 @router.get("/audit", response_model=AuditReport)
-async def audit(app: Application) -> Any:
-    """`renewals ops audit`: money and terms reconciled; `clean` is false with each violation listed."""
-    return await app.ops.audit()
+async def audit(
+    app: Application,
+    since: Annotated[
+        date | None,
+        Query(description="Ask the payment provider about the quotes of this day on (default: AUDIT_WINDOW_DAYS ago)"),
+    ] = None,
+) -> Any:
+    """`renewals ops audit`: money and terms reconciled; `clean` is false with each violation listed. The
+    payment provider is asked only about the quotes accepted, paid, refunded or ended `since` that day
+    (default: the last AUDIT_WINDOW_DAYS, 35 days), and about those still open; `since` in the report."""
+    return await app.ops.audit(since=since or window_start(date.today(), app.settings.audit_window_days))
 
 
-def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list]) -> FastAPI:
-    """The API as a sub-application of the buyer app, mounted at /api/v1 (its own OpenAPI and docs)."""
+def create_api(
+    app_factory: Callable[[], App], api_keys: Sequence[ApiKey], rate_limit: RateLimit | None = None
+) -> FastAPI:
+    """The API as a sub-application of the buyer app, mounted at /api/v1 (its own OpenAPI and docs).
+    `api_keys`: parsed once, before (`Settings.api_keys()`); `rate_limit`: each key's, by its name (default:
+    API_RATE_LIMIT's and API_RATE_BURST's defaults)."""
+    keys = tuple(api_keys)
+    if not all(isinstance(key, ApiKey) for key in keys):
+        raise TypeError("create_api takes the API keys parsed (Settings.api_keys(), runtime.settings.parse_api_keys)")
     api = FastAPI(title="Renewal quotes API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     api.state.application = app_factory
-    api.state.api_keys = api_keys
+    api.state.api_keys = keys
 
     @api.exception_handler(Unauthorized)
     async def unauthorized(request: Request, _err: Unauthorized) -> JSONResponse:
@@ -382,5 +473,7 @@ def create_api(app_factory: Callable[[], App], api_keys: Callable[[], list]) -> 
         return error(503, message="the store is not answering; try again")
 
     api.include_router(router)
-    api.add_middleware(ApiKeyGate, keys=api_keys)
+    defaults = Settings.model_fields
+    limit = rate_limit or RateLimit(defaults["api_rate_limit"].default, defaults["api_rate_burst"].default)
+    api.add_middleware(ApiKeyGate, keys=keys, rate_limit=limit)
     return api

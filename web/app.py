@@ -20,9 +20,10 @@ from runtime.settings import Settings
 from services.account import AccountService
 from services.quotes import QuoteService
 from web import account, home, pages
-from web.api import create_api
+from web.api import RateLimit, create_api
 from web.documents import DEFAULT_VENDOR, Vendor, api_router, vendor_of
 from web.documents import router as pdf_router
+from web.input_guard import InputGuard
 from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
 from web.security_headers import StrictTransportSecurity
 
@@ -62,6 +63,7 @@ def create_app(
     if account_factory is not None:
         app.state.account = account_factory
         app.include_router(account.router)
+    app.add_middleware(InputGuard, page=pages.unreadable, api_prefix="/api/")  # inside BodyLimit: bodies counted
     app.add_middleware(BodyLimit, api_bytes=body_limit[0], form_bytes=body_limit[1], api_prefix="/api/")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StrictTransportSecurity)
@@ -103,8 +105,10 @@ def create_app(
 
 
 def app_from_settings() -> FastAPI:
-    """The app as `renewals web` serves it: the application built from the environment."""
+    """The app as `renewals web` serves it: the application built from the environment. The API keys are
+    read here, once: a malformed RENEWALS_API_KEYS stops the start (exit 2), naming the entry."""
     settings = Settings.load()
+    api_keys = settings.api_keys()
     state: dict = {}
 
     @asynccontextmanager
@@ -118,7 +122,7 @@ def app_from_settings() -> FastAPI:
         LinkSigner(settings.require_link_secrets()),
         lambda: state["app"].gateway,
         lifespan=lifespan,
-        api=create_api(lambda: state["app"], settings.api_keys),
+        api=create_api(lambda: state["app"], api_keys, RateLimit(settings.api_rate_limit, settings.api_rate_burst)),
         body_limit=(settings.api_max_body_bytes, settings.form_max_body_bytes),
         account_factory=lambda: state["app"].account,
         vendor=vendor_of(settings),

@@ -25,14 +25,14 @@ from domain.links import signed_links
 from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
 from runtime.client import wait_for_temporal
-from runtime.settings import Settings
+from runtime.settings import Settings, parse_api_keys
 from runtime.temporal import build_worker, stop_worker
 from store.admin import ensure_database
 from store.catalog import count_rows
 from store.loader import load
 from store.migrate import migrate
 from store.pool import open_pool
-from web.api import create_api
+from web.api import RateLimit, create_api
 from web.app import create_app
 from web.dev_mail import enable_dev_pages
 from web.documents import vendor_of
@@ -44,6 +44,8 @@ from workers.webhook_sink import PATH as WEBHOOK_PATH
 from workers.webhook_sink import WebhookSink
 
 DEV_DATABASE = "renewals"
+# The name of the API key `renewals dev` makes (what it does is recorded as `by: api:dev`).
+DEV_KEY_NAME = "dev"
 
 
 class DevPorts(BaseModel):
@@ -58,6 +60,17 @@ class DevStackError(Exception):
     """The stack cannot start; the message says why and what to do."""
 
 
+def dev_api_keys(api_key: str, given: str) -> str:
+    """RENEWALS_API_KEYS as `renewals dev` serves them: those `given` in its environment, if any, then its
+    own `dev:<api_key>:write` (unless given already, as var/dev.env has it). A malformed entry, or one with
+    the name or the secret of another, stops the start (`Settings.api_keys()`, exit 2), the environment's
+    entries named by their own positions."""
+    parse_api_keys(given)
+    own = f"{DEV_KEY_NAME}:{api_key}:write"
+    entries = [entry.strip() for entry in given.split(",")]
+    return ",".join(entries if own in entries else [*entries, own]).strip(",")
+
+
 @dataclass
 class DevStack:
     """Where the embedded parts listen; `settings` is what other commands read from var/dev.env."""
@@ -65,8 +78,10 @@ class DevStack:
     var: Path
     ports: DevPorts
     link_secret: str
-    api_key: str
+    api_key: str  # the secret of its own API key, `dev:<secret>:write`
     webhook_secret: str = ""
+    # RENEWALS_API_KEYS of the environment, served beside its own key.
+    env_api_keys: str = ""
     own_receiver: bool = True
     host: str = "127.0.0.1"
     database_url: str = ""
@@ -81,13 +96,17 @@ class DevStack:
             smtp_port=self.ports.smtp,
             buyer_app_url=f"http://localhost:{self.ports.web}",
             buyer_link_secret=self.link_secret,
-            renewals_api_keys=self.api_key,
+            renewals_api_keys=dev_api_keys(self.api_key, self.env_api_keys),
         )
         if not self.own_receiver:
             return settings
         return settings.model_copy(
             update={"webhook_urls": self.receiver_url, "webhook_secret": SecretStr(self.webhook_secret)}
         )
+
+    @property
+    def api_key_entry(self) -> str:
+        return f"{DEV_KEY_NAME}:{self.api_key}:write"
 
     @property
     def receiver_url(self) -> str:
@@ -414,7 +433,8 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"SMTP_PORT={settings.smtp_port}",
         f"BUYER_APP_URL={settings.buyer_app_url}",
         f"BUYER_LINK_SECRET={settings.require_link_secrets()[0]}",
-        f"RENEWALS_API_KEYS={stack.api_key}",
+        f"RENEWALS_API_KEYS={stack.api_key_entry}",
+        f"RENEWALS_DEV_API_KEY={stack.api_key}",
         f"WEBHOOK_URLS={settings.webhook_urls or ''}",
         f"WEBHOOK_SECRET={settings.webhook_secret.get_secret_value() if settings.webhook_secret else ''}",
         f"RENEWALS_DEV_PID={os.getpid()}",
@@ -436,7 +456,9 @@ async def run_dev_stack(
         api_key=kept_secret(var, "api-key", "rk_"),
         webhook_secret=kept_secret(var, "webhook", "whsec_"),
         own_receiver="WEBHOOK_URLS" not in os.environ,
+        env_api_keys=os.environ.get("RENEWALS_API_KEYS", ""),
     )
+    api_keys = stack.settings.api_keys()  # before anything starts: a malformed entry stops here (exit 2)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -501,7 +523,7 @@ async def run_dev_stack(
                 lambda: app.quotes,
                 app.links,
                 lambda: app.gateway,
-                api=create_api(lambda: app, settings.api_keys),
+                api=create_api(lambda: app, api_keys, RateLimit(settings.api_rate_limit, settings.api_rate_burst)),
                 account_factory=lambda: app.account,
                 vendor=vendor_of(settings),
             )

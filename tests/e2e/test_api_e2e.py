@@ -29,7 +29,8 @@ def test_api_end_to_end_idempotent_create_accept_pay_refusals_401_and_signed_web
 ) -> None:
     dev.start_with_demo_data()
     written = dev.dev_env()
-    key = written["RENEWALS_API_KEYS"]
+    key = written["RENEWALS_DEV_API_KEY"]
+    assert written["RENEWALS_API_KEYS"] == f"dev:{key}:write"
     assert written["WEBHOOK_URLS"] == f"http://127.0.0.1:{dev.port('--webhook-port')}/webhooks"
     assert written["WEBHOOK_SECRET"].startswith("whsec_")
     base = f"http://127.0.0.1:{dev.port('--web-port')}/api/v1"

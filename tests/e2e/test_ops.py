@@ -154,6 +154,7 @@ async def test_a_quote_that_cannot_go_on_is_a_503_in_the_api_and_exit_1_on_the_c
 
     from domain.links import LinkSigner
     from runtime.app import open_app
+    from runtime.settings import parse_api_keys
     from tests.helpers import BASE
     from web.api import create_api
     from web.app import create_app
@@ -173,7 +174,7 @@ async def test_a_quote_that_cannot_go_on_is_a_503_in_the_api_and_exit_1_on_the_c
                 lambda: app.quotes,
                 LinkSigner(settings.require_link_secrets()),
                 lambda: app.gateway,
-                api=create_api(lambda: app, lambda: ["rk_ops"]),
+                api=create_api(lambda: app, parse_api_keys("ops:rk_ops:write")),
             )
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE) as http:
                 answer = await http.post(

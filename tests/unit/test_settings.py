@@ -51,12 +51,11 @@ def test_link_secrets_newest_first_or_the_one() -> None:
     assert Settings(buyer_link_secret="one").require_link_secrets() == ["one"]
 
 
-def test_api_keys_parse_names_and_scopes_and_a_bare_key_is_a_write_key_named_default() -> None:
-    settings = Settings(renewals_api_keys="billing:rk_1:write, reports:rk_2:read ,rk_3")
+def test_api_keys_parse_names_and_scopes() -> None:
+    settings = Settings(renewals_api_keys="billing:rk_1:write, reports:rk_2:read ,")
     assert [(k.name, k.key, k.scope) for k in settings.api_keys()] == [
         ("billing", "rk_1", "write"),
         ("reports", "rk_2", "read"),
-        ("default", "rk_3", "write"),
     ]
     with pytest.raises(BadInput) as bad:
         Settings(renewals_api_keys="billing:rk_1:admin").api_keys()

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.links import LinkSigner
 from runtime.app import open_app
+from runtime.settings import ApiKey, parse_api_keys
 from tests.helpers import BASE, money, quote_result, quote_stack, scalar
 from web.api import create_api
 from web.app import create_app
@@ -24,9 +25,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 class Api:
     """The buyer app with the API mounted, on this test's stack; `keys`: RENEWALS_API_KEYS as entries."""
 
-    def __init__(self, env: WorkflowEnvironment, pool, settings, gateway, keys: list | None = None) -> None:
+    def __init__(self, env: WorkflowEnvironment, pool, settings, gateway, keys: list[ApiKey] | None = None) -> None:
         self.env, self.pool, self.settings, self.gateway = env, pool, settings, gateway
-        self.keys = keys or [KEY, "rk_other"]
+        self.keys = keys or parse_api_keys(f"test:{KEY}:write,other:rk_other:write")
 
     async def __aenter__(self) -> httpx.AsyncClient:
         self.stack = quote_stack(self.env, self.pool, self.settings, gateway=self.gateway)
@@ -38,7 +39,7 @@ class Api:
             lambda: app.quotes,
             LinkSigner(self.settings.require_link_secrets()),
             lambda: self.gateway,
-            api=create_api(lambda: app, lambda: self.keys),
+            api=create_api(lambda: app, self.keys),
         )
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE)
         return self.http
@@ -207,7 +208,7 @@ async def test_api_openapi_and_docs(env: WorkflowEnvironment, pool, settings, ga
 
 async def test_api_docs_show_the_quote_subscription_and_error_json() -> None:
     """Every route declares what it answers, so /api/v1/docs shows the contract's JSON, not `{}`."""
-    api = create_api(lambda: None, lambda: [KEY])  # type: ignore[arg-type,return-value]
+    api = create_api(lambda: None, parse_api_keys(f"test:{KEY}:write"))  # type: ignore[arg-type,return-value]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url=BASE) as http:
         spec = (await http.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]

@@ -4,13 +4,13 @@ second quote number; lists page."""
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from runtime.settings import ApiKey
+from runtime.settings import parse_api_keys
 from tests.helpers import BASE, scalar
 from tests.workflows.test_api import Api
 from workers.demo_data import ACME
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-KEYS = [ApiKey.parse("billing:rk_billing:write"), ApiKey.parse("crm:rk_crm"), ApiKey.parse("reports:rk_reports:read")]
+KEYS = parse_api_keys("billing:rk_billing:write,crm:rk_crm:write,reports:rk_reports:read")
 BILLING, CRM, REPORTS = ({"Authorization": f"Bearer {k.key}"} for k in KEYS)
 
 

@@ -16,6 +16,7 @@ from documents.i18n import Writer
 from domain.links import LinkSigner
 from domain.money import format_money
 from runtime.app import open_app
+from runtime.settings import parse_api_keys
 from tests.helpers import BASE, link_of, quote_result, quote_stack, request, settled, until
 from web.api import create_api
 from web.app import create_app
@@ -167,7 +168,7 @@ async def test_r22_api_gives_the_pdf_to_a_read_key(env: WorkflowEnvironment, poo
                 lambda: opened.quotes,
                 LinkSigner(settings.require_link_secrets()),
                 lambda: gateway,
-                api=create_api(lambda: opened, lambda: [f"reader:{READ_KEY}:read"]),
+                api=create_api(lambda: opened, parse_api_keys(f"reader:{READ_KEY}:read")),
                 vendor=vendor_of(settings),
             )
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
