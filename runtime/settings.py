@@ -177,3 +177,64 @@ class Settings(BaseSettings):
         if not secrets:
             raise BadInput("no BUYER_LINK_SECRETS: start the stack with `renewals dev`, or set it")
         return secrets
+
+    def require_production_secrets(self) -> None:
+        """What `renewals worker` and `renewals web` refuse to start with (exit 2, naming the setting, never
+        showing its value): a DATABASE_URL whose password is a well-known default or empty over the network,
+        and a buyer link or webhook secret shorter than SECRET_MIN_LENGTH or a placeholder. `renewals dev`
+        passes: its secrets are long and random, and its embedded PostgreSQL is reached on a local socket
+        without a password (peer or trust authentication on this machine, nothing to guess from the network)."""
+        if self.database_url:
+            why = _weak_database_password(self.database_url.get_secret_value())
+            if why:
+                raise BadInput(f"DATABASE_URL: {why}")
+        name = "BUYER_LINK_SECRETS" if self.buyer_link_secrets else "BUYER_LINK_SECRET"
+        links = self.require_link_secrets()  # every one verifies links, so every one must be strong
+        given = {f"{name} (secret {n} of {len(links)})" if len(links) > 1 else name: s for n, s in enumerate(links, 1)}
+        if self.webhook_secret and self.webhook_secret.get_secret_value():  # its absence: require_webhook_secret
+            given["WEBHOOK_SECRET"] = self.webhook_secret.get_secret_value()
+        for setting, secret in given.items():
+            why = _weak_secret(secret)
+            if why:
+                raise BadInput(f"{setting}: {why}; make one with `openssl rand -hex 32`")
+
+
+# Passwords DATABASE_URL may not carry outside `renewals dev`: the old defaults of docker-compose.yml, the
+# PostgreSQL images' examples, and what people type first. Compared without case.
+WEAK_DATABASE_PASSWORDS = frozenset({"renewals", "temporal", "postgres", "password", "secret", "changeme", "admin"})
+# Buyer link and webhook secrets: `openssl rand -hex 32` gives 64 characters, `renewals dev` 43.
+SECRET_MIN_LENGTH = 32
+PASSWORD_ADVICE = "give the role a long random password (openssl rand -hex 32; RENEWALS_DB_PASSWORD in compose)"
+PLACEHOLDERS = ("changeme", "change-me", "change_me", "placeholder", "replace", "example", "openssl rand", "random")
+
+
+def _weak_database_password(url: str) -> str | None:
+    """Why a connection string's password is unfit for production, or None. Without one in it, libpq takes
+    PGPASSWORD; with no password at all, only a local socket (or a client certificate) is accepted."""
+    from psycopg import conninfo  # the command line's other commands do not need it
+
+    try:
+        info = conninfo.conninfo_to_dict(url)
+    except Exception:
+        return "it is not a PostgreSQL connection string"  # libpq's message would quote it, password and all
+    password = str(info.get("password") or os.environ.get("PGPASSWORD", ""))
+    if not password:
+        hosts = [h for h in str(info.get("host") or os.environ.get("PGHOST", "")).split(",") if h]
+        local = not info.get("hostaddr") and all(h.startswith(("/", "@")) for h in hosts)
+        if local or info.get("sslcert") or os.environ.get("PGSSLCERT"):
+            return None
+        return f"it has no password, and it connects over the network; {PASSWORD_ADVICE}"
+    if password.lower() in WEAK_DATABASE_PASSWORDS or password == info.get("user"):
+        return f"its password is a well-known default; {PASSWORD_ADVICE}"
+    return None
+
+
+def _weak_secret(secret: str) -> str | None:
+    """Why a signing secret is unfit for production, or None; never the secret itself."""
+    if len(secret) < SECRET_MIN_LENGTH:
+        return f"it is shorter than {SECRET_MIN_LENGTH} characters"
+    if any(word in secret.lower() for word in PLACEHOLDERS):
+        return "it is a placeholder, not a random string"
+    if len(set(secret)) < 10:
+        return "it repeats a few characters, so it is not random"
+    return None

@@ -86,6 +86,7 @@ def worker(queues: str | None, as_json: bool) -> None:
     if queues is not None:
         settings = settings.model_copy(update={"worker_queues": queues})
     settings.queues()  # an unknown queue stops here, exit 2
+    settings.require_production_secrets()  # so does a default password or a short secret (not in `renewals dev`)
     from workers.main import run_worker  # here: the activities and workflows it imports slow every other command
 
     run(run_worker(settings))
@@ -100,6 +101,7 @@ def web(as_json: bool) -> None:
     from web.app import app_from_settings
 
     settings = Settings.load()
+    settings.require_production_secrets()  # a default password or a short secret stops here, exit 2
     uvicorn.run(app_from_settings(), host=settings.web_host, port=settings.web_port, proxy_headers=True)
 
 
@@ -288,10 +290,11 @@ def webhooks() -> None:
 @json_option
 def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
     """Receive webhooks on http://HOST:PORT/webhooks: verify each signature (WEBHOOK_SECRET), print the event,
-    keep it once as FOLDER/<event id>.json. Point WEBHOOK_URLS here."""
+    keep it once as FOLDER/<event id>.json. Point WEBHOOK_URLS here. A delivery without a Content-Length, over
+    1 MiB, or without a well-formed signature of the last 5 minutes is refused before its body is read."""
     import uvicorn
 
-    from workers.webhook_sink import PATH, WebhookSink
+    from workers.webhook_sink import MAX_BODY_BYTES, PATH, WebhookSink
 
     secret = Settings.load().webhook_secret
     if secret is None or not secret.get_secret_value().strip():
@@ -301,7 +304,10 @@ def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
         )
     listening = bound(host, port, PATH)  # held from here on: said to be receiving only once it is
     sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
-    click.echo(f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; Ctrl-C stops")
+    click.echo(
+        f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; "
+        f"bodies up to {MAX_BODY_BYTES >> 20} MiB; Ctrl-C stops"
+    )
     try:
         uvicorn.Server(uvicorn.Config(sink.app(), log_level="warning")).run(sockets=[listening])
     except KeyboardInterrupt:  # Ctrl-C, once the server stopped: a normal end, as with uvicorn.run

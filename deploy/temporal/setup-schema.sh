@@ -4,6 +4,12 @@
 # Safe to run on every `docker compose up`: creating an existing database is skipped, and
 # update-schema only applies versions not yet applied, so a newer image upgrades in place.
 set -eu
+# POSTGRES_PASSWORD is the superuser's: a well-known one stops the stack here, before Temporal starts on it.
+case "$(printf '%s' "${SQL_PASSWORD:-}" | tr '[:upper:]' '[:lower:]')" in
+  "" | temporal | postgres | password | renewals | secret | changeme | admin | root)
+    echo "POSTGRES_PASSWORD is empty or a well-known default: set a long random one (openssl rand -hex 32)" >&2
+    exit 1 ;;
+esac
 tool() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "$DB_PORT" -u "$POSTGRES_USER" "$@"; }
 for db in temporal temporal_visibility; do
   tool --db "$db" create || echo "database $db exists"

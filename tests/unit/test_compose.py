@@ -1,11 +1,13 @@
 """The production stack as written: every service docs/operations.md names, every variable documented,
 one app image for worker, web app and migrations, and an order that `docker compose up` can keep; each
-service gets every setting its command reads, and compose stops at once without the secrets."""
+service gets every setting its command reads, and compose stops at once without the secrets and passwords.
+Published: the buyer app and the read-only Temporal UI, on 127.0.0.1 only; Mailpit only in the dev profile."""
 
 import ast
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -76,24 +78,87 @@ def test_dockerfile_is_small_and_runs_as_non_root() -> None:
     assert "[embedded" not in dockerfile
 
 
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="the docker compose plugin is not installed here",
-)
-def test_docker_compose_config_is_valid() -> None:
-    result = subprocess.run(
-        ["docker", "compose", "config", "-q"],
+# What compose requires, each a value it takes (the app itself refuses weak ones: test_security_deploy.py).
+REQUIRED = {
+    "BUYER_LINK_SECRETS": "links",
+    "WEBHOOK_SECRET": "hooks",
+    "POSTGRES_PASSWORD": "superuser-password",
+    "RENEWALS_DB_PASSWORD": "app-password",
+}
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose` (the plugin), else Debian's `docker-compose` 1.29 (.ci/run installs it); neither needs a
+    daemon for `config`."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`<compose> [args] config ...` on docker-compose.yml, with `env` only (nothing of this shell's). 1.29 knows
+    no top-level `name:`: it reads the file without it, from stdin, in the project's directory."""
+    command = compose_command()
+    assert command is not None
+    text = (ROOT / "docker-compose.yml").read_text()
+    if command == ["docker-compose"]:
+        text = re.sub(r"^name: .*\n", "", text, flags=re.M)
+        command += ["--project-directory", str(ROOT), "--project-name", "renewal-quotes"]
+    return subprocess.run(
+        [*command, "-f", "-", *args],
         cwd=ROOT,
+        input=text,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "BUYER_LINK_SECRET": "x", "WEBHOOK_SECRET": "y"},
+        env={"PATH": "/usr/bin:/bin"} | env,
     )
+
+
+needs_compose = pytest.mark.skipif(compose_command() is None, reason="neither docker compose nor docker-compose here")
+
+
+@needs_compose
+def test_docker_compose_config_is_valid() -> None:
+    # docker-compose 1.29 reads no nested ${A:-${B:?...}}: BUYER_LINK_SECRETS' refusal is checked with `interpolate`.
+    checked = [name for name in REQUIRED if compose_command() != ["docker-compose"] or name != "BUYER_LINK_SECRETS"]
+    envs = [REQUIRED] + [{k: v for k, v in REQUIRED.items() if k != name} for name in checked]
+    with ThreadPoolExecutor(len(envs)) as pool:  # 1.29 takes seconds to start; side by side
+        result, *unset = pool.map(lambda env: compose_config(env, "config", "-q"), envs)
     assert result.returncode == 0, result.stderr
-    unset = subprocess.run(
-        ["docker", "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
-    )
-    assert unset.returncode != 0 and ("set WEBHOOK_SECRET" in unset.stderr or "set BUYER_LINK_SECRETS" in unset.stderr)
+    for name, refused in zip(checked, unset, strict=True):
+        assert refused.returncode != 0 and f"set {name} to a long random string" in refused.stderr, (name, refused)
+
+
+def published(config: dict) -> dict[str, list[tuple[str, int]]]:
+    """Each service's published ports as (host address, port in the container), from `config`'s output: the
+    plugin writes them long (`host_ip`, `target`), docker-compose 1.29 as `[ip:]published:target[/proto]`."""
+    ports: dict[str, list[tuple[str, int]]] = {}
+    for name, service in config["services"].items():
+        for port in service.get("ports", []):
+            if isinstance(port, dict):
+                ports.setdefault(name, []).append((port.get("host_ip", ""), int(port["target"])))
+            else:
+                *host, _published, target = str(port).split("/")[0].split(":")
+                ports.setdefault(name, []).append((":".join(host), int(target)))
+    return ports
+
+
+@needs_compose
+def test_docker_compose_config_publishes_nothing_beyond_localhost() -> None:
+    """`docker compose config`, the dev profile included, as compose itself reads the file: every published port
+    on 127.0.0.1, and only the buyer app, the Temporal UI and Mailpit's inbox; PUBLISH_ADDRESS moves the buyer
+    app's alone."""
+    result = compose_config(REQUIRED, "--profile", "dev", "config")
+    assert result.returncode == 0, result.stderr
+    ports = published(yaml.safe_load(result.stdout))
+    assert ports == {
+        "web": [("127.0.0.1", 8000)],
+        "temporal-ui": [("127.0.0.1", 8080)],
+        "mailpit": [("127.0.0.1", 8025)],
+    }
+    moved = compose_config(REQUIRED | {"PUBLISH_ADDRESS": "10.1.2.3"}, "--profile", "dev", "config")
+    ports = published(yaml.safe_load(moved.stdout))
+    assert ports["web"] == [("10.1.2.3", 8000)] and ports["temporal-ui"] == [("127.0.0.1", 8080)]
 
 
 # --- Every service gets every variable its command reads -------------------------------------------------
@@ -114,10 +179,6 @@ DEFAULT_SERVES = {
     "temporal_tls": "the stack's Temporal is on its private network",
     "temporal_tls_cert": "mTLS only",
     "temporal_tls_key": "mTLS only",
-    "smtp_starttls": "Mailpit on the private network",
-    "smtp_ca_file": "STARTTLS only",
-    "smtp_username": "Mailpit takes no login",
-    "smtp_password": "Mailpit takes no login",
     "mail_from": "a sender of the example domain; compose sets it anyway",
     "payment_gateway": "the fake provider is the only one",
     "payment_wait_seconds": "20 s",
@@ -131,6 +192,9 @@ DEFAULT_SERVES = {
     "metrics_port": "off; the worker service sets it for its health check (test below)",
     "api_max_body_bytes": "1 MiB",
     "form_max_body_bytes": "64 KiB",
+    "api_rate_limit": "600 a minute for each API key",
+    "api_rate_burst": "100 at once for each API key",
+    "audit_window_days": "35 days",
 }
 LINK_SECRETS = {"buyer_link_secret", "buyer_link_secrets"}  # either one (BUYER_LINK_SECRETS wins)
 
@@ -234,7 +298,7 @@ def test_every_service_gets_every_variable_its_command_reads(service: str) -> No
 def test_the_web_service_listens_where_its_port_is_published_and_the_worker_serves_its_metrics() -> None:
     web, worker = SERVICES["web"]["environment"], SERVICES["worker"]["environment"]
     assert web["WEB_HOST"] == "0.0.0.0" and SERVICES["web"]["ports"] == [
-        f"127.0.0.1:${{WEB_PORT:-8000}}:{web['WEB_PORT']}"
+        f"${{PUBLISH_ADDRESS:-127.0.0.1}}:${{WEB_PORT:-8000}}:{web['WEB_PORT']}"
     ]
     assert f"localhost:{web['WEB_PORT']}/healthz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
     assert f"localhost:{worker['METRICS_PORT']}/metrics" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
@@ -283,30 +347,134 @@ def app_env(service: str, env: dict[str, str]) -> dict[str, str]:
 
 def test_compose_stops_without_the_webhook_and_link_secrets() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
+    passwords = {"POSTGRES_PASSWORD": "p", "RENEWALS_DB_PASSWORD": "r"}
     with pytest.raises(Unset, match="WEBHOOK_SECRET"):
-        interpolate(text, {"BUYER_LINK_SECRETS": "links"})
+        interpolate(text, passwords | {"BUYER_LINK_SECRETS": "links"})
     with pytest.raises(Unset, match="set BUYER_LINK_SECRETS"):
-        interpolate(text, {"WEBHOOK_SECRET": "hooks"})
+        interpolate(text, passwords | {"WEBHOOK_SECRET": "hooks"})
     with pytest.raises(Unset):
-        interpolate(text, {"WEBHOOK_SECRET": "", "BUYER_LINK_SECRET": "links"})  # empty is missing too
+        interpolate(text, passwords | {"WEBHOOK_SECRET": "", "BUYER_LINK_SECRET": "links"})  # empty is missing too
     for service in COMMANDS:
-        given = app_env(service, {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRETS": "new,old"})
+        given = app_env(service, passwords | {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRETS": "new,old"})
         assert (given["WEBHOOK_SECRET"], given["BUYER_LINK_SECRETS"]) == ("hooks", "new,old"), service
-        one = app_env(service, {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRET": "only"})
+        one = app_env(service, passwords | {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRET": "only"})
         assert one["BUYER_LINK_SECRETS"] == "only" and "BUYER_LINK_SECRET" not in one, service
 
 
+def test_compose_requires_database_passwords() -> None:
+    """No default password left: without POSTGRES_PASSWORD or RENEWALS_DB_PASSWORD (or with one empty) every
+    compose command stops, naming it; given, each reaches every service that uses it."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert not re.search(r"(POSTGRES|RENEWALS_DB)_PASSWORD:-", text) and not re.search(r":-(temporal|renewals)}", text)
+    for name in ("POSTGRES_PASSWORD", "RENEWALS_DB_PASSWORD"):
+        with pytest.raises(Unset, match=f"required variable {name} is missing a value: set {name} to a long random"):
+            interpolate(text, {k: v for k, v in REQUIRED.items() if k != name})
+        with pytest.raises(Unset, match=name):
+            interpolate(text, REQUIRED | {name: ""})
+    interpolate(text, REQUIRED)  # all given: nothing else is required
+    superuser = {
+        ("postgresql", "POSTGRES_PASSWORD"),
+        ("temporal-schema", "SQL_PASSWORD"),
+        ("temporal", "POSTGRES_PWD"),
+    }
+    for service, variable in superuser:
+        assert interpolate(str(SERVICES[service]["environment"][variable]), REQUIRED) == "superuser-password"
+    assert interpolate(SERVICES["postgresql"]["environment"]["RENEWALS_DB_PASSWORD"], REQUIRED) == "app-password"
+    for service in COMMANDS:
+        url = app_env(service, REQUIRED)["DATABASE_URL"]
+        assert url == "postgresql://renewals:app-password@postgresql:5432/renewals", service
+
+
 def test_web_trusts_forwarded_headers_from_the_proxys_network_only() -> None:
-    secrets = {"WEBHOOK_SECRET": "hooks", "BUYER_LINK_SECRETS": "links"}
+    secrets = REQUIRED
     subnet = interpolate(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"], secrets)
     assert app_env("web", secrets)["FORWARDED_ALLOW_IPS"] == subnet == "172.30.57.0/24"
     moved = secrets | {"APP_SUBNET": "10.77.0.0/24"}
     assert app_env("web", moved)["FORWARDED_ALLOW_IPS"] == "10.77.0.0/24"
     assert app_env("web", secrets | {"FORWARDED_ALLOW_IPS": "10.0.0.5"})["FORWARDED_ALLOW_IPS"] == "10.0.0.5"
     # Only through the proxy: published on the host's loopback; uvicorn reads FORWARDED_ALLOW_IPS itself.
-    assert all(port.startswith("127.0.0.1:") for port in SERVICES["web"]["ports"])
+    assert all(interpolate(port, secrets).startswith("127.0.0.1:") for port in SERVICES["web"]["ports"])
     assert "proxy_headers=True" in (ROOT / "starters" / "cli.py").read_text()
     assert "FORWARDED_ALLOW_IPS" not in SERVICES["worker"]["environment"]
+
+
+# --- What the stack publishes, and to whom ---------------------------------------------------------------
+
+
+def test_every_published_port_is_bound_to_localhost_by_default() -> None:
+    """Each `ports` entry, read as compose reads it with nothing but the required variables set: a host address
+    of 127.0.0.1 in front (never a bare `PORT:PORT`, which is every interface). Only the buyer app, the Temporal
+    UI and Mailpit's inbox are published."""
+    ports = {
+        name: [interpolate(str(port), REQUIRED) for port in service.get("ports", [])]
+        for name, service in SERVICES.items()
+    }
+    assert {name for name, given in ports.items() if given} == {"web", "temporal-ui", "mailpit"}
+    for name, given in ports.items():
+        for port in given:
+            assert re.fullmatch(r"127\.0\.0\.1:\d+:\d+", port), (name, port)
+    # Only the buyer app's can move (a load balancer on another machine); the pages without a sign-in cannot.
+    moved = {"PUBLISH_ADDRESS": "10.1.2.3"}
+    assert interpolate(SERVICES["web"]["ports"][0], REQUIRED | moved) == "10.1.2.3:8000:8000"
+    for name in ("temporal-ui", "mailpit"):
+        assert interpolate(SERVICES[name]["ports"][0], REQUIRED | moved).startswith("127.0.0.1:"), name
+
+
+def test_temporal_frontend_and_postgresql_are_not_published() -> None:
+    """Temporal's frontend takes any signal or termination from whoever reaches it; only the stack's services
+    do (over its network), and the frontend still listens there for them."""
+    for name in ("temporal", "postgresql"):
+        assert "ports" not in SERVICES[name], name
+    assert SERVICES["temporal"]["environment"]["BIND_ON_IP"] == "0.0.0.0"  # inside its container, for the network
+    assert all(SERVICES[name]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233" for name in ("temporal-ui",))
+
+
+def test_temporal_ui_write_actions_are_disabled() -> None:
+    """Whoever opens the UI reads quotes but cannot signal, cancel, terminate, reset or start a workflow (a quote
+    marked paid from the UI was the attack); ops act through `renewals` commands."""
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
+def test_mailpit_runs_only_in_the_dev_profile() -> None:
+    """Mailpit's inbox shows every sign-in link: it starts only with `--profile dev`, nothing waits for it, and
+    every other service starts without a profile."""
+    assert SERVICES["mailpit"]["profiles"] == ["dev"]
+    for name, service in SERVICES.items():
+        assert "mailpit" not in service.get("depends_on", {}), name
+        if name != "mailpit":
+            assert "profiles" not in service, name
+    assert "Mailpit" in section("Production") and "--profile dev" in section("Production")
+
+
+def test_smtp_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_CA_FILE, SMTP_USERNAME and SMTP_PASSWORD pass from the operator's
+    environment to the worker as the settings the mailer reads; unset, Mailpit of the dev profile, no TLS and
+    no login."""
+    from runtime.settings import Settings
+
+    real = {
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_PORT": "587",
+        "SMTP_STARTTLS": "true",
+        "SMTP_CA_FILE": "/run/secrets/smtp-ca.pem",
+        "SMTP_USERNAME": "quotes@example.com",
+        "SMTP_PASSWORD": "an SMTP password",
+    }
+    for service in COMMANDS:
+        given = app_env(service, REQUIRED | real)
+        assert {name: given[name] for name in real} == real, service
+    for name, value in app_env("worker", REQUIRED | real).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_starttls) == ("smtp.example.com", 587, True)
+    assert (settings.smtp_ca_file, settings.smtp_username) == ("/run/secrets/smtp-ca.pem", "quotes@example.com")
+    assert settings.smtp_password is not None and settings.smtp_password.get_secret_value() == "an SMTP password"
+    for name, value in app_env("worker", REQUIRED).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_starttls) == ("mailpit", 1025, False)
+    # Empty is as good as unset where the mailer reads them: the system's CAs, and no login.
+    assert not settings.smtp_ca_file and not settings.smtp_username and not settings.smtp_password
 
 
 def test_dockerfile_installs_the_wheel_not_a_list_of_folders() -> None:
