@@ -1,7 +1,8 @@
 """The charge step of a quote's payment (R16, R20): take, find and refund, once per quote.
 
 The gateway's idempotency key is `quote-<number>`, so a retried activity never charges twice. A
-provider that is down (ProviderUnavailable) is retried, for as long as it is down. A charge whose
+provider that is down (ProviderUnavailable) is retried, for as long as it is down; a payment method that
+cannot be a provider's token (a NUL, a control character) is declined at once, never sent. A charge whose
 answer was lost (OutcomeUnknown) is not guessed at: the quote's payment is pending, and the workflow
 asks the provider by the key (`find_payment`) until it knows. A payment row is written only once the
 money is taken (or an offline payment is recorded).
@@ -13,7 +14,15 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from contracts.failures import Failure, failure
-from payments.gateway import CardDeclined, Charge, ChargeRequest, OutcomeUnknown, PaymentGateway, idempotency_key
+from payments.gateway import (
+    CardDeclined,
+    Charge,
+    ChargeRequest,
+    OutcomeUnknown,
+    PaymentGateway,
+    idempotency_key,
+    well_formed_token,
+)
 from store import payments as store
 from store.pool import Pool
 
@@ -74,6 +83,9 @@ class PaymentActivities:
             reference = input.reference or f"PAY-{input.quote_number}"
             kept = await self._record(input, reference, "offline", input.by)
             return TakePaymentResult(reference=kept, method="offline")
+        if not well_formed_token(input.payment_method):
+            # Bad data, the same at every attempt: declined at once, never sent to the provider, never retried.
+            raise failure(Failure.DECLINED, "the payment details are not valid; enter your card again") from None
         key = idempotency_key(input.quote_number)
         try:
             charge = await self.gateway.charge(

@@ -36,7 +36,9 @@ DECLINES = {
     "expired": "your card has expired",
 }
 FAULTS = ("unavailable", "answer-lost")
-TOKEN = re.compile(r"^pm_fake_(visa|mastercard|amex|card)_(ok|declined|insufficient|expired|unavailable|answer-lost)_")
+TOKEN = re.compile(
+    r"pm_fake_(visa|mastercard|amex|card)_(ok|declined|insufficient|expired|unavailable|answer-lost)_[A-Za-z0-9_-]+"
+)
 
 
 def brand(digits: str) -> str:
@@ -63,7 +65,7 @@ class FakeGateway:
             await self._unreachable(conn, key)
             row = await ledger.charge_for(conn, key)
             if row is None:
-                method = TOKEN.match(request.payment_method)
+                method = TOKEN.fullmatch(request.payment_method)  # all of it: a token with a NUL is none
                 if method is None:
                     raise CardDeclined("the payment details have expired; enter your card again")
                 card_brand, kind = method.groups()

@@ -5,10 +5,14 @@ quote's workflow, whose payment activity charges it with the idempotency key `qu
 Card digits go to the provider and nowhere else: no history, row or log holds them.
 """
 
+import calendar
+import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+from stdnum import luhn
 
 
 def idempotency_key(quote_number: str) -> str:
@@ -16,27 +20,69 @@ def idempotency_key(quote_number: str) -> str:
     return f"quote-{quote_number}"
 
 
+# A payment-method token as a provider makes one: printable ASCII, no space, no control character.
+PAYMENT_METHOD = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def well_formed_token(payment_method: str) -> bool:
+    """Whether a payment-method token can be one a provider made: one with a NUL or a control character
+    cannot (it never reaches the provider, nor the store, whose text cannot hold a NUL)."""
+    return PAYMENT_METHOD.fullmatch(payment_method) is not None
+
+
+# ASCII digits only (`str.isdigit` takes Arabic-Indic and other digits too), spaces between groups allowed.
+CARD_NUMBER = re.compile(r"[0-9]+(?: +[0-9]+)*")
+CVC = re.compile(r"[0-9]{3,4}")
+EXPIRY = re.compile(r"(0[1-9]|1[0-2])/([0-9]{2})")
+
+
 class Card(BaseModel):
-    """What the buyer types; never stored, logged, or passed to a workflow."""
+    """What the buyer types; never stored, logged, or passed to a workflow.
+
+    The expiry is compared with today's date: the validation context's `today` (the buyer app's clock), else
+    the real date. A card is good through the last day of its expiry month, and refused only once that day
+    has passed in every time zone."""
 
     holder: str = Field(min_length=1, max_length=100)
     number: SecretStr
-    expiry: str = Field(pattern=r"^(0[1-9]|1[0-2])/[0-9]{2}$")
+    expiry: str
     cvc: SecretStr
 
     @field_validator("number")
     @classmethod
-    def _luhn(cls, value: SecretStr) -> SecretStr:
-        digits = value.get_secret_value().replace(" ", "")
-        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    def _number(cls, value: SecretStr) -> SecretStr:
+        typed = value.get_secret_value().strip()
+        if CARD_NUMBER.fullmatch(typed) is None:
             raise ValueError("a card number has 12 to 19 digits")
-        total = 0
-        for i, d in enumerate(reversed(digits)):
-            n = int(d) * (2 if i % 2 else 1)
-            total += n - 9 if n > 9 else n
-        if total % 10:
+        digits = typed.replace(" ", "")
+        if not 12 <= len(digits) <= 19:
+            raise ValueError("a card number has 12 to 19 digits")
+        if not luhn.is_valid(digits):
             raise ValueError("this card number is not valid")
         return SecretStr(digits)
+
+    @field_validator("cvc")
+    @classmethod
+    def _cvc(cls, value: SecretStr) -> SecretStr:
+        typed = value.get_secret_value().strip()
+        if CVC.fullmatch(typed) is None:
+            raise ValueError("the security code (CVC) has 3 or 4 digits")
+        return SecretStr(typed)
+
+    @field_validator("expiry")
+    @classmethod
+    def _expiry(cls, value: str, info: ValidationInfo) -> str:
+        typed = value.strip()
+        found = EXPIRY.fullmatch(typed)
+        if found is None:
+            raise ValueError("write the expiry date as MM/YY, for example 12/29")
+        year, month = 2000 + int(found.group(2)), int(found.group(1))
+        last_day = date(year, month, calendar.monthrange(year, month)[1])
+        today = (info.context or {}).get("today") or datetime.now(UTC).date()
+        # UTC is at most a day ahead of the buyer's own date: still the expiry month somewhere, still good.
+        if today - timedelta(days=1) > last_day:
+            raise ValueError("this card has expired")
+        return typed
 
 
 class ChargeRequest(BaseModel):

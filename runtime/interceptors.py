@@ -11,10 +11,12 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from contracts.failures import Failure, failure
 from domain.errors import BadInput, Refused, Stopped
 
-# A row the store refuses (a value out of range, a NUL byte, an unknown key), data that does not
-# validate, arithmetic on an impossible amount, a request a rule refuses, or a quote that cannot go on.
+# A row the store refuses (a value out of range, a NUL byte, an unknown key), text that cannot be encoded
+# (a lone surrogate), data that does not validate, arithmetic on an impossible amount, a request a rule
+# refuses, or a quote that cannot go on.
 NOT_RETRYABLE = (
     psycopg.errors.DataError,
+    UnicodeError,
     psycopg.errors.IntegrityError,
     pydantic.ValidationError,
     DecimalException,

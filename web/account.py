@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from domain.errors import BadInput, KeyReused, NotFound, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.models import Term
-from domain.quotes import QuoteState
+from domain.quotes import Quote, QuoteState
 from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
 from web import i18n
 from web.deps import Limit, Signer
-from web.pages import TooManyPosts, link_until, now, page, same_origin, sent_to
+from web.pages import TooManyPosts, buyer_safe, link_until, now, page, same_origin, sent_to
 from web.security import PostLimit
 
 SESSION = "renewals_account"
@@ -104,6 +104,29 @@ def refusal_text(err: Refused, locale: str) -> str:
     }
     reason = err.message if locale == i18n.DEFAULT else plain.get(err.rule, err.message)
     return _("refused (%(rule)s): %(reason)s") % {"rule": err.rule, "reason": reason}
+
+
+async def seen_by_buyer(service: AccountService, account: Account, text: str) -> str:
+    """A refusal's or an ended quote's words as this buyer may read them (R19, R21): a quote of this customer
+    sent to the buyer is named; another customer, or its quotes, are not."""
+
+    async def may_name(number: str) -> bool:
+        try:
+            return sent_to(await service.quote_of(account, number), account.email)
+        except NotFound:
+            return False
+
+    return await buyer_safe(text, account.customer.csn, may_name)
+
+
+async def safe_refusal(service: AccountService, account: Account, err: Refused) -> Refused:
+    return Refused(err.rule, await seen_by_buyer(service, account, err.message))
+
+
+async def ended_as_seen(service: AccountService, account: Account, quote: Quote) -> Quote:
+    reasons = {"cancel_reason": quote.cancel_reason, "superseded_because": quote.superseded_because}
+    seen = {field: text and await seen_by_buyer(service, account, text) for field, text in reasons.items()}
+    return quote if seen == reasons else quote.model_copy(update=seen)
 
 
 def secure(request: Request) -> bool:
@@ -314,9 +337,8 @@ async def auto_renew(
         await service.subscriptions.set_auto_renew(subscription_id, on == "on")
     except Refused as err:
         rows = await service.subscription_rows(account)
-        return render(
-            request, "account/subscriptions.html", 409, account=account, rows=rows, errors={subscription_id: err}
-        )
+        errors = {subscription_id: await safe_refusal(service, account, err)}
+        return render(request, "account/subscriptions.html", 409, account=account, rows=rows, errors=errors)
     return RedirectResponse("/account/subscriptions", status_code=303)
 
 
@@ -405,6 +427,7 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         text = "This form was sent already, as another quote. Open the review again to make a new quote."
         return review_page(request, account, subs, lines.model_copy(update={"key": None}), 409, error=text, terms=terms)
     except Refused as err:
+        err = await safe_refusal(service, account, err)
         text = refusal_text(err, i18n.locale_of(request))
         if err.rule == "R04":
             return review_page(request, account, subs, lines, 409, recipient_error=text, terms=terms)
@@ -437,6 +460,7 @@ async def quotes(request: Request, account: Buyer, service: Service, signer: Sig
     """Billing and orders > Quotes (R14): active quotes with accept and pay (the quote pages, by a link made
     for the buyer), the last ended ones with how they ended, a paid one with its receipt."""
     active, ended = await service.quotes_of(account)
+    ended = [await ended_as_seen(service, account, q) for q in ended]
     links = {
         q.number: "/quotes/{}?{}".format(
             q.number, urlencode({"token": signer.quote_token(q.number, account.email, q.expires_at or now())})

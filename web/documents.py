@@ -1,7 +1,9 @@
 """The quote PDF on the web (documents/quote_pdf.py), the same document the quote email carries:
 
-- `/quotes/<number>.pdf?token=...` for the holder of a quote link, by the quote page's own rules (R19,
-  `pages.quote_for`): a link that may not open the page may not open the PDF either (403).
+- `/quotes/<number>.pdf?token=...` for the holder of a quote link, answered as the quote's page is (R19,
+  `pages.quote_for`): a link that may not open the page may not open the PDF either (403), an unknown quote
+  is a 404, and a quote that ended without being paid (expired, cancelled, superseded) is the page's 410
+  saying how it ended; a paid one's PDF opens as its receipt does.
 - `GET /api/v1/quotes/{number}/pdf` for a backend system, with the API's keys (a `read` key may fetch it).
 """
 
@@ -12,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from documents import quote_pdf
 from documents.quote_pdf import Vendor
 from domain.links import LinkRefused
-from domain.quotes import Quote
+from domain.quotes import Quote, QuoteState
 from runtime.settings import Settings
 from web import pages
 from web.api import ERRORS, authorized
@@ -51,6 +53,8 @@ async def quote_document(request: Request, number: str, quotes: Quotes, signer: 
         quote = await pages.quote_for(quotes, signer, number, token)
     except LinkRefused as err:
         return pages.forbidden(request, str(err))
+    if quote.state.terminal and quote.state is not QuoteState.PAID:
+        return pages.ended(request, quote, 410)
     return await pdf_response(quote, request.app.state.vendor)
 
 

@@ -8,6 +8,7 @@ logging that keep the link's token private are in web/security.py.
 """
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -23,8 +24,9 @@ from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
 from payments.gateway import Card
 from services.quotes import QuoteService
-from web import i18n
+from web import i18n, texts
 from web.deps import Gateway, Limit, Quotes, Signer
+from web.input_guard import ControlCharacter
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -76,10 +78,16 @@ def ended_text(request: Request, quote: Quote) -> str:
     return tr(request, _("This quote was cancelled. Ask your partner or sales for a new one."))
 
 
-def refusal_text(request: Request, err: Refused, quote: Quote) -> str:
+async def refusal_text(
+    request: Request, err: Refused, quote: Quote, quotes: QuoteService, recipient: str | None
+) -> str:
+    """A refusal as the buyer reads it: an ended quote says how it ended; a rule's plain words where the
+    catalog has them; else the refusal's own words, naming no other customer's quote or CSN (R19, R21)."""
     if quote.state.terminal:
         return ended_text(request, quote)
-    return tr(request, PLAIN[err.rule]) if err.rule in PLAIN else err.message
+    if err.rule in PLAIN:
+        return tr(request, PLAIN[err.rule])
+    return await buyer_safe(err.message, quote.csn, lambda n: may_name(quotes, n, quote, recipient))
 
 
 def sent_to(quote: Quote, recipient: str) -> bool:
@@ -109,8 +117,39 @@ def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, s
     return page(request, "quote.html", status, quote=quote, token=token, csrf=signer.csrf(token), **extra)
 
 
-def pay_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int, errors: list[str]):
-    return page(request, "pay.html", status, quote=quote, token=token, csrf=signer.csrf(token), errors=errors)
+def pay_page(
+    request: Request,
+    quote: Quote,
+    token: str,
+    signer: LinkSigner,
+    status: int,
+    errors: list[str],
+    field_errors: dict[str, str] | None = None,
+):
+    """The card form; `field_errors` are each shown next to their field (`holder`, `card_number`, `expiry`,
+    `cvc`), `errors` above the form. Nothing typed is sent back: the card is typed again."""
+    return page(
+        request,
+        "pay.html",
+        status,
+        quote=quote,
+        token=token,
+        csrf=signer.csrf(token),
+        errors=errors,
+        field_errors=field_errors or {},
+    )
+
+
+def unreadable(request: Request, _problem: ControlCharacter) -> HTMLResponse:
+    """web/input_guard.py found a control character in a page's link or form: 400, nothing done."""
+    text = tr(
+        request,
+        _(
+            "The link or a field of the form holds a control character (such as a NUL), which this site does not "
+            "take. Nothing was changed: go back, type the text again and send it."
+        ),
+    )
+    return message(request, 400, tr(request, _("This request cannot be read")), text)
 
 
 def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
@@ -146,14 +185,25 @@ CARD_FIELDS = {
     "holder": _("Enter the name on the card (at most 100 characters)."),
     "expiry": _("Write the expiry date as MM/YY, for example 12/29."),
 }
+# The form's names of the card's fields (payments/gateway.Card's are `number` and the rest alike).
+FORM_FIELD = {"holder": "holder", "number": "card_number", "expiry": "expiry", "cvc": "cvc"}
 
 
-def card_error(request: Request, error) -> str:
-    """A card field's error in the page's words: a field's own sentence, or the check that refused it."""
-    field = str(error["loc"][0]) if error["loc"] else ""
-    if field in CARD_FIELDS:
+def card_errors(request: Request, err: ValidationError) -> dict[str, str]:
+    """Each refused card field's error, by its form field: the check's own sentence where the catalog has
+    it (web/texts.CARD_ERRORS), else the field's."""
+    errors: dict[str, str] = {}
+    for error in err.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        errors.setdefault(FORM_FIELD.get(field, field), card_error(request, field, error))
+    return errors
+
+
+def card_error(request: Request, field: str, error) -> str:
+    check = str(error["msg"]).removeprefix("Value error, ")
+    if check not in texts.CARD_ERRORS and field in CARD_FIELDS:
         return tr(request, CARD_FIELDS[field])
-    text = tr(request, str(error["msg"]).removeprefix("Value error, "))
+    text = tr(request, check)
     return f"{text[:1].upper()}{text[1:]}."
 
 
@@ -195,39 +245,62 @@ async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token
     return await as_seen_by(quotes, quote, recipient)
 
 
+def holder_of(signer: LinkSigner, number: str, token: str) -> str | None:
+    """Whom the link is for, or None once it no longer verifies."""
+    try:
+        return signer.verify_quote(token, number, now())
+    except LinkRefused:
+        return None
+
+
 async def reread(quotes: QuoteService, signer: LinkSigner, number: str, token: str) -> Quote:
     """The quote again after an action, as the link's holder may see it (everyone else's quotes unnamed
     when the link no longer verifies)."""
+    return await as_seen_by(quotes, await quotes.show(number), holder_of(signer, number, token))
+
+
+# A quote named in a reason or a refusal ("superseded by Q-000123", "held by quote Q-000123").
+QUOTE_NAMED = re.compile(r"\b(?:quote )?(Q-[0-9]+)\b")
+# A subscription's owner as domain/calendar_aggregate.Owner says it (R21): "customer 5100000002 (direct)",
+# "customer 5100000002 (through partner 5200000001)"; or a customer named alone ("belongs to customer 51...").
+OWNER_NAMED = re.compile(r"\bcustomer ([0-9]+)(?: \((?:direct|partner|through partner [0-9]+)\))?")
+
+
+async def buyer_safe(text: str, csn: str, may_name: Callable[[str], Awaitable[bool]]) -> str:
+    """`text` as a buyer of customer `csn` may read it (R19, R21): another customer is "another customer",
+    and a quote `may_name` does not allow is "another quote". The detail stays for partners, sales and the
+    API, which read the quote and the refusal as they are."""
+    text = OWNER_NAMED.sub(lambda m: m.group() if m.group(1) == csn else "another customer", text)
+    hidden = {n for n in dict.fromkeys(QUOTE_NAMED.findall(text)) if not await may_name(n)}
+    if not hidden:
+        return text
+    return QUOTE_NAMED.sub(lambda m: "another quote" if m.group(1) in hidden else m.group(), text)
+
+
+async def may_name(quotes: QuoteService, number: str, quote: Quote, recipient: str | None) -> bool:
+    """A page about `quote` names another quote only to a viewer it was sent to as well (R19), and only if it
+    is the same customer's (R21)."""
+    if number == quote.number:
+        return True
+    if recipient is None:
+        return False
     try:
-        recipient: str | None = signer.verify_quote(token, number, now())
-    except LinkRefused:
-        recipient = None
-    return await as_seen_by(quotes, await quotes.show(number), recipient)
-
-
-QUOTE_NUMBER = re.compile(r"\bQ-\d+\b")
+        other = await quotes.show(number)
+    except BadInput:  # NotFound: a quote this one names but the store does not know
+        return False
+    return other.csn == quote.csn and sent_to(other, recipient)
 
 
 async def as_seen_by(quotes: QuoteService, quote: Quote, recipient: str | None) -> Quote:
-    """R19: a superseded quote names the quote that renewed its terms ("superseded by Q-000123") only to a
-    viewer that quote was sent to as well; anyone else reads "another quote"."""
+    """R19, R21: a superseded quote names the quote that renewed its terms ("superseded by Q-000123") only to a
+    viewer that quote was sent to as well, and never another customer's quote or CSN (a subscription that
+    moved to a new owner: "the subscription moved to another customer")."""
     reasons = {"cancel_reason": quote.cancel_reason, "superseded_because": quote.superseded_because}
-    named = {n for text in reasons.values() if text for n in QUOTE_NUMBER.findall(text)} - {quote.number}
-    hidden = {n for n in named if recipient is None or not await was_sent(quotes, n, recipient)}
-    if not hidden:
-        return quote
-
-    def unnamed(text: str | None) -> str | None:
-        return text and QUOTE_NUMBER.sub(lambda m: "another quote" if m.group() in hidden else m.group(), text)
-
-    return quote.model_copy(update={field: unnamed(text) for field, text in reasons.items()})
-
-
-async def was_sent(quotes: QuoteService, number: str, recipient: str) -> bool:
-    try:
-        return sent_to(await quotes.show(number), recipient)
-    except BadInput:  # NotFound: a quote this one names but the store does not know
-        return False
+    seen = {
+        field: text and await buyer_safe(text, quote.csn, lambda n: may_name(quotes, n, quote, recipient))
+        for field, text in reasons.items()
+    }
+    return quote if seen == reasons else quote.model_copy(update=seen)
 
 
 async def guarded_post(
@@ -277,7 +350,10 @@ async def accept(
             return receipt(request, quote, token, 409)
         if quote.state.terminal:
             return ended(request, quote, 409)
-        text = refusal_text(request, err, quote) if isinstance(err, Refused) else err.message
+        if isinstance(err, Refused):
+            text = await refusal_text(request, err, quote, quotes, holder_of(signer, number, token))
+        else:
+            text = err.message
         return quote_page(request, quote, token, signer, 409, error=text)
     return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
 
@@ -319,10 +395,11 @@ async def pay(
     if quote.payment == "pending":
         return quote_page(request, quote, token, signer, 409)
     try:
-        card = Card(holder=holder, number=card_number, expiry=expiry, cvc=cvc)
+        card = Card.model_validate(
+            {"holder": holder, "number": card_number, "expiry": expiry, "cvc": cvc}, context={"today": now().date()}
+        )
     except ValidationError as err:
-        errors = [card_error(request, e) for e in err.errors(include_url=False)]
-        return pay_page(request, quote, token, signer, 422, errors)
+        return pay_page(request, quote, token, signer, 422, [], card_errors(request, err))
     if quote.state is QuoteState.DRAFT:
         return quote_page(request, quote, token, signer, 409, error=tr(request, PLAIN["lifecycle"]))
     payment_method = await gateway.tokenize(card)
@@ -336,7 +413,8 @@ async def pay(
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return paid_or_ended(request, quote, token)
-        return quote_page(request, quote, token, signer, 409, error=refusal_text(request, err, quote))
+        text = await refusal_text(request, err, quote, quotes, holder_of(signer, number, token))
+        return quote_page(request, quote, token, signer, 409, error=text)
     return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
 
 

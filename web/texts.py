@@ -46,4 +46,7 @@ LINK_REFUSALS = (
 CARD_ERRORS = (
     _("a card number has 12 to 19 digits"),
     _("this card number is not valid"),
+    _("the security code (CVC) has 3 or 4 digits"),
+    _("write the expiry date as MM/YY, for example 12/29"),
+    _("this card has expired"),
 )
