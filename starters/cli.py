@@ -290,10 +290,11 @@ def webhooks() -> None:
 @json_option
 def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
     """Receive webhooks on http://HOST:PORT/webhooks: verify each signature (WEBHOOK_SECRET), print the event,
-    keep it once as FOLDER/<event id>.json. Point WEBHOOK_URLS here."""
+    keep it once as FOLDER/<event id>.json. Point WEBHOOK_URLS here. A delivery without a Content-Length, over
+    1 MiB, or without a well-formed signature of the last 5 minutes is refused before its body is read."""
     import uvicorn
 
-    from workers.webhook_sink import PATH, WebhookSink
+    from workers.webhook_sink import MAX_BODY_BYTES, PATH, WebhookSink
 
     secret = Settings.load().webhook_secret
     if secret is None or not secret.get_secret_value().strip():
@@ -303,7 +304,10 @@ def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
         )
     listening = bound(host, port, PATH)  # held from here on: said to be receiving only once it is
     sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
-    click.echo(f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; Ctrl-C stops")
+    click.echo(
+        f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; "
+        f"bodies up to {MAX_BODY_BYTES >> 20} MiB; Ctrl-C stops"
+    )
     try:
         uvicorn.Server(uvicorn.Config(sink.app(), log_level="warning")).run(sockets=[listening])
     except KeyboardInterrupt:  # Ctrl-C, once the server stopped: a normal end, as with uvicorn.run
