@@ -78,7 +78,7 @@ async def test_api_nul_or_overlong_quote_number_or_subscription_id_is_a_4xx_neve
         nul = await api.get("/api/v1/quotes/Q-00%001", headers=AUTH)
         long = await api.post(f"/api/v1/quotes/Q-{'9' * 1000}/accept", json={}, headers=AUTH)
         sub = await api.put("/api/v1/subscriptions/SUB%001/auto-renew", json={"on": True}, headers=AUTH)
-    assert "unknown quote" in answered_with_the_error_shape(nul, 404)
+    assert "control character (U+0000)" in answered_with_the_error_shape(nul, 422)  # web/input_guard.py
     assert "unknown quote" in answered_with_the_error_shape(long, 404)
     answered_with_the_error_shape(sub, 422)
 
