@@ -38,6 +38,7 @@ from runtime.app import App
 from runtime.settings import ApiKey, Settings
 from services.audit import AuditReport, window_start
 from store.loader import location
+from web.api_docs import OPEN_PATHS, mount_docs
 from web.deps import Application
 
 T = TypeVar("T")
@@ -246,7 +247,7 @@ class ApiKeyGate:
     parsed (a large or malformed one gets the same 401 as any other). A key over its rate limit gets 429
     with Retry-After; a `read` key may only read (403). `keys` were parsed once, when the app was built."""
 
-    OPEN = ("/docs", "/openapi.json", "/docs/oauth2-redirect")
+    OPEN = (*OPEN_PATHS, "/openapi.json")  # the docs page, its Swagger UI files (web/api_docs.py), the OpenAPI
     READS = ("GET", "HEAD", "OPTIONS")
 
     def __init__(self, app: ASGIApp, keys: Sequence[ApiKey], rate_limit: RateLimit) -> None:
@@ -425,7 +426,8 @@ def create_api(
     keys = tuple(api_keys)
     if not all(isinstance(key, ApiKey) for key in keys):
         raise TypeError("create_api takes the API keys parsed (Settings.api_keys(), runtime.settings.parse_api_keys)")
-    api = FastAPI(title="Renewal quotes API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    api = FastAPI(title="Renewal quotes API", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    mount_docs(api)  # Swagger UI from the package, not a CDN (web/api_docs.py)
     api.state.application = app_factory
     api.state.api_keys = keys
 

@@ -38,15 +38,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
-        # The API's interactive docs page loads Swagger UI's script: no strict CSP there.
-        docs = scope["path"] == "/api/v1/docs"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control" or static]
-                # A route that sets its own policy or framing keeps it (renewals dev's mail pages, web/dev_mail.py).
+                # A route that sets its own policy or framing keeps it (renewals dev's mail pages, web/dev_mail.py;
+                # the API docs, whose scripts come from this origin only, web/api_docs.py); any other gets ours.
                 own = {k.lower() for k, _v in headers}
-                headers += [h for h in HEADERS if not (docs and h[0] == b"content-security-policy") and h[0] not in own]
+                headers += [h for h in HEADERS if h[0] not in own]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
