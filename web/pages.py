@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from domain.buyer_words import quotes_named, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
@@ -259,22 +260,11 @@ async def reread(quotes: QuoteService, signer: LinkSigner, number: str, token: s
     return await as_seen_by(quotes, await quotes.show(number), holder_of(signer, number, token))
 
 
-# A quote named in a reason or a refusal ("superseded by Q-000123", "held by quote Q-000123").
-QUOTE_NAMED = re.compile(r"\b(?:quote )?(Q-[0-9]+)\b")
-# A subscription's owner as domain/calendar_aggregate.Owner says it (R21): "customer 5100000002 (direct)",
-# "customer 5100000002 (through partner 5200000001)"; or a customer named alone ("belongs to customer 51...").
-OWNER_NAMED = re.compile(r"\bcustomer ([0-9]+)(?: \((?:direct|partner|through partner [0-9]+)\))?")
-
-
 async def buyer_safe(text: str, csn: str, may_name: Callable[[str], Awaitable[bool]]) -> str:
-    """`text` as a buyer of customer `csn` may read it (R19, R21): another customer is "another customer",
-    and a quote `may_name` does not allow is "another quote". The detail stays for partners, sales and the
-    API, which read the quote and the refusal as they are."""
-    text = OWNER_NAMED.sub(lambda m: m.group() if m.group(1) == csn else "another customer", text)
-    hidden = {n for n in dict.fromkeys(QUOTE_NAMED.findall(text)) if not await may_name(n)}
-    if not hidden:
-        return text
-    return QUOTE_NAMED.sub(lambda m: "another quote" if m.group(1) in hidden else m.group(), text)
+    """`text` as a buyer of customer `csn` may read it (R19, R21, domain/buyer_words.py): another customer is
+    "another customer", and a quote `may_name` does not allow is "another quote". The detail stays for
+    partners, sales and the API, which read the quote and the refusal as they are."""
+    return unnamed(text, csn, {n for n in quotes_named(text) if await may_name(n)})
 
 
 async def may_name(quotes: QuoteService, number: str, quote: Quote, recipient: str | None) -> bool:

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.payments import PaymentActivities, TakePaymentInput
 from contracts.failures import Failure, classify
+from domain.buyer_words import OWNER_NAMED, quotes_named, unnamed
 from domain.calendar_aggregate import Owner
 from domain.errors import NotFound, Refused
 from domain.links import LinkSigner
@@ -299,7 +300,7 @@ def test_r21_the_owner_pattern_matches_every_owner_as_the_domain_writes_it() -> 
         Owner(csn=OTHER, purchase_method=PurchaseMethod.PARTNER, partner_csn="5200000009"),
         Owner(csn=OTHER, purchase_method=PurchaseMethod.PARTNER),
     ):
-        assert pages.OWNER_NAMED.fullmatch(str(owner)), str(owner)
+        assert OWNER_NAMED.fullmatch(str(owner)), str(owner)
 
 
 def test_r21_the_account_names_no_other_customer_in_a_refusal() -> None:
@@ -325,3 +326,19 @@ def test_a_refused_r16_naming_another_customers_quote_reads_another_quote_on_the
     request = SimpleNamespace(cookies={}, headers={})
     text = run(pages.refusal_text(request, err, quote, Shown(quote, theirs), BUYER))  # type: ignore[arg-type]
     assert text == "SUB-1001 is being renewed by another quote (since 2026-11-27); try again in a moment"
+
+
+def test_r21_the_domain_unnames_every_other_customer_and_every_quote_not_allowed() -> None:
+    text = (
+        f"superseded by Q-000009; held by quote Q-000005, Q-000009; customer {OTHER} (through partner 5200000009); "
+        f"customer {ACME} (direct); customer {OTHER}; Q-0000091 and xQ-000009 are other words"
+    )
+    assert quotes_named(text) == ["Q-000009", "Q-000005", "Q-0000091"]
+    assert unnamed(text, ACME, {"Q-000005"}) == (
+        "superseded by another quote; held by quote Q-000005, another quote; another customer; "
+        f"customer {ACME} (direct); another customer; another quote and xQ-000009 are other words"
+    )
+    assert unnamed(text, OTHER, {"Q-000009", "Q-000005", "Q-0000091"}) == text.replace(
+        f"customer {ACME} (direct)", "another customer"
+    )
+    assert unnamed("nothing named here", ACME) == "nothing named here"
