@@ -6,7 +6,7 @@
 set -eu
 # POSTGRES_PASSWORD is the superuser's: a well-known one stops the stack here, before Temporal starts on it.
 case "$(printf '%s' "${SQL_PASSWORD:-}" | tr '[:upper:]' '[:lower:]')" in
-  "" | temporal | postgres | password | renewals | secret | changeme | admin | root)
+  "" | temporal | postgres | password | renewals | secret | changeme | admin)
     echo "POSTGRES_PASSWORD is empty or a well-known default: set a long random one (openssl rand -hex 32)" >&2
     exit 1 ;;
 esac
