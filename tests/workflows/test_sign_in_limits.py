@@ -150,3 +150,20 @@ async def test_concurrent_sign_in_requests_in_many_rounds_never_pass_the_limit(p
             assert started.count(True) == 5, hour
     assert client.start_workflow.await_count == 15
     assert await scalar(pool, "SELECT count(*) FROM account_sign_ins") == 15
+
+
+async def test_a_sign_in_over_the_limit_answers_as_any_other(env: WorkflowEnvironment, pool, settings, mailbox) -> None:
+    """The page says "check your email" alike to the first ask and to one over the limit: whether an address
+    is a buyer's, or has had its mails, is never told (the in-memory per-minute limit set high here)."""
+    from tests.workflows.test_account import account_site, ask_link
+    from web.security import PostLimit
+
+    limit = PostLimit(per_sign_in_address=100, per_sign_in_email=100)
+    async with account_site(env, pool, settings, limit=limit) as (_quotes, web):
+        answers = [await ask_link(web, SPELLINGS[i % 4]) for i in range(7)]
+        await until_mails(mailbox, 5)
+    assert {a.status_code for a in answers} == {200}
+    texts = {a.text.replace(SPELLINGS[i % 4], "") for i, a in enumerate(answers)}
+    assert len(texts) == 1 and "Check your email" in texts.pop()
+    assert len(sign_in_mails(mailbox)) == 5
+    assert await scalar(pool, "SELECT count(*) FROM account_sign_ins") == 5
