@@ -10,6 +10,7 @@ on (see `renewals ops stuck`).
 
 import hmac
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
@@ -281,6 +282,17 @@ def _unauthorized() -> JSONResponse:
     return response
 
 
+def _iso_day(value: Any) -> Any:
+    """A day only as YYYY-MM-DD (pydantic would also take a number of seconds since 1970)."""
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DAY.fullmatch(value)):
+        return value
+    raise ValueError("a day is YYYY-MM-DD")
+
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
 def page(request: Request, response: Response, items: list[T], limit: int, cursor: Callable[[T], str]) -> list[T]:
     """The first `limit` of `items` (asked for one more); when there are more, a `Link: <...>; rel="next"`
     header, the same request `starting_after` the last one of this page (Stripe's names, the list itself as
@@ -407,7 +419,7 @@ async def set_auto_renew(subscription_id: SubscriptionId, body: AutoRenew, app: 
 async def audit(
     app: Application,
     since: Annotated[
-        date | None,
+        Day | None,
         Query(description="Ask the payment provider about the quotes of this day on (default: AUDIT_WINDOW_DAYS ago)"),
     ] = None,
 ) -> Any:
@@ -415,6 +427,16 @@ async def audit(
     payment provider is asked only about the quotes accepted, paid, refunded or ended `since` that day
     (default: the last AUDIT_WINDOW_DAYS, 35 days), and about those still open; `since` in the report."""
     return await app.ops.audit(since=since or window_start(date.today(), app.settings.audit_window_days))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods its OpenAPI document gives this request's path (HEAD with GET, as Starlette serves it)."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def create_api(
@@ -437,8 +459,13 @@ def create_api(
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        # A body that is not JSON, an unknown route or method: the same error shape as every other answer.
-        return error(err.status_code, message=str(err.detail))
+        # A body that is not JSON, an unknown route or method: the same error shape as every other answer,
+        # with the exception's headers (a 405's `Allow`, as RFC 9110 has it).
+        answer = error(err.status_code, message=str(err.detail))
+        answer.headers.update(err.headers or {})
+        if err.status_code == 405:  # every method of the path: Starlette names only those of the first route
+            answer.headers["allow"] = ", ".join(allowed_methods(request))
+        return answer
 
     @api.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -179,3 +179,14 @@ def test_the_rate_limit_and_the_audit_window_are_settings() -> None:
     assert (given.api_rate_limit, given.api_rate_burst, given.audit_window_days) == (120, 10, 7)
     defaults = Settings()
     assert (defaults.api_rate_limit, defaults.api_rate_burst, defaults.audit_window_days) == (600, 100, 35)
+
+
+async def test_what_schemathesis_found_a_405_names_every_method_and_a_day_is_only_yyyy_mm_dd() -> None:
+    """Its unsupported_method check: `OPTIONS /quotes` named only POST in `Allow` (Starlette names the first
+    route's methods); its negative_data_rejection check: `/audit?since=0` was taken as 1970-01-01."""
+    http, _ = client(parse_api_keys("ci:rk_ci:write"))
+    async with http:
+        options = await http.options("/quotes", headers=bearer("rk_ci"))
+        since = await http.get("/audit", params={"since": "0"}, headers=bearer("rk_ci"))
+    assert options.status_code == 405 and options.headers["allow"] == "GET, HEAD, POST"
+    assert since.status_code == 422 and since.json()["error"]["field"] == "since"
