@@ -342,3 +342,16 @@ def test_r21_the_domain_unnames_every_other_customer_and_every_quote_not_allowed
         f"customer {ACME} (direct)", "another customer"
     )
     assert unnamed("nothing named here", ACME) == "nothing named here"
+
+
+def test_the_cli_accept_pay_path_refuses_a_control_character_in_its_reference() -> None:
+    """`renewals quote accept --pay --reference R` takes no payment method; its reference is checked by the
+    update's input before anything is sent (the CLI exits 2, starters/base.py); argv cannot hold a NUL."""
+    from pydantic import ValidationError
+
+    from contracts.quote import AcceptInput
+
+    for reference in ("BANK\x01-1", "BANK\x7f", "BANK\n1"):
+        with pytest.raises(ValidationError):
+            AcceptInput(pay=True, payment_reference=reference)
+    assert AcceptInput(pay=True, payment_reference="BANK-1").payment_reference == "BANK-1"
