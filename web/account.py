@@ -16,6 +16,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from domain.buyer_words import sent_to
 from domain.errors import BadInput, KeyReused, NotFound, Refused
 from domain.links import LinkRefused, LinkSigner
 from domain.models import Term
@@ -23,7 +24,7 @@ from domain.quotes import Quote, QuoteState
 from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
 from web import i18n
 from web.deps import Limit, Signer
-from web.pages import TooManyPosts, buyer_safe, link_until, now, page, same_origin, sent_to
+from web.pages import TooManyPosts, buyer_safe, link_until, now, page, same_origin
 from web.security import PostLimit
 
 SESSION = "renewals_account"
@@ -192,7 +193,7 @@ async def ask_link(
     csrf: Field = "",
 ) -> Response:
     """Always "check your email" (whether the address is a buyer contact is never told); a link is sent
-    only to a buyer contact, a few times a quarter of an hour at most."""
+    only to a buyer contact, at most 5 an hour and 20 a day per address."""
     _ = i18n.context(i18n.locale_of(request))["_"]
     nonce = request.cookies.get(cookie(request, FORM)) or ""
     if not nonce or not same_origin(request):
