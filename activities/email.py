@@ -30,6 +30,7 @@ from contracts.sign_in import SignInEmailInput, SignInEmailResult
 from documents import quote_pdf
 from documents.i18n import Writer, translations
 from documents.quote_pdf import Vendor
+from domain.buyer_words import may_name, quotes_named, unnamed
 from domain.links import LinkSigner, signed_links
 from domain.quotes import Quote, QuoteState
 from store.accounts import sign_in_email
@@ -427,6 +428,19 @@ class EmailActivities:
         activity.logger.info("sign-in email sent=%s message_id=%s", sent, msg_id)
         return SignInEmailResult(sent=sent)
 
+    async def as_read_by(self, quote: Quote, recipient: str) -> Quote:
+        """R19, R21: why a quote ended, as its recipient may read it: another customer's CSN and any quote
+        not sent to this recipient too are left unnamed (domain/buyer_words.py), as on the buyer's pages."""
+        reasons = {"cancel_reason": quote.cancel_reason, "superseded_because": quote.superseded_because}
+        named = quotes_named(" ".join(text for text in reasons.values() if text))
+        if not named and not any(reasons.values()):
+            return quote
+        async with self.mailer.pool.connection() as conn:
+            others = {number: await get_quote(conn, number) for number in named}
+        nameable = {n for n, other in others.items() if may_name(quote, other, recipient)}
+        seen = {field: text and unnamed(text, quote.csn, nameable) for field, text in reasons.items()}
+        return quote if seen == reasons else quote.model_copy(update=seen)
+
     async def send_quote_email(
         self, input: SendQuoteEmailInput, pdf: bytes | None = None, smtp: SmtpSession | None = None
     ) -> SendQuoteEmailResult:
@@ -437,8 +451,9 @@ class EmailActivities:
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
         if pdf is None:
             pdf = await self.quote_pdf(input.quote, input.purpose)
+        quote = await self.as_read_by(input.quote, input.recipient)
         message = render(
-            input.quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page, pdf
+            quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page, pdf
         )
         sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number, session=smtp)
         activity.logger.info(

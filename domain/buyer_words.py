@@ -4,6 +4,8 @@ reads them without another customer's CSN and without the quotes it may not see.
 
 import re
 
+from domain.quotes import Quote
+
 # A quote named in a reason or a refusal ("superseded by Q-000123", "held by quote Q-000123").
 QUOTE_NAMED = re.compile(r"\b(?:quote )?(Q-[0-9]+)\b")
 # A subscription's owner as calendar_aggregate.Owner says it: "customer 5100000002 (direct)", "customer
@@ -23,3 +25,16 @@ def unnamed(text: str, csn: str, nameable: set[str] | frozenset[str] = frozenset
     `nameable` is "another quote"."""
     text = OWNER_NAMED.sub(lambda m: m.group() if m.group(1) == csn else ANOTHER_CUSTOMER, text)
     return QUOTE_NAMED.sub(lambda m: m.group() if m.group(1) in nameable else ANOTHER_QUOTE, text)
+
+
+def sent_to(quote: Quote, recipient: str) -> bool:
+    """R19: a link opens only a quote its holder was sent (the buyer is sent every quote)."""
+    return recipient.lower() in {r.lower() for r in quote.all_recipients}
+
+
+def may_name(quote: Quote, other: Quote | None, recipient: str | None) -> bool:
+    """Words about `quote` name `other` only to a reader it was sent to as well (R19), and only if it is the
+    same customer's (R21); a quote the store does not know is never named."""
+    if other is not None and other.number == quote.number:
+        return True
+    return other is not None and recipient is not None and other.csn == quote.csn and sent_to(other, recipient)

@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from domain.buyer_words import quotes_named, unnamed
+from domain.buyer_words import may_name as nameable
+from domain.buyer_words import quotes_named, sent_to, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
@@ -89,11 +90,6 @@ async def refusal_text(
     if err.rule in PLAIN:
         return tr(request, PLAIN[err.rule])
     return await buyer_safe(err.message, quote.csn, lambda n: may_name(quotes, n, quote, recipient))
-
-
-def sent_to(quote: Quote, recipient: str) -> bool:
-    """R19: a link opens only a quote its holder was sent (the buyer is sent every quote)."""
-    return recipient.lower() in {r.lower() for r in quote.all_recipients}
 
 
 def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
@@ -270,15 +266,13 @@ async def buyer_safe(text: str, csn: str, may_name: Callable[[str], Awaitable[bo
 async def may_name(quotes: QuoteService, number: str, quote: Quote, recipient: str | None) -> bool:
     """A page about `quote` names another quote only to a viewer it was sent to as well (R19), and only if it
     is the same customer's (R21)."""
-    if number == quote.number:
-        return True
-    if recipient is None:
-        return False
+    if number == quote.number or recipient is None:
+        return number == quote.number
     try:
         other = await quotes.show(number)
     except BadInput:  # NotFound: a quote this one names but the store does not know
         return False
-    return other.csn == quote.csn and sent_to(other, recipient)
+    return nameable(quote, other, recipient)
 
 
 async def as_seen_by(quotes: QuoteService, quote: Quote, recipient: str | None) -> Quote:

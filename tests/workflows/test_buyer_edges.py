@@ -151,3 +151,28 @@ async def test_r21_buyer_refusal_names_no_other_customer(
     for text in (answer.text, page.text):
         assert DE_VRIES not in text and "another customer" in text, text
     assert DE_VRIES in shown["cancel_reason"]  # the API keeps the detail
+
+
+async def test_r21_the_superseded_email_names_no_other_customer(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    """The quote that ended because SUB-1001 moved to De Vries tells Acme's contacts so by mail: in words
+    that name neither De Vries's CSN nor its quotes (on 518b699 the mail carried the reason as it was)."""
+    async with buyer_and_api(env, pool, settings, gateway) as (quotes, api):
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        await settled(env.client, quote.number)
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE subscriptions SET csn = %s WHERE id = 'SUB-1001'", (DE_VRIES,))
+        link = link_of(mailbox, quote.number)
+        fields = form_fields((await api.get(link.replace("?", "/pay?", 1))).text, f"/quotes/{quote.number}/pay")
+        assert (await api.post(f"/quotes/{quote.number}/pay", data=fields | CARD)).status_code == 409
+        for _ in range(100):
+            ended = [m for m in mailbox.messages() if m["Subject"].startswith("No longer valid")]
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+    assert ended, "no mail told the buyer the quote ended"
+    for message in ended:
+        for part in (message.get_body(("plain",)), message.get_body(("html",))):
+            text = part.get_content()
+            assert DE_VRIES not in text and "another customer" in text, text
