@@ -64,6 +64,7 @@ JSON_ERRORS: dict[int | str, dict] = {
     status: {
         "description": error["description"],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        **({"headers": error["headers"]} if "headers" in error else {}),
     }
     for status, error in ERRORS.items()
 }
