@@ -148,7 +148,7 @@ def test_dev_mail_refuses_message_ids_that_leave_the_mail_folder(stack: DevProce
         "/dev/mail/nothing-here/html",
     ):
         status, body = raw_get(port, path)
-        assert status == 404, path
+        assert status == (400 if "%00" in path else 404), path  # a NUL is refused at the input edge first
         assert secret.encode() not in body and b"root:" not in body, path
     (stack.var / "mail" / "not-a-message.txt").write_text("kept out")
     assert raw_get(port, "/dev/mail/not-a-message.txt/raw")[0] == 404
