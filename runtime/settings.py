@@ -174,6 +174,11 @@ class Settings(BaseSettings):
             raise BadInput("WEBHOOK_URLS is set but WEBHOOK_SECRET is not: webhooks are signed with it")
         return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
 
+    def require_payments(self) -> None:
+        """What the payment provider cannot start without; checked by `renewals worker`, `web` and `dev`."""
+        if self.renewals_payments == "stripe":
+            self.require_stripe_key()
+
     def require_stripe_key(self) -> str:
         """STRIPE_API_KEY, which RENEWALS_PAYMENTS=stripe cannot start without (exit 2, naming both)."""
         key = self.stripe_api_key.get_secret_value().strip() if self.stripe_api_key else ""

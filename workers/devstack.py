@@ -459,6 +459,7 @@ async def run_dev_stack(
         env_api_keys=os.environ.get("RENEWALS_API_KEYS", ""),
     )
     api_keys = stack.settings.api_keys()  # before anything starts: a malformed entry stops here (exit 2)
+    stack.settings.require_payments()  # so does RENEWALS_PAYMENTS=stripe without STRIPE_API_KEY
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
