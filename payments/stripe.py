@@ -7,6 +7,7 @@ nothing depends on search. Only Stripe's own no (a card error) is a decline; a 5
 connection is an outage, or, once a confirm was sent, an outcome not known yet.
 """
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -182,6 +183,23 @@ class StripeGateway:
             currency=currency,
             refunded=await self._refunded(intent),
         )
+
+
+# The events that decide a payment: the quote's workflow asks Stripe now (the webhook says which quote).
+PAYMENT_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed"})
+
+
+def payment_event(payload: bytes, signature: str, secret: str) -> tuple[str, str | None]:
+    """A webhook's event type and, for one that decides a payment, its quote (`metadata.quote`). Raises
+    ValueError (or the SDK's SignatureVerificationError) unless Stripe signed it in the last 300 seconds."""
+    stripe.Webhook.construct_event(payload, signature, secret)  # the default tolerance: 300 s
+    event = json.loads(payload)
+    kind = str(event.get("type", ""))
+    if kind not in PAYMENT_EVENTS:
+        return kind, None
+    metadata = ((event.get("data") or {}).get("object") or {}).get("metadata") or {}
+    quote = metadata.get("quote")
+    return kind, quote if isinstance(quote, str) else None
 
 
 def _pending(intent: Any, key: str) -> PaymentPending:

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         if self.renewals_payments == "stripe":
             self.require_stripe_key()
 
+    def stripe_webhook_secret_if_on(self) -> str | None:
+        """STRIPE_WEBHOOK_SECRET when Stripe is the provider: the web app serves POST /webhooks/stripe then."""
+        if self.renewals_payments != "stripe" or not self.stripe_webhook_secret:
+            return None
+        return self.stripe_webhook_secret.get_secret_value() or None
+
     def require_stripe_key(self) -> str:
         """STRIPE_API_KEY, which RENEWALS_PAYMENTS=stripe cannot start without (exit 2, naming both)."""
         key = self.stripe_api_key.get_secret_value().strip() if self.stripe_api_key else ""

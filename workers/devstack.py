@@ -527,6 +527,7 @@ async def run_dev_stack(
                 api=create_api(lambda: app, api_keys, RateLimit(settings.api_rate_limit, settings.api_rate_burst)),
                 account_factory=lambda: app.account,
                 vendor=vendor_of(settings),
+                stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
             )
             enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))
