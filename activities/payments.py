@@ -20,6 +20,7 @@ from payments.gateway import (
     ChargeRequest,
     OutcomeUnknown,
     PaymentGateway,
+    PaymentPending,
     idempotency_key,
     well_formed_token,
 )
@@ -105,8 +106,12 @@ class PaymentActivities:
 
     @activity.defn
     async def find_payment(self, input: FindPaymentInput) -> FindPaymentResult:
-        """R20: whether the charge whose answer was lost was taken; recorded if it was."""
-        charge = await self.gateway.find(idempotency_key(input.quote_number))
+        """R20: whether the charge whose answer was lost was taken; recorded if it was. A provider that has not
+        decided yet (the buyer authenticating) is asked again later, not retried at once."""
+        try:
+            charge = await self.gateway.find(idempotency_key(input.quote_number))
+        except PaymentPending as err:
+            raise failure(Failure.CHARGE_UNKNOWN, str(err)) from None
         if charge is None or charge.refunded:
             return FindPaymentResult(charged=False)
         reference = await self._record_taken(input, charge.id)

@@ -34,6 +34,9 @@ REPLACE = "replace"
 # Query: the quote now. Signal: a calendar renewed a term of this quote another way.
 STATE = "state"
 SUPERSEDE = "supersede"
+# Signal: the provider says a payment of this quote was decided (a Stripe webhook): a pending payment asks it
+# now instead of at its next look (R20). Idempotent: one more look changes nothing.
+CHECK_PAYMENT = "check_payment"
 
 
 # How long a buyer waits for a payment before hearing it is being confirmed (R20).

@@ -25,3 +25,16 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 def format_money(amount: Decimal, currency: str) -> str:
     """`EUR 2,030.00`, `JPY 120,000`: one form for tables, summaries and emails."""
     return f"{currency} {round_money(amount, currency):,}"
+
+
+def to_minor(amount: Decimal, exponent: int) -> int:
+    """An amount as a whole number of minor units (EUR 10.50 at exponent 2: 1050; JPY 120000 at 0: 120000).
+    Exact or refused: an amount finer than the unit is never rounded here, where money moves."""
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {exponent} decimal place(s)")
+    return int(scaled)
+
+
+def from_minor(units: int, exponent: int) -> Decimal:
+    return Decimal(units).scaleb(-exponent)

@@ -113,6 +113,19 @@ class OutcomeUnknown(Exception):
     only by asking it by the idempotency key (`find`), R20."""
 
 
+class PaymentPending(OutcomeUnknown):
+    """The provider has not decided yet (the buyer authenticating, a payment processing): asked again later, or
+    sooner when the provider tells us (R20)."""
+
+
+class ActionRequired(PaymentPending):
+    """The buyer must authenticate at the provider (3-D Secure) before it charges: `url` is where they go."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
 class PaymentGateway(Protocol):
     async def tokenize(self, card: Card) -> str:
         """A payment-method token for the card; the only thing about it the product keeps."""
@@ -122,7 +135,8 @@ class PaymentGateway(Protocol):
         Raises CardDeclined, ProviderUnavailable or OutcomeUnknown."""
 
     async def find(self, idempotency_key: str) -> Charge | None:
-        """The charge made with this key, or None if there is none. Raises ProviderUnavailable."""
+        """The charge made with this key, or None if there is none. Raises ProviderUnavailable, and
+        PaymentPending while the provider has not decided."""
 
     async def refund(self, idempotency_key: str) -> bool:
         """Refund the charge made with this key; False when there was none (or it is refunded already)."""

@@ -67,5 +67,14 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeou
 
 
 def payment_gateway(settings: Settings, pool: Pool) -> PaymentGateway:
-    """The provider PAYMENT_GATEWAY names; `fake`, the one built in, is the local fake with test cards."""
-    return {"fake": FakeGateway}[settings.payment_gateway](pool)
+    """The provider RENEWALS_PAYMENTS names: `fake`, the local one with test cards, or `stripe`."""
+    if settings.renewals_payments == "stripe":
+        from payments.stripe import StripeGateway  # its SDK only where it is used
+
+        return StripeGateway(
+            pool,
+            settings.require_stripe_key(),
+            buyer_app_url=settings.buyer_app_url,
+            api_base=settings.stripe_api_base or None,
+        )
+    return FakeGateway(pool)

@@ -121,7 +121,12 @@ class Settings(BaseSettings):
     # The task queues a worker process polls: `quotes` (TEMPORAL_TASK_QUEUE), `calendars` (its `-calendars`).
     worker_queues: str = "quotes,calendars"
     metrics_port: int | None = None
-    payment_gateway: Literal["fake"] = "fake"
+    # The payment provider (docs/payments.md): `fake`, the local one with test cards, or `stripe`, with its
+    # secret key, the signing secret of its webhooks, and another API address (a local localstripe).
+    renewals_payments: Literal["fake", "stripe"] = "fake"
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
     # How long a buyer waits for a payment before hearing it is being confirmed (R20).
     payment_wait_seconds: float = Field(default=20.0, gt=0, le=300)
     # R22: the days before a sent or accepted quote expires that its recipients are reminded, e.g. "7,1";
@@ -168,6 +173,24 @@ class Settings(BaseSettings):
         if self.webhook_urls and not self.webhook_secret:
             raise BadInput("WEBHOOK_URLS is set but WEBHOOK_SECRET is not: webhooks are signed with it")
         return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
+    def require_payments(self) -> None:
+        """What the payment provider cannot start without; checked by `renewals worker`, `web` and `dev`."""
+        if self.renewals_payments == "stripe":
+            self.require_stripe_key()
+
+    def stripe_webhook_secret_if_on(self) -> str | None:
+        """STRIPE_WEBHOOK_SECRET when Stripe is the provider: the web app serves POST /webhooks/stripe then."""
+        if self.renewals_payments != "stripe" or not self.stripe_webhook_secret:
+            return None
+        return self.stripe_webhook_secret.get_secret_value() or None
+
+    def require_stripe_key(self) -> str:
+        """STRIPE_API_KEY, which RENEWALS_PAYMENTS=stripe cannot start without (exit 2, naming both)."""
+        key = self.stripe_api_key.get_secret_value().strip() if self.stripe_api_key else ""
+        if not key:
+            raise BadInput("RENEWALS_PAYMENTS=stripe needs STRIPE_API_KEY (Stripe's secret key, sk_...)")
+        return key
 
     def require_link_secrets(self) -> list[str]:
         """BUYER_LINK_SECRETS (comma-separated, newest first: the newest signs, all verify), else the one

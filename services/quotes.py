@@ -230,6 +230,16 @@ class QuoteService:
             "paid",
         )
 
+    async def check_payment(self, number: str) -> None:
+        """The provider says this quote's payment was decided: its workflow asks it now (R20). A quote that
+        has ended, or was never started, has nothing to ask: NotFound."""
+        try:
+            await self._handle(number).signal(contract.CHECK_PAYMENT)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"quote {number} has no running workflow") from None
+            raise
+
     async def cancel(self, number: str, by: str, actor: str | None = None) -> Quote:
         return await self._update(self._handle(number), contract.CANCEL, CancelInput(by=by, actor=actor))
 

@@ -87,6 +87,7 @@ def worker(queues: str | None, as_json: bool) -> None:
         settings = settings.model_copy(update={"worker_queues": queues})
     settings.queues()  # an unknown queue stops here, exit 2
     settings.require_production_secrets()  # so does a default password or a short secret (not in `renewals dev`)
+    settings.require_payments()  # and RENEWALS_PAYMENTS=stripe without STRIPE_API_KEY
     from workers.main import run_worker  # here: the activities and workflows it imports slow every other command
 
     run(run_worker(settings))
@@ -102,6 +103,7 @@ def web(as_json: bool) -> None:
 
     settings = Settings.load()
     settings.require_production_secrets()  # a default password or a short secret stops here, exit 2
+    settings.require_payments()  # so does RENEWALS_PAYMENTS=stripe without STRIPE_API_KEY
     uvicorn.run(app_from_settings(), host=settings.web_host, port=settings.web_port, proxy_headers=True)
 
 

@@ -2,6 +2,9 @@
 
 import os
 import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -130,6 +133,51 @@ def gateway(pool):
     from tests.helpers import CountingGateway
 
     return CountingGateway(pool)
+
+
+@pytest.fixture(scope="session")
+def localstripe_server(tmp_path_factory) -> Iterator[str]:
+    """localstripe (a local Stripe API) for the test session, on a free port, its store in a file of its own
+    (tests/localstripe_server.py); stopped by its process handle."""
+    import httpx
+
+    folder = tmp_path_factory.mktemp("localstripe")
+    port = free_port()
+    script = Path(__file__).with_name("localstripe_server.py")
+    with open(folder / "localstripe.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(folder / "localstripe.pickle"), "--port", str(port), "--from-scratch"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (folder / "localstripe.log").read_text()
+            try:
+                httpx.get(f"{url}/js.stripe.com/v3/", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "localstripe did not start in 30 s"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def localstripe(localstripe_server: str) -> str:
+    """The session's localstripe, emptied for this test."""
+    import httpx
+
+    httpx.delete(f"{localstripe_server}/_config/data", timeout=5).raise_for_status()
+    return localstripe_server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from runtime.app import open_app
 from runtime.settings import Settings
 from services.account import AccountService
 from services.quotes import QuoteService
-from web import account, home, pages
+from web import account, home, pages, stripe_webhooks
 from web.api import RateLimit, create_api
 from web.documents import DEFAULT_VENDOR, Vendor, api_router, vendor_of
 from web.documents import router as pdf_router
@@ -40,12 +40,14 @@ def create_app(
     body_limit: tuple[int, int] = (1 << 20, 64 << 10),
     account_factory: Callable[[], AccountService] | None = None,
     vendor: Vendor | None = None,
+    stripe_webhook_secret: str | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
     `body_limit`: the largest body the API and the pages' forms take, in bytes; `account_factory()` the
     buyer's account service (R24), whose pages are served only when it is given; `vendor`, who the quote PDF
-    is from (`vendor_of(settings)`, as the worker's emails have it)."""
+    is from (`vendor_of(settings)`, as the worker's emails have it); `stripe_webhook_secret`, with Stripe on,
+    serves `POST /webhooks/stripe` (web/stripe_webhooks.py)."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
@@ -60,6 +62,9 @@ def create_app(
     app.include_router(pdf_router)
     app.include_router(pages.router)
     app.include_router(home.router)
+    if stripe_webhook_secret:
+        app.state.stripe_webhook_secret = stripe_webhook_secret
+        app.include_router(stripe_webhooks.router)
     if account_factory is not None:
         app.state.account = account_factory
         app.include_router(account.router)
@@ -126,4 +131,5 @@ def app_from_settings() -> FastAPI:
         body_limit=(settings.api_max_body_bytes, settings.form_max_body_bytes),
         account_factory=lambda: state["app"].account,
         vendor=vendor_of(settings),
+        stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
     )

@@ -459,6 +459,7 @@ async def run_dev_stack(
         env_api_keys=os.environ.get("RENEWALS_API_KEYS", ""),
     )
     api_keys = stack.settings.api_keys()  # before anything starts: a malformed entry stops here (exit 2)
+    stack.settings.require_payments()  # so does RENEWALS_PAYMENTS=stripe without STRIPE_API_KEY
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -526,6 +527,7 @@ async def run_dev_stack(
                 api=create_api(lambda: app, api_keys, RateLimit(settings.api_rate_limit, settings.api_rate_burst)),
                 account_factory=lambda: app.account,
                 vendor=vendor_of(settings),
+                stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
             )
             enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))

@@ -191,6 +191,11 @@ class QuoteWorkflow:
                 workflow.logger.info("quote %s cancelled by the system: %s", self.agg.quote.number, input.reason)
             await self._apply(self.agg.supersede(workflow.now(), input.reason, input.detail))
 
+    @workflow.signal(name=contract.CHECK_PAYMENT)
+    def check_payment(self) -> None:
+        """The provider decided a payment (R20): a pending one is asked now; otherwise nothing happens."""
+        self.effects.news = True
+
     async def _first_pricing(self) -> None:
         """Waits for the first pricing; a quote that stopped before it says why."""
         await workflow.wait_condition(lambda: self.agg.priced or self.agg.stopped is not None)

@@ -78,6 +78,7 @@ class QuoteEffects:
         self.announcer = Announcer(webhooks)
         self.saved = saved  # called after each write: the search attributes follow what was written
         self.outbox: list[asyncio.Task] = []
+        self.news = False  # the provider said a payment was decided: a pause before asking it again ends now
 
     @property
     def number(self) -> str:
@@ -107,7 +108,11 @@ class QuoteEffects:
             case Email():
                 self.outbox.append(self.send_emails(effect))
             case Pause():
-                await workflow.sleep(timedelta(seconds=effect.seconds))
+                try:
+                    await workflow.wait_condition(lambda: self.news, timeout=timedelta(seconds=effect.seconds))
+                except TimeoutError:
+                    pass
+                self.news = False
                 return Paused()
             case Price():
                 return await self._price(effect)

@@ -4,6 +4,7 @@ line or turns text around) exits 2 naming the place and writes nothing; the webh
 
 import json
 import re
+import secrets
 from datetime import date
 from pathlib import Path
 
@@ -102,3 +103,19 @@ def test_worker_refuses_a_task_queue_it_does_not_know_exit_2_before_connecting(c
     refused = renewals("worker", "--queues", "quotes,payments", env=cli_env | {"TEMPORAL_ADDRESS": "127.0.0.1:9"})
     assert refused.returncode == 2
     assert "WORKER_QUEUES: 'quotes,payments' is not a list of quotes and calendars" in refused.stderr
+
+
+@pytest.mark.parametrize("command", [["worker"], ["web"]])
+def test_stripe_payments_without_an_api_key_stop_the_start_exit_2_naming_it(
+    cli_env: dict[str, str], command: list[str]
+) -> None:
+    env = {k: v for k, v in cli_env.items() if not k.startswith("STRIPE_")}
+    env |= {
+        "RENEWALS_PAYMENTS": "stripe",
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "BUYER_LINK_SECRET": secrets.token_hex(32),
+    }
+    refused = renewals(*command, env=env, timeout=30)
+    assert refused.returncode == 2, refused.stderr
+    assert "RENEWALS_PAYMENTS=stripe needs STRIPE_API_KEY" in refused.stderr
+    assert "Traceback" not in refused.stderr

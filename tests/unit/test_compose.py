@@ -180,7 +180,6 @@ DEFAULT_SERVES = {
     "temporal_tls_cert": "mTLS only",
     "temporal_tls_key": "mTLS only",
     "mail_from": "a sender of the example domain; compose sets it anyway",
-    "payment_gateway": "the fake provider is the only one",
     "payment_wait_seconds": "20 s",
     "quote_reminder_days": "7 and 1 days before expiry",
     "worker_queues": "both task queues; production may split them with `renewals worker --queues`",

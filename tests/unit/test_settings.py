@@ -87,3 +87,22 @@ def test_worker_queues_name_the_task_queues_a_worker_polls(given: str, queues: t
 def test_unknown_worker_queues_stop_the_worker_naming_the_setting(given: str) -> None:
     with pytest.raises(BadInput, match="WORKER_QUEUES"):
         Settings(worker_queues=given).queues()
+
+
+def test_renewals_payments_is_the_fake_unless_stripe_is_named(monkeypatch) -> None:
+    monkeypatch.delenv("RENEWALS_PAYMENTS", raising=False)
+    assert Settings().renewals_payments == "fake"
+    monkeypatch.setenv("RENEWALS_PAYMENTS", "stripe")
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_local")
+    monkeypatch.setenv("STRIPE_API_BASE", "http://localhost:8420")
+    settings = Settings()
+    settings.require_payments()
+    assert (settings.renewals_payments, settings.stripe_api_base) == ("stripe", "http://localhost:8420")
+
+
+@pytest.mark.parametrize("key", [None, "", "  "])
+def test_stripe_without_its_api_key_refuses_to_start_naming_the_setting(key: str | None) -> None:
+    settings = Settings(renewals_payments="stripe", stripe_api_key=key)
+    with pytest.raises(BadInput) as refused:
+        settings.require_payments()
+    assert refused.value.message == "RENEWALS_PAYMENTS=stripe needs STRIPE_API_KEY (Stripe's secret key, sk_...)"
