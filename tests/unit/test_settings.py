@@ -87,3 +87,12 @@ def test_worker_queues_name_the_task_queues_a_worker_polls(given: str, queues: t
 def test_unknown_worker_queues_stop_the_worker_naming_the_setting(given: str) -> None:
     with pytest.raises(BadInput, match="WORKER_QUEUES"):
         Settings(worker_queues=given).queues()
+
+
+def test_r29_the_vendors_iban_and_bic_are_checked_and_compact() -> None:
+    assert Settings().bank_account() == ("NL91ABNA0417164300", "ABNANL2A")
+    assert Settings(vendor_iban="nl91 abna 0417 1643 00").bank_account()[0] == "NL91ABNA0417164300"
+    with pytest.raises(BadInput, match="VENDOR_IBAN: 'NL92ABNA0417164300' is not a valid IBAN"):
+        Settings(vendor_iban="NL92ABNA0417164300").bank_account()
+    with pytest.raises(BadInput, match="VENDOR_BIC: 'ABN' is not a valid BIC"):
+        Settings(vendor_bic="ABN").bank_account()
