@@ -38,8 +38,9 @@ from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
 from store.quotes import get_quote
 
-# `reminder`: a sent quote not yet accepted; `pay_reminder`: an accepted, unpaid one (R22).
-Purpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder"]
+# `reminder`: a sent quote not yet accepted; `pay_reminder`: an accepted, unpaid one (R22); `transfer`: how to
+# pay a quote the buyer chose to pay by bank transfer (R29).
+Purpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder", "transfer"]
 MAIL_REFUSED = Failure.MAIL_REFUSED.value
 # In a MailRefused's details: one recipient the mail server will never accept (a 5xx for the address,
 # or an address it cannot take). Recorded, never retried; the other recipients still get their message.
@@ -115,10 +116,11 @@ SUBJECTS: dict[str, str] = {
     "superseded": _("No longer valid: quote %(number)s"),
     "reminder": _("Reminder: quote %(number)s, %(total)s, expires on %(expires)s"),
     "pay_reminder": _("Reminder to pay: quote %(number)s, %(total)s, before %(expires)s"),
+    "transfer": _("Pay by bank transfer: quote %(number)s, %(total)s, before %(expires)s"),
 }
 # The purposes whose message carries the quote PDF: the quote, its reminders, and the paid quote with its
 # payment reference for the buyer's files. A superseded quote's message does not: that document is void.
-WITH_PDF: frozenset[str] = frozenset({"quote", "reminder", "pay_reminder", "paid"})
+WITH_PDF: frozenset[str] = frozenset({"quote", "reminder", "pay_reminder", "paid", "transfer"})
 
 
 def subject(quote: Quote, purpose: Purpose) -> str:
@@ -145,8 +147,10 @@ def render(
     msg_id: str,
     quotes_page: str = "",
     pdf: bytes | None = None,
+    vendor: Vendor | None = None,
 ) -> EmailMessage:
-    """The message in the customer's language, with the quote PDF attached when `pdf` is given."""
+    """The message in the customer's language, with the quote PDF attached when `pdf` is given; a quote
+    awaiting a bank transfer says where to pay it (`vendor`'s account, the RF reference: R29)."""
     w = Writer(quote.language)
     catalog = translations(w.language)
     context = {
@@ -172,6 +176,7 @@ def render(
         "subtotal": w.money(quote.subtotal, quote.currency),
         "discount_total": w.money(quote.discount_total, quote.currency),
         "total": w.money(quote.total, quote.currency),
+        "transfer": quote_pdf.transfer_details(quote, vendor),
     }
     message = EmailMessage()
     message["Subject"] = subject(quote, purpose)
@@ -360,11 +365,14 @@ class Mailer:
 
 
 class EmailActivities:
-    def __init__(self, mailer: Mailer, links: LinkSigner, app_url: str) -> None:
+    def __init__(
+        self, mailer: Mailer, links: LinkSigner, app_url: str, bank_account: tuple[str, str] | None = None
+    ) -> None:
+        """`bank_account`: the vendor's IBAN and BIC, which a bank transfer's email and PDF show (R29)."""
         self.mailer = mailer
         self.links = links
         self.app_url = app_url
-        self.vendor = Vendor.of(mailer.smtp.mail_from, app_url)
+        self.vendor = Vendor.of(mailer.smtp.mail_from, app_url, bank_account)
 
     async def quote_pdf(self, quote: Quote, purpose: Purpose) -> bytes | None:
         """The PDF the message of this purpose carries (WITH_PDF), made from the quote the activity is given:
@@ -453,7 +461,15 @@ class EmailActivities:
             pdf = await self.quote_pdf(input.quote, input.purpose)
         quote = await self.as_read_by(input.quote, input.recipient)
         message = render(
-            quote, input.purpose, link, self.mailer.smtp.mail_from, input.recipient, msg_id, quotes_page, pdf
+            quote,
+            input.purpose,
+            link,
+            self.mailer.smtp.mail_from,
+            input.recipient,
+            msg_id,
+            quotes_page,
+            pdf,
+            self.vendor,
         )
         sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number, session=smtp)
         activity.logger.info(

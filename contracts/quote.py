@@ -2,7 +2,8 @@
 Services start and update quotes through this module, calendars signal them through it, and the
 workflow itself implements it (workflows/quote.py)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -76,15 +77,20 @@ class SendInput(BaseModel):
 
 
 class PayInput(BaseModel):
-    """A card's payment-method token from the gateway, or the reference of an offline payment."""
+    """A card's payment-method token from the gateway, or the reference of an offline payment; a bank
+    transfer (R29) also gives what arrived, which must be the total."""
 
     payment_reference: PaymentReference | None = None
     payment_method: Annotated[str, Field(max_length=200)] | None = None
     by: Actor = None
+    amount: Decimal | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    received_on: date | None = None
 
 
 class AcceptInput(PayInput):
     pay: bool = False
+    bank_transfer: bool = False  # R29: accepted, to be paid by bank transfer with the quote's RF reference
 
 
 class CancelInput(BaseModel):

@@ -14,8 +14,10 @@ from email.utils import parseaddr
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
+from stdnum import iban
 
 from documents.i18n import Writer
+from domain.bank_transfer import printed
 from domain.quotes import Quote, QuoteState
 
 ENCODING = "windows-1252"
@@ -35,16 +37,33 @@ def _(message: str) -> str:
 
 @dataclass(frozen=True)
 class Vendor:
-    """Who the quote is from: the sender of the quote emails, and the buyer app where it is accepted."""
+    """Who the quote is from: the sender of the quote emails, the buyer app where it is accepted, and the
+    account a bank transfer pays into (R29)."""
 
     name: str
     email: str
     url: str
+    iban: str | None = None
+    bic: str | None = None
 
     @classmethod
-    def of(cls, mail_from: str, app_url: str) -> "Vendor":
+    def of(cls, mail_from: str, app_url: str, account: tuple[str, str] | None = None) -> "Vendor":
         name, address = parseaddr(mail_from)
-        return cls(name=name or address, email=address, url=app_url.rstrip("/"))
+        iban, bic = account or (None, None)
+        return cls(name=name or address, email=address, url=app_url.rstrip("/"), iban=iban, bic=bic)
+
+
+def transfer_details(quote: Quote, vendor: Vendor | None) -> dict[str, str] | None:
+    """R29: where a quote awaiting a bank transfer is paid (the vendor's IBAN and BIC, its RF reference, as a
+    bank form asks for them), or None: not awaiting one, or no account configured."""
+    if vendor is None or vendor.iban is None or not quote.awaits_transfer or quote.transfer_reference is None:
+        return None
+    return {
+        "name": vendor.name,
+        "iban": iban.format(vendor.iban),
+        "bic": vendor.bic or "",
+        "reference": printed(quote.transfer_reference),
+    }
 
 
 def filename(quote: Quote) -> str:
@@ -260,6 +279,18 @@ def how_to_pay(quote: Quote, vendor: Vendor, w: Writer) -> list[str]:
     if quote.payment == "pending":
         return [t(_("Your payment is being confirmed with the payment provider; please do not pay again."))]
     expires = {"expires": w.moment(quote.expires_at)}
+    transfer = transfer_details(quote, vendor)
+    if transfer is not None:
+        return [
+            t(_("This quote is accepted, to be paid by bank transfer before %(expires)s, when it expires.")) % expires,
+            t(
+                _(
+                    "Transfer %(total)s to %(name)s, IBAN %(iban)s, BIC %(bic)s, with the payment reference %(reference)s."
+                )
+            )
+            % {"total": w.money(quote.total, quote.currency), **transfer},
+            t(_("Give exactly this payment reference, so that your transfer is matched to the quote.")),
+        ]
     if quote.state is QuoteState.ACCEPTED:
         first = [t(_("This quote is accepted. Pay it by card before %(expires)s, when it expires.")) % expires]
     else:  # a draft that has no expiry yet says nothing of one

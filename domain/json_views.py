@@ -24,7 +24,8 @@ class QuoteLineJson(BaseModel):
 
 
 class QuoteJson(BaseModel):
-    """A quote; `cancelled_by` and `cancel_reason` only on a cancelled one (built by `Quote.json_view`)."""
+    """A quote; `cancelled_by` and `cancel_reason` only on a cancelled one, `transfer_reference` only on one to
+    be paid by bank transfer (built by `Quote.json_view`)."""
 
     number: str
     state: str
@@ -43,6 +44,7 @@ class QuoteJson(BaseModel):
     paid_at: str | None
     payment_reference: str | None
     payment: str | None  # "pending" while a payment's outcome is being confirmed (R20)
+    transfer_reference: str | None = None  # R29: the RF reference a bank transfer for it carries, once chosen
     reminded: list[int]  # R22: the days before expiry its recipients were reminded on
     revises: str | None  # R23: the quote this one revises
     revised_by: str | None  # R23: the revision that replaced this one, once sent

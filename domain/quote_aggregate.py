@@ -9,12 +9,14 @@ ends the quote settles it (`_settle`): its holds are detached, its reservations 
 for under its key without a renewal is refunded, as the provider confirms."""
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel
 
 from domain import quote_lifecycle as lifecycle
+from domain.bank_transfer import check_transfer, rf_reference
 from domain.calendar_aggregate import Owner
 from domain.decisions import Decision
 from domain.errors import BadInput, PaymentDeclined, Refused
@@ -63,6 +65,9 @@ class PaymentAttempt(BaseModel):
     payment_method: str | None = None
     reference: str | None = None
     by: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    received_on: date | None = None
     stage: Literal["clearing", "reserving", "charging", "confirming", "renewing", "creating", "refunding"]
     charged: str | None = None  # the provider's reference, once the money is taken
     announced: bool = False  # "payment pending" was written: the buyer stopped waiting
@@ -70,9 +75,14 @@ class PaymentAttempt(BaseModel):
 
 
 class PayCommand(BaseModel):
+    """A card's token, or an offline payment's reference; a bank transfer (R29) also says what arrived."""
+
     payment_method: str | None = None
     reference: str | None = None
     by: str | None = None
+    amount: Decimal | None = None  # R29: what the transfer brought; paid only if it is the total
+    currency: str | None = None
+    received_on: date | None = None  # the day on the bank statement
 
 
 class QuoteAggregate(BaseModel):
@@ -129,14 +139,31 @@ class QuoteAggregate(BaseModel):
         detail = {"recipients": new.quote.all_recipients, **_by(by)}
         return Decision(new, [new._save("sent", detail), new._email("quote")])
 
-    def accept(self, now: datetime, by: str | None = None) -> Decision["QuoteAggregate"]:
+    def accept(self, now: datetime, by: str | None = None, bank_transfer: bool = False) -> Decision["QuoteAggregate"]:
         """The buyer's commitment: it holds auto-renew (R17) before the buyer hears it is accepted."""
+        if bank_transfer:
+            return self._accept_by_transfer(now, by)
         refused = _check(lifecycle.check_accept, self.quote, now, False)
         if refused:
             return Decision(self, refusal=refused)
         new = self._copy()
         new._change(state=QuoteState.ACCEPTED, accepted_at=now)
         return Decision(new, [*new._attach(), new._save("accepted", _by(by))])
+
+    def _accept_by_transfer(self, now: datetime, by: str | None) -> Decision["QuoteAggregate"]:
+        """R29: accepted (a sent quote) and awaiting a bank transfer with its RF reference, holding auto-renew
+        (R17); the buyer is emailed the IBAN and the reference. Chosen again, nothing changes."""
+        refused = _check(lifecycle.check_accept, self.quote, now, True)
+        if refused:
+            return Decision(self, refusal=refused)
+        if self.quote.awaits_transfer:
+            return Decision(self)
+        new = self._copy()
+        reference = rf_reference(new.quote.number)
+        event = "accepted" if new.quote.state is QuoteState.SENT else "bank transfer chosen"
+        new._change(state=QuoteState.ACCEPTED, accepted_at=new.quote.accepted_at or now, transfer_reference=reference)
+        detail = {"payment": "bank_transfer", "reference": reference, **_by(by)}
+        return Decision(new, [*new._attach(), new._save(event, detail), new._email("transfer")])
 
     def cancel(self, now: datetime, by: str, actor: str | None = None) -> Decision["QuoteAggregate"]:
         """R10: partners and sales cancel; a buyer lets a quote expire."""
@@ -269,6 +296,8 @@ class QuoteAggregate(BaseModel):
             refused = _check(lifecycle.check_accept, self.quote, now, True)
         else:
             refused = _check(lifecycle.check_pay, self.quote, now)
+        if refused is None:
+            refused = _check(check_transfer, self.quote, command.reference, command.amount, command.currency)
         if refused:
             return Decision(self, refusal=refused)
         new = self._copy()
@@ -441,6 +470,8 @@ class QuoteAggregate(BaseModel):
         new._change(state=QuoteState.PAID, paid_at=now, payment_reference=payment.charged, ended_at=now, payment=None)
         new.payment, new.money_held = None, False
         detail = {"reference": payment.charged, "renewed": new.renewed, **_by(payment.by)}
+        if payment.received_on is not None:  # R29: the day the transfer reached the bank
+            detail["received_on"] = payment.received_on.isoformat()
         effects = [new._save("paid", detail), new._email("paid"), *new._settle()]
         if payment.payment_method is None and new.charge_asked and not new.refund_done:
             effects.append(Refund(key_only=True))  # paid offline: a card charge that lands late goes back (R20)

@@ -14,7 +14,8 @@ from domain.quotes import Quote, QuoteLine
 
 # The steps backend systems hear of by webhook (`quote.<step>`).
 ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded")
-EmailPurpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder"]
+# `transfer`: the IBAN and RF reference of a quote the buyer chose to pay by bank transfer (R29).
+EmailPurpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder", "transfer"]
 
 
 class TermRef(BaseModel):

@@ -121,6 +121,8 @@ class Quote(BaseModel):
     payment_reference: str | None = None
     # R20: "pending" while a payment's outcome is not yet known (the provider down, its answer lost).
     payment: Literal["pending"] | None = None
+    # R29: the buyer chose to pay by bank transfer; the ISO 11649 reference (RF..) the transfer must carry.
+    transfer_reference: str | None = None
     ended_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -139,6 +141,11 @@ class Quote(BaseModel):
             or self.state is QuoteState.ACCEPTED
             or any(line.changes_subscription for line in self.lines)
         )
+
+    @property
+    def awaits_transfer(self) -> bool:
+        """R29: accepted, to be paid by a bank transfer that has not been recorded yet."""
+        return self.transfer_reference is not None and self.state is QuoteState.ACCEPTED
 
     @property
     def renewal_lines(self) -> list[QuoteLine]:
@@ -174,6 +181,8 @@ class Quote(BaseModel):
             parts.append(f"cannot be priced: {self.pricing_error}")
         if self.payment:
             parts.append(f"payment {self.payment}")
+        if self.awaits_transfer:
+            parts.append(f"awaiting bank transfer {self.transfer_reference}")
         if self.expires_at and not self.state.terminal:
             parts.append(f"expires {self.expires_at.date().isoformat()}")
         if self.cancel_reason:
@@ -187,6 +196,8 @@ class Quote(BaseModel):
             if self.state is QuoteState.CANCELLED
             else {}
         )
+        # R29: only once the buyer chose to pay by bank transfer.
+        transfer = {"transfer_reference": self.transfer_reference} if self.transfer_reference else {}
         view = QuoteJson(
             number=self.number,
             state=self.state.value,
@@ -221,6 +232,7 @@ class Quote(BaseModel):
             revises=self.revises,
             revised_by=self.revised_by,
             **cancelled,
+            **transfer,
         )
         return view.model_dump(exclude_unset=True)
 

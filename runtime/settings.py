@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from stdnum import bic, iban
+from stdnum.exceptions import ValidationError
 
 from domain.errors import BadInput
 from domain.webhooks import receiver_id
@@ -132,6 +134,9 @@ class Settings(BaseSettings):
     # R22: the days before a sent or accepted quote expires that its recipients are reminded, e.g. "7,1";
     # an empty value sends no reminders.
     quote_reminder_days: str = "7,1"
+    # R29: the vendor's account a bank transfer pays into, on the quote emails and PDFs (a demo IBAN by default).
+    vendor_iban: str = "NL91ABNA0417164300"
+    vendor_bic: str = "ABNANL2A"
     log_level: str = "INFO"
 
     @classmethod
@@ -152,6 +157,18 @@ class Settings(BaseSettings):
         if not all(part.isdigit() and 1 <= int(part) <= 60 for part in given):
             raise BadInput(f"QUOTE_REMINDER_DAYS: {self.quote_reminder_days!r} is not a list of days from 1 to 60")
         return tuple(sorted({int(part) for part in given}, reverse=True))
+
+    def bank_account(self) -> tuple[str, str]:
+        """VENDOR_IBAN and VENDOR_BIC, checked (python-stdnum) and compact: a wrong one would send every bank
+        transfer astray, so it stops the service at start, naming the setting."""
+        try:
+            account = iban.validate(self.vendor_iban)
+        except ValidationError:
+            raise BadInput(f"VENDOR_IBAN: {self.vendor_iban[:40]!r} is not a valid IBAN") from None
+        try:
+            return account, bic.validate(self.vendor_bic)
+        except ValidationError:
+            raise BadInput(f"VENDOR_BIC: {self.vendor_bic[:40]!r} is not a valid BIC") from None
 
     def require_database_url(self) -> str:
         if not self.database_url:

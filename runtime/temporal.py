@@ -53,7 +53,9 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     pricing = PricingActivities(pool)
     store = QuoteStoreActivities(pool)
     messages = QuoteMessageActivities(client, pool)
-    email = EmailActivities(mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url)
+    email = EmailActivities(
+        mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url, settings.bank_account()
+    )
     subscriptions = SubscriptionActivities(client, pool)
     receivers = settings.webhook_receivers()
     quotes = QuoteService(

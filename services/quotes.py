@@ -2,6 +2,7 @@
 
 import hashlib
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,7 +26,8 @@ from contracts.quote import (
     search_attributes,
 )
 from contracts.refusals import refused_update
-from domain.errors import KeyReused, NotFound, Refused, Stopped
+from domain.bank_transfer import checked_reference, is_rf
+from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
 from domain.quotes import Origin, Quote, QuoteState, is_quote_number
 from domain.revisions import Revision, check_revise, check_send_revision, co_term_anchors, revision_request
@@ -210,23 +212,49 @@ class QuoteService:
         reference: str | None = None,
         payment_method: str | None = None,
         actor: str | None = None,
+        bank_transfer: bool = False,
     ) -> Quote:
         """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
-        an offline payment. Either way the quote's terms are reserved before any money moves (R16)."""
+        an offline payment. Either way the quote's terms are reserved before any money moves (R16). With
+        `bank_transfer` (R29): accepted, awaiting a transfer with the quote's RF reference."""
+        if pay and bank_transfer:
+            raise BadInput("choose one: pay now, or pay by bank transfer")
         return await self._update(
             self._handle(number),
             contract.ACCEPT,
-            AcceptInput(pay=pay, payment_reference=reference, payment_method=payment_method, by=actor),
+            AcceptInput(
+                pay=pay,
+                payment_reference=_reference(reference),
+                payment_method=payment_method,
+                by=actor,
+                bank_transfer=bank_transfer,
+            ),
             "paid" if pay else "accepted",
         )
 
     async def pay(
-        self, number: str, reference: str | None = None, payment_method: str | None = None, actor: str | None = None
+        self,
+        number: str,
+        reference: str | None = None,
+        payment_method: str | None = None,
+        actor: str | None = None,
+        amount: Decimal | None = None,
+        currency: str | None = None,
+        received_on: date | None = None,
     ) -> Quote:
+        """A payment of an accepted quote. A bank transfer (R29) comes with its RF reference and, from a bank
+        statement, what arrived (`amount`, `currency`, `received_on`): refused unless it is the total."""
         return await self._update(
             self._handle(number),
             contract.PAY,
-            PayInput(payment_reference=reference, payment_method=payment_method, by=actor),
+            PayInput(
+                payment_reference=_reference(reference),
+                payment_method=payment_method,
+                by=actor,
+                amount=amount,
+                currency=currency,
+                received_on=received_on,
+            ),
             "paid",
         )
 
@@ -298,3 +326,10 @@ class QuoteService:
             if stored.state.terminal or stored.state is not QuoteState.DRAFT:
                 raise Refused(*stored.ended_refusal(action)) from None
             raise
+
+
+def _reference(reference: str | None) -> str | None:
+    """R29: a reference meant as a creditor reference (RF..) must pass the ISO 11649 check; kept compact."""
+    if reference is not None and is_rf(reference):
+        return checked_reference(reference)
+    return reference

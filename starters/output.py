@@ -103,6 +103,8 @@ def quote_text(quote) -> str:
         head.append(f"paid        {quote.paid_at.strftime('%Y-%m-%d %H:%M UTC')} · reference {quote.payment_reference}")
     elif quote.payment == "pending":
         head.append("payment     pending: being confirmed with the provider; no other payment until it is known (R20)")
+    elif quote.awaits_transfer:
+        head.append(f"payment     by bank transfer, reference {quote.transfer_reference} (R29)")
     if quote.reminded:
         head.append(
             f"reminded    {', '.join(f'{days} days' if days > 1 else '1 day' for days in quote.reminded)} before expiry (R22)"

@@ -1,6 +1,7 @@
 """`renewals quote ...`: create, send, accept, pay, cancel, edit, show and list quotes."""
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 import click
 
@@ -161,22 +162,44 @@ def send(number: str, as_json: bool) -> None:
 @quote.command()
 @click.argument("number")
 @click.option("--pay", is_flag=True, help="Accept and pay, as one buyer action.")
+@click.option(
+    "--bank-transfer", is_flag=True, help="Accept, to be paid by bank transfer with the quote's RF reference (R29)."
+)
 @click.option("--reference", help="Payment reference (with --pay).")
 @print_option
 @json_option
-def accept(number: str, pay: bool, reference: str | None, as_json: bool) -> None:
+def accept(number: str, pay: bool, bank_transfer: bool, reference: str | None, as_json: bool) -> None:
     """Accept a sent quote before it expires."""
-    show_quote(as_json, run_with_service(lambda s: s.accept(number, pay=pay, reference=reference)))
+    if pay and bank_transfer:
+        raise BadInput("--pay and --bank-transfer: choose one")
+    show_quote(
+        as_json,
+        run_with_service(lambda s: s.accept(number, pay=pay, reference=reference, bank_transfer=bank_transfer)),
+    )
 
 
 @quote.command()
 @click.argument("number")
-@click.option("--reference", help="Payment reference; paying twice keeps the first.")
+@click.option("--reference", help="Payment reference; a bank transfer's is the quote's RF reference (R29).")
+@click.option("--amount", help="What the bank transfer brought (default: the quote's total); another is refused.")
 @print_option
 @json_option
-def pay(number: str, reference: str | None, as_json: bool) -> None:
+def pay(number: str, reference: str | None, amount: str | None, as_json: bool) -> None:
     """Pay an accepted quote: its subscriptions are renewed once each."""
-    show_quote(as_json, run_with_service(lambda s: s.pay(number, reference)))
+    show_quote(as_json, run_with_service(lambda s: s.pay(number, reference, amount=_amount(amount))))
+
+
+def _amount(value: str | None) -> Decimal | None:
+    """`--amount 1234.56`: a plain decimal, more than zero."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise BadInput(f"--amount: {value[:40]!r} is not an amount") from None
+    if not amount.is_finite() or amount <= 0:
+        raise BadInput(f"--amount: {value[:40]!r} is not an amount")
+    return amount
 
 
 @quote.command()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg
@@ -22,12 +23,13 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from contracts.subscription import AutoRenewState
+from domain.bank_transfer import checked_reference, is_rf
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.grouping import renewal_groups
 from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json, subscription_json
@@ -38,6 +40,7 @@ from domain.revisions import Revision
 from runtime.app import App
 from runtime.settings import ApiKey, Settings
 from services.audit import AuditReport, window_start
+from services.bank_transfers import Transfer, TransferResult, record_transfers
 from store.loader import location
 from web.api_docs import OPEN_PATHS, mount_docs
 from web.deps import Application
@@ -119,13 +122,30 @@ class ReviseQuote(BaseModel):
         )
 
 
+def _rf_checked(reference: str | None) -> str | None:
+    """R29: a reference meant as a creditor reference (RF..) must pass the ISO 11649 check."""
+    if reference is None or not is_rf(reference):
+        return reference
+    try:
+        return checked_reference(reference)
+    except BadInput:
+        raise ValueError("not a valid ISO 11649 reference (RF..)") from None
+
+
 class Payment(BaseModel):
-    reference: PaymentReference | None = None
+    reference: Annotated[PaymentReference, AfterValidator(_rf_checked)] | None = None
     payment_method: Annotated[str, Field(max_length=200)] | None = None
 
 
 class Accept(Payment):
     pay: bool = False
+    method: Literal["card", "bank_transfer"] | None = None  # R29: `bank_transfer` accepts, to be paid by transfer
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "Accept":
+        if self.method == "bank_transfer" and (self.pay or self.reference or self.payment_method):
+            raise ValueError("method bank_transfer accepts only; the transfer pays later with its reference")
+        return self
 
 
 class Cancel(BaseModel):
@@ -305,6 +325,23 @@ def page(request: Request, response: Response, items: list[T], limit: int, curso
     return items
 
 
+class BankTransfer(BaseModel):
+    """One credit on the vendor's bank statement (R29)."""
+
+    reference: Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_rf_checked)]
+    amount: Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=4)]
+    currency: Currency
+    date: Day
+
+
+class BankTransfers(BaseModel):
+    transfers: Annotated[list[BankTransfer], Field(min_length=1, max_length=500)]
+
+
+class BankTransferResults(BaseModel):
+    results: list[TransferResult]
+
+
 router = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
 PAGED: dict[int | str, dict[str, Any]] = {200: {"description": "A page of the list", "headers": NEXT_PAGE}}
 # On quotes, `response_model_exclude_unset`: `cancelled_by` and `cancel_reason` only on a cancelled one.
@@ -352,9 +389,16 @@ async def send_quote(request: Request, number: str, app: Application) -> Any:
 
 @router.post("/quotes/{number}/accept", response_model=QuoteJson, response_model_exclude_unset=True)
 async def accept_quote(request: Request, number: str, app: Application, body: Accept | None = None) -> Any:
+    """`{"pay": true}` accepts and pays (`method: card` too); `{"method": "bank_transfer"}` accepts, to be paid
+    by bank transfer with the quote's RF reference (`transfer_reference`, R29)."""
     body = body or Accept()
     quote = await app.quotes.accept(
-        number, pay=body.pay, reference=body.reference, payment_method=body.payment_method, actor=actor_of(request)
+        number,
+        pay=body.pay or body.method == "card",
+        reference=body.reference,
+        payment_method=body.payment_method,
+        actor=actor_of(request),
+        bank_transfer=body.method == "bank_transfer",
     )
     return quote.json_view()
 
@@ -363,6 +407,15 @@ async def accept_quote(request: Request, number: str, app: Application, body: Ac
 async def pay_quote(request: Request, number: str, app: Application, body: Payment | None = None) -> Any:
     body = body or Payment()
     return (await app.quotes.pay(number, body.reference, body.payment_method, actor=actor_of(request))).json_view()
+
+
+@router.post("/payments/bank-transfers", response_model=BankTransferResults)
+async def bank_transfers(request: Request, body: BankTransfers, app: Application) -> Any:
+    """R29: the transfers of a bank statement, each paying the quote its RF reference names if it brings the
+    exact total. Every line is answered, in order: `paid`, `refused` (its rule, and the `difference` to the
+    total), `unknown_reference` (never matched another way) or `already_paid` (the same line twice pays once)."""
+    transfers = [Transfer(**line.model_dump()) for line in body.transfers]
+    return BankTransferResults(results=await record_transfers(app.quotes, transfers, actor_of(request)))
 
 
 @router.post("/quotes/{number}/revise", status_code=201, response_model=QuoteJson, response_model_exclude_unset=True)

@@ -29,12 +29,14 @@ class PdfResponse(Response):
 
 def vendor_of(settings: Settings) -> Vendor:
     """Who the PDF is from: the quote emails' sender, and the buyer app the quotes are accepted in."""
-    return Vendor.of(settings.mail_from, settings.buyer_app_url)
+    return Vendor.of(settings.mail_from, settings.buyer_app_url, settings.bank_account())
 
 
 # What `create_app` uses when it is given no vendor: the settings' defaults (a test's app, as its worker's).
 DEFAULT_VENDOR = Vendor.of(
-    str(Settings.model_fields["mail_from"].default), str(Settings.model_fields["buyer_app_url"].default)
+    str(Settings.model_fields["mail_from"].default),
+    str(Settings.model_fields["buyer_app_url"].default),
+    (str(Settings.model_fields["vendor_iban"].default), str(Settings.model_fields["vendor_bic"].default)),
 )
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from documents.quote_pdf import transfer_details
 from domain.buyer_words import may_name as nameable
 from domain.buyer_words import quotes_named, sent_to, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
@@ -41,6 +42,10 @@ def _(message: str) -> str:
 
 DONE = {
     "accepted": _("Quote accepted. You can pay it now or later, before it expires."),
+    "bank_transfer": _(
+        "Quote accepted, to be paid by bank transfer. Transfer the total with the payment reference below; "
+        "the details are in your email too."
+    ),
     "paid": _("Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way."),
 }
 PLAIN = {
@@ -111,7 +116,11 @@ def forbidden(request: Request, reason: str) -> HTMLResponse:
 
 
 def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int = 200, **extra):
-    return page(request, "quote.html", status, quote=quote, token=token, csrf=signer.csrf(token), **extra)
+    """The quote with its actions; one awaiting a bank transfer says where to pay it (R29)."""
+    transfer = transfer_details(quote, request.app.state.vendor)
+    return page(
+        request, "quote.html", status, quote=quote, token=token, csrf=signer.csrf(token), transfer=transfer, **extra
+    )
 
 
 def pay_page(
@@ -320,14 +329,23 @@ async def show_quote(request: Request, number: str, quotes: Quotes, signer: Sign
 
 @router.post("/quotes/{number}/accept")
 async def accept(
-    request: Request, number: str, quotes: Quotes, signer: Signer, limit: Limit, token: Field = "", csrf: Field = ""
+    request: Request,
+    number: str,
+    quotes: Quotes,
+    signer: Signer,
+    limit: Limit,
+    token: Field = "",
+    csrf: Field = "",
+    method: Field = "",
 ) -> Response:
+    """Accept; with `method=bank_transfer`, to be paid by bank transfer with the quote's RF reference (R29)."""
     try:
         await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
     except LinkRefused as err:
         return forbidden(request, str(err))
+    transfer = method == "bank_transfer"
     try:
-        await quotes.accept(number)
+        await quotes.accept(number, bank_transfer=transfer)
     except (Refused, BadInput) as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state is QuoteState.PAID:
@@ -339,7 +357,7 @@ async def accept(
         else:
             text = err.message
         return quote_page(request, quote, token, signer, 409, error=text)
-    return RedirectResponse(quote_url(number, token, done="accepted"), status_code=303)
+    return RedirectResponse(quote_url(number, token, done="bank_transfer" if transfer else "accepted"), status_code=303)
 
 
 @router.get("/quotes/{number}/pay", response_class=HTMLResponse)

@@ -140,13 +140,16 @@ class QuoteWorkflow:
         """Accept; with `pay`, "Accept and pay": one buyer action, both steps in order."""
         if input.pay:
             return await self._start_payment(input, accepting=True)
-        await self._decide(lambda now: self.agg.accept(now, input.by))
+        await self._decide(lambda now: self.agg.accept(now, input.by, input.bank_transfer))
         return self.agg.quote
 
     @accept.validator
     def _validate_accept(self, input: AcceptInput) -> None:
         now = workflow.now()
-        self._validate(self.agg.pay(now, _command(input), True) if input.pay else self.agg.accept(now, input.by))
+        if input.pay:
+            self._validate(self.agg.pay(now, _command(input), True))
+        else:
+            self._validate(self.agg.accept(now, input.by, input.bank_transfer))
 
     @workflow.update(name=contract.PAY)
     async def pay(self, input: PayInput) -> Quote:
@@ -277,7 +280,14 @@ class QuoteWorkflow:
 
 
 def _command(input: PayInput) -> PayCommand:
-    return PayCommand(payment_method=input.payment_method, reference=input.payment_reference, by=input.by)
+    return PayCommand(
+        payment_method=input.payment_method,
+        reference=input.payment_reference,
+        by=input.by,
+        amount=input.amount,
+        currency=input.currency,
+        received_on=input.received_on,
+    )
 
 
 async def _drop(reminder: "asyncio.Task[None] | None") -> None:

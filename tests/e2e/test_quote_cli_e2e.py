@@ -224,3 +224,42 @@ async def test_r23_quote_revise_with_the_cli(dev_env: WorkflowEnvironment, pool,
         assert "auto-renew  held" not in shown.stdout
         second = await cli(env_vars, "quote", "revise", number)
         assert second.returncode == 2 and second.stderr.startswith(f"refused (R23): quote {number} was revised by")
+
+
+async def test_r29_accept_by_bank_transfer_then_pay_by_its_reference_with_the_cli(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, env_vars
+) -> None:
+    """`quote accept --bank-transfer` then `quote pay --reference RF..`: a wrong amount is refused with the
+    difference, exit 2, nothing changed; the total pays once, offline."""
+    from domain.bank_transfer import printed, rf_reference
+
+    async with quote_stack(dev_env, pool, settings):
+        created = await cli(env_vars, "quote", "create", "--csn", ACME, "--subscription", "SUB-1002", "--send")
+        assert created.returncode == 0, created.stderr
+        number = created.stdout.split()[1]
+        reference = rf_reference(number)
+        both = await cli(env_vars, "quote", "accept", number, "--pay", "--bank-transfer")
+        assert both.returncode == 2 and "choose one" in both.stderr
+        accepted = await cli(env_vars, "quote", "accept", number, "--bank-transfer")
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"payment     by bank transfer, reference {reference} (R29)" in accepted.stdout
+        shown = json.loads((await cli(env_vars, "quote", "show", number, "--json")).stdout)
+        assert (shown["state"], shown["transfer_reference"], shown["payment"]) == ("accepted", reference, None)
+        total = Decimal(shown["total"])
+
+        bad = await cli(env_vars, "quote", "pay", number, "--reference", reference[:-1] + "0")
+        assert bad.returncode == 2 and "is not a valid ISO 11649 reference" in bad.stderr
+        short = await cli(
+            env_vars, "quote", "pay", number, "--reference", reference, "--amount", str(total - Decimal("12.34"))
+        )
+        assert short.returncode == 2
+        assert short.stderr.startswith("refused (R29): ") and "differs by EUR 12.34" in short.stderr
+        assert await scalar(pool, "SELECT count(*) FROM payments") == 0
+
+        paid = await cli(env_vars, "quote", "pay", number, "--reference", printed(reference), "--print", "state")
+        assert (paid.returncode, paid.stdout.strip()) == (0, "paid"), paid.stderr
+        await quote_result(dev_env.client, number)
+        again = await cli(env_vars, "quote", "pay", number, "--reference", reference)
+        assert again.returncode == 2 and again.stderr.startswith("refused (lifecycle): ")
+    moved = await money(pool, number)
+    assert [(p["reference"], p["amount"], p["method"]) for p in moved["payments"]] == [(reference, total, "offline")]

@@ -75,6 +75,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from domain.bank_transfer import rf_reference
 from domain.calendar_aggregate import AUTO_RENEWER, ELSEWHERE, Calendar, Owner, Supersede, TermRefusal
 from domain.decisions import Decision
 from domain.errors import BadInput, Refused
@@ -825,6 +826,7 @@ class World:
             at_provider, offline = self.held(number)
             held = at_provider + offline
             assert held <= quote.total, f"{number} holds {held}, more than its total {quote.total}"
+            assert quote.transfer_reference in (None, rf_reference(number)), f"{number}: R29 reference of another"
             assert (quote.payment == "pending") == (agg.payment is not None), (
                 f"{number}: the quote says payment {quote.payment!r}, the aggregate {agg.payment!r}"
             )
@@ -1151,18 +1153,44 @@ class MoneyModel(RuleBasedStateMachine):
                 self.w.command(proc, agg.edit(now, DraftEdit(seats={lines[0].subscription_id: seats})))
 
     @precondition(lambda self: self.some(payable))
-    @step(q=QUOTE, how=st.sampled_from(("card", "card", "declined", "offline", "offline")), again=st.booleans())
+    @step(
+        q=QUOTE,
+        how=st.sampled_from(("card", "card", "declined", "offline", "transfer", "transfer_wrong")),
+        again=st.booleans(),
+    )
     def pay(self, q: int, how: str, again: bool) -> None:
         """Pay by card (a token that charges or declines) or offline (a reference, no payment method): a sent
-        quote by accept and pay (one buyer action), an accepted one by pay (or accept and pay again)."""
+        quote by accept and pay (one buyer action), an accepted one by pay (or accept and pay again). R29: a
+        sent quote is accepted to be paid by bank transfer; an accepted one's transfer arrives, of its total or
+        of a cent more, which is refused and changes nothing."""
         proc = self.pick(q, payable)
         assert proc is not None
+        agg, now = proc.agg, self.w.now
+        if how.startswith("transfer") and (
+            agg.quote.state is QuoteState.SENT or (again and not agg.quote.awaits_transfer)
+        ):
+            self.w.command(proc, agg.accept(now, "buyer", bank_transfer=True))
+            return
+        if how.startswith("transfer"):
+            off = Decimal("0.01") if how == "transfer_wrong" else Decimal(0)
+            command = PayCommand(
+                reference=rf_reference(proc.number),
+                amount=agg.quote.total + off,
+                currency=agg.quote.currency,
+                by="bank",
+            )
+            decision = agg.pay(now, command, False)
+            if off and decision.refusal is not None and decision.refusal.message.startswith("quote "):
+                assert decision.state is agg and decision.effects == [], "R29: a refused transfer changed something"
+            assert not off or decision.refusal is not None, "R29: a transfer of the wrong amount was taken"
+            self.w.command(proc, decision)
+            return
         if how == "offline":
-            command = PayCommand(reference=f"RF18{proc.number[2:]}", by="ops")
+            command = PayCommand(reference=f"BANK-{proc.number[2:]}", by="ops")
         else:
             command = PayCommand(payment_method=CARD if how == "card" else DECLINING)
-        accepting = proc.agg.quote.state is QuoteState.SENT or again
-        self.w.command(proc, proc.agg.pay(self.w.now, command, accepting))
+        accepting = agg.quote.state is QuoteState.SENT or again
+        self.w.command(proc, agg.pay(now, command, accepting))
 
     @precondition(lambda self: self.some(lambda p: due(p, self.w.now)))
     @step(q=QUOTE)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from domain.bank_transfer import rf_reference
 from domain.calendar_aggregate import Owner, TermRefusal
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.models import PurchaseMethod, QuoteKind, Term
@@ -59,7 +60,8 @@ OWNER = Owner(csn="5100000001", purchase_method=PurchaseMethod.DIRECT)
 BUYER = "buyer@acme.example"
 SALES = "sales@vendor.example"
 CARD = PayCommand(payment_method="pm_card_visa", by=BUYER)
-BANK = PayCommand(reference="RF18539007547034", by="ops@vendor.example")
+BANK_REFERENCE = rf_reference("Q-000042")  # R29: the quote's own creditor reference
+BANK = PayCommand(reference=BANK_REFERENCE, by="ops@vendor.example")
 DECLINED = "the payment could not be completed (the provider confirmed that nothing was charged; please pay again)"
 
 
@@ -686,9 +688,7 @@ def test_r16_a_new_purchase_without_terms_to_renew_is_charged_at_once() -> None:
 
 def test_r29_an_offline_payment_asks_no_card_charge() -> None:
     decision = accepted(kind=QuoteKind.NEW, lines=[new_purchase_line()]).pay(PAY_AT, BANK, False)
-    assert decision.effects == [
-        Charge(amount=TOTAL, currency="EUR", reference="RF18539007547034", by="ops@vendor.example")
-    ]
+    assert decision.effects == [Charge(amount=TOTAL, currency="EUR", reference=BANK_REFERENCE, by="ops@vendor.example")]
     assert decision.state.charge_asked is False
 
 
@@ -698,7 +698,7 @@ def test_r20_r29_an_offline_payment_after_a_card_charge_was_asked_first_returns_
     the bank transfer is taken, so the quote is never paid twice."""
     before = declined()
     decision = before.pay(PAY_AT, BANK, False)
-    attempt = PaymentAttempt(reference="RF18539007547034", by="ops@vendor.example", stage="clearing")
+    attempt = PaymentAttempt(reference=BANK_REFERENCE, by="ops@vendor.example", stage="clearing")
     assert decision.state == before.model_copy(
         update={"quote": changed(before.quote, payment="pending"), "payment": attempt}
     )
@@ -716,12 +716,10 @@ def test_r20_r29_a_new_purchase_paid_offline_after_a_card_charge_was_asked_is_ch
     clearing = declined_new.pay(PAY_AT, BANK, False)
     assert clearing.effects == [Refund(key_only=True)]
     decision = clearing.state.on(Refunded(refunded=False), PAY_AT)
-    assert decision.effects == [
-        Charge(amount=TOTAL, currency="EUR", reference="RF18539007547034", by="ops@vendor.example")
-    ]
+    assert decision.effects == [Charge(amount=TOTAL, currency="EUR", reference=BANK_REFERENCE, by="ops@vendor.example")]
     assert decision.state.payment is not None and decision.state.payment.stage == "charging"
     assert decision.state.charge_asked is True  # kept: a card charge landing later still goes back
-    charged = decision.state.on(Charged(outcome="charged", reference="RF18539007547034"), PAY_AT).state
+    charged = decision.state.on(Charged(outcome="charged", reference=BANK_REFERENCE), PAY_AT).state
     paid = charged.on(Created(subscriptions={"SUB-Q-000042-1": date(2028, 3, 3)}), PAY_AT)
     assert paid.state.quote.state is QuoteState.PAID
     assert paid.effects[-1] == Refund(key_only=True)  # paid offline: a late card charge under the key goes back

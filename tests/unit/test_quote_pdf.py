@@ -191,8 +191,9 @@ def test_language_dutch_email_bodies_and_the_attached_pdf() -> None:
 
 
 def test_r22_which_messages_carry_the_pdf() -> None:
-    """The quote, its reminders and the paid confirmation do; a superseded quote's message does not."""
-    assert {"quote", "reminder", "pay_reminder", "paid"} == WITH_PDF
+    """The quote, its reminders, the bank transfer's details (R29) and the paid confirmation do; a superseded
+    quote's message does not."""
+    assert {"quote", "reminder", "pay_reminder", "paid", "transfer"} == WITH_PDF
     message = render(acme(), "superseded", None, "q@x", "buyer@acme.example", "<id@x>")
     assert list(message.iter_attachments()) == []
 
@@ -212,3 +213,30 @@ def test_language_writer_keeps_the_command_lines_forms_in_english() -> None:
     )
     assert nl.money(Decimal("2800000"), "JPY").endswith(f"{NBSP}2.800.000") and en.money(None, "EUR") == "-"
     assert Writer("de").language == "en"
+
+
+def awaiting_transfer(quote: Quote) -> Quote:
+    from domain.bank_transfer import rf_reference
+
+    return quote.model_copy(update={"state": QuoteState.ACCEPTED, "transfer_reference": rf_reference(quote.number)})
+
+
+def test_r29_pdf_and_email_of_a_quote_awaiting_a_transfer_show_the_iban_bic_and_rf_reference() -> None:
+    from domain.bank_transfer import printed
+
+    vendor = Vendor.of(
+        "Renewal quotes <quotes@renewals.example>", "https://quotes.example/", ("NL91ABNA0417164300", "ABNANL2A")
+    )
+    quote = awaiting_transfer(acme())
+    reference = printed(quote.transfer_reference or "")
+    pdf = one_line(text_of(quote_pdf.render(quote, vendor)))
+    assert "IBAN NL91 ABNA 0417 1643 00" in pdf and "BIC ABNANL2A" in pdf and reference in pdf
+    message = render(quote, "transfer", None, "q@x", "buyer@acme.example", "<id@x>", vendor=vendor)
+    text = message.get_body(("plain",)).get_content()
+    assert "IBAN: NL91 ABNA 0417 1643 00" in text and f"Payment reference: {reference}" in text
+    assert message["Subject"].startswith(f"Pay by bank transfer: quote {quote.number}")
+    dutch = one_line(text_of(quote_pdf.render(awaiting_transfer(de_vries()), vendor)))
+    assert "betalingskenmerk" in dutch and "NL91 ABNA 0417 1643 00" in dutch
+    # Not awaiting a transfer (or no account configured): no account printed.
+    assert "IBAN" not in one_line(text_of(quote_pdf.render(acme(), vendor)))
+    assert "IBAN" not in one_line(text_of(quote_pdf.render(quote, VENDOR)))

@@ -28,7 +28,9 @@ def _rows() -> dict[str, str]:
 
 def test_every_rule_has_a_row_and_every_built_rule_a_test_on_a_server() -> None:
     rows = _rows()
-    assert sorted(rows) == [f"R{n:02d}" for n in range(1, 25)]
+    built = [f"R{n:02d}" for n in (*range(1, 25), 29)]
+    later = [f"R{n:02d}" for n in range(25, 29)]  # each a row of its own once built, or "not built yet"
+    assert sorted(rule for rule in rows if rule not in later) == built
     for rule, proof in rows.items():
         if proof.startswith("not built yet"):
             continue

@@ -106,3 +106,12 @@ def test_stripe_without_its_api_key_refuses_to_start_naming_the_setting(key: str
     with pytest.raises(BadInput) as refused:
         settings.require_payments()
     assert refused.value.message == "RENEWALS_PAYMENTS=stripe needs STRIPE_API_KEY (Stripe's secret key, sk_...)"
+
+
+def test_r29_the_vendors_iban_and_bic_are_checked_and_compact() -> None:
+    assert Settings().bank_account() == ("NL91ABNA0417164300", "ABNANL2A")
+    assert Settings(vendor_iban="nl91 abna 0417 1643 00").bank_account()[0] == "NL91ABNA0417164300"
+    with pytest.raises(BadInput, match="VENDOR_IBAN: 'NL92ABNA0417164300' is not a valid IBAN"):
+        Settings(vendor_iban="NL92ABNA0417164300").bank_account()
+    with pytest.raises(BadInput, match="VENDOR_BIC: 'ABN' is not a valid BIC"):
+        Settings(vendor_bic="ABN").bank_account()

@@ -32,6 +32,7 @@ PATHS = {
     # QuoteWorkflow
     "quote_paid_with_hold",
     "quote_paid_by_card",
+    "quote_paid_by_bank_transfer",
     "quote_declined_then_paid",
     "quote_edited_then_paid",
     "quote_co_term_paid",
@@ -166,6 +167,20 @@ async def test_record_histories(env: WorkflowEnvironment, pool, hooked) -> None:
         await quote_result(env.client, accepted.number)
         await _save(env.client, f"quote-{expired.number}", "quote_expired")
         await _save(env.client, f"quote-{accepted.number}", "quote_accepted_then_expired")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_bank_transfer_history(env: WorkflowEnvironment, pool, hooked) -> None:
+    """R29: accepted to be paid by bank transfer, then the transfer recorded with its RF reference."""
+    from domain.bank_transfer import rf_reference
+
+    async with quote_stack(env, pool, hooked) as quotes:
+        quote = await quotes.create(request("SUB-1003"), send=True)
+        await quotes.accept(quote.number, bank_transfer=True)
+        await quotes.pay(quote.number, rf_reference(quote.number), amount=quote.total, currency=quote.currency)
+        await quote_result(env.client, quote.number)
+        await _save(env.client, f"quote-{quote.number}", "quote_paid_by_bank_transfer")
 
 
 @pytest.mark.asyncio(loop_scope="session")
