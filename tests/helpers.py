@@ -576,3 +576,11 @@ def worker_with(client: Client, settings: Settings, activities: list, business_f
             for name, queue in queues.items()
         }
     )
+
+
+async def pass_time(env, duration: timedelta, step: timedelta = timedelta(minutes=15)) -> None:
+    """Skip `duration` a step at a time: every retry in between runs, and no one call to the time-skipping
+    server is long (one that must wait out thousands of attempts times out on a slow machine)."""
+    while duration > timedelta(0):
+        await env.sleep(min(step, duration))
+        duration -= step

@@ -11,20 +11,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.quotes import QuoteState
 from tests.faults.scene import Scene
-from tests.helpers import Mailbox, Outage, free_port, quote_stack, scalar, until, webhook_events
+from tests.helpers import Mailbox, Outage, free_port, pass_time, quote_stack, scalar, until, webhook_events
 from workers.serving import serve
 from workers.smtp_sink import start_smtp_sink
 from workers.webhook_sink import PATH, WebhookSink
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DOWN = ("save_quote", "attach_quote", "reserve_terms", "renew_terms", "release_terms", "auto_renew", "detach_quote")
-
-
-async def pass_time(env: WorkflowEnvironment, duration: timedelta, step: timedelta = timedelta(minutes=15)) -> None:
-    """Skip `duration` a step at a time: every retry in between runs, and no one call to the server is long."""
-    while duration > timedelta(0):
-        await env.sleep(min(step, duration))
-        duration -= step
 
 
 def impatient(settings):
@@ -49,7 +42,7 @@ async def test_r20_store_calendar_and_auto_renew_steps_failing_for_two_hours_the
         assert await scalar(pool, "SELECT count(*) FROM renewals") == 0
         assert outage.calls["reserve_terms"] > 20 and outage.calls["auto_renew"] > 10
         outage.down.clear()
-        await env.sleep(timedelta(minutes=3))
+        await pass_time(env, timedelta(minutes=3), step=timedelta(seconds=10))  # 30 workflows go on at once
         await scene.settled(calendars=False)
 
 
