@@ -84,6 +84,8 @@ REQUIRED = {
     "WEBHOOK_SECRET": "hooks",
     "POSTGRES_PASSWORD": "superuser-password",
     "RENEWALS_DB_PASSWORD": "app-password",
+    "VENDOR_IBAN": "DE89370400440532013000",
+    "VENDOR_BIC": "COBADEFFXXX",
 }
 
 
