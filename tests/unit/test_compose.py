@@ -128,7 +128,7 @@ def test_docker_compose_config_is_valid() -> None:
         result, *unset = pool.map(lambda env: compose_config(env, "config", "-q"), envs)
     assert result.returncode == 0, result.stderr
     for name, refused in zip(checked, unset, strict=True):
-        assert refused.returncode != 0 and f"set {name} to a long random string" in refused.stderr, (name, refused)
+        assert refused.returncode != 0 and f"set {name} to " in refused.stderr, (name, refused)
 
 
 def published(config: dict) -> dict[str, list[tuple[str, int]]]:
@@ -348,7 +348,7 @@ def app_env(service: str, env: dict[str, str]) -> dict[str, str]:
 
 def test_compose_stops_without_the_webhook_and_link_secrets() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    passwords = {"POSTGRES_PASSWORD": "p", "RENEWALS_DB_PASSWORD": "r"}
+    passwords = {"POSTGRES_PASSWORD": "p", "RENEWALS_DB_PASSWORD": "r", "VENDOR_IBAN": "i", "VENDOR_BIC": "b"}
     with pytest.raises(Unset, match="WEBHOOK_SECRET"):
         interpolate(text, passwords | {"BUYER_LINK_SECRETS": "links"})
     with pytest.raises(Unset, match="set BUYER_LINK_SECRETS"):
