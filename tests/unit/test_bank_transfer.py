@@ -146,6 +146,7 @@ def test_r29_a_transfer_of_the_wrong_amount_is_refused_with_the_difference() -> 
     assert currency.message == "the transfer is in USD; quote Q-000042 is in EUR; nothing was recorded"
     other = refusal(before.pay(PAY_AT, transfer(reference=rf_reference("Q-000043")), False))
     assert other.message == "RF07000043 is not the payment reference of quote Q-000042; nothing was recorded"
+    assert [err.rule for err in (over, currency, other)] == ["R29", "R29", "R29"]
 
 
 def test_r29_a_plain_offline_reference_still_pays_and_a_card_may_still_pay() -> None:
