@@ -304,16 +304,20 @@ def listen(host: str, port: int, folder: Path | None, as_json: bool) -> None:
             f"WEBHOOK_SECRET is {'empty' if secret is not None else 'not set'}: it is what the signatures are "
             "checked with, and with an empty one anyone can sign a delivery"
         )
-    listening = bound(host, port, PATH)  # held from here on: said to be receiving only once it is
-    sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
-    click.echo(
-        f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; "
-        f"bodies up to {MAX_BODY_BYTES >> 20} MiB; Ctrl-C stops"
-    )
-    try:
+    listening: socket.socket | None = None
+    try:  # Ctrl-C is a normal end at any moment, also before the server has taken over the signal
+        listening = bound(host, port, PATH)  # held from here on: said to be receiving only once it is
+        sink = WebhookSink(folder or var_dir() / "webhooks", secret.get_secret_value(), say=click.echo)
+        click.echo(
+            f"receiving webhooks on http://{host}:{port}{PATH}; events in {sink.folder}; "
+            f"bodies up to {MAX_BODY_BYTES >> 20} MiB; Ctrl-C stops"
+        )
         uvicorn.Server(uvicorn.Config(sink.app(), log_level="warning")).run(sockets=[listening])
-    except KeyboardInterrupt:  # Ctrl-C, once the server stopped: a normal end, as with uvicorn.run
+    except KeyboardInterrupt:
         pass
+    finally:
+        if listening is not None:
+            listening.close()
 
 
 def bound(host: str, port: int, path: str) -> socket.socket:

@@ -104,10 +104,36 @@ def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]
         stderr=subprocess.STDOUT,
         text=True,
     )
+    said = ""
+    try:
+        until_listening(listener, port, timeout=20)
+        said = listener.stdout.readline() if listener.stdout else ""
+    finally:
+        listener.send_signal(signal.SIGINT)
+        output = said + listener.communicate(timeout=20)[0]
+    assert listener.returncode == 0, output
+    assert output.startswith(f"receiving webhooks on http://127.0.0.1:{port}/webhooks")
+
+
+def test_webhooks_listen_stopped_the_moment_it_listens_ends_cleanly(cli_env: dict[str, str]) -> None:
+    """Ctrl-C that comes before the server has taken over the signal is a normal end too, never 'Aborted!'."""
+    import signal
+    import subprocess
+
+    from tests.helpers import BIN
+
+    port = free_port()
+    listener = subprocess.Popen(
+        [str(BIN / "renewals"), "webhooks", "listen", "--port", str(port)],
+        env=cli_env | {"WEBHOOK_SECRET": "whsec_t"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         until_listening(listener, port, timeout=20)
     finally:
         listener.send_signal(signal.SIGINT)
         output = listener.communicate(timeout=20)[0]
     assert listener.returncode == 0, output
-    assert output.startswith(f"receiving webhooks on http://127.0.0.1:{port}/webhooks")
+    assert "Aborted" not in output and "Traceback" not in output
