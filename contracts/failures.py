@@ -57,3 +57,12 @@ def message_of(err: BaseException) -> str:
     if isinstance(cause, FailureError) and cause.message:
         return cause.message
     return str(cause or err)
+
+
+def action_url_of(err: BaseException) -> str | None:
+    """Where the buyer authenticates a charge the provider has not decided (ChargeUnknown's detail), if any."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.type == Failure.CHARGE_UNKNOWN and cause.details:
+        url = cause.details[0]
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+    return None

@@ -405,6 +405,14 @@ class QuoteAggregate(BaseModel):
     def _charged(self, reply: Charged, now: datetime) -> Decision["QuoteAggregate"]:
         if reply.outcome == "charged":
             return self._money_taken(reply.reference or "", now)
+        if reply.outcome == "unknown" and reply.action_url:  # the buyer authenticates at their bank first
+            new = self._copy()
+            assert new.payment is not None
+            new.payment.stage = "confirming"
+            new.payment.announced = True
+            new._change(payment_action_url=reply.action_url)
+            find = Find(amount=new.quote.total, currency=new.quote.currency)
+            return Decision(new, [new._save("payment pending"), Pause(seconds=ASK_AGAIN_SECONDS), find])
         if reply.outcome == "unknown":  # asked by the key until the provider says (R20)
             new = self._copy()
             assert new.payment is not None
@@ -606,7 +614,10 @@ class QuoteAggregate(BaseModel):
 
     def _change(self, **changes: object) -> None:
         """The quote after a change, validated whole, one revision on."""
-        self.quote = Quote.model_validate({**dict(self.quote), **changes, "revision": self.quote.revision + 1})
+        changed = {**dict(self.quote), **changes, "revision": self.quote.revision + 1}
+        if changed["payment"] is None:  # no payment going on: nowhere to authenticate one
+            changed["payment_action_url"] = None
+        self.quote = Quote.model_validate(changed)
 
     def _copy(self) -> "QuoteAggregate":
         return self.model_copy(deep=True)

@@ -197,6 +197,7 @@ class Charged(BaseModel):
     outcome: Literal["charged", "declined", "refunded", "unknown"]
     reference: str | None = None
     message: str = ""
+    action_url: str | None = None  # unknown until the buyer authenticates there (3-D Secure)
 
 
 class Found(BaseModel):

@@ -121,6 +121,8 @@ class Quote(BaseModel):
     payment_reference: str | None = None
     # R20: "pending" while a payment's outcome is not yet known (the provider down, its answer lost).
     payment: Literal["pending"] | None = None
+    # While pending: where the buyer confirms the payment with their bank (3-D Secure at the provider).
+    payment_action_url: str | None = None
     # R29: the buyer chose to pay by bank transfer; the ISO 11649 reference (RF..) the transfer must carry.
     transfer_reference: str | None = None
     ended_at: datetime | None = None
@@ -198,6 +200,8 @@ class Quote(BaseModel):
         )
         # R29: only once the buyer chose to pay by bank transfer.
         transfer = {"transfer_reference": self.transfer_reference} if self.transfer_reference else {}
+        # While the buyer must confirm the payment with their bank (3-D Secure): where they do it.
+        action = {"payment_action_url": self.payment_action_url} if self.payment_action_url else {}
         view = QuoteJson(
             number=self.number,
             state=self.state.value,
@@ -233,6 +237,7 @@ class Quote(BaseModel):
             revised_by=self.revised_by,
             **cancelled,
             **transfer,
+            **action,
         )
         return view.model_dump(exclude_unset=True)
 

@@ -9,10 +9,13 @@ connection is an outage, or, once a confirm was sent, an outcome not known yet.
 
 import json
 import logging
+import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import stripe
+from stripe.params import SetupIntentCreateParams
 
 from domain.money import from_minor, to_minor
 from payments.gateway import (
@@ -38,6 +41,9 @@ THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 UNDECIDED = frozenset({"processing", "requires_action", "requires_capture"})
 REFUNDED = frozenset({"succeeded", "pending"})
 TIMEOUT_SECONDS = 10.0
+# How long a buyer sent to their bank's authentication page (3-D Secure) has to come back: after it the
+# payment is cancelled at Stripe and the quote can be paid again.
+AUTHENTICATION_WINDOW = timedelta(hours=1)
 
 
 def exponent(currency: str) -> int:
@@ -105,11 +111,44 @@ class StripeGateway:
 
     async def find(self, idempotency_key: str) -> Charge | None:
         intent = await self._stored(idempotency_key)
+        if intent is not None and intent.status == "requires_action" and self._abandoned(intent):
+            intent = await self._cancel(intent)
         if intent is None or intent.status in ("requires_payment_method", "requires_confirmation", "canceled"):
             return None
         if intent.status in UNDECIDED:
             raise _pending(intent, idempotency_key)
         return await self._charge(intent)
+
+    async def card_setup(self, quote_number: str) -> str:
+        """The client secret of a SetupIntent, with which Stripe.js turns the card typed in Stripe's own field into
+        a PaymentMethod (`pm_...`) in the buyer's browser: the pay page posts only that id here."""
+        params: SetupIntentCreateParams = {
+            "usage": "on_session",
+            "metadata": {"quote": quote_number},
+        }
+        try:
+            setup = await self.client.v1.setup_intents.create_async(params)
+        except stripe.StripeError as err:
+            raise ProviderUnavailable(
+                f"Stripe did not prepare a card payment for {quote_number}: {_said(err)}"
+            ) from None
+        return str(setup.client_secret)
+
+    def _abandoned(self, intent: Any) -> bool:
+        """A buyer sent to authenticate (3-D Secure) who has not come back in AUTHENTICATION_WINDOW will not."""
+        return time.time() - float(intent.created or 0) > AUTHENTICATION_WINDOW.total_seconds()
+
+    async def _cancel(self, intent: Any) -> Any:
+        """The abandoned authentication is cancelled, so nothing can charge it later; one that completed meanwhile
+        refuses to be cancelled, and is what Stripe shows now."""
+        try:
+            return await self.client.v1.payment_intents.cancel_async(
+                intent.id, {"cancellation_reason": "abandoned"}, {"idempotency_key": f"cancel-{intent.id}"}
+            )
+        except stripe.InvalidRequestError:
+            return await self._retrieve(intent.id)
+        except stripe.StripeError as err:
+            raise ProviderUnavailable(f"Stripe did not cancel {intent.id}: {_said(err)}") from None
 
     async def refund(self, idempotency_key: str) -> bool:
         """The whole charge, once: under its own key, and not at all when Stripe shows it refunded already."""

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # Stripe.js's key (pk_...), with which the pay page turns the card typed in Stripe's field into a pm_... id.
+    stripe_publishable_key: str | None = None
     # How long a buyer waits for a payment before hearing it is being confirmed (R20).
     payment_wait_seconds: float = Field(default=20.0, gt=0, le=300)
     # R22: the days before a sent or accepted quote expires that its recipients are reminded, e.g. "7,1";
@@ -201,6 +203,20 @@ class Settings(BaseSettings):
         if self.renewals_payments != "stripe" or not self.stripe_webhook_secret:
             return None
         return self.stripe_webhook_secret.get_secret_value() or None
+
+    def stripe_checkout_if_on(self) -> tuple[str, str] | None:
+        """With Stripe: the publishable key and Stripe.js's address (`<STRIPE_API_BASE>/js.stripe.com/v3/` for a
+        local localstripe), which the pay page loads; None with the fake, whose card form is the product's own."""
+        if self.renewals_payments != "stripe":
+            return None
+        key = (self.stripe_publishable_key or "").strip()
+        if not key.startswith("pk_"):
+            raise BadInput(
+                "RENEWALS_PAYMENTS=stripe needs STRIPE_PUBLISHABLE_KEY (Stripe's publishable key, pk_...): the pay "
+                "page collects the card with it"
+            )
+        base = (self.stripe_api_base or "").rstrip("/")
+        return key, f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/"
 
     def require_stripe_key(self) -> str:
         """STRIPE_API_KEY, which RENEWALS_PAYMENTS=stripe cannot start without (exit 2, naming both)."""

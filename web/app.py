@@ -26,6 +26,7 @@ from web.documents import router as pdf_router
 from web.input_guard import InputGuard
 from web.security import BodyLimit, PostLimit, SecurityHeaders, redact_access_log
 from web.security_headers import StrictTransportSecurity
+from web.stripe_checkout import StripeCheckout, stripe_checkout_of
 
 HERE = Path(__file__).parent
 
@@ -41,19 +42,22 @@ def create_app(
     account_factory: Callable[[], AccountService] | None = None,
     vendor: Vendor | None = None,
     stripe_webhook_secret: str | None = None,
+    stripe_checkout: StripeCheckout | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
     `body_limit`: the largest body the API and the pages' forms take, in bytes; `account_factory()` the
     buyer's account service (R24), whose pages are served only when it is given; `vendor`, who the quote PDF
     is from (`vendor_of(settings)`, as the worker's emails have it); `stripe_webhook_secret`, with Stripe on,
-    serves `POST /webhooks/stripe` (web/stripe_webhooks.py)."""
+    serves `POST /webhooks/stripe` (web/stripe_webhooks.py); `stripe_checkout`, with Stripe on, makes the pay
+    page take the card in Stripe.js's field (web/stripe_checkout.py)."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
     app.state.gateway = gateway_factory
     app.state.post_limit = post_limit or PostLimit()
     app.state.vendor = vendor or DEFAULT_VENDOR
+    app.state.stripe_checkout = stripe_checkout
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if api is not None:
         api.include_router(api_router)
@@ -132,4 +136,5 @@ def app_from_settings() -> FastAPI:
         account_factory=lambda: state["app"].account,
         vendor=vendor_of(settings),
         stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
+        stripe_checkout=stripe_checkout_of(settings),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Cookie, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -25,11 +25,12 @@ from domain.buyer_words import quotes_named, sent_to, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
-from payments.gateway import Card
+from payments.gateway import Card, CollectsCardInBrowser, ProviderUnavailable
 from services.quotes import QuoteService
 from web import i18n, texts
 from web.deps import Gateway, Limit, Quotes, Signer
 from web.input_guard import ControlCharacter
+from web.stripe_checkout import StripeCheckout, payment_method_of
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -56,6 +57,10 @@ PLAIN = {
 Field = Annotated[str, Form()]
 # How many ended quotes the quotes page lists below the active ones (the last to end first).
 ENDED_SHOWN = 20
+# Holds the quote's link while its buyer authenticates a payment at their bank (3-D Secure), for the way back:
+# only for the return path, only for an hour, never readable by a script.
+AUTHENTICATING = "renewals_authenticating"
+AUTHENTICATING_SECONDS = 3600
 
 router = APIRouter(include_in_schema=False)
 
@@ -123,7 +128,7 @@ def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, s
     )
 
 
-def pay_page(
+async def pay_page(
     request: Request,
     quote: Quote,
     token: str,
@@ -131,10 +136,21 @@ def pay_page(
     status: int,
     errors: list[str],
     field_errors: dict[str, str] | None = None,
-):
+) -> HTMLResponse:
     """The card form; `field_errors` are each shown next to their field (`holder`, `card_number`, `expiry`,
-    `cvc`), `errors` above the form. Nothing typed is sent back: the card is typed again."""
-    return page(
+    `cvc`), `errors` above the form. Nothing typed is sent back: the card is typed again. With Stripe, the card
+    is typed in Stripe.js's field, confirmed with a SetupIntent made for this page (web/stripe_checkout.py)."""
+    checkout: StripeCheckout | None = getattr(request.app.state, "stripe_checkout", None)
+    card_secret = None
+    if checkout is not None:
+        gateway = request.app.state.gateway()
+        try:
+            if isinstance(gateway, CollectsCardInBrowser):
+                card_secret = await gateway.card_setup(quote.number)
+        except ProviderUnavailable:
+            errors = [*errors, tr(request, UNAVAILABLE)]
+            status = 503 if status == 200 else status
+    response = page(
         request,
         "pay.html",
         status,
@@ -143,7 +159,15 @@ def pay_page(
         csrf=signer.csrf(token),
         errors=errors,
         field_errors=field_errors or {},
+        stripe=checkout,
+        card_secret=card_secret,
     )
+    if checkout is not None:
+        response.headers["content-security-policy"] = checkout.policy()
+    return response
+
+
+UNAVAILABLE = _("Card payment is not available just now. Try again in a few minutes, or pay by bank transfer.")
 
 
 def unreadable(request: Request, _problem: ControlCharacter) -> HTMLResponse:
@@ -368,7 +392,7 @@ async def payment_form(request: Request, number: str, quotes: Quotes, signer: Si
         return forbidden(request, str(err))
     if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED) or quote.payment == "pending":
         return RedirectResponse(quote_url(number, token), status_code=303)
-    return pay_page(request, quote, token, signer, 200, [])
+    return await pay_page(request, quote, token, signer, 200, [])
 
 
 @router.post("/quotes/{number}/pay")
@@ -385,9 +409,12 @@ async def pay(
     card_number: Field = "",
     expiry: Field = "",
     cvc: Field = "",
+    payment_method: Field = "",
 ) -> Response:
-    """Accept and pay: the card goes to the gateway, which gives a token; the quote's workflow gets only
-    the token, and charges it after it reserved every term (R16). A declined card leaves it accepted."""
+    """Accept and pay: the card goes to the gateway, which gives a token (with Stripe, Stripe.js made the
+    PaymentMethod in the browser and only its id is posted); the quote's workflow gets only the token, and
+    charges it after it reserved every term (R16). A declined card leaves it accepted; a card whose bank asks
+    the buyer to authenticate (3-D Secure) sends them there, and back to `/quotes/<number>/authenticated`."""
     try:
         quote = await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
     except LinkRefused as err:
@@ -396,28 +423,101 @@ async def pay(
         return paid_or_ended(request, quote, token)
     if quote.payment == "pending":
         return quote_page(request, quote, token, signer, 409)
-    try:
-        card = Card.model_validate(
-            {"holder": holder, "number": card_number, "expiry": expiry, "cvc": cvc}, context={"today": now().date()}
-        )
-    except ValidationError as err:
-        return pay_page(request, quote, token, signer, 422, [], card_errors(request, err))
+    if getattr(request.app.state, "stripe_checkout", None) is not None:
+        method = payment_method_of(payment_method)
+        if method is None:
+            return await pay_page(request, quote, token, signer, 422, [tr(request, CARD_FIELD_EMPTY)])
+    else:
+        try:
+            card = Card.model_validate(
+                {"holder": holder, "number": card_number, "expiry": expiry, "cvc": cvc},
+                context={"today": now().date()},
+            )
+        except ValidationError as err:
+            return await pay_page(request, quote, token, signer, 422, [], card_errors(request, err))
+        method = None
     if quote.state is QuoteState.DRAFT:
         return quote_page(request, quote, token, signer, 409, error=tr(request, PLAIN["lifecycle"]))
-    payment_method = await gateway.tokenize(card)
+    if method is None:
+        method = await gateway.tokenize(card)
     try:
-        await quotes.accept(number, pay=True, payment_method=payment_method)
+        answered = await quotes.accept(number, pay=True, payment_method=method)
     except PaymentDeclined as err:
         quote = await quotes.show(number)
         text = declined_text(request, err)
-        return pay_page(request, quote, token, signer, 402, [text])
+        return await pay_page(request, quote, token, signer, 402, [text])
     except Refused as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
             return paid_or_ended(request, quote, token)
         text = await refusal_text(request, err, quote, quotes, holder_of(signer, number, token))
         return quote_page(request, quote, token, signer, 409, error=text)
+    if answered.payment_action_url:
+        return to_authenticate(request, answered, token)
     return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
+
+
+CARD_FIELD_EMPTY = _("Enter your card in the card field, then press the button again.")
+
+
+def to_authenticate(request: Request, quote: Quote, token: str) -> Response:
+    """To the bank's authentication page (3-D Secure); the link's token is kept in a cookie of the return path
+    only, so that coming back shows this quote without the token in any address the bank sees."""
+    assert quote.payment_action_url is not None
+    response = RedirectResponse(quote.payment_action_url, status_code=303)
+    response.set_cookie(
+        AUTHENTICATING,
+        token,
+        max_age=AUTHENTICATING_SECONDS,
+        path=f"/quotes/{quote.number}/authenticated",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",  # sent on the bank's top-level redirect back, never on another site's request
+    )
+    return response
+
+
+@router.get("/quotes/{number}/authenticate", response_class=HTMLResponse)
+async def authenticate(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
+    """The quote page's "Confirm the payment with your bank": to the bank's page, as after "Accept and pay"."""
+    try:
+        quote = await quote_for(quotes, signer, number, token)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    if quote.payment_action_url is None:
+        return RedirectResponse(quote_url(number, token), status_code=303)
+    return to_authenticate(request, quote, token)
+
+
+@router.get("/quotes/{number}/authenticated", response_class=HTMLResponse)
+async def authenticated(
+    request: Request,
+    number: str,
+    quotes: Quotes,
+    signer: Signer,
+    token: Annotated[str, Cookie(alias=AUTHENTICATING)] = "",
+) -> Response:
+    """Back from the bank (3-D Secure): the quote's workflow asks the provider now (R20) and the buyer sees their
+    quote, which shows the outcome once it is known. Without this browser's cookie (another browser, an hour
+    later) the page only says the payment is being confirmed: Stripe's webhook tells the workflow anyway."""
+    try:
+        signer.verify_quote(token, number, now())
+    except LinkRefused:
+        text = tr(request, AUTHENTICATED)
+        return message(request, 200, tr(request, _("Thank you")), text)
+    try:
+        await quotes.check_payment(number)
+    except BadInput:  # ended meanwhile: its page says how
+        pass
+    response = RedirectResponse(quote_url(number, token), status_code=303)
+    response.delete_cookie(AUTHENTICATING, path=f"/quotes/{number}/authenticated")
+    return response
+
+
+AUTHENTICATED = _(
+    "Your payment is being confirmed with the payment provider. You will get an email once it is paid; the link "
+    "in your quote email shows the quote and its outcome."
+)
 
 
 @router.get("/customers/{csn}/quotes", response_class=HTMLResponse)

@@ -36,6 +36,7 @@ from web.api import RateLimit, create_api
 from web.app import create_app
 from web.dev_mail import enable_dev_pages
 from web.documents import vendor_of
+from web.stripe_checkout import stripe_checkout_of
 from workers.build_check import OlderBuild, check_build
 from workers.demo_data import ACME, demo_data
 from workers.recovery import recover
@@ -460,6 +461,7 @@ async def run_dev_stack(
     )
     api_keys = stack.settings.api_keys()  # before anything starts: a malformed entry stops here (exit 2)
     stack.settings.require_payments()  # so does RENEWALS_PAYMENTS=stripe without STRIPE_API_KEY
+    stack.settings.stripe_checkout_if_on()  # or without STRIPE_PUBLISHABLE_KEY, which the pay page needs
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -528,6 +530,7 @@ async def run_dev_stack(
                 account_factory=lambda: app.account,
                 vendor=vendor_of(settings),
                 stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
+                stripe_checkout=stripe_checkout_of(settings),
             )
             enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))

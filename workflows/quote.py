@@ -212,7 +212,12 @@ class QuoteWorkflow:
         payment = asyncio.create_task(self._decide(lambda now: self.agg.pay(now, command, accepting)))
         self.effects.outbox.append(payment)
         try:
-            await workflow.wait_condition(payment.done, timeout=self.payment_wait)
+            # A buyer to authenticate at their bank (3-D Secure) is sent there at once.
+            await workflow.wait_condition(
+                lambda: payment.done() or self.agg.quote.payment_action_url is not None, timeout=self.payment_wait
+            )
+            if not payment.done():
+                return self.agg.quote
         except TimeoutError:
             overdue = self.agg.payment_overdue()  # written in the background: the store may be down
             self._take(overdue.state)

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionActivities,
         TermsInput,
     )
-    from contracts.failures import Failure, classify, message_of
+    from contracts.failures import Failure, action_url_of, classify, message_of
     from domain.calendar_aggregate import Owner, TermRefusal
     from domain.quote_effects import (
         ANNOUNCED,
@@ -220,7 +220,7 @@ class QuoteEffects:
             if kind is Failure.CHARGE_REFUNDED:
                 return Charged(outcome="refunded", message=message_of(err))
             workflow.logger.info("quote %s: the charge's outcome is not known (%s)", self.number, message_of(err))
-            return Charged(outcome="unknown", message=message_of(err))
+            return Charged(outcome="unknown", message=message_of(err), action_url=action_url_of(err))
         return Charged(outcome="charged", reference=taken.reference)
 
     async def _find(self, effect: Find) -> Found:

@@ -4,6 +4,7 @@ idempotent replays, a 500, a timeout after the charge, a decline with its declin
 (requires_action), and a refund Stripe has not confirmed."""
 
 import itertools
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import parse_qs
@@ -20,7 +21,7 @@ from payments.gateway import (
     PaymentPending,
     ProviderUnavailable,
 )
-from payments.stripe import StripeGateway
+from payments.stripe import AUTHENTICATION_WINDOW, StripeGateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 KEY = "quote-Q-000042"
@@ -71,6 +72,7 @@ class FakeStripe:
                 "status": "requires_payment_method",
                 "next_action": None,
                 "last_payment_error": None,
+                "created": int(time.time()),
             }
             self.intents[intent["id"]] = intent
             return httpx.Response(200, json=intent)
@@ -88,6 +90,16 @@ class FakeStripe:
                     },
                 }
             return httpx.Response(200, json=intent)
+        if method == "POST" and parts[-1:] == ["cancel"]:
+            intent = self.intents[parts[1]]
+            if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+                message = f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}."
+                return httpx.Response(400, json={"error": {"type": "invalid_request_error", "message": message}})
+            intent |= {"status": "canceled", "next_action": None, "cancellation_reason": form["cancellation_reason"]}
+            return httpx.Response(200, json=intent)
+        if method == "POST" and parts == ["setup_intents"]:
+            setup = {"id": "seti_1", "object": "setup_intent", "client_secret": "seti_1_secret_x", "usage": form["usage"]}
+            return httpx.Response(200, json=setup | {"metadata": {"quote": form["metadata[quote]"]}})
         if method == "POST" and parts == ["refunds"]:
             refund = {"id": f"re_{next(self.ids)}", "object": "refund", "payment_intent": form["payment_intent"]}
             self.refunds.append(refund | {"status": self.refund_status})
@@ -190,6 +202,43 @@ async def test_r20_requires_action_sends_the_buyer_to_stripe_and_stays_pending(g
         await gateway.find(KEY)
     fake.intents["pi_1"] |= {"status": "succeeded", "next_action": None}  # the buyer authenticated
     assert (await gateway.find(KEY)).id == "pi_1"  # type: ignore[union-attr]
+
+
+async def test_r20_an_authentication_abandoned_for_the_window_is_cancelled_and_nothing_was_charged(gateway, fake) -> None:
+    fake.confirm_status = "requires_action"
+    with pytest.raises(ActionRequired):
+        await gateway.charge(REQUEST)
+    fake.intents["pi_1"]["created"] -= AUTHENTICATION_WINDOW.total_seconds() - 60
+    with pytest.raises(PaymentPending):  # within the window: still the buyer's to complete
+        await gateway.find(KEY)
+    fake.intents["pi_1"]["created"] -= 120
+    assert await gateway.find(KEY) is None  # cancelled at Stripe: nothing can charge it later
+    assert fake.intents["pi_1"]["status"] == "canceled"
+    assert fake.intents["pi_1"]["cancellation_reason"] == "abandoned"
+    assert [key for method, path, key in fake.calls if path.endswith("/cancel")] == ["cancel-pi_1"]
+
+
+async def test_r20_an_authentication_completed_as_it_is_cancelled_counts_as_charged(gateway, fake) -> None:
+    fake.confirm_status = "requires_action"
+    with pytest.raises(ActionRequired):
+        await gateway.charge(REQUEST)
+    fake.intents["pi_1"]["created"] -= AUTHENTICATION_WINDOW.total_seconds() + 60
+
+    def completed_first(request: httpx.Request, fake: FakeStripe) -> None:
+        fake.intents["pi_1"] |= {"status": "succeeded", "next_action": None}  # the buyer came back just now
+        return None
+
+    fake.faults[("POST", "/cancel")] = [completed_first]
+    charge = await gateway.find(KEY)
+    assert charge is not None and charge.id == "pi_1" and not charge.refunded
+
+
+async def test_card_setup_gives_stripe_js_a_secret_for_this_quote_only(gateway, fake) -> None:
+    assert await gateway.card_setup("Q-000042") == "seti_1_secret_x"
+    assert [(m, p) for m, p, _ in fake.calls] == [("POST", "/v1/setup_intents")]
+    fake.faults[("POST", "/setup_intents")] = [server_error]
+    with pytest.raises(ProviderUnavailable):
+        await gateway.card_setup("Q-000042")
 
 
 async def test_r20_a_pending_refund_counts_as_money_going_back(gateway, fake) -> None:
