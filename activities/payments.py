@@ -101,7 +101,7 @@ class PaymentActivities:
         except CardDeclined as err:
             raise failure(Failure.DECLINED, str(err)) from None
         except ActionRequired as err:  # not decided until the buyer authenticates: the page sends them there
-            raise failure(Failure.CHARGE_UNKNOWN, str(err), err.url) from None
+            raise failure(Failure.AUTHENTICATE, str(err), err.url) from None
         except OutcomeUnknown as err:
             raise failure(Failure.CHARGE_UNKNOWN, str(err)) from None
         _check_refunded(charge, key)

@@ -17,6 +17,7 @@ class Failure(StrEnum):
     DECLINED = "PaymentDeclined"  # the provider said no: nothing was charged
     PAYMENT_FAILED = "PaymentFailed"  # the provider confirmed that nothing was charged
     CHARGE_UNKNOWN = "ChargeUnknown"  # the provider's answer was lost: asked again by key (R20)
+    AUTHENTICATE = "AuthenticationRequired"  # the buyer confirms the charge at their bank first (the URL, detail)
     CHARGE_REFUNDED = "ChargeRefunded"  # the key's charge was refunded: the quote cannot be paid again
     MISSING_PRICE = "MissingPrice"  # the price book has no price for a line
     INVALID_DATA = "InvalidData"  # a row or record that does not validate: the next attempt fails alike
@@ -60,9 +61,9 @@ def message_of(err: BaseException) -> str:
 
 
 def action_url_of(err: BaseException) -> str | None:
-    """Where the buyer authenticates a charge the provider has not decided (ChargeUnknown's detail), if any."""
+    """Where the buyer authenticates a charge the provider has not decided (AuthenticationRequired's detail)."""
     cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError) and cause.type == Failure.CHARGE_UNKNOWN and cause.details:
+    if isinstance(cause, ApplicationError) and cause.type == Failure.AUTHENTICATE and cause.details:
         url = cause.details[0]
         return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
     return None

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts import quote as quote_contract
 from contracts import subscription as calendar
 from domain.money import format_money
-from payments.gateway import Charge, PaymentGateway, idempotency_key
+from payments.gateway import Charge, PaymentGateway, PaymentPending, idempotency_key
 from store import audit as store
 from store.pool import Pool
 
@@ -72,8 +72,18 @@ async def audit(
         open_ids = await store.open_subscription_ids(conn)
     pending = [q["number"] for q in quotes if q["payment"] == "pending" and q["state"] not in TERMINAL]
     checked = [q for q in quotes if q["number"] not in pending]
-    charges = {q["number"]: await gateway.find(idempotency_key(q["number"])) for q in checked}
+    charges: dict[str, Charge | None] = {}
+    undecided: list[Violation] = []
+    for q in checked:
+        try:
+            charges[q["number"]] = await gateway.find(idempotency_key(q["number"]))
+        except PaymentPending as err:  # the provider has not decided a payment the quote no longer waits for
+            undecided.append(
+                Violation(kind="charge", subject=q["number"], detail=f"{q['number']} is {q['state']}, but {err}")
+            )
+    checked = [q for q in checked if q["number"] in charges]
     violations = [
+        *undecided,
         *[v for q in checked for check in MONEY_CHECKS for v in check(q, charges[q["number"]])],
         *_terms(paid_lines, renewals),
         *_claims(claims),

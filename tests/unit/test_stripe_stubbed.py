@@ -98,7 +98,12 @@ class FakeStripe:
             intent |= {"status": "canceled", "next_action": None, "cancellation_reason": form["cancellation_reason"]}
             return httpx.Response(200, json=intent)
         if method == "POST" and parts == ["setup_intents"]:
-            setup = {"id": "seti_1", "object": "setup_intent", "client_secret": "seti_1_secret_x", "usage": form["usage"]}
+            setup = {
+                "id": "seti_1",
+                "object": "setup_intent",
+                "client_secret": "seti_1_secret_x",
+                "usage": form["usage"],
+            }
             return httpx.Response(200, json=setup | {"metadata": {"quote": form["metadata[quote]"]}})
         if method == "POST" and parts == ["refunds"]:
             refund = {"id": f"re_{next(self.ids)}", "object": "refund", "payment_intent": form["payment_intent"]}
@@ -204,7 +209,9 @@ async def test_r20_requires_action_sends_the_buyer_to_stripe_and_stays_pending(g
     assert (await gateway.find(KEY)).id == "pi_1"  # type: ignore[union-attr]
 
 
-async def test_r20_an_authentication_abandoned_for_the_window_is_cancelled_and_nothing_was_charged(gateway, fake) -> None:
+async def test_r20_an_authentication_abandoned_for_the_window_is_cancelled_and_nothing_was_charged(
+    gateway, fake
+) -> None:
     fake.confirm_status = "requires_action"
     with pytest.raises(ActionRequired):
         await gateway.charge(REQUEST)
