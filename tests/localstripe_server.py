@@ -2,6 +2,7 @@
 --port N [--from-scratch]`. Three things differ from plain localstripe, each to behave as Stripe does:
 - its store is pickled to STORE, a file of its own (localstripe always writes /tmp/localstripe.pickle, which
   two test processes would share);
+- `DELETE /_config/data` forgets the webhook endpoints too;
 - confirm takes what Stripe's takes (`payment_method`, `return_url`), and cancel a `cancellation_reason`;
 - a card that needs 3-D Secure, confirmed with a `return_url`, gets Stripe's `redirect_to_url` next action: a
   page of this server (`/_config/3ds/<intent>`) where the buyer completes or fails the authentication and is
@@ -15,7 +16,7 @@ import sys
 from urllib.parse import urlencode
 
 from aiohttp import web
-from localstripe import resources
+from localstripe import resources, webhooks
 
 STORE = sys.argv.pop(1)
 PORT = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 8420
@@ -77,6 +78,14 @@ async def authenticate(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"{target}{joiner}{urlencode({'payment_intent': id, 'redirect_status': status})}")
 
 
+def clear(self: resources.Store) -> None:
+    """`DELETE /_config/data` empties the webhooks too: a test's endpoint never gets the next test's events."""
+    CLEAR(self)
+    webhooks._webhooks.clear()
+
+
+CLEAR = resources.Store.clear
+resources.Store.clear = clear  # type: ignore[method-assign]
 CONFIRM = resources.PaymentIntent._api_confirm
 CANCEL = resources.PaymentIntent._api_cancel
 resources.Store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]

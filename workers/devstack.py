@@ -439,7 +439,16 @@ def write_env_file(path: Path, stack: DevStack) -> None:
         f"WEBHOOK_URLS={settings.webhook_urls or ''}",
         f"WEBHOOK_SECRET={settings.webhook_secret.get_secret_value() if settings.webhook_secret else ''}",
         f"RENEWALS_DEV_PID={os.getpid()}",
+        # The provider the stack pays with: the other terminals' `renewals ops audit` must ask the same one.
+        f"RENEWALS_PAYMENTS={settings.renewals_payments}",
     ]
+    if settings.renewals_payments == "stripe":
+        lines += [
+            f"STRIPE_API_KEY={settings.require_stripe_key()}",
+            f"STRIPE_PUBLISHABLE_KEY={settings.stripe_publishable_key or ''}",
+            f"STRIPE_WEBHOOK_SECRET={settings.stripe_webhook_secret_if_on() or ''}",
+            f"STRIPE_API_BASE={settings.stripe_api_base or ''}",
+        ]
     write_private(path, "\n".join(lines) + "\n")
 
 

@@ -11,6 +11,14 @@ from tests.readme import Step, mismatch, readme_steps
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUN = ["Walkthrough on the demo data", "Backend API"]
+STRIPE_RUN = ["Paying with Stripe (locally)"]
+# What the README's first Stripe command block gives `make run` (the test's localstripe is on a free port).
+STRIPE = {
+    "RENEWALS_PAYMENTS": "stripe",
+    "STRIPE_API_KEY": "sk_test_local",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_local",
+    "STRIPE_WEBHOOK_SECRET": "whsec_local",
+}
 
 
 def script(steps: list[Step], out: Path) -> str:
@@ -41,6 +49,35 @@ def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess,
         if (problem := mismatch(step, printed, status)) is not None:
             problems.append(problem)
     problems += banner_problems(dev)
+    assert not problems, "\n\n".join(problems)
+    assert dev.ctrl_c() == 0
+
+
+def test_readme_stripe_walkthrough_pays_refunds_after_a_supersede_and_records_a_transfer_audit_clean(
+    dev: DevProcess, localstripe: str
+) -> None:
+    """ "Paying with Stripe (locally)": its three commands done as it says (localstripe, its webhook, `make run`
+    with Stripe's settings), then each step in a second terminal that has only var/dev.env."""
+    import httpx
+
+    steps = readme_steps(README, STRIPE_RUN)
+    assert len(steps) > 15 and sum(bool(s.expected) for s in steps) > 8, "the README test found too few steps"
+    terminal = dict(dev.env)
+    dev.env = dev.env | STRIPE | {"STRIPE_API_BASE": localstripe}
+    dev.start(seed=True)
+    web = f"http://localhost:{dev.port('--web-port')}"
+    hook = {"url": f"{web}/webhooks/stripe", "secret": STRIPE["STRIPE_WEBHOOK_SECRET"]}
+    httpx.post(f"{localstripe}/_config/webhooks/renewals", data=hook, timeout=5).raise_for_status()
+    out = dev.var.parent / "readme"
+    out.mkdir()
+    env = terminal | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash"], input=script(steps, out), text=True, env=env, cwd=dev.var.parent, timeout=300)
+    problems = []
+    for n, step in enumerate(steps):
+        printed = (out / f"{n}.out").read_text(errors="replace") if (out / f"{n}.out").exists() else ""
+        status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
+        if (problem := mismatch(step, printed, status)) is not None:
+            problems.append(problem)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
 

@@ -10,7 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.errors import PaymentDeclined
 from domain.quotes import QuoteState
-from tests.helpers import quote_result, quote_stack, request
+from store.loader import load
+from tests.helpers import calendar, quote_result, quote_stack, request, rows, subscription_row, subscriptions
+from workers.demo_data import demo_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 AUTH = {"Authorization": "Bearer sk_test_local"}
@@ -121,3 +123,49 @@ async def test_r20_a_failed_3d_secure_ends_the_payment_with_nothing_charged_and_
     async with httpx.AsyncClient(base_url=localstripe, headers=AUTH) as api:
         intents = (await api.get("/v1/payment_intents")).json()["data"]
     assert [(i["id"], i["status"]) for i in intents] == [(paid.payment_reference, "succeeded")]  # one per quote
+
+
+async def test_r20_a_card_authenticated_after_its_quote_was_superseded_is_refunded_in_full_and_audit_is_clean(
+    env: WorkflowEnvironment, pool, stripe_settings, localstripe: str
+) -> None:
+    """The buyer is at their bank (3-D Secure) when the source renews the term elsewhere (R18): the quote is
+    superseded; the money Stripe then takes goes back, whole, once, and nothing is renewed twice."""
+    from payments.stripe import StripeGateway
+    from services.audit import audit
+
+    async with quote_stack(env, pool, stripe_settings) as quotes:
+        data = demo_data((await env.get_current_time()).date())
+        end = (await subscription_row(pool, "SUB-1001"))["end_date"]
+        await subscriptions(env, pool, stripe_settings).sync()
+        quote = await quotes.create(request("SUB-1001"), send=True)
+        answered = await quotes.accept(
+            quote.number, pay=True, payment_method=await card(localstripe, "4000002500003155")
+        )
+        assert answered.payment_action_url
+        later = end.replace(year=end.year + 1)
+        elsewhere = data.model_copy(
+            update={
+                "subscriptions": [
+                    s.model_copy(update={"end_date": later}) if s.id == "SUB-1001" else s for s in data.subscriptions
+                ]
+            }
+        )
+        async with pool.connection() as conn:
+            await load(conn, elsewhere)
+        await subscriptions(env, pool, stripe_settings).sync()
+        await authenticate(answered.payment_action_url, success=True)  # Stripe takes the money
+        await quotes.check_payment(quote.number)
+        ended = await quote_result(env.client, quote.number)
+        shown = await quotes.show(quote.number)
+        gateway = StripeGateway(pool, "sk_test_local", buyer_app_url="http://quotes.test", api_base=localstripe)
+        report = await audit(env.client, pool, gateway, calendars=False)
+        assert (await calendar(env.client, "SUB-1001")).end_date == later  # the source's renewal, only
+    assert ended.state is QuoteState.CANCELLED and not ended.renewed
+    assert shown.payment is None and "renewed outside this system" in (shown.cancel_reason or "")
+    async with httpx.AsyncClient(base_url=localstripe, headers=AUTH) as api:
+        (intent,) = (await api.get("/v1/payment_intents")).json()["data"]
+        refunds = (await api.get("/v1/refunds")).json()["data"]
+    assert intent["status"] == "succeeded"
+    assert [(r["payment_intent"], r["amount"]) for r in refunds] == [(intent["id"], intent["amount"])]
+    assert await rows(pool, "SELECT * FROM renewals") == []
+    assert report.clean, report.violations
