@@ -58,7 +58,7 @@ async def test_r29_bank_transfer_accepts_and_holds_until_the_transfer_is_recorde
         again = await quotes.accept(quote.number, bank_transfer=True)  # chosen twice: nothing new
         assert again.revision == accepted.revision
         with pytest.raises(BadInput, match="is not a valid ISO 11649 reference"):
-            await quotes.pay(quote.number, reference[:-1] + "9")
+            await quotes.pay(quote.number, reference[:-1] + ("8" if reference.endswith("9") else "9"))  # one digit off
         paid = await quotes.pay(quote.number, reference.lower(), amount=quote.total, received_on=DAY)
         assert (paid.state, paid.payment_reference) == (QuoteState.PAID, reference)
         await quote_result(env.client, quote.number)
