@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-faults lint install clean histories bench mutate messages
+.PHONY: run test test-system test-fast test-faults lint install clean histories bench mutate messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ run: $(STAMP)
 # is waiting on a server, so two share two cores well. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The product whole, as a user runs it (tests/conftest.py SYSTEM): make run, the README, the wheel, the bench,
+# schemathesis against renewals dev, Chromium. CI runs it after `make test`.
+test-system: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m system $(PYTEST_ARGS)
 
 # Unit and workflow tests only (no dev server, no subprocesses): the quick loop while editing.
 test-fast: $(STAMP)

@@ -32,6 +32,30 @@ def _docker_answers() -> bool:
         return False
 
 
+# The system suite (`make test-system`): the product whole, as a user runs it. Each of these starts `renewals dev`
+# (or `make run`), builds the wheel, runs the README or the bench, or drives Chromium; together they take longer
+# than the rest of `make test`, which proves the same rules on the same real servers part by part.
+SYSTEM = {
+    "test_readme.py",
+    "test_dev_stack.py",
+    "test_dev_mail.py",
+    "test_bench.py",
+    "test_wheel.py",
+    "test_schemathesis.py",
+    "test_account_browser.py",
+    "test_web_browser.py",
+    "test_stripe_browser.py",
+    "test_card_fields_browser.py",
+    "test_api_docs_browser.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SYSTEM:
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory) -> Iterator[str]:
     """PostgreSQL for the whole run: a testcontainers container when Docker answers, else embedded."""
