@@ -9,7 +9,7 @@ import calendar
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from stdnum import luhn
@@ -140,12 +140,3 @@ class PaymentGateway(Protocol):
 
     async def refund(self, idempotency_key: str) -> bool:
         """Refund the charge made with this key; False when there was none (or it is refunded already)."""
-
-
-@runtime_checkable
-class CollectsCardInBrowser(Protocol):
-    """A provider whose own script takes the card in the buyer's browser (Stripe.js): the pay page asks it for a
-    secret to do so with, and posts only the payment method it made."""
-
-    async def card_setup(self, quote_number: str) -> str:
-        """The client secret Stripe.js confirms the typed card with. Raises ProviderUnavailable."""

@@ -9,13 +9,11 @@ connection is an outage, or, once a confirm was sent, an outcome not known yet.
 
 import json
 import logging
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import stripe
-from stripe.params import SetupIntentCreateParams
 
 from domain.money import from_minor, to_minor
 from payments.gateway import (
@@ -90,6 +88,9 @@ class StripeGateway:
             return await self._charge(intent)
         if intent.status in UNDECIDED:
             raise _pending(intent, key)
+        async with self.pool.connection() as conn:
+            await stripe_intents.confirming(conn, intent.id)
+            await conn.commit()
         try:
             intent = await self.client.v1.payment_intents.confirm_async(
                 intent.id,
@@ -111,7 +112,7 @@ class StripeGateway:
 
     async def find(self, idempotency_key: str) -> Charge | None:
         intent = await self._stored(idempotency_key)
-        if intent is not None and intent.status == "requires_action" and self._abandoned(intent):
+        if intent is not None and intent.status == "requires_action" and await self._abandoned(idempotency_key):
             intent = await self._cancel(intent)
         if intent is None or intent.status in ("requires_payment_method", "requires_confirmation", "canceled"):
             return None
@@ -119,28 +120,18 @@ class StripeGateway:
             raise _pending(intent, idempotency_key)
         return await self._charge(intent)
 
-    async def card_setup(self, quote_number: str) -> str:
-        """The client secret of a SetupIntent, with which Stripe.js turns the card typed in Stripe's own field into
-        a PaymentMethod (`pm_...`) in the buyer's browser: the pay page posts only that id here."""
-        params: SetupIntentCreateParams = {
-            "usage": "on_session",
-            "metadata": {"quote": quote_number},
-        }
-        try:
-            setup = await self.client.v1.setup_intents.create_async(params)
-        except stripe.StripeError as err:
-            raise ProviderUnavailable(
-                f"Stripe did not prepare a card payment for {quote_number}: {_said(err)}"
-            ) from None
-        return str(setup.client_secret)
-
-    def _abandoned(self, intent: Any) -> bool:
-        """A buyer sent to authenticate (3-D Secure) who has not come back in AUTHENTICATION_WINDOW will not."""
-        return time.time() - float(intent.created or 0) > AUTHENTICATION_WINDOW.total_seconds()
+    async def _abandoned(self, key: str) -> bool:
+        """A buyer sent to authenticate (3-D Secure) who has not come back within AUTHENTICATION_WINDOW of the
+        confirm will not."""
+        async with self.pool.connection() as conn:
+            record = await stripe_intents.record_of(conn, key)
+        confirmed = record[1] if record else None
+        return confirmed is not None and datetime.now(UTC) - confirmed > AUTHENTICATION_WINDOW
 
     async def _cancel(self, intent: Any) -> Any:
-        """The abandoned authentication is cancelled, so nothing can charge it later; one that completed meanwhile
-        refuses to be cancelled, and is what Stripe shows now."""
+        """The abandoned authentication is cancelled, so nothing can charge it later (the quote's next payment
+        gets an intent of its own); one that completed meanwhile refuses to be cancelled, and is what Stripe
+        shows now."""
         try:
             return await self.client.v1.payment_intents.cancel_async(
                 intent.id, {"cancellation_reason": "abandoned"}, {"idempotency_key": f"cancel-{intent.id}"}
@@ -169,11 +160,13 @@ class StripeGateway:
         return f"{self.buyer_app_url}/quotes/{quote_of(key)}/authenticated"
 
     async def _intent(self, request: ChargeRequest) -> Any:
-        """The key's intent: the stored one, else made now (Stripe keeps one per key) and stored before any
-        confirm, so a lost answer always has an id to be asked by."""
+        """The key's intent: the stored one, else made now (Stripe keeps one per idempotency key) and stored
+        before any confirm, so a lost answer always has an id to be asked by. A cancelled one (an authentication
+        abandoned) can never charge: the next payment gets a new intent, made under a key naming the cancelled
+        one, so a retry makes the same one."""
         key = request.idempotency_key
         stored = await self._stored(key)
-        if stored is not None:
+        if stored is not None and stored.status != "canceled":
             return stored
         try:
             amount = minor_amount(request.amount, request.currency)
@@ -186,12 +179,15 @@ class StripeGateway:
                     "currency": request.currency.lower(),
                     "metadata": {"quote": quote_of(key)},
                 },
-                {"idempotency_key": key},
+                {"idempotency_key": key if stored is None else f"{key}-after-{stored.id}"},
             )
         except stripe.StripeError as err:  # a create charges nothing: retried under the same key
             raise ProviderUnavailable(f"Stripe did not create the payment for {key}: {_said(err)}") from None
         async with self.pool.connection() as conn:
-            kept = await stripe_intents.remember(conn, key, intent.id)
+            if stored is None:
+                kept = await stripe_intents.remember(conn, key, intent.id)
+            else:
+                kept = await stripe_intents.replace(conn, key, stored.id, intent.id)
             await conn.commit()
         return intent if kept == intent.id else await self._retrieve(kept)
 

@@ -7,12 +7,16 @@
 - a card that needs 3-D Secure, confirmed with a `return_url`, gets Stripe's `redirect_to_url` next action: a
   page of this server (`/_config/3ds/<intent>`) where the buyer completes or fails the authentication and is
   sent back to the return URL, as Stripe's hosted authentication page does. localstripe alone only knows
-  Stripe.js's in-page flow.
+  Stripe.js's in-page flow;
+- its Stripe.js stand-in gets `createPaymentMethod` (localstripe's does nothing), which makes the PaymentMethod
+  from its card field through `/_config/payment_methods`, as Stripe.js does through Stripe's API.
 """
 
 import html
+import json
 import pickle
 import sys
+from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -86,6 +90,47 @@ def clear(self: resources.Store) -> None:
 
 CLEAR = resources.Store.clear
 resources.Store.clear = clear  # type: ignore[method-assign]
+# Stripe.js's createPaymentMethod({type: "card", card, billing_details}) on localstripe's card field.
+CREATE_PAYMENT_METHOD = """
+(function () {
+  const made = Stripe;
+  Stripe = (apiKey) => {
+    const stripe = made(apiKey);
+    stripe.createPaymentMethod = async (data) => {
+      const response = await fetch(`${LOCALSTRIPE_BASE_API}/_config/payment_methods`, {
+        method: 'POST',
+        body: JSON.stringify({card: data.card.value.card, billing_details: data.billing_details || {}}),
+      });
+      const body = await response.json().catch(() => ({}));
+      return response.ok ? {paymentMethod: body} : {error: body.error || {message: 'Your card was declined.'}};
+    };
+    return stripe;
+  };
+})();
+"""
+
+
+@web.middleware
+async def stripe_js(request: web.Request, handler):
+    if request.path != "/js.stripe.com/v3/":
+        return await handler(request)
+    script = (Path(resources.__file__).with_name("localstripe-v3.js")).read_text() + CREATE_PAYMENT_METHOD
+    return web.Response(text=script, content_type="application/javascript")
+
+
+async def payment_method(request: web.Request) -> web.Response:
+    """What Stripe's API makes of the card typed in Stripe.js's field: a PaymentMethod, or a card error."""
+    data = json.loads(await request.text())
+    card = {field: str(data["card"].get(field, "")) for field in ("number", "exp_month", "exp_year", "cvc")}
+    try:
+        made = resources.PaymentMethod(type="card", card=card, billing_details=data.get("billing_details") or {})
+    except resources.UserError as err:
+        return web.json_response(
+            {"error": {"message": "Your card number is incorrect.", "detail": str(err)}}, status=402
+        )
+    return web.json_response(made._export())
+
+
 CONFIRM = resources.PaymentIntent._api_confirm
 CANCEL = resources.PaymentIntent._api_cancel
 resources.Store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
@@ -97,4 +142,6 @@ from localstripe.server import app, start  # noqa: E402  (builds its routes from
 
 app.router.add_get("/_config/3ds/{id}", authentication_page)  # /_config/ needs no key, as a bank's page
 app.router.add_post("/_config/3ds/{id}", authenticate)
+app.router.add_post("/_config/payment_methods", payment_method)  # Stripe.js's own call, with the publishable key
+app.middlewares.append(stripe_js)
 start()

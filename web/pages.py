@@ -7,6 +7,7 @@ update on the quote's workflow, and its answer (or refusal) is shown in plain wo
 logging that keep the link's token private are in web/security.py.
 """
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Cookie, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from temporalio.service import RPCError
 
 from documents.quote_pdf import transfer_details
 from domain.buyer_words import may_name as nameable
@@ -25,7 +27,7 @@ from domain.buyer_words import quotes_named, sent_to, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
 from domain.quotes import Quote, QuoteState
-from payments.gateway import Card, CollectsCardInBrowser, ProviderUnavailable
+from payments.gateway import Card
 from services.quotes import QuoteService
 from web import i18n, texts
 from web.deps import Gateway, Limit, Quotes, Signer
@@ -33,6 +35,7 @@ from web.input_guard import ControlCharacter
 from web.stripe_checkout import StripeCheckout, payment_method_of
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
@@ -128,7 +131,7 @@ def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, s
     )
 
 
-async def pay_page(
+def pay_page(
     request: Request,
     quote: Quote,
     token: str,
@@ -139,17 +142,9 @@ async def pay_page(
 ) -> HTMLResponse:
     """The card form; `field_errors` are each shown next to their field (`holder`, `card_number`, `expiry`,
     `cvc`), `errors` above the form. Nothing typed is sent back: the card is typed again. With Stripe, the card
-    is typed in Stripe.js's field, confirmed with a SetupIntent made for this page (web/stripe_checkout.py)."""
+    is typed in Stripe.js's field, which makes the PaymentMethod in the browser (web/stripe_checkout.py): the
+    page asks nothing of Stripe."""
     checkout: StripeCheckout | None = getattr(request.app.state, "stripe_checkout", None)
-    card_secret = None
-    if checkout is not None:
-        gateway = request.app.state.gateway()
-        try:
-            if isinstance(gateway, CollectsCardInBrowser):
-                card_secret = await gateway.card_setup(quote.number)
-        except ProviderUnavailable:
-            errors = [*errors, tr(request, UNAVAILABLE)]
-            status = 503 if status == 200 else status
     response = page(
         request,
         "pay.html",
@@ -160,14 +155,10 @@ async def pay_page(
         errors=errors,
         field_errors=field_errors or {},
         stripe=checkout,
-        card_secret=card_secret,
     )
     if checkout is not None:
         response.headers["content-security-policy"] = checkout.policy()
     return response
-
-
-UNAVAILABLE = _("Card payment is not available just now. Try again in a few minutes, or pay by bank transfer.")
 
 
 def unreadable(request: Request, _problem: ControlCharacter) -> HTMLResponse:
@@ -348,7 +339,17 @@ async def show_quote(request: Request, number: str, quotes: Quotes, signer: Sign
         return receipt(request, quote, token)
     if quote.state.terminal:
         return ended(request, quote, 410)
+    if done == "authenticated":  # back from the bank (3-D Secure): being confirmed, or it did not go through
+        if quote.payment == "pending":
+            return quote_page(request, quote, token, signer, returned=True)
+        return quote_page(request, quote, token, signer, error=tr(request, NOT_AUTHENTICATED))
     return quote_page(request, quote, token, signer, done=tr(request, DONE[done]) if done in DONE else None)
+
+
+NOT_AUTHENTICATED = _(
+    "The payment did not go through: your bank did not confirm it, or declined it. Nothing was charged; you can "
+    "pay again."
+)
 
 
 @router.post("/quotes/{number}/accept")
@@ -392,7 +393,7 @@ async def payment_form(request: Request, number: str, quotes: Quotes, signer: Si
         return forbidden(request, str(err))
     if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED) or quote.payment == "pending":
         return RedirectResponse(quote_url(number, token), status_code=303)
-    return await pay_page(request, quote, token, signer, 200, [])
+    return pay_page(request, quote, token, signer, 200, [])
 
 
 @router.post("/quotes/{number}/pay")
@@ -426,7 +427,7 @@ async def pay(
     if getattr(request.app.state, "stripe_checkout", None) is not None:
         method = payment_method_of(payment_method)
         if method is None:
-            return await pay_page(request, quote, token, signer, 422, [tr(request, CARD_FIELD_EMPTY)])
+            return pay_page(request, quote, token, signer, 422, [tr(request, CARD_FIELD_EMPTY)])
     else:
         try:
             card = Card.model_validate(
@@ -434,7 +435,7 @@ async def pay(
                 context={"today": now().date()},
             )
         except ValidationError as err:
-            return await pay_page(request, quote, token, signer, 422, [], card_errors(request, err))
+            return pay_page(request, quote, token, signer, 422, [], card_errors(request, err))
         method = None
     if quote.state is QuoteState.DRAFT:
         return quote_page(request, quote, token, signer, 409, error=tr(request, PLAIN["lifecycle"]))
@@ -445,7 +446,7 @@ async def pay(
     except PaymentDeclined as err:
         quote = await quotes.show(number)
         text = declined_text(request, err)
-        return await pay_page(request, quote, token, signer, 402, [text])
+        return pay_page(request, quote, token, signer, 402, [text])
     except Refused as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state.terminal:
@@ -509,7 +510,9 @@ async def authenticated(
         await quotes.check_payment(number)
     except BadInput:  # ended meanwhile: its page says how
         pass
-    response = RedirectResponse(quote_url(number, token), status_code=303)
+    except RPCError:  # Temporal not answering: Stripe's webhook, or the workflow's next look, settles it
+        log.warning("quote %s: back from the bank, but the workflow could not be told now", number)
+    response = RedirectResponse(quote_url(number, token, done="authenticated"), status_code=303)
     response.delete_cookie(AUTHENTICATING, path=f"/quotes/{number}/authenticated")
     return response
 

@@ -14,6 +14,7 @@ from runtime.settings import Settings
 
 # Stripe's own origins, as its CSP guide lists them: Stripe.js, its API, and the frames of 3-D Secure.
 STRIPE_JS = "https://js.stripe.com"
+STRIPE_JS_HOSTS = "https://*.js.stripe.com"
 STRIPE_API = "https://api.stripe.com"
 STRIPE_HOOKS = "https://hooks.stripe.com"
 # What Stripe.js posts: a PaymentMethod id, nothing else.
@@ -35,7 +36,8 @@ class StripeCheckout:
     def policy(self) -> str:
         """The pay page's CSP: ours, plus Stripe.js and where its 3-D Secure leads, and nothing else."""
         if origin(self.script_url) == STRIPE_JS:
-            script, connect, frames, authenticate = STRIPE_JS, STRIPE_API, f"{STRIPE_JS} {STRIPE_HOOKS}", STRIPE_HOOKS
+            script = f"{STRIPE_JS} {STRIPE_JS_HOSTS}"
+            connect, frames, authenticate = STRIPE_API, f"{STRIPE_JS} {STRIPE_JS_HOSTS} {STRIPE_HOOKS}", STRIPE_HOOKS
         else:  # a local Stripe (localstripe) serves all of it from its one address
             local = origin(self.script_url)
             script = connect = frames = authenticate = local

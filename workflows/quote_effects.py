@@ -119,6 +119,7 @@ class QuoteEffects:
             case Reserve():
                 return await self._reserve(effect)
             case Charge():
+                self.news = False  # a provider's word from before this charge is about an earlier one
                 return await self._charge(effect)
             case Find():
                 return await self._find(effect)

@@ -130,12 +130,13 @@ async def test_r20_a_card_that_needs_3d_secure_goes_to_the_bank_and_back_to_its_
             page = await browser.new_page()
             await page.goto(await pay_page_of(quotes, settings, quote.number))
             await type_card(page, "4000002500003155")
-            await page.click("button:text('Complete authentication')")  # Stripe.js's own, setting the card up
             await page.wait_for_url(re.compile(rf"^{re.escape(localstripe)}/_config/3ds/pi_\w+$"))
             pending = await quotes.show(quote.number)
             assert (pending.state, pending.payment) == (QuoteState.ACCEPTED, "pending")
             await page.click("#true")  # "Complete authentication"
-            await page.wait_for_url(re.compile(rf"^{re.escape(base)}/quotes/{quote.number}\?token="))
+            await page.wait_for_url(
+                re.compile(rf"^{re.escape(base)}/quotes/{quote.number}\?token=.*done=authenticated")
+            )
             await page.wait_for_selector("#state:text-is('paid')", timeout=30_000)  # it reloads until it knows
             assert (
                 await page.locator("#reference").text_content() == (await quotes.show(quote.number)).payment_reference

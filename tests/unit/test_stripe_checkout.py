@@ -10,9 +10,9 @@ from web.stripe_checkout import StripeCheckout, payment_method_of, stripe_checko
 
 def test_the_policy_with_stripe_admits_its_script_api_frames_and_the_banks_page_only() -> None:
     policy = StripeCheckout("pk_live_x", "https://js.stripe.com/v3/").policy()
-    assert "script-src 'self' https://js.stripe.com;" in policy
+    assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com;" in policy
     assert "connect-src https://api.stripe.com;" in policy
-    assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in policy
+    assert "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com;" in policy
     assert "form-action 'self' https://hooks.stripe.com;" in policy
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "unsafe" not in policy
 

@@ -80,6 +80,9 @@ class FakeStripe:
             return httpx.Response(200, json=self.intents[parts[1]])
         if method == "POST" and parts[-1:] == ["confirm"]:
             intent = self.intents[parts[1]]
+            if intent["status"] in ("canceled", "succeeded"):
+                message = f"This PaymentIntent's status is {intent['status']}; it cannot be confirmed."
+                return httpx.Response(400, json={"error": {"type": "invalid_request_error", "message": message}})
             intent["status"] = self.confirm_status
             if self.confirm_status == "requires_action":
                 intent["next_action"] = {
@@ -97,14 +100,6 @@ class FakeStripe:
                 return httpx.Response(400, json={"error": {"type": "invalid_request_error", "message": message}})
             intent |= {"status": "canceled", "next_action": None, "cancellation_reason": form["cancellation_reason"]}
             return httpx.Response(200, json=intent)
-        if method == "POST" and parts == ["setup_intents"]:
-            setup = {
-                "id": "seti_1",
-                "object": "setup_intent",
-                "client_secret": "seti_1_secret_x",
-                "usage": form["usage"],
-            }
-            return httpx.Response(200, json=setup | {"metadata": {"quote": form["metadata[quote]"]}})
         if method == "POST" and parts == ["refunds"]:
             refund = {"id": f"re_{next(self.ids)}", "object": "refund", "payment_intent": form["payment_intent"]}
             self.refunds.append(refund | {"status": self.refund_status})
@@ -209,27 +204,55 @@ async def test_r20_requires_action_sends_the_buyer_to_stripe_and_stays_pending(g
     assert (await gateway.find(KEY)).id == "pi_1"  # type: ignore[union-attr]
 
 
+async def confirmed_ago(pool, seconds: float) -> None:
+    """The buyer was sent to their bank `seconds` ago (the adapter's own record of the confirm)."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE stripe_payment_intents SET confirmed_at = now() - make_interval(secs => %s)", (seconds,)
+        )
+        await conn.commit()
+
+
 async def test_r20_an_authentication_abandoned_for_the_window_is_cancelled_and_nothing_was_charged(
-    gateway, fake
+    gateway, fake, pool
 ) -> None:
     fake.confirm_status = "requires_action"
     with pytest.raises(ActionRequired):
         await gateway.charge(REQUEST)
-    fake.intents["pi_1"]["created"] -= AUTHENTICATION_WINDOW.total_seconds() - 60
-    with pytest.raises(PaymentPending):  # within the window: still the buyer's to complete
+    fake.intents["pi_1"]["created"] -= 10 * AUTHENTICATION_WINDOW.total_seconds()  # made long ago: not what counts
+    await confirmed_ago(pool, AUTHENTICATION_WINDOW.total_seconds() - 60)
+    with pytest.raises(PaymentPending):  # within the window of the confirm: still the buyer's to complete
         await gateway.find(KEY)
-    fake.intents["pi_1"]["created"] -= 120
+    await confirmed_ago(pool, AUTHENTICATION_WINDOW.total_seconds() + 60)
     assert await gateway.find(KEY) is None  # cancelled at Stripe: nothing can charge it later
     assert fake.intents["pi_1"]["status"] == "canceled"
     assert fake.intents["pi_1"]["cancellation_reason"] == "abandoned"
     assert [key for method, path, key in fake.calls if path.endswith("/cancel")] == ["cancel-pi_1"]
 
 
-async def test_r20_an_authentication_completed_as_it_is_cancelled_counts_as_charged(gateway, fake) -> None:
+async def test_r20_a_quote_whose_authentication_was_abandoned_is_paid_later_under_an_intent_of_its_own(
+    gateway, fake, pool
+) -> None:
     fake.confirm_status = "requires_action"
     with pytest.raises(ActionRequired):
         await gateway.charge(REQUEST)
-    fake.intents["pi_1"]["created"] -= AUTHENTICATION_WINDOW.total_seconds() + 60
+    await confirmed_ago(pool, AUTHENTICATION_WINDOW.total_seconds() + 60)
+    assert await gateway.find(KEY) is None
+    fake.confirm_status = "succeeded"
+    charge = await gateway.charge(REQUEST.model_copy(update={"payment_method": "pm_2"}))
+    again = await gateway.charge(REQUEST.model_copy(update={"payment_method": "pm_2"}))  # a retry: the same one
+    assert charge.id == again.id != "pi_1" and not charge.refunded
+    assert (await gateway.find(KEY)).id == charge.id  # type: ignore[union-attr]
+    creates = [key for method, path, key in fake.calls if method == "POST" and path == "/v1/payment_intents"]
+    assert creates == [KEY, f"{KEY}-after-pi_1"]
+    assert sum(1 for i in fake.intents.values() if i["status"] == "succeeded") == 1
+
+
+async def test_r20_an_authentication_completed_as_it_is_cancelled_counts_as_charged(gateway, fake, pool) -> None:
+    fake.confirm_status = "requires_action"
+    with pytest.raises(ActionRequired):
+        await gateway.charge(REQUEST)
+    await confirmed_ago(pool, AUTHENTICATION_WINDOW.total_seconds() + 60)
 
     def completed_first(request: httpx.Request, fake: FakeStripe) -> None:
         fake.intents["pi_1"] |= {"status": "succeeded", "next_action": None}  # the buyer came back just now
@@ -238,14 +261,6 @@ async def test_r20_an_authentication_completed_as_it_is_cancelled_counts_as_char
     fake.faults[("POST", "/cancel")] = [completed_first]
     charge = await gateway.find(KEY)
     assert charge is not None and charge.id == "pi_1" and not charge.refunded
-
-
-async def test_card_setup_gives_stripe_js_a_secret_for_this_quote_only(gateway, fake) -> None:
-    assert await gateway.card_setup("Q-000042") == "seti_1_secret_x"
-    assert [(m, p) for m, p, _ in fake.calls] == [("POST", "/v1/setup_intents")]
-    fake.faults[("POST", "/setup_intents")] = [server_error]
-    with pytest.raises(ProviderUnavailable):
-        await gateway.card_setup("Q-000042")
 
 
 async def test_r20_a_pending_refund_counts_as_money_going_back(gateway, fake) -> None:
