@@ -23,9 +23,10 @@ test: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The product whole, as a user runs it (tests/conftest.py SYSTEM): make run, the README, the wheel, the bench,
-# schemathesis against renewals dev, Chromium. CI runs it after `make test`.
+# schemathesis against renewals dev, Chromium; and the property tests with all their examples (THOROUGH).
+# CI runs it after `make test`.
 test-system: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m system $(PYTEST_ARGS)
+	RENEWALS_THOROUGH=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "system or thorough" $(PYTEST_ARGS)
 
 # Unit and workflow tests only (no dev server, no subprocesses): the quick loop while editing.
 test-fast: $(STAMP)

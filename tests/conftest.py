@@ -50,10 +50,33 @@ SYSTEM = {
 }
 
 
+# The longest tests of `make test` (10-30 s each): run first, so that no process is left running one of them
+# alone at the end while the other has nothing to do.
+LONGEST = (
+    "test_model_money.py",
+    "test_bad_input_properties.py",
+    "test_quote_cli_e2e.py",
+    "test_api_e2e.py",
+    "test_api_generated.py",
+    "test_money_amounts.py",
+    "test_cli_data.py",
+    "test_api_security.py",
+    "test_ops.py",
+)
+
+
+# Property tests that `make test` runs with two fifths of their examples, and `make test-system` with all of them
+# (tests/helpers.examples).
+THOROUGH = {"test_model_money.py", "test_bad_input_properties.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in SYSTEM:
             item.add_marker(pytest.mark.system)
+        if item.path.name in THOROUGH:
+            item.add_marker(pytest.mark.thorough)
+    items.sort(key=lambda item: item.path.name not in LONGEST)  # stable: the order within each part stays
 
 
 @pytest.fixture(scope="session")

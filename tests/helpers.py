@@ -584,3 +584,9 @@ async def pass_time(env, duration: timedelta, step: timedelta = timedelta(minute
     while duration > timedelta(0):
         await env.sleep(min(step, duration))
         duration -= step
+
+
+def examples(thorough: int) -> int:
+    """A property test's examples: all of them in `make test-system` (RENEWALS_THOROUGH=1), two fifths in `make
+    test`. Hypothesis draws them from a fixed seed (derandomize), so the quick run is the start of the full one."""
+    return thorough if os.environ.get("RENEWALS_THOROUGH") == "1" else max(1, thorough * 2 // 5)

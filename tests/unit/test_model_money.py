@@ -111,6 +111,7 @@ from domain.quote_rules import DraftEdit, NewLine, QuoteRequest, build_quote
 from domain.quotes import Origin, QuoteState
 from domain.revisions import Revision, revision_request
 from domain.source_data import merge_from_source
+from tests.helpers import examples
 from tests.unit.test_eligibility import subscription
 
 A, B, PARTNER = "5100000001", "5100000002", "5200000001"
@@ -1319,7 +1320,7 @@ class MoneyModel(RuleBasedStateMachine):
 
 
 MoneyModel.TestCase.settings = settings(
-    max_examples=750,
+    max_examples=examples(750),
     stateful_step_count=40,
     deadline=None,
     derandomize=True,
