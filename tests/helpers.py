@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -590,3 +590,14 @@ def examples(thorough: int) -> int:
     """A property test's examples: all of them in `make test-system` (RENEWALS_THOROUGH=1), two fifths in `make
     test`. Hypothesis draws them from a fixed seed (derandomize), so the quick run is the start of the full one."""
     return thorough if os.environ.get("RENEWALS_THOROUGH") == "1" else max(1, thorough * 2 // 5)
+
+
+def renewed_elsewhere(data, subscription_id: str, end: date):
+    """The data file as the source exports it after renewing `subscription_id` itself, to `end` (R18)."""
+    return data.model_copy(
+        update={
+            "subscriptions": [
+                s.model_copy(update={"end_date": end}) if s.id == subscription_id else s for s in data.subscriptions
+            ]
+        }
+    )

@@ -3,7 +3,9 @@ on a port that is taken says so (and who holds it) before it says it is receivin
 
 import json
 import os
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import free_port, renewals, until_listening
+from tests.helpers import BIN, free_port, renewals, until_listening
 from workers.demo_data import demo_data
 
 
@@ -90,12 +92,8 @@ def test_webhooks_listen_on_the_dev_stacks_receiver_port_says_where_its_events_a
     assert said[2].startswith("  a receiver of your own: renewals webhooks listen --port ")
 
 
-def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]) -> None:
-    import signal
-    import subprocess
-
-    from tests.helpers import BIN
-
+def listening(cli_env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """`renewals webhooks listen` on a free port, once it accepts connections."""
     port = free_port()
     listener = subprocess.Popen(
         [str(BIN / "renewals"), "webhooks", "listen", "--port", str(port)],
@@ -104,9 +102,18 @@ def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]
         stderr=subprocess.STDOUT,
         text=True,
     )
-    said = ""
     try:
         until_listening(listener, port, timeout=20)
+    except BaseException:
+        listener.kill()
+        listener.communicate(timeout=20)
+        raise
+    return listener, port
+
+
+def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]) -> None:
+    listener, port = listening(cli_env)
+    try:
         said = listener.stdout.readline() if listener.stdout else ""
     finally:
         listener.send_signal(signal.SIGINT)
@@ -117,23 +124,8 @@ def test_webhooks_listen_on_a_free_port_says_it_receives(cli_env: dict[str, str]
 
 def test_webhooks_listen_stopped_the_moment_it_listens_ends_cleanly(cli_env: dict[str, str]) -> None:
     """Ctrl-C that comes before the server has taken over the signal is a normal end too, never 'Aborted!'."""
-    import signal
-    import subprocess
-
-    from tests.helpers import BIN
-
-    port = free_port()
-    listener = subprocess.Popen(
-        [str(BIN / "renewals"), "webhooks", "listen", "--port", str(port)],
-        env=cli_env | {"WEBHOOK_SECRET": "whsec_t"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        until_listening(listener, port, timeout=20)
-    finally:
-        listener.send_signal(signal.SIGINT)
-        output = listener.communicate(timeout=20)[0]
+    listener, _port = listening(cli_env)
+    listener.send_signal(signal.SIGINT)
+    output = listener.communicate(timeout=20)[0]
     assert listener.returncode == 0, output
     assert "Aborted" not in output and "Traceback" not in output

@@ -29,6 +29,22 @@ def script(steps: list[Step], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(steps: list[Step], dev: DevProcess, env: dict[str, str], timeout: int) -> list[str]:
+    """The steps in one shell of a second terminal (`env`, with the project's commands on PATH) beside `dev`:
+    what each printed against what the README says."""
+    out = dev.var.parent / "readme"
+    out.mkdir()
+    env = env | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash"], input=script(steps, out), text=True, env=env, cwd=dev.var.parent, timeout=timeout)
+    problems = []
+    for n, step in enumerate(steps):
+        printed = (out / f"{n}.out").read_text(errors="replace") if (out / f"{n}.out").exists() else ""
+        status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
+        if (problem := mismatch(step, printed, status)) is not None:
+            problems.append(problem)
+    return problems
+
+
 def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess, tmp_path: Path) -> None:
     steps = readme_steps(README, RUN)
     assert len(steps) > 30 and sum(bool(s.expected) for s in steps) > 20, "the README test found too few steps"
@@ -38,17 +54,7 @@ def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess,
     for step in steps:
         step.command = step.command.replace("http://localhost:8000", web)
         step.expected = [e.replace("http://localhost:8000", web) for e in step.expected]
-    out = dev.var.parent / "readme"
-    out.mkdir()
-    env = dev.env | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["bash"], input=script(steps, out), text=True, env=env, cwd=dev.var.parent, timeout=600)
-    problems = []
-    for n, step in enumerate(steps):
-        printed = (out / f"{n}.out").read_text(errors="replace") if (out / f"{n}.out").exists() else ""
-        status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
-        if (problem := mismatch(step, printed, status)) is not None:
-            problems.append(problem)
-    problems += banner_problems(dev)
+    problems = run(steps, dev, dev.env, timeout=600) + banner_problems(dev)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
 
@@ -68,16 +74,7 @@ def test_readme_stripe_walkthrough_pays_refunds_after_a_supersede_and_records_a_
     web = f"http://localhost:{dev.port('--web-port')}"
     hook = {"url": f"{web}/webhooks/stripe", "secret": STRIPE["STRIPE_WEBHOOK_SECRET"]}
     httpx.post(f"{localstripe}/_config/webhooks/renewals", data=hook, timeout=5).raise_for_status()
-    out = dev.var.parent / "readme"
-    out.mkdir()
-    env = terminal | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["bash"], input=script(steps, out), text=True, env=env, cwd=dev.var.parent, timeout=300)
-    problems = []
-    for n, step in enumerate(steps):
-        printed = (out / f"{n}.out").read_text(errors="replace") if (out / f"{n}.out").exists() else ""
-        status = int((out / f"{n}.rc").read_text()) if (out / f"{n}.rc").exists() else -1
-        if (problem := mismatch(step, printed, status)) is not None:
-            problems.append(problem)
+    problems = run(steps, dev, terminal, timeout=300)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
 

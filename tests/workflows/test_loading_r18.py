@@ -16,6 +16,7 @@ from tests.helpers import (
     calendar,
     quote_result,
     quote_stack,
+    renewed_elsewhere,
     request,
     rows,
     scalar,
@@ -127,13 +128,7 @@ async def test_r18_term_renewed_elsewhere_supersedes_the_pending_quote(
         await subscriptions(env, pool, settings).sync()
         quote = await quotes.create(request("SUB-1001", seats={"SUB-1001": 4}), send=True)
         later = end.replace(year=end.year + 1)
-        elsewhere = data.model_copy(
-            update={
-                "subscriptions": [
-                    s.model_copy(update={"end_date": later}) if s.id == "SUB-1001" else s for s in data.subscriptions
-                ]
-            }
-        )
+        elsewhere = renewed_elsewhere(data, "SUB-1001", later)
         async with pool.connection() as conn:
             result = await load(conn, elsewhere)
         assert (result.changed_subscriptions, result.kept) == (["SUB-1001"], [])

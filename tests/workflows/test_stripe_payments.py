@@ -11,7 +11,16 @@ from temporalio.testing import WorkflowEnvironment
 from domain.errors import PaymentDeclined
 from domain.quotes import QuoteState
 from store.loader import load
-from tests.helpers import calendar, quote_result, quote_stack, request, rows, subscription_row, subscriptions
+from tests.helpers import (
+    calendar,
+    quote_result,
+    quote_stack,
+    renewed_elsewhere,
+    request,
+    rows,
+    subscription_row,
+    subscriptions,
+)
 from workers.demo_data import demo_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -143,13 +152,7 @@ async def test_r20_a_card_authenticated_after_its_quote_was_superseded_is_refund
         )
         assert answered.payment_action_url
         later = end.replace(year=end.year + 1)
-        elsewhere = data.model_copy(
-            update={
-                "subscriptions": [
-                    s.model_copy(update={"end_date": later}) if s.id == "SUB-1001" else s for s in data.subscriptions
-                ]
-            }
-        )
+        elsewhere = renewed_elsewhere(data, "SUB-1001", later)
         async with pool.connection() as conn:
             await load(conn, elsewhere)
         await subscriptions(env, pool, stripe_settings).sync()
