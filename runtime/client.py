@@ -4,9 +4,10 @@ without the worker's activities and workflows (and their imports), so a command 
 import asyncio
 import os
 import subprocess
+from collections.abc import Sequence
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -36,11 +37,15 @@ def client_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings, runtime: Runtime | None = None, lazy: bool = False, interceptors: Sequence[Interceptor] = ()
+) -> Client:
     """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key,
     configured the SDK's way (a TOML profile works too)."""
     config = ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config()
-    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy)
+    return await Client.connect(
+        **config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy, interceptors=interceptors
+    )
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

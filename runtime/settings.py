@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # The task queues a worker process polls: `quotes` (TEMPORAL_TASK_QUEUE), `calendars` (its `-calendars`).
     worker_queues: str = "quotes,calendars"
     metrics_port: int | None = None
+    # Who else may read the web app's /metrics, with `Authorization: Bearer <token>` (this machine always may).
+    renewals_metrics_token: SecretStr | None = None
     # The payment provider (docs/payments.md): `fake`, the local one with test cards, or `stripe`, with its
     # secret key, the signing secret of its webhooks, and another API address (a local localstripe).
     renewals_payments: Literal["fake", "stripe"] = "fake"

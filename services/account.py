@@ -237,7 +237,7 @@ class AccountService:
         return active, await self.quotes.ended(account.customer.csn)
 
     async def quote_of(self, account: Account, number: str) -> Quote:
-        quote = await self.quotes.show(number)
+        quote = await self.quotes.read(number)
         if quote.csn != account.customer.csn:
             raise NotFound(f"unknown quote {number[:40]}")
         return quote

@@ -275,14 +275,24 @@ class QuoteService:
         return await self._update(self._handle(number), contract.EDIT, edit)
 
     async def show(self, number: str) -> Quote:
+        """The quote as its workflow holds it this moment (a query), else as stored: for ops and the command
+        line, which may look at a quote in the middle of a step. Pages and the API `read` instead."""
         handle = self._handle(number)
         try:
             return await handle.query(contract.STATE, result_type=Quote)
         except RPCError:
-            stored = await self._stored(number)
-            if stored is None:
-                raise NotFound(f"unknown quote {number}") from None
-            return stored
+            return await self.read(number)
+
+    async def read(self, number: str) -> Quote:
+        """The quote as its workflow last wrote it to the store: no Temporal call. Every step the quote takes
+        is written before the update that took it answers, so a page read after an action shows that action;
+        what only the update knows (a payment gone to the bank) comes back in its result."""
+        if not is_quote_number(number):
+            raise NotFound(f"unknown quote {number[:40]!r}")
+        stored = await self._stored(number)
+        if stored is None:
+            raise NotFound(f"unknown quote {number}")
+        return stored
 
     async def find(
         self,

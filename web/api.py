@@ -363,7 +363,7 @@ async def create_quote(
 
 @router.get("/quotes/{number}", response_model=QuoteJson, response_model_exclude_unset=True)
 async def show_quote(number: str, app: Application) -> Any:
-    return (await app.quotes.show(number)).json_view()
+    return (await app.quotes.read(number)).json_view()
 
 
 @router.get("/quotes", response_model=list[QuoteJson], response_model_exclude_unset=True, responses=PAGED)

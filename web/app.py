@@ -16,10 +16,12 @@ from domain.errors import NotFound, Stopped
 from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.app import open_app
+from runtime.client import connect
+from runtime.metrics import Metrics
 from runtime.settings import Settings
 from services.account import AccountService
 from services.quotes import QuoteService
-from web import account, home, pages, stripe_webhooks
+from web import account, home, metrics, pages, stripe_webhooks
 from web.api import RateLimit, create_api
 from web.documents import DEFAULT_VENDOR, Vendor, api_router, vendor_of
 from web.documents import router as pdf_router
@@ -43,6 +45,8 @@ def create_app(
     vendor: Vendor | None = None,
     stripe_webhook_secret: str | None = None,
     stripe_checkout: StripeCheckout | None = None,
+    metrics_of: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """`quotes_factory()` gives the QuoteService (Temporal client and store) the pages act through;
     `gateway_factory()` the payment provider that turns a card into a token. The app never charges.
@@ -50,7 +54,8 @@ def create_app(
     buyer's account service (R24), whose pages are served only when it is given; `vendor`, who the quote PDF
     is from (`vendor_of(settings)`, as the worker's emails have it); `stripe_webhook_secret`, with Stripe on,
     serves `POST /webhooks/stripe` (web/stripe_webhooks.py); `stripe_checkout`, with Stripe on, makes the pay
-    page take the card in Stripe.js's field (web/stripe_checkout.py)."""
+    page take the card in Stripe.js's field (web/stripe_checkout.py); `metrics_of`, the registry `/metrics` shows
+    (its interceptor on the services' Temporal client counts their calls), `metrics_token` who else may read it."""
     app = FastAPI(title="Renewal quotes", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.quotes = quotes_factory
     app.state.signer = signer
@@ -58,6 +63,8 @@ def create_app(
     app.state.post_limit = post_limit or PostLimit()
     app.state.vendor = vendor or DEFAULT_VENDOR
     app.state.stripe_checkout = stripe_checkout
+    app.state.metrics = metrics_of or Metrics()
+    app.state.metrics_token = metrics_token
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if api is not None:
         api.include_router(api_router)
@@ -66,6 +73,7 @@ def create_app(
     app.include_router(pdf_router)
     app.include_router(pages.router)
     app.include_router(home.router)
+    app.include_router(metrics.router)
     if stripe_webhook_secret:
         app.state.stripe_webhook_secret = stripe_webhook_secret
         app.include_router(stripe_webhooks.router)
@@ -76,6 +84,7 @@ def create_app(
     app.add_middleware(BodyLimit, api_bytes=body_limit[0], form_bytes=body_limit[1], api_prefix="/api/")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StrictTransportSecurity)
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)  # outermost: the whole request timed
     redact_access_log()
 
     @app.exception_handler(NotFound)
@@ -119,10 +128,12 @@ def app_from_settings() -> FastAPI:
     settings = Settings.load()
     api_keys = settings.api_keys()
     state: dict = {}
+    registry = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with open_app(settings) as application:
+        client = await connect(settings, registry.with_sdk(), lazy=True, interceptors=[registry.interceptor()])
+        async with open_app(settings, client=client) as application:
             state["app"] = application
             yield
 
@@ -137,4 +148,6 @@ def app_from_settings() -> FastAPI:
         vendor=vendor_of(settings),
         stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
         stripe_checkout=stripe_checkout_of(settings),
+        metrics_of=registry,
+        metrics_token=settings.renewals_metrics_token.get_secret_value() if settings.renewals_metrics_token else None,
     )

@@ -76,4 +76,4 @@ api_router = APIRouter(dependencies=[Depends(authorized)])
 @api_router.get("/quotes/{number}/pdf", response_class=PdfResponse, responses={200: PDF, **JSON_ERRORS})
 async def api_quote_document(number: str, app: Application) -> Response:
     """The quote as a PDF in its customer's language: the document its emails carry."""
-    return await pdf_response(await app.quotes.show(number), vendor_of(app.settings))
+    return await pdf_response(await app.quotes.read(number), vendor_of(app.settings))

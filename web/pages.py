@@ -260,7 +260,7 @@ def same_origin(request: Request) -> bool:
 async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token: str | None) -> Quote:
     """The quote this link opens, for its recipient; LinkRefused if it is not theirs."""
     recipient = signer.verify_quote(token, number, now())
-    quote = await quotes.show(number)
+    quote = await quotes.read(number)
     if not sent_to(quote, recipient):
         raise LinkRefused("this link is not for this quote")
     return await as_seen_by(quotes, quote, recipient)
@@ -277,7 +277,7 @@ def holder_of(signer: LinkSigner, number: str, token: str) -> str | None:
 async def reread(quotes: QuoteService, signer: LinkSigner, number: str, token: str) -> Quote:
     """The quote again after an action, as the link's holder may see it (everyone else's quotes unnamed
     when the link no longer verifies)."""
-    return await as_seen_by(quotes, await quotes.show(number), holder_of(signer, number, token))
+    return await as_seen_by(quotes, await quotes.read(number), holder_of(signer, number, token))
 
 
 async def buyer_safe(text: str, csn: str, may_name: Callable[[str], Awaitable[bool]]) -> str:
@@ -293,7 +293,7 @@ async def may_name(quotes: QuoteService, number: str, quote: Quote, recipient: s
     if number == quote.number or recipient is None:
         return number == quote.number
     try:
-        other = await quotes.show(number)
+        other = await quotes.read(number)
     except BadInput:  # NotFound: a quote this one names but the store does not know
         return False
     return nameable(quote, other, recipient)
@@ -444,7 +444,7 @@ async def pay(
     try:
         answered = await quotes.accept(number, pay=True, payment_method=method)
     except PaymentDeclined as err:
-        quote = await quotes.show(number)
+        quote = await quotes.read(number)  # written before the update answered: accepted, no payment going on
         text = declined_text(request, err)
         return pay_page(request, quote, token, signer, 402, [text])
     except Refused as err:
@@ -455,7 +455,9 @@ async def pay(
         return quote_page(request, quote, token, signer, 409, error=text)
     if answered.payment_action_url:
         return to_authenticate(request, answered, token)
-    return paid_or_ended(request, await reread(quotes, signer, number, token), token, signer)
+    # The update's own answer, as this buyer may see it: no read after the one action (paid, or pending).
+    seen = await as_seen_by(quotes, answered, holder_of(signer, number, token))
+    return paid_or_ended(request, seen, token, signer)
 
 
 CARD_FIELD_EMPTY = _("Enter your card in the card field, then press the button again.")

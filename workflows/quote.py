@@ -200,8 +200,11 @@ class QuoteWorkflow:
         self.effects.news = True
 
     async def _first_pricing(self) -> None:
-        """Waits for the first pricing; a quote that stopped before it says why."""
+        """Waits for the first pricing, written (the lock is let go once its write is done: a page then reads
+        the quote from the store); a quote that stopped before it says why."""
         await workflow.wait_condition(lambda: self.agg.priced or self.agg.stopped is not None)
+        async with self.lock:
+            pass
         if not self.agg.priced:
             stop(f"quote {self.agg.quote.number} cannot go on: {self.agg.stopped}")
 
@@ -212,9 +215,16 @@ class QuoteWorkflow:
         payment = asyncio.create_task(self._decide(lambda now: self.agg.pay(now, command, accepting)))
         self.effects.outbox.append(payment)
         try:
-            # A buyer to authenticate at their bank (3-D Secure) is sent there at once.
+            # A buyer to authenticate at their bank (3-D Secure) is sent there once the quote saying so is written.
             await workflow.wait_condition(
-                lambda: payment.done() or self.agg.quote.payment_action_url is not None, timeout=self.payment_wait
+                lambda: (
+                    payment.done()
+                    or (
+                        self.agg.quote.payment_action_url is not None
+                        and self.effects.written == self.agg.quote.revision
+                    )
+                ),
+                timeout=self.payment_wait,
             )
             if not payment.done():
                 return self.agg.quote

@@ -79,6 +79,7 @@ class QuoteEffects:
         self.saved = saved  # called after each write: the search attributes follow what was written
         self.outbox: list[asyncio.Task] = []
         self.news = False  # the provider said a payment was decided: a pause before asking it again ends now
+        self.written = 0  # the revision of the quote last written to the store
 
     @property
     def number(self) -> str:
@@ -147,6 +148,7 @@ class QuoteEffects:
                 quote=last.quote, event=last.event, detail=effect.detail, earlier_events=[s.event for s in earlier]
             ),
         )
+        self.written = max(self.written, last.quote.revision)
         self.saved()
         for taken in effect.steps:
             if taken.event in ANNOUNCED:
