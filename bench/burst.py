@@ -3,22 +3,21 @@
 `auto-renew`: ended yesterday with auto-renew on, so each calendar renews its term as soon as it starts.
 `auto-quote`: ending in 30 days with auto-renew off, so each calendar sends its R12 auto quote at once.
 Measured: how fast the burst drains (items done per second, from the load's start), CPU milliseconds per
-item of the worker processes and of the Temporal server (psutil), the history events of one term, and,
-in a run with buyers, the accept+pay latency of concurrent buyers while it drains.
+item of each process (psutil), and the history events of one term.
 """
 
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 import psutil
 from temporalio.client import Client
 
 from domain.models import DataFile
-from domain.quote_rules import QuoteRequest
 from domain.quotes import subscription_workflow_id
 from runtime.app import App
 from workers.demo_data import price_book, renewable_subscriptions
@@ -26,12 +25,17 @@ from workers.demo_data import price_book, renewable_subscriptions
 Kind = Literal["auto-renew", "auto-quote"]
 
 
-def processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
-    """The stack's processes by part: Temporal's server, the SMTP sink, and the workers (the `renewals dev`
-    process itself, which also serves the web app, and any worker processes it started). PostgreSQL runs
-    detached from the stack (pgserver), so its CPU is not counted."""
+def processes(stack_pid: int, var: Path | None = None, web_pid: int | None = None) -> dict[str, list[psutil.Process]]:
+    """The stack's processes by part: Temporal's server, the SMTP sink, the workers (the `renewals dev`
+    process itself, whose own buyer app the bench leaves idle, and any worker processes it started), and with
+    `var`, the embedded PostgreSQL of var/pg (it runs detached from the stack), and with `web_pid`, the
+    `renewals web` process the bench's buyers go through."""
     root = psutil.Process(stack_pid)
-    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "sink": []}
+    parts: dict[str, list[psutil.Process]] = {"worker": [root], "temporal": [], "postgres": [], "web": [], "sink": []}
+    if web_pid is not None:
+        parts["web"].append(psutil.Process(web_pid))
+    if var is not None:
+        parts["postgres"] = postgres_processes(var / "pg")
     for child in root.children(recursive=True):
         try:
             name = " ".join(child.cmdline()[:4]).lower()
@@ -46,6 +50,16 @@ def processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
     return parts
 
 
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The postmaster whose data directory is `data_dir`, and its backends (children come and go: counted as
+    they are when measured, which misses a backend that ended in between; pooled connections rarely do)."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and "postgres" in cmdline[0] and str(data_dir) in " ".join(cmdline):
+            return [proc, *proc.children(recursive=True)]
+    return []
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     total = 0.0
     for proc in procs:
@@ -53,7 +67,10 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
             times = proc.cpu_times()
         except psutil.Error:
             continue
-        total += times.user + times.system
+        # With the children it waited for (a PostgreSQL backend that ended): live children count themselves.
+        total += (
+            times.user + times.system + getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0)
+        )
     return total
 
 
@@ -64,8 +81,6 @@ class BurstResult:
     seconds: float
     cpu_ms: dict[str, float]  # per item, by part
     term_events: int | None = None
-    accept_pay: list[float] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)  # buyers' lifecycles that failed, and why
 
     @property
     def rate(self) -> float:
@@ -121,40 +136,17 @@ async def first_term_events(client: Client, sub_id: str) -> int:
 async def run_burst(
     app: App,
     client: Client,
-    stack_pid: int,
+    parts: dict[str, list[psutil.Process]],
     today: date,
     kind: Kind,
     count: int,
-    buyers: int = 0,
-    buyer_csn: str | None = None,
-    buyer_subscriptions: list[str] | None = None,
     timeout: float = 1800,
 ) -> BurstResult:
-    """Load the burst, wait until every item is done; with `buyers`, that many buyers create, send, accept
-    and pay quotes on `buyer_subscriptions` the whole time."""
+    """Load the burst, wait until every item is done (buyers may arrive meanwhile: bench/openloop.py)."""
     prefix = f"U{uuid.uuid4().hex[:5].upper()}"
     csn = f"58{int(uuid.uuid4().hex[:8], 16) % 10**8:08d}"
     data = burst_data(csn, prefix, count, today, kind)
-    parts = processes(stack_pid)
     before = {part: cpu_seconds(procs) for part, procs in parts.items()}
-    latencies: list[float] = []
-    stop = asyncio.Event()
-
-    failed: list[str] = []
-
-    async def buyer(n: int) -> None:
-        queue = buyer_subscriptions or []
-        while not stop.is_set() and queue:
-            sub = queue.pop()
-            try:
-                quote = await app.quotes.create(QuoteRequest(csn=buyer_csn or "", subscription_ids=[sub]), send=True)
-                started = time.perf_counter()
-                await app.quotes.accept(quote.number, pay=True, reference=f"BURST-{quote.number}")
-                latencies.append(time.perf_counter() - started)
-            except Exception as err:  # a buyer who could not pay is a figure too, not the end of the run
-                failed.append(f"{type(err).__name__}: {err}"[:200])
-
-    shoppers = [asyncio.create_task(buyer(n)) for n in range(buyers)]
     started = time.perf_counter()
     await app.subscriptions.load(data)
     while (done := await done_count(app, csn, kind)) < count:
@@ -162,11 +154,9 @@ async def run_burst(
             raise SystemExit(f"the {kind} burst did not drain in {timeout:.0f} s ({done} of {count})")
         await asyncio.sleep(0.2)
     seconds = time.perf_counter() - started
-    stop.set()
-    await asyncio.gather(*shoppers)
     after = {part: cpu_seconds(procs) for part, procs in parts.items()}
     cpu_ms = {part: (after[part] - before[part]) * 1000 / count for part in parts}
-    result = BurstResult(kind=kind, count=count, seconds=seconds, cpu_ms=cpu_ms, accept_pay=latencies, failed=failed)
+    result = BurstResult(kind=kind, count=count, seconds=seconds, cpu_ms=cpu_ms)
     if kind == "auto-renew":
         result.term_events = await first_term_events(client, data.subscriptions[0].id)
     return result

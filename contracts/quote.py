@@ -48,13 +48,14 @@ REMINDER_DAYS = (7, 1)
 
 class QuoteInput(BaseModel):
     """The quote as built and checked by the service, the webhook receivers it announces its steps to, how
-    long its buyer waits for a payment before hearing it is pending, and the days before expiry it
-    reminds its recipients on (R22)."""
+    long its buyer waits for a payment before hearing it is pending, the days before expiry it reminds its
+    recipients on (R22), and whether it sends itself once priced (no update: one call starts and sends it)."""
 
     quote: Quote
     webhooks: list[str] = []
     payment_wait: timedelta = PAYMENT_WAIT
     reminder_days: tuple[int, ...] = REMINDER_DAYS
+    send: bool = False  # sent by the workflow itself once priced: an auto quote (R12) is made in one step
 
 
 class QuoteResult(BaseModel):

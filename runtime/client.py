@@ -55,14 +55,16 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")))
 
 
-async def wait_for_temporal(settings: Settings, server: subprocess.Popen, timeout: float = 60) -> Client:
+async def wait_for_temporal(
+    settings: Settings, server: subprocess.Popen, timeout: float = 60, interceptors: Sequence[Interceptor] = ()
+) -> Client:
     """Connect once the freshly started server answers; fail early if it exited."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         if server.poll() is not None:
             raise RuntimeError(f"the Temporal dev server exited with status {server.returncode}; see var/temporal.log")
         try:
-            client = await connect(settings)
+            client = await connect(settings, interceptors=interceptors)
             await client.workflow_service.get_system_info(GetSystemInfoRequest())
             return client
         except (RuntimeError, RPCError):

@@ -156,31 +156,30 @@ class QuoteService:
             raise NotFound(f"unknown customer CSN {sub.csn}")
         request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
         quote = build_quote(number, request, customer, [sub], today, datetime.now(UTC))
-        try:
-            await self._start(quote, send=True)
-        except WorkflowAlreadyStartedError:
-            pass
-        except Refused as err:
-            if err.rule != "lifecycle":
-                raise
+        # One call: the workflow sends itself once priced (the calendar waits for no answer but "started").
+        await self.client.start_workflow(
+            contract.WORKFLOW,
+            self._input(quote, send=True),
+            id=contract.workflow_id(quote.number),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(search_attributes(quote)),
+            static_summary=_summary(quote),
+        )
         return number
 
     async def _start(self, quote: Quote, send: bool) -> Quote:
         handle = await self.client.start_workflow(
             contract.WORKFLOW,
-            QuoteInput(
-                quote=quote, webhooks=self.webhooks, payment_wait=self.payment_wait, reminder_days=self.reminder_days
-            ),
+            self._input(quote),
             id=contract.workflow_id(quote.number),
             task_queue=self.task_queue,
             result_type=QuoteResult,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(search_attributes(quote)),
-            static_summary=(
-                f"{quote.kind.value.capitalize()} quote {quote.number} for {quote.customer_name} ({quote.csn}): "
-                f"{len(quote.lines)} subscription(s), {quote.origin.value}"
-            ),
+            static_summary=_summary(quote),
         )
         try:
             if send:  # `send` waits for the first pricing: one round trip, not two
@@ -194,6 +193,15 @@ class QuoteService:
                 reason = getattr(err.cause, "cause", None) or err.cause
                 raise Stopped(f"quote {quote.number} cannot go on: {reason}") from err
             raise
+
+    def _input(self, quote: Quote, send: bool = False) -> QuoteInput:
+        return QuoteInput(
+            quote=quote,
+            webhooks=self.webhooks,
+            payment_wait=self.payment_wait,
+            reminder_days=self.reminder_days,
+            send=send,
+        )
 
     async def send(self, number: str, actor: str | None = None) -> Quote:
         """`actor`, here and below: who asked (`api:<key name>`), recorded on the quote's event. A revision
@@ -336,6 +344,14 @@ class QuoteService:
             if stored.state.terminal or stored.state is not QuoteState.DRAFT:
                 raise Refused(*stored.ended_refusal(action)) from None
             raise
+
+
+def _summary(quote: Quote) -> str:
+    """The line the Temporal UI shows under the workflow's id."""
+    return (
+        f"{quote.kind.value.capitalize()} quote {quote.number} for {quote.customer_name} ({quote.csn}): "
+        f"{len(quote.lines)} subscription(s), {quote.origin.value}"
+    )
 
 
 def _reference(reference: str | None) -> str | None:

@@ -25,6 +25,7 @@ from domain.links import signed_links
 from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
 from runtime.client import wait_for_temporal
+from runtime.metrics import Metrics
 from runtime.settings import Settings, parse_api_keys
 from runtime.temporal import build_worker, stop_worker
 from store.admin import ensure_database
@@ -515,7 +516,8 @@ async def run_dev_stack(
                     say("loaded demo data (a copy is in var/demo-data.json)")
 
             await until_accepting_mail(smtp, stack.host, ports.smtp)
-            client = await wait_for_temporal(settings, temporal)
+            metrics = Metrics()  # the buyer app's /metrics: its requests, and the Temporal calls they make
+            client = await wait_for_temporal(settings, temporal, interceptors=[metrics.interceptor()])
             try:
                 await check_build(client, var, say)
             except OlderBuild as err:
@@ -540,6 +542,7 @@ async def run_dev_stack(
                 vendor=vendor_of(settings),
                 stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
                 stripe_checkout=stripe_checkout_of(settings),
+                metrics_of=metrics,
             )
             enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))

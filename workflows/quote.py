@@ -58,6 +58,10 @@ class QuoteWorkflow:
             await self._apply(self.agg.start(workflow.now()))
         async with self.lock:  # a cancel that came while it attached goes first
             await self._apply(self.agg.price_first(workflow.now()))
+            if input.send and self.agg.stopped is None:
+                decision = await self._apply(self.agg.send(workflow.now()))
+                if decision.refusal is not None:  # a missing price: the draft stays, as after `quote create`
+                    workflow.logger.warning("quote %s not sent: %s", self.agg.quote.number, decision.refusal)
         await self._expire_unless_ended()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.effects.drain()
