@@ -63,7 +63,11 @@ async def ensure_calendar(
     return await start_calendar(client, from_row(Subscription, row), row["auto_renew_version"], task_queue)
 
 
-async def calendar_update(client: Client, subscription_id: str, update: str, arg: BaseModel, result: type[R]) -> R:
-    """An update on the subscription's running calendar (not started if there is none)."""
+async def calendar_update(
+    client: Client, subscription_id: str, update: str, arg: BaseModel, result: type[R], update_id: str | None = None
+) -> R:
+    """An update on the subscription's running calendar (not started if there is none). With `update_id`, a
+    retry of the same step joins the update already sent instead of sending another: a calendar that is
+    slow to answer under a burst is not given the same work twice."""
     handle = client.get_workflow_handle(calendar.workflow_id(subscription_id))
-    return await handle.execute_update(update, arg, result_type=result)
+    return await handle.execute_update(update, arg, id=update_id, result_type=result)

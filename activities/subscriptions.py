@@ -113,19 +113,30 @@ class SubscriptionActivities:
         self.client = client
         self.pool = pool
 
-    async def _calendar_update(self, subscription_id: str, update: str, arg: BaseModel, result: type[R]) -> R:
-        """The update on the running calendar; only when there is none is it started (or refused, lapsed)."""
+    async def _calendar_update(
+        self, subscription_id: str, update: str, arg: BaseModel, result: type[R], once_per_run: str | None = None
+    ) -> R:
+        """The update on the running calendar; only when there is none is it started (or refused, lapsed). Its
+        id is this step's, so an attempt that timed out waiting in a busy calendar's queue is joined by the
+        next attempt, not sent again: the workflow run and activity (a local activity's attempts), or, for a
+        step a quote's run takes at most once (`once_per_run`: attach, detach), that step's name, which the
+        regular activity an outage falls back to joins as well."""
+        info = activity.info()
+        call = once_per_run or str(info.activity_id)
+        step = f"{update}:{subscription_id}:{info.workflow_id}:{info.workflow_run_id}:{call}"
         try:
-            return await calendar_update(self.client, subscription_id, update, arg, result)
+            return await calendar_update(self.client, subscription_id, update, arg, result, step)
         except RPCError as err:
             if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
-        await ensure_calendar(self.client, self.pool, subscription_id, activity.info().task_queue)
-        return await calendar_update(self.client, subscription_id, update, arg, result)
+        await ensure_calendar(self.client, self.pool, subscription_id, info.task_queue)
+        return await calendar_update(self.client, subscription_id, update, arg, result, step)
 
-    async def _update_and_mirror(self, subscription_id: str, update: str, arg: BaseModel) -> AutoRenewState:
+    async def _update_and_mirror(
+        self, subscription_id: str, update: str, arg: BaseModel, once_per_run: str | None = None
+    ) -> AutoRenewState:
         """The update changes the workflow's state only; the store mirrors its answer by version."""
-        state = await self._calendar_update(subscription_id, update, arg, AutoRenewState)
+        state = await self._calendar_update(subscription_id, update, arg, AutoRenewState, once_per_run)
         await self._mirror(state)
         return state
 
@@ -142,6 +153,7 @@ class SubscriptionActivities:
             input.subscription_id,
             calendar.ATTACH,
             AttachInput(quote_number=input.quote_number, hold=input.hold, owner=input.owner),
+            once_per_run=f"hold={input.hold}",  # a run attaches once, and once more with a hold (R17)
         )
 
     @activity.defn
@@ -150,7 +162,7 @@ class SubscriptionActivities:
         subscription's calendar has ended: only the store's record of the hold goes."""
         try:
             return await self._update_and_mirror(
-                input.subscription_id, calendar.DETACH, DetachInput(quote_number=input.quote_number)
+                input.subscription_id, calendar.DETACH, DetachInput(quote_number=input.quote_number), once_per_run="end"
             )
         except ApplicationError as err:
             if err.type not in (Failure.LAPSED, Failure.INVALID_DATA):  # lapsed, or no such subscription

@@ -261,9 +261,20 @@ async def main(args: argparse.Namespace) -> None:
                 workflow_runner=sandbox(),
             )
             async with worker:
-                await open_loop(buyers, await bench.fresh_subscriptions(3), 2, parts)  # warm up
+                say("warming up")
+                await open_loop(buyers, await bench.fresh_subscriptions(3), 2, parts)
                 await bench.noop(3, 2, {})
+                say(f"a burst of {args.burst} auto-renewals")
+                renew = await run_burst(app, client, parts, date.today(), "auto-renew", args.burst)
+                say(f"  {renew.rate:.1f}/s; a burst of {args.quote_burst} auto quotes")
+                quotes = await run_burst(app, client, parts, date.today(), "auto-quote", args.quote_burst)
+                say(f"  {quotes.rate:.1f}/s")
+                say(f"{args.n} buyers at {args.rate}/s")
                 rest = await open_loop(buyers, await bench.fresh_subscriptions(args.n), args.rate, parts)
+                say(
+                    f"  paid {rest.paid}, CPU {cpu_total(rest.cpu_ms)} ms, accept+pay p99 {ms(rest.latencies['accept+pay'], 99)} ms"
+                )
+                say(f"{args.n} no-op lifecycles at {args.rate}/s")
                 noop_cpu = await bench.noop(
                     args.n,
                     args.rate,
@@ -271,14 +282,16 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 gets, get_calls = temporal_calls_per_get(port)
                 events = await bench.history_events(rest.last_quote) if rest.last_quote else 0
-                renew = await run_burst(app, client, parts, date.today(), "auto-renew", args.burst)
-                quotes = await run_burst(app, client, parts, date.today(), "auto-quote", args.quote_burst)
+                say(f"a burst of {args.burst} auto-renewals with buyers at {args.burst_rate}/s")
                 shopping = await bench.fresh_subscriptions(max(20, int(args.burst_rate * args.burst / 10)))
                 draining = asyncio.Event()
                 loop = asyncio.create_task(open_loop(buyers, shopping, args.burst_rate, parts, until=draining))
                 during = await run_burst(app, client, parts, date.today(), "auto-renew", args.burst)
                 draining.set()
                 busy = await loop
+                say(
+                    f"  {during.rate:.1f}/s, paid {busy.paid}, accept+pay p99 {ms(busy.latencies['accept+pay'], 99)} ms"
+                )
             load_rate = await bench.load_rate(args.load)
             rss = {}
             opened = 0
@@ -296,6 +309,11 @@ async def main(args: argparse.Namespace) -> None:
         if private is not None:
             os.killpg(private.pid, signal.SIGINT)
             private.wait(60)
+
+
+def say(text: str) -> None:
+    """Progress, on stderr: the table alone is on stdout."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
 def ms(values: list[float], *ps: float) -> str:

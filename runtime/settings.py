@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = 1000
     # The task queues a worker process polls: `quotes` (TEMPORAL_TASK_QUEUE), `calendars` (its `-calendars`).
     worker_queues: str = "quotes,calendars"
+    # Workflows in the SDK's sandbox, which refuses non-deterministic calls at run time (docs/scaling.md).
+    worker_sandbox: bool = True
     metrics_port: int | None = None
     # Who else may read the web app's /metrics, with `Authorization: Bearer <token>` (this machine always may).
     renewals_metrics_token: SecretStr | None = None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
@@ -172,7 +172,7 @@ def build_worker(
                 task_queue=queues[name],
                 workflows=WORKFLOWS,
                 activities=bound,
-                workflow_runner=sandbox(),
+                workflow_runner=sandbox() if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
                 graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

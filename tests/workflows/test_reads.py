@@ -1,6 +1,7 @@
 """Reads come from the store: no page, link check, list or API GET makes a Temporal call, and a buyer's click
 is one update (counted by the client's interceptor, runtime/metrics.py), never timed."""
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,7 +13,8 @@ from domain.links import LinkSigner
 from runtime.app import open_app
 from runtime.metrics import Metrics
 from runtime.settings import parse_api_keys
-from tests.helpers import BASE, CARD, form_fields, link_of, quote_stack, request, settled
+from store.quotes import get_quote
+from tests.helpers import BASE, CARD, form_fields, link_of, quote_stack, request, scalar, settled, until
 from web.api import create_api
 from web.app import create_app
 from workers.demo_data import ACME
@@ -36,6 +38,13 @@ def temporal_calls(metrics: Metrics) -> dict[str, float]:
         for sample in family.samples
         if sample.name.endswith("_total") and sample.value
     }
+
+
+async def sent(quotes, number: str):
+    """The stored quote once it is sent (None before: not yet written, or a draft)."""
+    async with quotes.pool.connection() as conn:
+        stored = await get_quote(conn, number)
+    return stored if stored is not None and stored.state.value == "sent" else None
 
 
 async def counted_web(env: WorkflowEnvironment, pool, settings, gateway, metrics: Metrics):
@@ -136,3 +145,23 @@ async def test_metrics_shows_the_sdk_and_each_route_to_this_machine_only(
             assert (await away.get("/metrics")).status_code == 403
             scraped = await away.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
             assert scraped.status_code == 200 and "renewals_http_request_seconds" in scraped.text
+
+
+async def test_r12_an_auto_quote_is_started_and_sent_in_one_call_with_no_update(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    metrics = Metrics()
+    async with quote_stack(env, pool, settings, gateway=gateway) as quotes:
+        counted = copy.copy(quotes)
+        counted.client = Client(**{**env.client.config(), "interceptors": [metrics.interceptor()]})
+        today = (await env.get_current_time()).date()
+        end = await scalar(pool, "SELECT end_date FROM subscriptions WHERE id = %s", "SUB-1002")
+        number = await counted.create_auto("SUB-1002", end, today)
+        assert temporal_calls(metrics) == {"start_workflow": 1}
+        quote = await until(lambda: sent(quotes, number), f"auto quote {number} sent")
+        await settled(env.client, number)
+        assert quote.origin.value == "auto"
+        history = await env.client.get_workflow_handle(f"quote-{number}").fetch_history()
+        kinds = {event.WhichOneof("attributes") for event in history.events}
+        assert not any("update" in kind for kind in kinds), kinds
+        assert len(mailbox.messages()) == len(quote.all_recipients)
