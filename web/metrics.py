@@ -60,7 +60,7 @@ async def metrics(request: Request) -> Response:
     token = getattr(request.app.state, "metrics_token", None)
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     allowed = (request.client is not None and request.client.host in LOOPBACK) or (
-        token is not None and hmac.compare_digest(given.encode(), token.encode())
+        bool(token) and hmac.compare_digest(given.encode(), token.encode())
     )
     if not allowed:
         return PlainTextResponse("metrics are served to this machine, or with the metrics token\n", status_code=403)

@@ -157,20 +157,25 @@ class QuoteEffects:
                     self.outbox.append(delivery)
 
     async def _attach(self, effect: Attach) -> None:
-        try:
-            await asyncio.gather(
-                *(
-                    step(
-                        SubscriptionActivities.attach_quote,
-                        AttachQuoteInput(
-                            subscription_id=sub, quote_number=self.number, hold=effect.hold, owner=Owner.of(self.quote)
-                        ),
-                    )
-                    for sub in effect.subscriptions
+        """Every calendar's answer is awaited before a refusal stops the quote: a detach never overtakes an
+        attach still on its way (the hold it took would stay)."""
+        answers = await asyncio.gather(
+            *(
+                step(
+                    SubscriptionActivities.attach_quote,
+                    AttachQuoteInput(
+                        subscription_id=sub, quote_number=self.number, hold=effect.hold, owner=Owner.of(self.quote)
+                    ),
                 )
-            )
-        except ActivityError as err:
-            raise StepFailed(err) from None
+                for sub in effect.subscriptions
+            ),
+            return_exceptions=True,
+        )
+        for answer in answers:
+            if isinstance(answer, ActivityError):
+                raise StepFailed(answer) from None
+            if isinstance(answer, BaseException):
+                raise answer
 
     async def _price(self, effect: Price) -> Priced | PriceMissing:
         try:

@@ -91,7 +91,7 @@ class OneQuote:
     def __init__(self, quote) -> None:
         self.quote = quote
 
-    async def show(self, number: str):
+    async def read(self, number: str):
         if number != self.quote.number:
             raise NotFound(f"unknown quote {number}")
         return self.quote

@@ -196,6 +196,8 @@ DEFAULT_SERVES = {
     "api_rate_limit": "600 a minute for each API key",
     "api_rate_burst": "100 at once for each API key",
     "audit_window_days": "35 days",
+    "renewals_metrics_token": "none: /metrics answers the container itself; a scraper elsewhere needs one",
+    "worker_sandbox": "on: workflows run in the SDK's sandbox",
 }
 LINK_SECRETS = {"buyer_link_secret", "buyer_link_secrets"}  # either one (BUYER_LINK_SECRETS wins)
 

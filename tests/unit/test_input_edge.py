@@ -242,12 +242,12 @@ def moved_quote(reason_owner: Owner):
 
 
 class Shown:
-    """quotes.show for a few stored quotes: one of this customer's sent to the buyer, one of another's."""
+    """quotes.read for a few stored quotes: one of this customer's sent to the buyer, one of another's."""
 
     def __init__(self, *quotes) -> None:
         self.quotes = {q.number: q for q in quotes}
 
-    async def show(self, number: str):
+    async def read(self, number: str):
         if number not in self.quotes:
             raise NotFound(f"unknown quote {number}")
         return self.quotes[number]

@@ -25,7 +25,7 @@ class Calendars:
     def get_workflow_handle(self, workflow_id: str) -> "Calendars":
         return self
 
-    async def execute_update(self, update: str, arg: object, result_type: type) -> object:
+    async def execute_update(self, update: str, arg: object, result_type: type, id: str | None = None) -> object:
         self.updates.append(update)
         if isinstance(self.answer, BaseException):
             raise self.answer
