@@ -1,4 +1,4 @@
-"""deliver_webhook: one event to one receiver, signed; retried with back-off for up to three days by the
+"""deliver_webhook: one step's events (usually one) to one receiver, each signed; retried with back-off for up to three days by the
 workflow that raised the event, with the same event id each time."""
 
 import time
@@ -13,8 +13,12 @@ from domain.webhooks import SIGNATURE_HEADER, WebhookEvent, signature
 
 
 class DeliverWebhookInput(BaseModel):
+    """`then`: the events of the same step that follow `event` (a quote accepted and paid at once), delivered
+    in order by the same activity: one activity per step, not one per event."""
+
     event: WebhookEvent
     receiver: str
+    then: list[WebhookEvent] = []
 
 
 class DeliverWebhookResult(BaseModel):
@@ -65,22 +69,26 @@ class WebhookActivities:
 
     @activity.defn
     async def deliver_webhook(self, input: DeliverWebhookInput) -> DeliverWebhookResult:
+        """Each event in order; a retry sends again those already delivered, with the same ids (receivers
+        dedupe by id), so a later event never arrives before an earlier one."""
         url = self.receivers.get(input.receiver)
         if url is None:
             raise failure(Failure.INVALID_DATA, f"webhook receiver {input.receiver} is no longer configured")
-        body = input.event.model_dump_json().encode()
+        status = 0
+        for event in (input.event, *input.then):
+            status = await self._post(url, event, input.receiver)
+        return DeliverWebhookResult(status=status)
+
+    async def _post(self, url: str, event: WebhookEvent, receiver: str) -> int:
+        body = event.model_dump_json().encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, int(time.time()), body)}
         try:
             answer = await self.http.post(url, content=body, headers=headers)
         except STALE_CONNECTION:
             answer = await self.http.post(url, content=body, headers=headers)
         if answer.status_code >= 300:
-            raise ApplicationError(f"{input.event.type} {input.event.id}: the receiver answered {answer.status_code}")
+            raise ApplicationError(f"{event.type} {event.id}: the receiver answered {answer.status_code}")
         activity.logger.info(
-            "webhook=%s id=%s receiver=%s status=%s",
-            input.event.type,
-            input.event.id,
-            input.receiver,
-            answer.status_code,
+            "webhook=%s id=%s receiver=%s status=%s", event.type, event.id, receiver, answer.status_code
         )
-        return DeliverWebhookResult(status=answer.status_code)
+        return answer.status_code

@@ -181,6 +181,11 @@ class Settings(BaseSettings):
             raise BadInput("no database: start the stack with `renewals dev`, or set DATABASE_URL")
         return self.database_url.get_secret_value()
 
+    def metrics_token(self) -> str | None:
+        """RENEWALS_METRICS_TOKEN, if set and not empty (an empty one admits nobody)."""
+        token = self.renewals_metrics_token.get_secret_value() if self.renewals_metrics_token else ""
+        return token or None
+
     def api_keys(self) -> list["ApiKey"]:
         """RENEWALS_API_KEYS, comma-separated: the bearer keys the backend API accepts (none: it refuses all),
         each exactly `name:secret:read|write`. Read once, when the app is built: a malformed entry stops the

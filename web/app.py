@@ -149,5 +149,5 @@ def app_from_settings() -> FastAPI:
         stripe_webhook_secret=settings.stripe_webhook_secret_if_on(),
         stripe_checkout=stripe_checkout_of(settings),
         metrics_of=registry,
-        metrics_token=settings.renewals_metrics_token.get_secret_value() or None if settings.renewals_metrics_token else None,
+        metrics_token=settings.metrics_token(),
     )

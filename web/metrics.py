@@ -59,9 +59,8 @@ def route_of(scope: Scope) -> str:
 async def metrics(request: Request) -> Response:
     token = getattr(request.app.state, "metrics_token", None)
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    allowed = (request.client is not None and request.client.host in LOOPBACK) or (
-        bool(token) and hmac.compare_digest(given.encode(), token.encode())
-    )
+    local = request.client is not None and request.client.host in LOOPBACK
+    allowed = local or (token is not None and token != "" and hmac.compare_digest(given.encode(), token.encode()))
     if not allowed:
         return PlainTextResponse("metrics are served to this machine, or with the metrics token\n", status_code=403)
     registry = request.app.state.metrics.registry

@@ -150,11 +150,10 @@ class QuoteEffects:
         )
         self.written = max(self.written, last.quote.revision)
         self.saved()
-        for taken in effect.steps:
-            if taken.event in ANNOUNCED:
-                delivery = self.announcer.announce(f"quote.{taken.event}", taken.quote.json_view())  # type: ignore[arg-type]
-                if delivery is not None:
-                    self.outbox.append(delivery)
+        announced = [(f"quote.{t.event}", t.quote.json_view()) for t in effect.steps if t.event in ANNOUNCED]
+        delivery = self.announcer.announce_all(announced)  # type: ignore[arg-type]
+        if delivery is not None:
+            self.outbox.append(delivery)
 
     async def _attach(self, effect: Attach) -> None:
         """Every calendar's answer is awaited before a refusal stops the quote: a detach never overtakes an

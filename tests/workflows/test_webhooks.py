@@ -156,12 +156,14 @@ async def test_webhooks_receiver_down_delays_no_quote_then_gets_every_event_once
         async with quote_stack(env, pool, hooked, gateway=gateway) as quotes:
             quote = await quotes.create(request("SUB-1001"), send=True)
             paid = await quotes.accept(quote.number, pay=True, payment_method=await gateway.tokenize(GOOD))
+            # quote.sent, quote.accepted (quote.paid follows it in the same delivery: tried once it lands) and
+            # subscription.renewed are refused while the receiver is down.
             for _ in range(200):
-                if len(set(receiver.refused)) >= 4:
+                if len(set(receiver.refused)) >= 3:
                     break
                 await asyncio.sleep(0.05)
             refused = set(receiver.refused)
-            assert receiver.events() == [] and len(refused) == 4
+            assert receiver.events() == [] and len(refused) == 3
             stuck = await quotes.show(quote.number)
             receiver.down = False
             await env.sleep(timedelta(minutes=5))
@@ -171,5 +173,5 @@ async def test_webhooks_receiver_down_delays_no_quote_then_gets_every_event_once
     assert ended.renewed != {}
     assert types([e for e in events if e.type.startswith("quote.")]) == ["quote.sent", "quote.accepted", "quote.paid"]
     assert types(receiver.events("SUB-1001")) == ["subscription.renewed"]
-    assert {e.id for e in events} == refused
+    assert refused < {e.id for e in events}
     assert len(receiver.sink.arrivals) == 4
