@@ -43,6 +43,8 @@ RENEW = "renew"
 SET_AUTO_RENEW = "set_auto_renew"
 SOURCE_CHANGED = "source_changed"
 STATE = "state"
+# An auto quote (R12) that could not be sent says so to the calendar that made it (signal).
+AUTO_QUOTE_NOT_SENT = "auto_quote_not_sent"
 
 
 class AutoRenewState(BaseModel):
@@ -111,3 +113,10 @@ class SourceChangedInput(BaseModel):
 
     subscription: Subscription
     switch_from_source: bool = True
+
+
+class AutoQuoteNotSentInput(BaseModel):
+    """The term whose auto quote could not be sent, and why (R12: never tried again within the term)."""
+
+    term_end: date
+    reason: str

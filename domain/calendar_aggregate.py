@@ -328,8 +328,11 @@ class Calendar(BaseModel):
         return Decision(self.model_copy(update={"auto_quote": "being made"}))
 
     def auto_quote_made(self, term_end: date, outcome: str) -> Decision["Calendar"]:
-        """The auto quote's number, or `not sent: why` (never retried within the term)."""
+        """The auto quote's number, or `not sent: why` (never retried within the term). The quote's own word
+        that it could not be sent stands against the number its making answered with, whichever came first."""
         if self.sub.end_date != term_end:
+            return Decision(self)
+        if self.auto_quote and self.auto_quote.startswith("not sent") and not outcome.startswith("not sent"):
             return Decision(self)
         new = self._copy()
         new.auto_quote = outcome

@@ -156,17 +156,21 @@ class QuoteService:
             raise NotFound(f"unknown customer CSN {sub.csn}")
         request = QuoteRequest(csn=sub.csn, subscription_ids=[sub.id], origin=Origin.AUTO)
         quote = build_quote(number, request, customer, [sub], today, datetime.now(UTC))
-        # One call: the workflow sends itself once priced (the calendar waits for no answer but "started").
-        await self.client.start_workflow(
-            contract.WORKFLOW,
-            self._input(quote, send=True),
-            id=contract.workflow_id(quote.number),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(search_attributes(quote)),
-            static_summary=_summary(quote),
-        )
+        # One call: the workflow sends itself once priced, and tells the calendar if it cannot (R12). A term's
+        # quote made before (its number is fixed per term) is found, running or ended: never a second one.
+        try:
+            await self.client.start_workflow(
+                contract.WORKFLOW,
+                self._input(quote, send=True),
+                id=contract.workflow_id(quote.number),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(search_attributes(quote)),
+                static_summary=_summary(quote),
+            )
+        except WorkflowAlreadyStartedError:
+            pass
         return number
 
     async def _start(self, quote: Quote, send: bool) -> Quote:

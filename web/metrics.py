@@ -1,6 +1,6 @@
 """`GET /metrics` (Prometheus text format) and the middleware that times each request by its route and counts
 the Temporal calls made while serving it (runtime/metrics.py). Served to this machine only (a scraper on
-localhost, or through the proxy's own allow-list), or to anyone with `Authorization: Bearer
+localhost; never a request a proxy forwarded), or to anyone with `Authorization: Bearer
 RENEWALS_METRICS_TOKEN` when that is set."""
 
 import hmac
@@ -13,7 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.metrics import Metrics, Tally
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost")
+# Label values come from a fixed set: a made-up method never adds a series.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+DRAIN_EVERY = 10.0  # seconds: the SDK's metric buffer is emptied this often even when nobody scrapes
 router = APIRouter(include_in_schema=False)
 
 
@@ -23,6 +26,7 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        self.drained = perf_counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,9 +45,14 @@ class RequestMetrics:
             try:
                 await self.app(scope, receive, sending)
             finally:
-                route, method = route_of(scope), scope["method"]
-                self.metrics.request_seconds.labels(method, route, str(status)).observe(perf_counter() - started)
+                ended = perf_counter()
+                route = route_of(scope)
+                method = scope["method"] if scope["method"] in METHODS else "OTHER"
+                self.metrics.request_seconds.labels(method, route, str(status)).observe(ended - started)
                 self.metrics.request_temporal_calls.labels(method, route).inc(sum(calls.values()))
+                if self.metrics.sdk is not None and ended - self.drained > DRAIN_EVERY:
+                    self.drained = ended
+                    self.metrics.sdk.drain()
 
 
 def route_of(scope: Scope) -> str:
@@ -59,7 +68,9 @@ def route_of(scope: Scope) -> str:
 async def metrics(request: Request) -> Response:
     token = getattr(request.app.state, "metrics_token", None)
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    local = request.client is not None and request.client.host in LOOPBACK
+    # Through a proxy on this machine every visitor comes from 127.0.0.1: a forwarded request is never local.
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    local = request.client is not None and request.client.host in LOOPBACK and not forwarded
     allowed = local or (token is not None and token != "" and hmac.compare_digest(given.encode(), token.encode()))
     if not allowed:
         return PlainTextResponse("metrics are served to this machine, or with the metrics token\n", status_code=403)

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import quote as contract
+    from contracts import subscription as subscription_contract
     from contracts.failures import fail
     from contracts.quote import (
         AcceptInput,
@@ -31,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         search_attributes,
     )
     from contracts.refusals import encoded, stop
+    from contracts.subscription import AutoQuoteNotSentInput
     from domain.decisions import Decision
     from domain.quote_aggregate import PayCommand, QuoteAggregate
     from domain.quote_effects import ASKING, Replaced, Save
@@ -58,10 +61,8 @@ class QuoteWorkflow:
             await self._apply(self.agg.start(workflow.now()))
         async with self.lock:  # a cancel that came while it attached goes first
             await self._apply(self.agg.price_first(workflow.now()))
-            if input.send and self.agg.stopped is None:
-                decision = await self._apply(self.agg.send(workflow.now()))
-                if decision.refusal is not None:  # a missing price: the draft stays, as after `quote create`
-                    workflow.logger.warning("quote %s not sent: %s", self.agg.quote.number, decision.refusal)
+            if input.send:
+                await self._send_itself()
         await self._expire_unless_ended()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.effects.drain()
@@ -202,6 +203,26 @@ class QuoteWorkflow:
     def check_payment(self) -> None:
         """The provider decided a payment (R20): a pending one is asked now; otherwise nothing happens."""
         self.effects.news = True
+
+    async def _send_itself(self) -> None:
+        """An auto quote (R12) sends itself once priced; one that cannot (a missing price, it stopped) tells
+        the calendar that made it, which records it as not sent and goes on with the term."""
+        reason = self.agg.stopped
+        if reason is None:
+            decision = await self._apply(self.agg.send(workflow.now()))
+            reason = self.agg.stopped or (decision.refusal.message if decision.refusal is not None else None)
+        line = next((line for line in self.agg.quote.lines if line.subscription_id and line.end_date), None)
+        if reason is None or line is None or line.subscription_id is None or line.end_date is None:
+            return
+        workflow.logger.warning("auto quote %s not sent: %s", self.agg.quote.number, reason)
+        calendar = workflow.get_external_workflow_handle(subscription_contract.workflow_id(line.subscription_id))
+        try:
+            await calendar.signal(
+                subscription_contract.AUTO_QUOTE_NOT_SENT,
+                AutoQuoteNotSentInput(term_end=line.end_date, reason=f"quote {self.agg.quote.number}: {reason}"),
+            )
+        except FailureError:
+            workflow.logger.info("the calendar of %s had ended before it heard", line.subscription_id)
 
     async def _first_pricing(self) -> None:
         """Waits for the first pricing, written (the lock is let go once its write is done: a page then reads

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.refusals import encoded
     from contracts.subscription import (
         AttachInput,
+        AutoQuoteNotSentInput,
         AutoRenewState,
         CalendarState,
         DetachInput,
@@ -175,6 +176,12 @@ class SubscriptionWorkflow:
         refusal = self.calendar.set_auto_renew(input.on).refusal
         if refusal is not None:
             raise encoded(refusal)
+
+    @workflow.signal(name=contract.AUTO_QUOTE_NOT_SENT)
+    def auto_quote_not_sent(self, input: AutoQuoteNotSentInput) -> None:
+        """The auto quote this calendar made could not be sent (its pricing failed, it stopped): recorded as
+        not sent, shown in the details, never made again within the term (R12)."""
+        self._apply(self.calendar.auto_quote_made(input.term_end, f"not sent: {input.reason}"))
 
     @workflow.signal(name=contract.SOURCE_CHANGED)
     async def source_changed(self, input: SourceChangedInput) -> None:

@@ -14,7 +14,7 @@ from runtime.app import open_app
 from runtime.metrics import Metrics
 from runtime.settings import parse_api_keys
 from store.quotes import get_quote
-from tests.helpers import BASE, CARD, form_fields, link_of, quote_stack, request, scalar, settled, until
+from tests.helpers import BASE, CARD, form_fields, link_of, quote_result, quote_stack, request, scalar, settled, until
 from web.api import create_api
 from web.app import create_app
 from workers.demo_data import ACME
@@ -143,6 +143,10 @@ async def test_metrics_shows_the_sdk_and_each_route_to_this_machine_only(
             assert 'renewals_http_request_seconds_count{method="GET",route="/healthz",status="200"} 1.0' in text
             assert "temporal_request" in text  # the SDK's own (Temporal's runtime telemetry)
             assert (await away.get("/metrics")).status_code == 403
+            # A proxy on this machine makes every visitor local: a forwarded request is not.
+            assert (await local.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 403
+            await local.request("BREW", "/healthz")  # a made-up method adds no series of its own
+            assert 'method="BREW"' not in (await local.get("/metrics")).text
             scraped = await away.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
             assert scraped.status_code == 200 and "renewals_http_request_seconds" in scraped.text
 
@@ -169,3 +173,8 @@ async def test_r12_an_auto_quote_is_started_and_sent_in_one_call_with_no_update(
             return len(mailbox.messages()) == len(quote.all_recipients)
 
         await until(mailed, "the auto quote's email")
+        # The term's quote ended: asking again (a calendar that forgot it) finds it, and makes no second one.
+        await quotes.cancel(number, "sales")
+        await quote_result(env.client, number)
+        assert await counted.create_auto("SUB-1002", end, today) == number
+        assert await scalar(pool, "SELECT count(*) FROM quotes WHERE origin = 'auto'") == 1
