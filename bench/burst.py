@@ -50,6 +50,20 @@ def processes(stack_pid: int, var: Path | None = None, web_pid: int | None = Non
     return parts
 
 
+async def quiet(parts: dict[str, list[psutil.Process]], share: float = 0.1, timeout: float = 600) -> float:
+    """Wait until the stack is idle (its processes together use under `share` of a core over two seconds), so a
+    phase's CPU and latency are its own, not the tail of the phase before (emails, webhooks, calendars moving
+    on to their next term). Returns the seconds waited."""
+    started = time.perf_counter()
+    procs = [p for group in parts.values() for p in group]
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(procs)
+        await asyncio.sleep(2)
+        if cpu_seconds(procs) - before < 2 * share:
+            break
+    return time.perf_counter() - started
+
+
 def postgres_processes(data_dir: Path) -> list[psutil.Process]:
     """The postmaster whose data directory is `data_dir`, and its backends (children come and go: counted as
     they are when measured, which misses a backend that ended in between; pooled connections rarely do)."""
@@ -154,6 +168,7 @@ async def run_burst(
             raise SystemExit(f"the {kind} burst did not drain in {timeout:.0f} s ({done} of {count})")
         await asyncio.sleep(0.2)
     seconds = time.perf_counter() - started
+    await quiet(parts)  # the CPU of its tail too (emails, webhooks, calendars moving to their next term)
     after = {part: cpu_seconds(procs) for part, procs in parts.items()}
     cpu_ms = {part: (after[part] - before[part]) * 1000 / count for part in parts}
     result = BurstResult(kind=kind, count=count, seconds=seconds, cpu_ms=cpu_ms)

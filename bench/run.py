@@ -28,7 +28,7 @@ import psutil
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.burst import cpu_seconds, processes, run_burst
+from bench.burst import cpu_seconds, processes, quiet, run_burst
 from bench.noop import NoopInput, NoopLifecycleWorkflow, NoopStep, noop
 from bench.openloop import Buyers, open_loop
 from domain.links import LinkSigner
@@ -158,6 +158,7 @@ class Bench:
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             running.append(asyncio.create_task(one(i)))
         await asyncio.gather(*running)
+        await quiet(parts)  # with its tail
         after = {part: cpu_seconds(procs) for part, procs in parts.items()}
         return {part: (after[part] - before[part]) * 1000 / n for part in parts}
 
@@ -265,16 +266,21 @@ async def main(args: argparse.Namespace) -> None:
                 await open_loop(buyers, await bench.fresh_subscriptions(3), 2, parts)
                 await bench.noop(3, 2, {})
                 say(f"a burst of {args.burst} auto-renewals")
+                await quiet(parts)
                 renew = await run_burst(app, client, parts, date.today(), "auto-renew", args.burst)
                 say(f"  {renew.rate:.1f}/s; a burst of {args.quote_burst} auto quotes")
+                await quiet(parts)
                 quotes = await run_burst(app, client, parts, date.today(), "auto-quote", args.quote_burst)
                 say(f"  {quotes.rate:.1f}/s")
                 say(f"{args.n} buyers at {args.rate}/s")
-                rest = await open_loop(buyers, await bench.fresh_subscriptions(args.n), args.rate, parts)
+                ids = await bench.fresh_subscriptions(args.n)
+                await quiet(parts)
+                rest = await open_loop(buyers, ids, args.rate, parts)
                 say(
                     f"  paid {rest.paid}, CPU {cpu_total(rest.cpu_ms)} ms, accept+pay p99 {ms(rest.latencies['accept+pay'], 99)} ms"
                 )
                 say(f"{args.n} no-op lifecycles at {args.rate}/s")
+                await quiet(parts)
                 noop_cpu = await bench.noop(
                     args.n,
                     args.rate,
@@ -284,6 +290,7 @@ async def main(args: argparse.Namespace) -> None:
                 events = await bench.history_events(rest.last_quote) if rest.last_quote else 0
                 say(f"a burst of {args.burst} auto-renewals with buyers at {args.burst_rate}/s")
                 shopping = await bench.fresh_subscriptions(max(20, int(args.burst_rate * args.burst / 10)))
+                await quiet(parts)
                 draining = asyncio.Event()
                 loop = asyncio.create_task(open_loop(buyers, shopping, args.burst_rate, parts, until=draining))
                 during = await run_burst(app, client, parts, date.today(), "auto-renew", args.burst)
