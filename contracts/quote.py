@@ -18,7 +18,7 @@ from contracts.search_attributes import (
     QUOTE_TOTAL,
 )
 from domain.quote_rules import DraftEdit
-from domain.quotes import PaymentReference, Quote, QuoteState, quote_workflow_id
+from domain.quotes import PURCHASE_ORDER_MAX, PaymentReference, Quote, QuoteState, quote_workflow_id
 
 WORKFLOW = "QuoteWorkflow"
 workflow_id = quote_workflow_id
@@ -92,6 +92,7 @@ class PayInput(BaseModel):
 class AcceptInput(PayInput):
     pay: bool = False
     bank_transfer: bool = False  # R29: accepted, to be paid by bank transfer with the quote's RF reference
+    purchase_order: Annotated[str, Field(max_length=PURCHASE_ORDER_MAX)] | None = None  # R27, checked before
 
 
 class CancelInput(BaseModel):

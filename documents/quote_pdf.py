@@ -158,6 +158,8 @@ def _facts(pdf: FPDF, quote: Quote, w: Writer) -> None:
         left.append((t(_("Accepted")), w.day(quote.accepted_at)))
     if quote.state is QuoteState.PAID:
         left.append((t(_("Paid")), w.day(quote.paid_at)))
+    if quote.purchase_order:
+        left.append((t(_("Purchase order")), quote.purchase_order))
     if quote.payment_reference:
         left.append((t(_("Payment reference")), quote.payment_reference))
     bought = t(_("through partner %(csn)s")) % {"csn": quote.partner_csn} if quote.partner_csn else t(_("direct"))

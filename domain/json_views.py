@@ -46,6 +46,7 @@ class QuoteJson(BaseModel):
     payment: str | None  # "pending" while a payment's outcome is being confirmed (R20)
     payment_action_url: str | None = None  # only while the buyer must confirm it with their bank (3-D Secure)
     transfer_reference: str | None = None  # R29: the RF reference a bank transfer for it carries, once chosen
+    purchase_order: str | None = None  # R27: the buyer's purchase order number, once given
     reminded: list[int]  # R22: the days before expiry its recipients were reminded on
     revises: str | None  # R23: the quote this one revises
     revised_by: str | None  # R23: the revision that replaced this one, once sent

@@ -57,7 +57,7 @@ _LINE_BREAKING = {0x2028: "a line separator", 0x2029: "a paragraph separator", 0
 _BIDI_CONTROLS = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
-def _unprintable(c: str) -> str | None:
+def unprintable(c: str) -> str | None:
     code = ord(c)
     if code in _LINE_BREAKING:
         return _LINE_BREAKING[code]
@@ -70,7 +70,7 @@ def _unprintable(c: str) -> str | None:
 
 def _printable(text: str) -> str:
     for c in text:
-        what = _unprintable(c)
+        what = unprintable(c)
         if what is not None:
             raise ValueError(f"contains {what} (U+{ord(c):04X}); only printable text is allowed")
     return text

@@ -51,7 +51,7 @@ from domain.quote_effects import (
     TermRenewal,
 )
 from domain.quote_rules import DraftEdit, apply_line_changes, check_recipients
-from domain.quotes import Quote, QuoteState
+from domain.quotes import Quote, QuoteState, check_purchase_order
 
 # R20: how long to wait before asking a provider again that could not say whether it charged.
 ASK_AGAIN_SECONDS = 300
@@ -83,6 +83,7 @@ class PayCommand(BaseModel):
     amount: Decimal | None = None  # R29: what the transfer brought; paid only if it is the total
     currency: str | None = None
     received_on: date | None = None  # the day on the bank statement
+    purchase_order: str | None = None  # R27: given with "accept and pay"
 
 
 class QuoteAggregate(BaseModel):
@@ -139,18 +140,26 @@ class QuoteAggregate(BaseModel):
         detail = {"recipients": new.quote.all_recipients, **_by(by)}
         return Decision(new, [new._save("sent", detail), new._email("quote")])
 
-    def accept(self, now: datetime, by: str | None = None, bank_transfer: bool = False) -> Decision["QuoteAggregate"]:
-        """The buyer's commitment: it holds auto-renew (R17) before the buyer hears it is accepted."""
+    def accept(
+        self, now: datetime, by: str | None = None, bank_transfer: bool = False, purchase_order: str | None = None
+    ) -> Decision["QuoteAggregate"]:
+        """The buyer's commitment: it holds auto-renew (R17) before the buyer hears it is accepted; with the
+        buyer's purchase order number, if they give one (R27)."""
+        refused = _check(check_purchase_order, purchase_order)
+        if refused:
+            return Decision(self, refusal=refused)
         if bank_transfer:
-            return self._accept_by_transfer(now, by)
+            return self._accept_by_transfer(now, by, purchase_order)
         refused = _check(lifecycle.check_accept, self.quote, now, False)
         if refused:
             return Decision(self, refusal=refused)
         new = self._copy()
-        new._change(state=QuoteState.ACCEPTED, accepted_at=now)
-        return Decision(new, [*new._attach(), new._save("accepted", _by(by))])
+        new._change(state=QuoteState.ACCEPTED, accepted_at=now, purchase_order=purchase_order)
+        return Decision(new, [*new._attach(), new._save("accepted", {**_by(by), **_po(purchase_order)})])
 
-    def _accept_by_transfer(self, now: datetime, by: str | None) -> Decision["QuoteAggregate"]:
+    def _accept_by_transfer(
+        self, now: datetime, by: str | None, purchase_order: str | None
+    ) -> Decision["QuoteAggregate"]:
         """R29: accepted (a sent quote) and awaiting a bank transfer with its RF reference, holding auto-renew
         (R17); the buyer is emailed the IBAN and the reference. Chosen again, nothing changes."""
         refused = _check(lifecycle.check_accept, self.quote, now, True)
@@ -161,8 +170,13 @@ class QuoteAggregate(BaseModel):
         new = self._copy()
         reference = rf_reference(new.quote.number)
         event = "accepted" if new.quote.state is QuoteState.SENT else "bank transfer chosen"
-        new._change(state=QuoteState.ACCEPTED, accepted_at=new.quote.accepted_at or now, transfer_reference=reference)
-        detail = {"payment": "bank_transfer", "reference": reference, **_by(by)}
+        new._change(
+            state=QuoteState.ACCEPTED,
+            accepted_at=new.quote.accepted_at or now,
+            transfer_reference=reference,
+            purchase_order=purchase_order or new.quote.purchase_order,
+        )
+        detail = {"payment": "bank_transfer", "reference": reference, **_by(by), **_po(purchase_order)}
         return Decision(new, [*new._attach(), new._save(event, detail), new._email("transfer")])
 
     def cancel(self, now: datetime, by: str, actor: str | None = None) -> Decision["QuoteAggregate"]:
@@ -298,14 +312,19 @@ class QuoteAggregate(BaseModel):
             refused = _check(lifecycle.check_pay, self.quote, now)
         if refused is None:
             refused = _check(check_transfer, self.quote, command.reference, command.amount, command.currency)
+        if refused is None:
+            refused = _check(check_purchase_order, command.purchase_order)
         if refused:
             return Decision(self, refusal=refused)
         new = self._copy()
         if accepting and new.quote.state is QuoteState.SENT:
-            new._change(state=QuoteState.ACCEPTED, accepted_at=now)
+            new._change(state=QuoteState.ACCEPTED, accepted_at=now, purchase_order=command.purchase_order)
             new.unwritten.append(Step(event="accepted", quote=new.quote))
+        elif accepting and command.purchase_order:  # accepted before: the number given when paying (R27)
+            new._change(purchase_order=command.purchase_order)
+            new.unwritten.append(Step(event="purchase order given", quote=new.quote))
         new._change(payment="pending")
-        new.payment = PaymentAttempt(**command.model_dump(), stage="clearing")
+        new.payment = PaymentAttempt(**command.model_dump(exclude={"purchase_order"}), stage="clearing")
         if command.payment_method is None and new.charge_asked and not new.refund_done:
             # R20: a card charge asked for under the key earlier (the provider said it took none) may land yet;
             # it goes back before an offline payment is taken, so the quote is never paid twice.
@@ -630,6 +649,11 @@ def _check(check: Callable[..., object], *args: object) -> Refused | BadInput | 
     except (Refused, BadInput) as err:
         return err
     return None
+
+
+def _po(purchase_order: str | None) -> dict[str, str]:
+    """R27: the purchase order number in an event's detail, when the buyer gave one."""
+    return {"purchase_order": purchase_order} if purchase_order else {}
 
 
 def _by(actor: str | None, key: str = "by") -> dict[str, str]:

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, EmailStr, Field
 
 from domain.eligibility import window_closes
+from domain.errors import Refused
 from domain.json_views import QuoteJson, QuoteLineJson
-from domain.models import Language, PurchaseMethod, QuoteKind, Subscription, Term
+from domain.models import Language, PurchaseMethod, QuoteKind, Subscription, Term, unprintable
 from domain.money import format_money
 
 VALIDITY = timedelta(days=30)
@@ -125,6 +126,7 @@ class Quote(BaseModel):
     payment_action_url: str | None = None
     # R29: the buyer chose to pay by bank transfer; the ISO 11649 reference (RF..) the transfer must carry.
     transfer_reference: str | None = None
+    purchase_order: str | None = None  # R27: the buyer's purchase order number, given when accepting
     ended_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -202,6 +204,7 @@ class Quote(BaseModel):
         transfer = {"transfer_reference": self.transfer_reference} if self.transfer_reference else {}
         # While the buyer must confirm the payment with their bank (3-D Secure): where they do it.
         action = {"payment_action_url": self.payment_action_url} if self.payment_action_url else {}
+        purchase_order = {"purchase_order": self.purchase_order} if self.purchase_order else {}
         view = QuoteJson(
             number=self.number,
             state=self.state.value,
@@ -238,6 +241,7 @@ class Quote(BaseModel):
             **cancelled,
             **transfer,
             **action,
+            **purchase_order,
         )
         return view.model_dump(exclude_unset=True)
 
@@ -257,6 +261,24 @@ def quote_number(sequence_value: int) -> str:
 _QUOTE_NUMBER = re.compile(r"Q-[0-9]{6,12}")
 # A payment reference as a bank or provider writes it: printable, one line.
 PaymentReference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+# R27: a purchase order number as procurement systems write them: at most 35 printable characters (the
+# length of an EDIFACT/UBL order reference), one line, no control or bidirectional characters.
+PURCHASE_ORDER_MAX = 35
+
+
+def check_purchase_order(text: str | None) -> str | None:
+    """R27: the buyer's purchase order number, trimmed; empty is none. Anything else is refused naming R27."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if len(text) > PURCHASE_ORDER_MAX:
+        raise Refused("R27", f"a purchase order number has at most {PURCHASE_ORDER_MAX} characters; {len(text)} given")
+    bad = next((what for what in map(unprintable, text) if what), None)
+    if bad is not None:
+        raise Refused("R27", f"a purchase order number holds printable characters only, not {bad}")
+    return text
 
 
 def is_quote_number(text: str) -> bool:

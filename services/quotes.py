@@ -29,7 +29,7 @@ from contracts.refusals import refused_update
 from domain.bank_transfer import checked_reference, is_rf
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
-from domain.quotes import Origin, Quote, QuoteState, is_quote_number
+from domain.quotes import Origin, Quote, QuoteState, check_purchase_order, is_quote_number
 from domain.revisions import Revision, check_revise, check_send_revision, co_term_anchors, revision_request
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id, subscriptions_of
@@ -225,12 +225,15 @@ class QuoteService:
         payment_method: str | None = None,
         actor: str | None = None,
         bank_transfer: bool = False,
+        purchase_order: str | None = None,
     ) -> Quote:
         """With `pay`: accept and pay. A card pays by its gateway token; without one, `reference` records
         an offline payment. Either way the quote's terms are reserved before any money moves (R16). With
-        `bank_transfer` (R29): accepted, awaiting a transfer with the quote's RF reference."""
+        `bank_transfer` (R29): accepted, awaiting a transfer with the quote's RF reference. A purchase order
+        number (R27) is kept on the quote."""
         if pay and bank_transfer:
             raise BadInput("choose one: pay now, or pay by bank transfer")
+        purchase_order = check_purchase_order(purchase_order)
         return await self._update(
             self._handle(number),
             contract.ACCEPT,
@@ -240,6 +243,7 @@ class QuoteService:
                 payment_method=payment_method,
                 by=actor,
                 bank_transfer=bank_transfer,
+                purchase_order=purchase_order,
             ),
             "paid" if pay else "accepted",
         )

@@ -99,6 +99,8 @@ def quote_text(quote) -> str:
         head.append(
             f"cancelled   by {quote.cancelled_by or '-'}{f': {quote.cancel_reason}' if quote.cancel_reason else ''}"
         )
+    if quote.purchase_order:
+        head.append(f"PO number   {quote.purchase_order} (R27)")
     if quote.state is QuoteState.PAID and quote.paid_at:
         head.append(f"paid        {quote.paid_at.strftime('%Y-%m-%d %H:%M UTC')} · reference {quote.payment_reference}")
     elif quote.payment == "pending":

@@ -166,15 +166,22 @@ def send(number: str, as_json: bool) -> None:
     "--bank-transfer", is_flag=True, help="Accept, to be paid by bank transfer with the quote's RF reference (R29)."
 )
 @click.option("--reference", help="Payment reference (with --pay).")
+@click.option("--po", "purchase_order", help="The buyer's purchase order number (R27): at most 35 characters.")
 @print_option
 @json_option
-def accept(number: str, pay: bool, bank_transfer: bool, reference: str | None, as_json: bool) -> None:
+def accept(
+    number: str, pay: bool, bank_transfer: bool, reference: str | None, purchase_order: str | None, as_json: bool
+) -> None:
     """Accept a sent quote before it expires."""
     if pay and bank_transfer:
         raise BadInput("--pay and --bank-transfer: choose one")
     show_quote(
         as_json,
-        run_with_service(lambda s: s.accept(number, pay=pay, reference=reference, bank_transfer=bank_transfer)),
+        run_with_service(
+            lambda s: s.accept(
+                number, pay=pay, reference=reference, bank_transfer=bank_transfer, purchase_order=purchase_order
+            )
+        ),
     )
 
 

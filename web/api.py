@@ -140,6 +140,8 @@ class Payment(BaseModel):
 class Accept(Payment):
     pay: bool = False
     method: Literal["card", "bank_transfer"] | None = None  # R29: `bank_transfer` accepts, to be paid by transfer
+    # R27: at most 35 printable characters, checked by the service (409 naming R27); longer than 200 is not one.
+    purchase_order: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> "Accept":
@@ -399,6 +401,7 @@ async def accept_quote(request: Request, number: str, app: Application, body: Ac
         payment_method=body.payment_method,
         actor=actor_of(request),
         bank_transfer=body.method == "bank_transfer",
+        purchase_order=body.purchase_order,
     )
     return quote.json_view()
 

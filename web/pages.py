@@ -26,7 +26,7 @@ from domain.buyer_words import may_name as nameable
 from domain.buyer_words import quotes_named, sent_to, unnamed
 from domain.errors import BadInput, PaymentDeclined, Refused
 from domain.links import RECEIPT_LINK_LIFETIME, LinkRefused, LinkSigner
-from domain.quotes import Quote, QuoteState
+from domain.quotes import Quote, QuoteState, check_purchase_order
 from payments.gateway import Card
 from services.quotes import QuoteService
 from web import i18n, texts
@@ -362,15 +362,21 @@ async def accept(
     token: Field = "",
     csrf: Field = "",
     method: Field = "",
+    purchase_order: Field = "",
 ) -> Response:
-    """Accept; with `method=bank_transfer`, to be paid by bank transfer with the quote's RF reference (R29)."""
+    """Accept, with the buyer's purchase order number if given (R27); with `method=bank_transfer`, to be paid
+    by bank transfer with the quote's RF reference (R29)."""
     try:
-        await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
+        quote = await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
     except LinkRefused as err:
         return forbidden(request, str(err))
     transfer = method == "bank_transfer"
     try:
-        await quotes.accept(number, bank_transfer=transfer)
+        check_purchase_order(purchase_order)
+    except Refused:
+        return quote_page(request, quote, token, signer, 422, error=tr(request, PURCHASE_ORDER_WRONG))
+    try:
+        await quotes.accept(number, bank_transfer=transfer, purchase_order=purchase_order)
     except (Refused, BadInput) as err:
         quote = await reread(quotes, signer, number, token)
         if quote.state is QuoteState.PAID:
@@ -411,6 +417,7 @@ async def pay(
     expiry: Field = "",
     cvc: Field = "",
     payment_method: Field = "",
+    purchase_order: Field = "",
 ) -> Response:
     """Accept and pay: the card goes to the gateway, which gives a token (with Stripe, Stripe.js made the
     PaymentMethod in the browser and only its id is posted); the quote's workflow gets only the token, and
@@ -424,6 +431,10 @@ async def pay(
         return paid_or_ended(request, quote, token)
     if quote.payment == "pending":
         return quote_page(request, quote, token, signer, 409)
+    try:
+        check_purchase_order(purchase_order)
+    except Refused:
+        return pay_page(request, quote, token, signer, 422, [], {"purchase_order": tr(request, PURCHASE_ORDER_WRONG)})
     if getattr(request.app.state, "stripe_checkout", None) is not None:
         method = payment_method_of(payment_method)
         if method is None:
@@ -442,7 +453,7 @@ async def pay(
     if method is None:
         method = await gateway.tokenize(card)
     try:
-        answered = await quotes.accept(number, pay=True, payment_method=method)
+        answered = await quotes.accept(number, pay=True, payment_method=method, purchase_order=purchase_order)
     except PaymentDeclined as err:
         quote = await quotes.read(number)  # written before the update answered: accepted, no payment going on
         text = declined_text(request, err)
@@ -460,6 +471,9 @@ async def pay(
     return paid_or_ended(request, seen, token, signer)
 
 
+PURCHASE_ORDER_WRONG = _(
+    "A purchase order number has at most 35 characters, on one line (letters, digits, spaces, punctuation)."
+)
 CARD_FIELD_EMPTY = _("Enter your card in the card field, then press the button again.")
 
 

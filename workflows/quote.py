@@ -145,7 +145,7 @@ class QuoteWorkflow:
         """Accept; with `pay`, "Accept and pay": one buyer action, both steps in order."""
         if input.pay:
             return await self._start_payment(input, accepting=True)
-        await self._decide(lambda now: self.agg.accept(now, input.by, input.bank_transfer))
+        await self._decide(lambda now: self.agg.accept(now, input.by, input.bank_transfer, input.purchase_order))
         return self.agg.quote
 
     @accept.validator
@@ -154,7 +154,7 @@ class QuoteWorkflow:
         if input.pay:
             self._validate(self.agg.pay(now, _command(input), True))
         else:
-            self._validate(self.agg.accept(now, input.by, input.bank_transfer))
+            self._validate(self.agg.accept(now, input.by, input.bank_transfer, input.purchase_order))
 
     @workflow.update(name=contract.PAY)
     async def pay(self, input: PayInput) -> Quote:
@@ -321,6 +321,7 @@ class QuoteWorkflow:
 
 def _command(input: PayInput) -> PayCommand:
     return PayCommand(
+        purchase_order=input.purchase_order if isinstance(input, AcceptInput) else None,
         payment_method=input.payment_method,
         reference=input.payment_reference,
         by=input.by,

@@ -1278,3 +1278,43 @@ def test_r21_a_term_given_to_another_owner_ends_the_quote_and_lets_go_of_everyth
         "R21",
         "SUB-1 now belongs to customer 5100000002 (direct); this quote can no longer be paid",
     )
+
+
+# R27: the buyer's purchase order number.
+
+
+def test_r27_accepting_keeps_the_purchase_order_and_writes_it_with_the_acceptance() -> None:
+    before = sent()
+    decision = before.accept(LATER, BUYER, purchase_order="PO-4711")
+    assert decision.state.quote.purchase_order == "PO-4711"
+    assert decision.state.quote.json_view()["purchase_order"] == "PO-4711"
+    save_effect = decision.effects[-1]
+    assert isinstance(save_effect, Save) and save_effect.detail == {"by": BUYER, "purchase_order": "PO-4711"}
+
+
+def test_r27_accept_and_pay_keeps_the_purchase_order_on_the_accepted_step() -> None:
+    paying = sent(total=TOTAL).pay(LATER, CARD.model_copy(update={"purchase_order": "4500012345"}), True).state
+    assert paying.quote.purchase_order == "4500012345"
+    assert [step.quote.purchase_order for step in paying.unwritten] == ["4500012345"]
+    assert paying.payment is not None and "purchase_order" not in paying.payment.model_dump()
+
+
+def test_r27_a_purchase_order_given_when_paying_an_accepted_quote_is_written_even_if_the_card_fails() -> None:
+    paying = accepted().pay(PAY_AT, CARD.model_copy(update={"purchase_order": "PO-9"}), True).state
+    assert paying.quote.purchase_order == "PO-9" and [s.event for s in paying.unwritten] == ["purchase order given"]
+    failed = paying.on(Reserved(), PAY_AT).state.on(Charged(outcome="declined", message="no"), PAY_AT)
+    saves = [e for e in failed.effects if isinstance(e, Save)]
+    assert [s.event for s in saves[0].steps] == ["purchase order given", "payment failed"]
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [("P" * 36, "at most 35 characters; 36 given"), ("PO\n1", "a control character"), ("PO\u202e1", "bidirectional")],
+)
+def test_r27_a_purchase_order_too_long_or_unprintable_is_refused_naming_r27(given: str, words: str) -> None:
+    for decision in (
+        sent().accept(LATER, BUYER, purchase_order=given),
+        sent().pay(LATER, CARD.model_copy(update={"purchase_order": given}), True),
+    ):
+        err = refusal(decision)
+        assert err.rule == "R27" and words in err.message and decision.effects == []
