@@ -18,7 +18,15 @@ from contracts.search_attributes import (
     QUOTE_TOTAL,
 )
 from domain.quote_rules import DraftEdit
-from domain.quotes import PURCHASE_ORDER_MAX, PaymentReference, Quote, QuoteState, quote_workflow_id
+from domain.quotes import (
+    ANSWER_MAX,
+    PURCHASE_ORDER_MAX,
+    DeclineReason,
+    PaymentReference,
+    Quote,
+    QuoteState,
+    quote_workflow_id,
+)
 
 WORKFLOW = "QuoteWorkflow"
 workflow_id = quote_workflow_id
@@ -29,6 +37,7 @@ SEND = "send"
 ACCEPT = "accept"
 PAY = "pay"
 CANCEL = "cancel"
+ANSWER = "answer"  # R26: the buyer asks for changes or declines; the quote's state stays
 EDIT = "edit"
 # R23: a revision being sent asks its original to step aside (returns domain.quote_effects.Replaced).
 REPLACE = "replace"
@@ -93,6 +102,16 @@ class AcceptInput(PayInput):
     pay: bool = False
     bank_transfer: bool = False  # R29: accepted, to be paid by bank transfer with the quote's RF reference
     purchase_order: Annotated[str, Field(max_length=PURCHASE_ORDER_MAX)] | None = None  # R27, checked before
+
+
+class AnswerInput(BaseModel):
+    """R26: `changes_requested` with a message, or `declined` with a reason and a message; checked by the
+    aggregate (domain/quote_lifecycle.py check_answer)."""
+
+    kind: Literal["changes_requested", "declined"]
+    message: Annotated[str, Field(max_length=ANSWER_MAX * 2)]
+    reason: DeclineReason | None = None
+    by: Actor = None
 
 
 class CancelInput(BaseModel):

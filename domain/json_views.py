@@ -23,6 +23,14 @@ class QuoteLineJson(BaseModel):
     promotion: str | None
 
 
+class AnswerJson(BaseModel):
+    kind: str  # changes_requested | declined
+    reason: str | None  # a decline's: price, not-needed, other-supplier, wrong-details, other
+    message: str
+    by: str | None
+    at: str
+
+
 class QuoteJson(BaseModel):
     """A quote; `cancelled_by` and `cancel_reason` only on a cancelled one, `transfer_reference` only on one to
     be paid by bank transfer (built by `Quote.json_view`)."""
@@ -47,6 +55,7 @@ class QuoteJson(BaseModel):
     payment_action_url: str | None = None  # only while the buyer must confirm it with their bank (3-D Secure)
     transfer_reference: str | None = None  # R29: the RF reference a bank transfer for it carries, once chosen
     purchase_order: str | None = None  # R27: the buyer's purchase order number, once given
+    answers: list[AnswerJson] | None = None  # R26: the buyer's requests for changes and declines, once any
     reminded: list[int]  # R22: the days before expiry its recipients were reminded on
     revises: str | None  # R23: the quote this one revises
     revised_by: str | None  # R23: the revision that replaced this one, once sent

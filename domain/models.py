@@ -123,6 +123,16 @@ class Customer(Record):
     language: Language = "en"
 
 
+class Partner(Record):
+    """A registered agent (R08, R25): where a buyer's answer to its quotes goes (R26), and a partner a renewal
+    may move to (R25)."""
+
+    csn: Csn
+    name: Name
+    email: EmailStr
+    language: Language = "en"
+
+
 class Subscription(Record):
     id: SubscriptionId
     csn: Csn
@@ -183,3 +193,4 @@ class DataFile(Record):
     subscriptions: list[Subscription] = []
     prices: list[Price] = []
     promotions: list[Promotion] = []
+    partners: list["Partner"] = []

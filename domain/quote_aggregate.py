@@ -47,11 +47,12 @@ from domain.quote_effects import (
     Reserved,
     Save,
     Step,
+    TellMaker,
     TermRef,
     TermRenewal,
 )
 from domain.quote_rules import DraftEdit, apply_line_changes, check_recipients
-from domain.quotes import Quote, QuoteState, check_purchase_order
+from domain.quotes import BuyerAnswer, DeclineReason, Quote, QuoteState, check_purchase_order
 
 # R20: how long to wait before asking a provider again that could not say whether it charged.
 ASK_AGAIN_SECONDS = 300
@@ -178,6 +179,22 @@ class QuoteAggregate(BaseModel):
         )
         detail = {"payment": "bank_transfer", "reference": reference, **_by(by), **_po(purchase_order)}
         return Decision(new, [*new._attach(), new._save(event, detail), new._email("transfer")])
+
+    def answer(
+        self, now: datetime, kind: str, message: str, reason: DeclineReason | None = None, by: str | None = None
+    ) -> Decision["QuoteAggregate"]:
+        """R26: the buyer asks for changes or declines. The quote stays as it is (a buyer cannot cancel, R10);
+        the answer is kept on it, written, announced, and emailed to its maker, who revises or cancels."""
+        try:
+            checked = lifecycle.check_answer(self.quote, now, kind, reason, message)
+        except Refused as err:
+            return Decision(self, refusal=err)
+        new = self._copy()
+        answer = BuyerAnswer(kind=kind, reason=reason, message=checked, by=by, at=now)
+        new._change(answers=[*new.quote.answers, answer])
+        detail = {"reason": reason.value if reason else None, **_by(by)}
+        number = len(new.quote.answers)
+        return Decision(new, [new._save(kind, detail), TellMaker(quote=new.quote, answer=number)])
 
     def cancel(self, now: datetime, by: str, actor: str | None = None) -> Decision["QuoteAggregate"]:
         """R10: partners and sales cancel; a buyer lets a quote expire."""

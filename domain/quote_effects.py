@@ -13,7 +13,7 @@ from domain.models import QuoteKind, Term
 from domain.quotes import Quote, QuoteLine
 
 # The steps backend systems hear of by webhook (`quote.<step>`).
-ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded")
+ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded", "changes_requested", "declined")
 # `transfer`: the IBAN and RF reference of a quote the buyer chose to pay by bank transfer (R29).
 EmailPurpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder", "transfer"]
 
@@ -68,6 +68,15 @@ class Release(BaseModel):
 
     kind: Literal["release"] = "release"
     terms: list[TermRef]
+
+
+class TellMaker(BaseModel):
+    """R26: the buyer's answer number `answer` (1-based) emailed to the quote's maker, partner or sales, in the
+    background: an outage never blocks the next step."""
+
+    kind: Literal["tell_maker"] = "tell_maker"
+    quote: Quote
+    answer: int
 
 
 class Email(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from domain.errors import Refused
 from domain.quote_rules import DraftEdit, check_exclusions, check_line_changes, check_recipients
-from domain.quotes import Quote, QuoteLine, QuoteState
+from domain.quotes import ANSWERS_MAX, Quote, QuoteLine, QuoteState, check_answer_message
 
 CancelledBy = Literal["partner", "sales", "buyer"]
 
@@ -56,6 +56,25 @@ def check_accept(quote: Quote, now: datetime, pay: bool) -> None:
     check_state(quote, allowed, "paid" if pay else "accepted")
     check_no_payment_pending(quote)
     check_not_expired(quote, now)
+
+
+def check_answer(quote: Quote, now: datetime, kind: str, reason: object, message: str) -> str:
+    """R26: a sent or accepted quote, not expired, may be answered: changes asked for with a message, or
+    declined with a reason and a message. Returns the message as kept."""
+    if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED):
+        if quote.state.terminal:
+            raise Refused(*quote.ended_refusal("answered"))
+        raise Refused("R26", f"quote {quote.number} is a draft; only a sent or accepted quote can be answered")
+    check_not_expired(quote, now)
+    if kind == "declined" and reason is None:
+        raise Refused("R26", "a decline gives its reason: price, not-needed, other-supplier, wrong-details or other")
+    if kind == "changes_requested" and reason is not None:
+        raise Refused("R26", "a reason goes with a decline; a request for changes says what should change")
+    if len(quote.answers) >= ANSWERS_MAX:
+        raise Refused(
+            "R26", f"quote {quote.number} has {ANSWERS_MAX} answers already; please contact your partner or sales"
+        )
+    return check_answer_message(message)
 
 
 def check_pay(quote: Quote, now: datetime) -> None:

@@ -41,6 +41,26 @@ class Origin(StrEnum):
     AUTO = "auto"
 
 
+class DeclineReason(StrEnum):
+    """R26: why a buyer declines a quote, from a short list (the message says the rest)."""
+
+    PRICE = "price"
+    NOT_NEEDED = "not-needed"
+    OTHER_SUPPLIER = "other-supplier"
+    WRONG_DETAILS = "wrong-details"
+    OTHER = "other"
+
+
+class BuyerAnswer(BaseModel):
+    """R26: a buyer's answer to a sent or accepted quote; the quote's state does not change."""
+
+    kind: Literal["changes_requested", "declined"]
+    reason: DeclineReason | None = None  # a decline's
+    message: str
+    by: str | None = None
+    at: datetime
+
+
 class QuoteLine(BaseModel):
     """One subscription on the quote: what it is now, and what the quote makes of it."""
 
@@ -127,6 +147,7 @@ class Quote(BaseModel):
     # R29: the buyer chose to pay by bank transfer; the ISO 11649 reference (RF..) the transfer must carry.
     transfer_reference: str | None = None
     purchase_order: str | None = None  # R27: the buyer's purchase order number, given when accepting
+    answers: list[BuyerAnswer] = []  # R26: the buyer's requests for changes and declines, oldest first
     ended_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -189,6 +210,12 @@ class Quote(BaseModel):
             parts.append(f"awaiting bank transfer {self.transfer_reference}")
         if self.expires_at and not self.state.terminal:
             parts.append(f"expires {self.expires_at.date().isoformat()}")
+        if self.answers and not self.state.terminal:  # R26: what the buyer said last, for ops and sales
+            last = self.answers[-1]
+            said = "buyer asks for changes" if last.kind == "changes_requested" else f"buyer declines ({last.reason})"
+            parts.append(f"{said}: {_clip(last.message)}")
+        if self.purchase_order:
+            parts.append(f"PO {self.purchase_order}")
         if self.cancel_reason:
             parts.append(self.cancel_reason)
         return " · ".join(parts)
@@ -205,6 +232,7 @@ class Quote(BaseModel):
         # While the buyer must confirm the payment with their bank (3-D Secure): where they do it.
         action = {"payment_action_url": self.payment_action_url} if self.payment_action_url else {}
         purchase_order = {"purchase_order": self.purchase_order} if self.purchase_order else {}
+        answers = {"answers": [answer_json(a) for a in self.answers]} if self.answers else {}
         view = QuoteJson(
             number=self.number,
             state=self.state.value,
@@ -242,8 +270,43 @@ class Quote(BaseModel):
             **transfer,
             **action,
             **purchase_order,
+            **answers,
         )
         return view.model_dump(exclude_unset=True)
+
+
+def _clip(text: str, length: int = 80) -> str:
+    """One line of at most `length` characters, for a row of the Temporal UI."""
+    line = " ".join(text.split())
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
+def answer_json(answer: BuyerAnswer) -> dict:
+    return {
+        "kind": answer.kind,
+        "reason": answer.reason.value if answer.reason else None,
+        "message": answer.message,
+        "by": answer.by,
+        "at": answer.at.isoformat(),
+    }
+
+
+# R26: a buyer's message, as a form's text area gives it: lines of printable text.
+ANSWER_MAX = 2000
+ANSWERS_MAX = 20  # per quote: a buyer who needs more talks to the partner or sales
+
+
+def check_answer_message(text: str) -> str:
+    """R26: a message is needed, at most 2,000 characters of printable text (line breaks allowed)."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise Refused("R26", "say what should change, or why you decline: the message is empty")
+    if len(text) > ANSWER_MAX:
+        raise Refused("R26", f"a message has at most {ANSWER_MAX} characters; {len(text)} given")
+    bad = next((what for c in text if c not in "\n\t" and (what := unprintable(c))), None)
+    if bad is not None:
+        raise Refused("R26", f"a message holds printable text only, not {bad}")
+    return text
 
 
 def _moment(value: datetime | None) -> str | None:

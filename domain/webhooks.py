@@ -18,6 +18,8 @@ EventType = Literal[
     "quote.paid",
     "quote.expired",
     "quote.reminded",
+    "quote.changes_requested",
+    "quote.declined",
     "quote.cancelled",
     "subscription.renewed",
     "subscription.auto_renew_changed",

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     mail_from: str = "Renewal quotes <quotes@renewals.example>"
+    # R26: where a buyer's answer to a sales quote goes (and to a partner's quote whose partner has no email on
+    # file); empty: MAIL_FROM's address.
+    sales_email: str | None = None
     buyer_app_url: str = "http://localhost:8000"
     buyer_link_secret: SecretStr | None = None
     buyer_link_secrets: SecretStr | None = None

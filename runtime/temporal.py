@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.answer_email import AnswerEmailActivities
 from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, Mailer, SmtpSettings
 from activities.payments import PaymentActivities
@@ -56,6 +57,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     email = EmailActivities(
         mailer, LinkSigner(settings.require_link_secrets()), settings.buyer_app_url, settings.bank_account()
     )
+    answers = AnswerEmailActivities(mailer, settings.sales_email, settings.buyer_app_url)
     subscriptions = SubscriptionActivities(client, pool)
     receivers = settings.webhook_receivers()
     quotes = QuoteService(
@@ -76,6 +78,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
         messages.replace_original,
         email.send_quote_emails,
         email.send_sign_in_email,
+        answers.send_answer_email,
         subscriptions.attach_quote,
         subscriptions.detach_quote,
         subscriptions.reserve_terms,

@@ -16,6 +16,7 @@ from contracts.quote import (
     PAYMENT_WAIT,
     REMINDER_DAYS,
     AcceptInput,
+    AnswerInput,
     CancelInput,
     EditInput,
     PayInput,
@@ -29,7 +30,15 @@ from contracts.refusals import refused_update
 from domain.bank_transfer import checked_reference, is_rf
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.quote_rules import QuoteRequest, build_quote
-from domain.quotes import Origin, Quote, QuoteState, check_purchase_order, is_quote_number
+from domain.quotes import (
+    DeclineReason,
+    Origin,
+    Quote,
+    QuoteState,
+    check_answer_message,
+    check_purchase_order,
+    is_quote_number,
+)
 from domain.revisions import Revision, check_revise, check_send_revision, co_term_anchors, revision_request
 from store.auto_quotes import auto_quote_number
 from store.catalog import get_customer, subscriptions_by_id, subscriptions_of
@@ -283,6 +292,27 @@ class QuoteService:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"quote {number} has no running workflow") from None
             raise
+
+    async def answer(
+        self, number: str, kind: str, message: str, reason: str | None = None, actor: str | None = None
+    ) -> Quote:
+        """R26: as the buyer, ask for changes (`changes_requested`) or decline (`declined`, with a reason)."""
+        if kind not in ("changes_requested", "declined"):
+            raise BadInput("answer with changes_requested or declined")
+        declined = None
+        if reason:
+            try:
+                declined = DeclineReason(reason)
+            except ValueError:
+                choices = ", ".join(r.value for r in DeclineReason)
+                raise Refused("R26", f"a decline's reason is one of {choices}; not {reason[:40]!r}") from None
+        checked = check_answer_message(message)
+        return await self._update(
+            self._handle(number),
+            contract.ANSWER,
+            AnswerInput(kind=kind, message=checked, reason=declined, by=actor),
+            "answered",
+        )
 
     async def cancel(self, number: str, by: str, actor: str | None = None) -> Quote:
         return await self._update(self._handle(number), contract.CANCEL, CancelInput(by=by, actor=actor))

@@ -101,6 +101,10 @@ def quote_text(quote) -> str:
         )
     if quote.purchase_order:
         head.append(f"PO number   {quote.purchase_order} (R27)")
+    for answer in quote.answers:  # R26: the buyer's answers, oldest first
+        said = "asks for changes" if answer.kind == "changes_requested" else f"declines ({answer.reason})"
+        who = answer.by or "the buyer"
+        head.append(f"answer      {answer.at.strftime('%Y-%m-%d %H:%M UTC')} · {who} {said} (R26): {answer.message}")
     if quote.state is QuoteState.PAID and quote.paid_at:
         head.append(f"paid        {quote.paid_at.strftime('%Y-%m-%d %H:%M UTC')} · reference {quote.payment_reference}")
     elif quote.payment == "pending":

@@ -11,7 +11,7 @@ from domain.links import receipt_link, signed_links
 from domain.models import Term
 from domain.money import format_money
 from domain.quote_rules import NewLine, QuoteRequest
-from domain.quotes import Origin, QuoteState
+from domain.quotes import DeclineReason, Origin, QuoteState
 from domain.revisions import Revision
 from runtime.app import App
 from starters import output
@@ -207,6 +207,26 @@ def _amount(value: str | None) -> Decimal | None:
     if not amount.is_finite() or amount <= 0:
         raise BadInput(f"--amount: {value[:40]!r} is not an amount")
     return amount
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--request-changes", "kind", flag_value="changes_requested", help="Ask for changes (R26).")
+@click.option("--decline", "kind", flag_value="declined", help="Decline, with --reason (R26).")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in DeclineReason]),
+    help="Why the buyer declines (with --decline).",
+)
+@click.option("--message", required=True, help="What should change, or why the buyer declines.")
+@print_option
+@json_option
+def answer(number: str, kind: str | None, reason: str | None, message: str, as_json: bool) -> None:
+    """As the buyer: ask for changes to a sent or accepted quote, or decline it (R26). The quote stays as it
+    is; its maker (partner or sales) is emailed, and revises or cancels it."""
+    if kind is None:
+        raise BadInput("say how the buyer answers: --request-changes or --decline")
+    show_quote(as_json, run_with_service(lambda s: s.answer(number, kind, message, reason)))
 
 
 @quote.command()

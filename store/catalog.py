@@ -6,7 +6,7 @@ from typing import Any, Literal
 from psycopg import sql
 from pydantic import BaseModel
 
-from domain.models import Customer, Price, Promotion, Record, Subscription
+from domain.models import Customer, Partner, Price, Promotion, Record, Subscription
 from store.pool import Conn
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -16,6 +16,7 @@ TABLES: dict[type[Record], tuple[str, tuple[str, ...]]] = {
     Subscription: ("subscriptions", ("id",)),
     Price: ("prices", ("product", "term", "currency")),
     Promotion: ("promotions", ("code",)),
+    Partner: ("partners", ("csn",)),
 }
 
 
@@ -59,6 +60,12 @@ def _first(row: Any) -> Any:
 
 def from_row(model: type[BaseModel], row: dict[str, Any]) -> Any:
     return model.model_validate({k: v for k, v in row.items() if k in model.model_fields})
+
+
+async def get_partner(conn: Conn, csn: str) -> Partner | None:
+    cur = await conn.execute("SELECT * FROM partners WHERE csn = %s", (csn,))
+    row = await cur.fetchone()
+    return from_row(Partner, row) if row else None
 
 
 async def get_customer(conn: Conn, csn: str) -> Customer | None:

@@ -35,7 +35,7 @@ from domain.grouping import renewal_groups
 from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json, subscription_json
 from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, SubscriptionId, Term
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
-from domain.quotes import Origin, PaymentReference, QuoteState
+from domain.quotes import DeclineReason, Origin, PaymentReference, QuoteState
 from domain.revisions import Revision
 from runtime.app import App
 from runtime.settings import ApiKey, Settings
@@ -148,6 +148,14 @@ class Accept(Payment):
         if self.method == "bank_transfer" and (self.pay or self.reference or self.payment_method):
             raise ValueError("method bank_transfer accepts only; the transfer pays later with its reference")
         return self
+
+
+class Answer(BaseModel):
+    """R26: the buyer's answer to a sent or accepted quote; the quote's state does not change."""
+
+    kind: Literal["changes_requested", "declined"]
+    reason: DeclineReason | None = None  # a decline's: price, not-needed, other-supplier, wrong-details, other
+    message: Annotated[str, Field(max_length=4000)]
 
 
 class Cancel(BaseModel):
@@ -426,6 +434,14 @@ async def revise_quote(number: str, body: ReviseQuote, app: Application) -> Any:
     """R23: a new draft (sent with `send`) with the original's lines and recipients and the changes given;
     sending it cancels the original. Refused for a buyer (R10), an ended quote, a second open revision."""
     return (await app.quotes.revise(number, body.revision(), send=body.send)).json_view()
+
+
+@router.post("/quotes/{number}/answer", response_model=QuoteJson, response_model_exclude_unset=True)
+async def answer_quote(request: Request, number: str, body: Answer, app: Application) -> Any:
+    """R26, for the buyer: ask for changes, or decline with a reason. The answer is kept on the quote
+    (`answers`), emailed to its maker and announced (`quote.changes_requested`, `quote.declined`)."""
+    reason = body.reason.value if body.reason else None
+    return (await app.quotes.answer(number, body.kind, body.message, reason, actor=actor_of(request))).json_view()
 
 
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from documents.answer_words import DECLINE_REASONS
 from documents.quote_pdf import transfer_details
 from domain.buyer_words import may_name as nameable
 from domain.buyer_words import quotes_named, sent_to, unnamed
@@ -51,6 +52,14 @@ DONE = {
         "the details are in your email too."
     ),
     "paid": _("Thank you: the quote is paid and your subscriptions are renewed. A confirmation is on its way."),
+    "changes_requested": _(
+        "Your request for changes is sent to your partner or sales. The quote stays as it is until they answer "
+        "with a revised quote, or cancel it."
+    ),
+    "declined": _(
+        "Your answer is sent to your partner or sales: you decline this quote. It stays open until it expires or "
+        "they cancel it; nothing is charged unless you pay it."
+    ),
 }
 PLAIN = {
     "R15": _("This quote has expired. Ask for a new quote."),
@@ -127,7 +136,15 @@ def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, s
     """The quote with its actions; one awaiting a bank transfer says where to pay it (R29)."""
     transfer = transfer_details(quote, request.app.state.vendor)
     return page(
-        request, "quote.html", status, quote=quote, token=token, csrf=signer.csrf(token), transfer=transfer, **extra
+        request,
+        "quote.html",
+        status,
+        quote=quote,
+        token=token,
+        csrf=signer.csrf(token),
+        transfer=transfer,
+        reason_labels=DECLINE_REASONS,
+        **extra,
     )
 
 
@@ -389,6 +406,50 @@ async def accept(
             text = err.message
         return quote_page(request, quote, token, signer, 409, error=text)
     return RedirectResponse(quote_url(number, token, done="bank_transfer" if transfer else "accepted"), status_code=303)
+
+
+@router.post("/quotes/{number}/answer")
+async def answer(
+    request: Request,
+    number: str,
+    quotes: Quotes,
+    signer: Signer,
+    limit: Limit,
+    token: Field = "",
+    csrf: Field = "",
+    kind: Field = "",
+    reason: Field = "",
+    message: Field = "",
+) -> Response:
+    """R26: the buyer asks for changes or declines. The quote stays as it is; its partner or sales hears."""
+    try:
+        quote = await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    if kind not in ("changes_requested", "declined"):
+        return quote_page(request, quote, token, signer, 422, error=tr(request, ANSWER_HOW))
+    if kind == "declined" and not reason:
+        return quote_page(request, quote, token, signer, 422, error=tr(request, ANSWER_REASON))
+    if not message.strip():
+        return quote_page(request, quote, token, signer, 422, error=tr(request, ANSWER_EMPTY))
+    try:
+        await quotes.answer(
+            number, kind, message, reason if kind == "declined" else None, actor=holder_of(signer, number, token)
+        )
+    except (Refused, BadInput) as err:
+        quote = await reread(quotes, signer, number, token)
+        if quote.state.terminal:
+            return paid_or_ended(request, quote, token)
+        text = err.message
+        if isinstance(err, Refused):
+            text = await refusal_text(request, err, quote, quotes, holder_of(signer, number, token))
+        return quote_page(request, quote, token, signer, 409, error=text)
+    return RedirectResponse(quote_url(number, token, done=kind) + "#answer", status_code=303)
+
+
+ANSWER_HOW = _("Choose whether you ask for changes or decline the quote.")
+ANSWER_REASON = _("Choose why you decline the quote.")
+ANSWER_EMPTY = _("Write what should change, or why you decline: the message is empty.")
 
 
 @router.get("/quotes/{number}/pay", response_class=HTMLResponse)

@@ -14,6 +14,12 @@ DE_VRIES = "5100000002"
 SAKURA = "5100000003"
 CADPARTNERS = "5200000001"
 NIHON_CAD = "5200000002"
+BIM_PARTNERS = "5200000003"  # a partner no subscription has yet: a renewal may move to it (R25)
+PARTNERS = [
+    {"csn": CADPARTNERS, "name": "CADpartners BV", "email": "quotes@cadpartners.example", "language": "nl"},
+    {"csn": NIHON_CAD, "name": "Nihon CAD KK", "email": "sales@nihoncad.example"},
+    {"csn": BIM_PARTNERS, "name": "BIM Partners", "email": "desk@bimpartners.example"},
+]
 
 # product, term, currency, unit price
 PRICE_BOOK = [
@@ -101,6 +107,7 @@ def demo_data(today: date) -> DataFile:
                 sub("SUB-3004", SAKURA, "AutoCAD", 5, "annual", "JPY", 50, partner=NIHON_CAD),
             ],
             "prices": price_book(),
+            "partners": PARTNERS,
             "promotions": [
                 {
                     "code": "RENEW10",

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.failures import fail
     from contracts.quote import (
         AcceptInput,
+        AnswerInput,
         CancelInput,
         EditInput,
         PayInput,
@@ -172,6 +173,17 @@ class QuoteWorkflow:
     @cancel.validator
     def _validate_cancel(self, input: CancelInput) -> None:
         self._validate(self.agg.cancel(workflow.now(), input.by, input.actor))
+
+    @workflow.update(name=contract.ANSWER)
+    async def answer(self, input: AnswerInput) -> Quote:
+        """R26: the buyer asks for changes or declines; the answer is kept, written, announced and emailed to
+        the quote's maker. The quote's state does not change."""
+        await self._decide(lambda now: self.agg.answer(now, input.kind, input.message, input.reason, input.by))
+        return self.agg.quote
+
+    @answer.validator
+    def _validate_answer(self, input: AnswerInput) -> None:
+        self._validate(self.agg.answer(workflow.now(), input.kind, input.message, input.reason, input.by))
 
     @workflow.update(name=contract.EDIT)
     async def edit(self, input: EditInput) -> Quote:

@@ -11,6 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.answer_email import AnswerEmailActivities, SendAnswerEmailInput
     from activities.email import EmailActivities, SendQuoteEmailsInput
     from activities.payments import FindPaymentInput, PaymentActivities, RefundPaymentInput, TakePaymentInput
     from activities.pricing import PriceQuoteInput, PricingActivities
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Reserve,
         Reserved,
         Save,
+        TellMaker,
     )
     from domain.quotes import Quote
     from workflows.steps import OUTAGE, settled, step
@@ -108,6 +110,8 @@ class QuoteEffects:
                 )
             case Email():
                 self.outbox.append(self.send_emails(effect))
+            case TellMaker():
+                self.outbox.append(self.tell_maker(effect))
             case Pause():
                 try:
                     await workflow.wait_condition(lambda: self.news, timeout=timedelta(seconds=effect.seconds))
@@ -298,6 +302,17 @@ class QuoteEffects:
                 SendQuoteEmailsInput(
                     quote=quote, recipients=quote.all_recipients, purpose=effect.purpose, days_left=effect.days_left
                 ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=OUTAGE,
+            )
+        )
+
+    def tell_maker(self, effect: TellMaker) -> "asyncio.Task[object]":
+        """R26: the buyer's answer to the quote's maker, by a regular activity in the background, as an email."""
+        return asyncio.create_task(
+            workflow.execute_activity_method(
+                AnswerEmailActivities.send_answer_email,
+                SendAnswerEmailInput(quote=effect.quote, answer=effect.answer),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=OUTAGE,
             )

@@ -40,11 +40,12 @@ from domain.quote_effects import (
     Reserved,
     Save,
     Step,
+    TellMaker,
     TermRef,
     TermRenewal,
 )
 from domain.quote_rules import DraftEdit
-from domain.quotes import Quote, QuoteLine, QuoteState
+from domain.quotes import DeclineReason, Quote, QuoteLine, QuoteState
 from tests.unit.test_eligibility import END, subscription
 from tests.unit.test_quotes import line, quote
 
@@ -1318,3 +1319,62 @@ def test_r27_a_purchase_order_too_long_or_unprintable_is_refused_naming_r27(give
     ):
         err = refusal(decision)
         assert err.rule == "R27" and words in err.message and decision.effects == []
+
+
+# R26: the buyer's answer.
+
+
+def test_r26_a_request_for_changes_is_kept_written_announced_and_told_to_the_maker_the_state_stays() -> None:
+    before = sent()
+    decision = before.answer(LATER, "changes_requested", "  Five seats, not four.\r\nThanks ", by=BUYER)
+    after = decision.state.quote
+    assert after.state is QuoteState.SENT and after.revision == before.quote.revision + 1
+    assert [(a.kind, a.reason, a.message, a.by, a.at) for a in after.answers] == [
+        ("changes_requested", None, "Five seats, not four.\nThanks", BUYER, LATER)
+    ]
+    assert decision.effects == [
+        save("changes_requested", after, {"reason": None, "by": BUYER}),
+        TellMaker(quote=after, answer=1),
+    ]
+    assert "buyer asks for changes: Five seats, not four. Thanks" in after.details()
+    assert after.json_view()["answers"][0]["kind"] == "changes_requested"
+
+
+def test_r26_an_accepted_quote_may_be_declined_with_a_reason_and_stays_accepted_holding_auto_renew() -> None:
+    before = accepted()
+    decision = before.answer(LATER, "declined", "Too expensive this year", DeclineReason.PRICE)
+    after = decision.state
+    assert after.quote.state is QuoteState.ACCEPTED and after.attached == before.attached
+    assert after.quote.answers[0].reason is DeclineReason.PRICE
+    assert decision.effects[-1] == TellMaker(quote=after.quote, answer=1)
+    assert not any(isinstance(e, (Detach, Release, Email)) for e in decision.effects)
+
+
+@pytest.mark.parametrize(
+    ("state", "kind", "reason", "message", "rule", "words"),
+    [
+        ("draft", "changes_requested", None, "x", "R26", "only a sent or accepted quote can be answered"),
+        ("sent", "declined", None, "no", "R26", "a decline gives its reason"),
+        ("sent", "changes_requested", DeclineReason.PRICE, "x", "R26", "a reason goes with a decline"),
+        ("sent", "changes_requested", None, "   ", "R26", "the message is empty"),
+        ("sent", "changes_requested", None, "x" * 2001, "R26", "at most 2000 characters; 2001 given"),
+        ("sent", "changes_requested", None, "a\x00b", "R26", "a control character"),
+        ("cancelled", "changes_requested", None, "x", "lifecycle", "can no longer be answered"),
+    ],
+)
+def test_r26_an_answer_is_refused_naming_its_rule_and_nothing_changes(
+    state, kind, reason, message, rule, words
+) -> None:
+    before = {"draft": draft(), "sent": sent(), "cancelled": sent().cancel(LATER, "sales").state}[state]
+    decision = before.answer(LATER, kind, message, reason)
+    err = refusal(decision)
+    assert (err.rule, decision.effects, decision.state) == (rule, [], before) and words in err.message
+
+
+def test_r26_an_expired_quote_or_the_twenty_first_answer_is_refused() -> None:
+    assert refusal(sent().answer(EXPIRES, "changes_requested", "x")).rule == "R15"
+    busy = sent()
+    for n in range(20):
+        busy = busy.answer(LATER, "changes_requested", f"change {n}").state
+    err = refusal(busy.answer(LATER, "changes_requested", "one more"))
+    assert err.rule == "R26" and "20 answers already" in err.message

@@ -43,7 +43,9 @@ async def test_load_then_reload_changes_nothing(pool: AsyncConnectionPool) -> No
         after = {t: await table_dump(conn, t) for t in before}
         cur = await conn.execute("SELECT max(updated_at) AS at FROM subscriptions")
         assert (await cur.fetchone())["at"] == stamp
-    assert first.total("new") == len(data.customers) + len(data.subscriptions) + len(data.prices) + len(data.promotions)
+    assert first.total("new") == len(data.customers) + len(data.subscriptions) + len(data.prices) + len(
+        data.promotions
+    ) + len(data.partners)
     assert second.total("new") == second.total("changed") == 0
     assert before == after
 
