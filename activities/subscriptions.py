@@ -261,7 +261,15 @@ class SubscriptionActivities:
                 conn,
                 input.quote_number,
                 [
-                    TermToRenew(line.subscription_id, line.term_end, line.to_end_date, line.seats, line.term.value)
+                    TermToRenew(
+                        line.subscription_id,
+                        line.term_end,
+                        line.to_end_date,
+                        line.seats,
+                        line.term.value,
+                        line.partner_csn,
+                        line.currency,
+                    )
                     for line in input.renewals
                 ],
             )
@@ -282,6 +290,8 @@ class SubscriptionActivities:
                     to_end_date=line.to_end_date,
                     seats=line.seats,
                     term=line.term,
+                    partner_csn=line.partner_csn,
+                    currency=line.currency,
                 ),
                 RenewTermResult,
             )

@@ -94,6 +94,8 @@ class RenewTermInput(TermInput):
     to_end_date: date
     seats: int
     term: Term
+    partner_csn: str | None = None  # R25: the partner the subscription belongs to from this renewal on
+    currency: str | None = None  # R25: its currency from this renewal on
 
 
 class RenewTermResult(BaseModel):

@@ -169,6 +169,10 @@ def _facts(pdf: FPDF, quote: Quote, w: Writer) -> None:
         (t(_("Customer number (CSN)")), quote.csn),
         (t(_("Bought")), bought),
     ]
+    if quote.new_partner_csn:  # R25
+        right.append((t(_("From this renewal")), t(_("through partner %(csn)s")) % {"csn": quote.new_partner_csn}))
+    if quote.start_date:
+        left.append((t(_("Starts")), w.day(quote.start_date)))
     top = pdf.get_y()
     _pairs(pdf, left, x=15, label_width=32, value_width=55)
     below_left = pdf.get_y()

@@ -268,16 +268,31 @@ class Calendar(BaseModel):
         return Decision(new, effects)
 
     def renew(
-        self, holder: str, term_end: date, to_end_date: date, seats: int, term: Term, now: datetime
+        self,
+        holder: str,
+        term_end: date,
+        to_end_date: date,
+        seats: int,
+        term: Term,
+        now: datetime,
+        partner_csn: str | None = None,
+        currency: str | None = None,
     ) -> Decision["Calendar"]:
         """The reserved term is paid: renewed once (answer None), every other pending quote on it superseded;
-        or a TermRefusal when it was not this holder's to renew."""
+        or a TermRefusal when it was not this holder's to renew. R25: with `partner_csn`, the subscription
+        belongs to that partner from now on (its former owner's quotes can no longer take it, R21); with
+        `currency`, it is billed in that currency."""
         if self.claims.get(term_end.isoformat()) == holder:
             return Decision(self)
         refusal = self._refusal(holder, term_end, None, now)
         if refusal is not None:  # its reservation lost (a calendar restarted from the store) and the term taken
             return Decision(self, answer=refusal)
-        return self._close_term(holder, to_end_date, seats, term, now)
+        moved: dict[str, object] = {}
+        if partner_csn:
+            moved |= {"partner_csn": partner_csn, "purchase_method": PurchaseMethod.PARTNER}
+        if currency:
+            moved["currency"] = currency
+        return self._close_term(holder, to_end_date, seats, term, now, moved)
 
     # Auto-renew, the window's close, the auto quote (R01, R12, R16).
 
@@ -409,7 +424,9 @@ class Calendar(BaseModel):
         held = self.reservation
         return held is not None and held.holder == holder and held.term_end == term_end
 
-    def _close_term(self, winner: str, end_date: date, seats: int, term: Term, now: datetime) -> Decision["Calendar"]:
+    def _close_term(
+        self, winner: str, end_date: date, seats: int, term: Term, now: datetime, moved: dict | None = None
+    ) -> Decision["Calendar"]:
         new = self._copy()
         key, today = new.sub.end_date.isoformat(), now.date()
         new.claims[key] = winner
@@ -418,7 +435,8 @@ class Calendar(BaseModel):
         effects = new._end_pending(
             winner, f"superseded by {winner}", f"{new.sub.id} was renewed by {winner} on {today}"
         )
-        new.subscription = new.sub.model_copy(update={"end_date": end_date, "seats": seats, "term": term})
+        changes = {"end_date": end_date, "seats": seats, "term": term, **(moved or {})}
+        new.subscription = new.sub.model_copy(update=changes)
         new.auto_quote = None
         new.term_closed = True
         effects.append(new._announce("subscription.renewed"))

@@ -55,6 +55,9 @@ class QuoteJson(BaseModel):
     payment_action_url: str | None = None  # only while the buyer must confirm it with their bank (3-D Secure)
     transfer_reference: str | None = None  # R29: the RF reference a bank transfer for it carries, once chosen
     purchase_order: str | None = None  # R27: the buyer's purchase order number, once given
+    new_partner_csn: str | None = None  # R25: the partner the subscriptions belong to once it is paid
+    from_currency: str | None = None  # R25: the subscriptions' currency, when the quote changes it
+    start_date: str | None = None  # R25: a new purchase that starts later than its payment
     answers: list[AnswerJson] | None = None  # R26: the buyer's requests for changes and declines, once any
     reminded: list[int]  # R22: the days before expiry its recipients were reminded on
     revises: str | None  # R23: the quote this one revises

@@ -505,7 +505,8 @@ class QuoteAggregate(BaseModel):
         new = self._copy()
         assert new.payment is not None
         new.payment.stage = "creating"
-        return Decision(new, [CreateSubscriptions(lines=new_lines, start=now.date())])
+        start = max(new.quote.start_date or now.date(), now.date())  # R25: a later start, if one was chosen
+        return Decision(new, [CreateSubscriptions(lines=new_lines, start=start)])
 
     def _paid(self, now: datetime) -> Decision["QuoteAggregate"]:
         new = self._copy()
@@ -633,6 +634,8 @@ class QuoteAggregate(BaseModel):
                 to_end_date=line.new_end_date,
                 seats=line.seats,
                 term=line.term,
+                partner_csn=self.quote.new_partner_csn,
+                currency=self.quote.currency if self.quote.from_currency else None,
             )
             for line in self.quote.renewal_lines
             if line.subscription_id and line.end_date and line.new_end_date

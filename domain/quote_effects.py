@@ -29,6 +29,8 @@ class TermRenewal(TermRef):
     to_end_date: date
     seats: int
     term: Term
+    partner_csn: str | None = None  # R25: the partner the subscription belongs to from this renewal on
+    currency: str | None = None  # R25: the currency it is billed in from this renewal on
 
 
 class Step(BaseModel):

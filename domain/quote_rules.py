@@ -58,6 +58,7 @@ class QuoteRequest(BaseModel):
     start_date: date | None = None
     new_credit_line: bool = False
     partner_csn: Csn | None = None
+    new_partner_csn: Csn | None = None  # R25: a partner or sales renewal moves its subscriptions to this partner
 
 
 class DraftEdit(BaseModel):
@@ -164,13 +165,12 @@ def check_subscriptions(request: QuoteRequest, subs: list[Subscription], today: 
 
 
 def check_self_service_extras(request: QuoteRequest, subs: list[Subscription]) -> None:
-    """R10: currency changes, a future start and new credit lines are not for self-service."""
+    """R10: currency changes, a future start and new credit lines are not for self-service; R25: a partner or
+    sales quote may change the currency (priced from the price list), never a renewal's start date."""
     currency = subs[0].currency
     self_service = request.origin is Origin.SELF_SERVICE
-    if request.currency and request.currency != currency:
-        if self_service:
-            raise Refused("R10", f"a currency change ({currency} → {request.currency}) is not allowed in self-service")
-        raise BadInput("a currency change needs a new purchase, not a renewal quote")
+    if request.currency and request.currency != currency and self_service:
+        raise Refused("R10", f"a currency change ({currency} → {request.currency}) is not allowed in self-service")
     if request.start_date:
         starts = {s.end_date + timedelta(days=1) for s in subs}
         if starts != {request.start_date}:
@@ -180,24 +180,55 @@ def check_self_service_extras(request: QuoteRequest, subs: list[Subscription]) -
                     "a future start date is not allowed in self-service: "
                     "a renewal starts the day after the current end date",
                 )
-            raise BadInput("a renewal starts the day after the current end date")
-    if request.new_credit_line:
-        if self_service:
-            raise Refused("R10", "opening a new credit line is not allowed in self-service; ask sales")
-        raise BadInput("credit lines are arranged by sales outside of quotes")
+            raise Refused(
+                "R25",
+                "a renewal starts the day after the current end date; only a new-purchase line may start later",
+            )
+    _check_credit_line(request)
 
 
-def check_new_purchase_extras(request: QuoteRequest) -> None:
-    """R10 for new purchases: a new purchase starts when it is paid and never opens a credit line."""
-    self_service = request.origin is Origin.SELF_SERVICE
+def _check_credit_line(request: QuoteRequest) -> None:
+    if not request.new_credit_line:
+        return
+    if request.origin is Origin.SELF_SERVICE:
+        raise Refused("R10", "opening a new credit line is not allowed in self-service; ask sales")
+    raise Refused("R25", "a new credit line is arranged by sales outside of quotes")
+
+
+# R25: how far ahead a partner's or sales' new purchase may start.
+LATEST_START_DAYS = 90
+
+
+def check_new_purchase_extras(request: QuoteRequest, today: date) -> None:
+    """R10: a self-service new purchase starts when it is paid; R25: a partner's or sales' may start on a day
+    of their choosing, at most 90 days ahead. Neither opens a credit line."""
     if request.start_date:
-        if self_service:
+        if request.origin is Origin.SELF_SERVICE:
             raise Refused("R10", "a future start date is not allowed in self-service: a new purchase starts when paid")
-        raise BadInput("a new purchase starts when it is paid; it takes no start date")
-    if request.new_credit_line:
-        if self_service:
-            raise Refused("R10", "opening a new credit line is not allowed in self-service; ask sales")
-        raise BadInput("credit lines are arranged by sales outside of quotes")
+        latest = today + timedelta(days=LATEST_START_DAYS)
+        if request.start_date < today:
+            raise Refused("R25", f"the start date {request.start_date.isoformat()} is in the past")
+        if request.start_date > latest:
+            raise Refused(
+                "R25",
+                f"a new purchase starts at most {LATEST_START_DAYS} days ahead (by {latest.isoformat()}), "
+                f"not on {request.start_date.isoformat()}",
+            )
+    _check_credit_line(request)
+
+
+def check_new_partner(request: QuoteRequest, subs: list[Subscription]) -> None:
+    """R25: a partner or sales renewal may move its subscriptions to a new partner (R08: they share one
+    partner now); self-service may not, and a new purchase names its partner with --partner."""
+    if request.new_partner_csn is None:
+        return
+    if request.origin is Origin.SELF_SERVICE:
+        raise Refused("R10", "a change of partner is not allowed in self-service; ask the new partner or sales")
+    if request.kind is QuoteKind.NEW:
+        raise Refused("R25", "a new purchase names its partner with --partner, not --new-partner")
+    current = {s.partner_csn for s in subs}
+    if current == {request.new_partner_csn}:
+        raise Refused("R25", f"partner {request.new_partner_csn} already has these subscriptions")
 
 
 def check_kind(request: QuoteRequest) -> None:
@@ -236,7 +267,8 @@ def build_quote(
             raise BadInput("a new-purchase quote needs --currency")
         if request.origin is Origin.PARTNER and not request.partner_csn:
             raise BadInput("a partner's new purchase names the partner: --partner CSN (R08)")
-        check_new_purchase_extras(request)
+        check_new_partner(request, [])
+        check_new_purchase_extras(request, today)
         recipients_checked = check_recipients(request.recipients, customer.email)
         lines = [
             QuoteLine(subscription_id=None, product=n.product, seats=n.seats, term=n.term) for n in request.new_lines
@@ -253,20 +285,23 @@ def build_quote(
         moving = {line.subscription_id for line in lines}
         check_subscriptions(request, [s for s in subs if s.id in moving], today)
         check_self_service_extras(request, subs)
+        check_new_partner(request, subs)
         recipients_checked = check_recipients(request.recipients, customer.email)
         return _quote(
             number,
             request,
             customer,
-            subs[0].currency,
+            request.currency or subs[0].currency,
             subs[0].purchase_method,
             subs[0].partner_csn,
             lines,
             recipients_checked,
             now,
+            subs[0].currency,
         )
     check_subscriptions(request, subs, today)
     check_self_service_extras(request, subs)
+    check_new_partner(request, subs)
     recipients_checked = check_recipients(request.recipients, customer.email)
     lines = check_exclusions([QuoteLine.of(s) for s in subs], request.exclude)
     check_line_changes(request.origin, lines, request.seats, request.terms)
@@ -276,16 +311,20 @@ def build_quote(
         number,
         request,
         customer,
-        first.currency,
+        request.currency or first.currency,
         first.purchase_method,
         first.partner_csn,
         lines,
         recipients_checked,
         now,
+        first.currency,
     )
 
 
-def _quote(number, request, customer, currency, purchase_method, partner_csn, lines, recipients, now) -> Quote:
+def _quote(
+    number, request, customer, currency, purchase_method, partner_csn, lines, recipients, now, from_currency=None
+) -> Quote:
+    """`from_currency`: the subscriptions' currency, which a partner's or sales' quote may change (R25)."""
     return Quote(
         number=number,
         state=QuoteState.DRAFT,
@@ -303,4 +342,7 @@ def _quote(number, request, customer, currency, purchase_method, partner_csn, li
         lines=lines,
         pause_auto_renew=request.pause_auto_renew,
         created_at=now,
+        start_date=request.start_date if request.kind is QuoteKind.NEW else None,
+        new_partner_csn=request.new_partner_csn,
+        from_currency=from_currency if from_currency != currency else None,
     )

@@ -130,6 +130,9 @@ class Quote(BaseModel):
     recipients: list[EmailStr] = []
     lines: list[QuoteLine]
     pause_auto_renew: bool = False
+    start_date: date | None = None  # R25: a partner's or sales' new purchase starting later (at most 90 days)
+    new_partner_csn: str | None = None  # R25: the partner its subscriptions belong to once it is paid
+    from_currency: str | None = None  # R25: the subscriptions' currency, when the quote changes it
     subtotal: Decimal = Decimal(0)
     discount_total: Decimal = Decimal(0)
     total: Decimal = Decimal(0)
@@ -164,8 +167,14 @@ class Quote(BaseModel):
         return (
             self.pause_auto_renew
             or self.state is QuoteState.ACCEPTED
+            or self.changes_owner
             or any(line.changes_subscription for line in self.lines)
         )
+
+    @property
+    def changes_owner(self) -> bool:
+        """R25: paid, its subscriptions move to another partner, or to another currency (R02: a change)."""
+        return self.new_partner_csn is not None or self.from_currency is not None
 
     @property
     def awaits_transfer(self) -> bool:
@@ -210,6 +219,8 @@ class Quote(BaseModel):
             parts.append(f"awaiting bank transfer {self.transfer_reference}")
         if self.expires_at and not self.state.terminal:
             parts.append(f"expires {self.expires_at.date().isoformat()}")
+        if self.new_partner_csn:
+            parts.append(f"to partner {self.new_partner_csn}")
         if self.answers and not self.state.terminal:  # R26: what the buyer said last, for ops and sales
             last = self.answers[-1]
             said = "buyer asks for changes" if last.kind == "changes_requested" else f"buyer declines ({last.reason})"
@@ -233,6 +244,16 @@ class Quote(BaseModel):
         action = {"payment_action_url": self.payment_action_url} if self.payment_action_url else {}
         purchase_order = {"purchase_order": self.purchase_order} if self.purchase_order else {}
         answers = {"answers": [answer_json(a) for a in self.answers]} if self.answers else {}
+        # R25: only on a quote that changes them.
+        moves = {
+            key: value
+            for key, value in {
+                "new_partner_csn": self.new_partner_csn,
+                "from_currency": self.from_currency,
+                "start_date": self.start_date.isoformat() if self.start_date else None,
+            }.items()
+            if value
+        }
         view = QuoteJson(
             number=self.number,
             state=self.state.value,
@@ -271,6 +292,7 @@ class Quote(BaseModel):
             **action,
             **purchase_order,
             **answers,
+            **moves,
         )
         return view.model_dump(exclude_unset=True)
 

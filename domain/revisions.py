@@ -109,7 +109,8 @@ def revision_request(
         kind=original.kind,
         pause_auto_renew=revision.pause_auto_renew or original.holds_auto_renew,
         address=revision.address or address,
-        currency=original.currency if original.kind is QuoteKind.NEW else None,
-        start_date=revision.start_date,
+        currency=original.currency if original.kind is QuoteKind.NEW or original.from_currency else None,
+        start_date=revision.start_date or original.start_date,
         partner_csn=original.partner_csn if original.kind is QuoteKind.NEW else None,
+        new_partner_csn=original.new_partner_csn,  # R25: the move to another partner stays with the revision
     )

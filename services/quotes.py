@@ -41,7 +41,7 @@ from domain.quotes import (
 )
 from domain.revisions import Revision, check_revise, check_send_revision, co_term_anchors, revision_request
 from store.auto_quotes import auto_quote_number
-from store.catalog import get_customer, subscriptions_by_id, subscriptions_of
+from store.catalog import get_customer, get_partner, subscriptions_by_id, subscriptions_of
 from store.idempotency import claim_key, find_key
 from store.pool import Pool
 from store.quotes import (
@@ -115,6 +115,8 @@ class QuoteService:
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFound(f"unknown subscription {', '.join(missing)}")
+        if request.new_partner_csn and await get_partner(conn, request.new_partner_csn) is None:
+            raise Refused("R25", f"unknown partner {request.new_partner_csn}: the data file's partners list them")
         today = self.today or date.today()
         return build_quote("Q-000000", request, customer, [found[i] for i in ids], today, datetime.now(UTC))
 

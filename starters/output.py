@@ -99,6 +99,12 @@ def quote_text(quote) -> str:
         head.append(
             f"cancelled   by {quote.cancelled_by or '-'}{f': {quote.cancel_reason}' if quote.cancel_reason else ''}"
         )
+    if quote.new_partner_csn:
+        head.append(f"partner     moves to {quote.new_partner_csn} once paid (R25)")
+    if quote.from_currency:
+        head.append(f"currency    {quote.from_currency} → {quote.currency} once paid (R25)")
+    if quote.start_date:
+        head.append(f"starts      {quote.start_date.isoformat()} (R25)")
     if quote.purchase_order:
         head.append(f"PO number   {quote.purchase_order} (R27)")
     for answer in quote.answers:  # R26: the buyer's answers, oldest first

@@ -103,10 +103,22 @@ def quote() -> None:
 )
 @click.option("--pause-auto-renew", is_flag=True, help="Hold auto-renew while the quote is pending (R02).")
 @click.option("--address", help="Billing address, if not the customer's.")
-@click.option("--currency", help="Quote in another currency (refused in self-service, R10).")
-@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Start other than the day after the end date.")
+@click.option(
+    "--currency", help="Quote in another currency: partner and sales only (R25; refused in self-service, R10)."
+)
+@click.option(
+    "--start-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="A partner's or sales' new purchase starting later, at most 90 days ahead (R25).",
+)
 @click.option("--new-credit-line", is_flag=True, help="Open a new credit line (refused in self-service, R10).")
 @click.option("--partner", "partner_csn", metavar="CSN", help="The partner of a new purchase made through one (R08).")
+@click.option(
+    "--new-partner",
+    "new_partner_csn",
+    metavar="CSN",
+    help="A partner's or sales' renewal moves its subscriptions to this partner once paid (R25).",
+)
 @click.option("--send", is_flag=True, help="Send the quote to its recipients at once.")
 @print_option
 @json_option
@@ -126,6 +138,7 @@ def create(
     start_date,
     new_credit_line,
     partner_csn,
+    new_partner_csn,
     send,
     as_json,
 ) -> None:
@@ -146,6 +159,7 @@ def create(
         start_date=start_date.date() if start_date else None,
         new_credit_line=new_credit_line,
         partner_csn=partner_csn,
+        new_partner_csn=new_partner_csn,
     )
     show_quote(as_json, run_with_service(lambda s: s.create(request, send=send)))
 

@@ -229,6 +229,8 @@ async def record_renewal(
     quote_number: str | None,
     amount: Decimal | None = None,
     currency: str | None = None,
+    to_partner: str | None = None,
+    to_currency: str | None = None,
 ) -> tuple[str, dict | None]:
     """Renew one subscription term once (the renewals key is subscription and old end date), and say how:
     RECORDED now; OURS, recorded before by this same source and quote (a retry); THEIRS, renewed by
@@ -254,8 +256,11 @@ async def record_renewal(
             (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number, amount, currency),
         )
         await conn.execute(
-            "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s, updated_at = now() WHERE id = %s",
-            (to_end_date, seats, term, subscription_id),
+            "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s,"
+            " partner_csn = coalesce(%s, partner_csn),"
+            " purchase_method = CASE WHEN %s::text IS NULL THEN purchase_method ELSE 'partner' END,"
+            " currency = coalesce(%s, currency), updated_at = now() WHERE id = %s",
+            (to_end_date, seats, term, to_partner, to_partner, to_currency, subscription_id),
         )
     return RECORDED, None
 
@@ -266,6 +271,8 @@ class TermToRenew(NamedTuple):
     to_end_date: date
     seats: int
     term: str
+    to_partner: str | None = None  # R25
+    to_currency: str | None = None
 
 
 async def record_quote_renewals(
@@ -276,9 +283,18 @@ async def record_quote_renewals(
     is written, so the money can go back whole without leaving a term renewed for free."""
     outcomes: dict[str, tuple[str, dict | None]] = {}
     async with conn.transaction() as tx:
-        for t in sorted(terms):
+        for t in sorted(terms, key=lambda t: t.subscription_id):
             outcomes[t.subscription_id] = await record_renewal(
-                conn, t.subscription_id, t.from_end_date, t.to_end_date, t.seats, t.term, "quote", quote_number
+                conn,
+                t.subscription_id,
+                t.from_end_date,
+                t.to_end_date,
+                t.seats,
+                t.term,
+                "quote",
+                quote_number,
+                to_partner=t.to_partner,
+                to_currency=t.to_currency,
             )
         if any(outcome in (THEIRS, MOVED) for outcome, _ in outcomes.values()):
             raise psycopg.Rollback(tx)

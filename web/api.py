@@ -66,6 +66,7 @@ class CreateQuote(BaseModel):
     new: Annotated[list[NewLine], Field(max_length=MAX_LINES)] = []
     currency: Currency | None = None
     partner: Csn | None = None
+    new_partner: Csn | None = None  # R25: a partner's or sales' renewal moves its subscriptions to this partner
     address: Address | None = None
     start_date: date | None = None
     new_credit_line: bool = False
@@ -85,6 +86,7 @@ class CreateQuote(BaseModel):
             new_lines=self.new,
             currency=self.currency,
             partner_csn=self.partner,
+            new_partner_csn=self.new_partner,
             address=self.address,
             start_date=self.start_date,
             new_credit_line=self.new_credit_line,

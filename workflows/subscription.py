@@ -157,7 +157,14 @@ class SubscriptionWorkflow:
     @workflow.update(name=contract.RENEW)
     def renew(self, input: RenewTermInput) -> RenewTermResult:
         decision = self.calendar.renew(
-            input.holder, input.term_end, input.to_end_date, input.seats, input.term, workflow.now()
+            input.holder,
+            input.term_end,
+            input.to_end_date,
+            input.seats,
+            input.term,
+            workflow.now(),
+            partner_csn=input.partner_csn,
+            currency=input.currency,
         )
         refusal = self._apply(decision).answer
         if isinstance(refusal, TermRefusal):

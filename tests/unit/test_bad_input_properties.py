@@ -423,8 +423,14 @@ def rules_hold(request: QuoteRequest, quote, subs: list, buyer: str) -> None:
     on_quote = [by_id[line.subscription_id] for line in quote.lines if line.subscription_id]
     # R07: a new purchase has only new lines, a renewal or co-term none.
     assert all((line.subscription_id is None) == (quote.kind is QuoteKind.NEW) for line in quote.lines)
-    # R09: one customer, one currency; R08: one partner, the one named.
-    assert {s.csn for s in subs} <= {quote.csn} and {s.currency for s in subs} <= {quote.currency}
+    # R09: one customer, one currency; R08: one partner, the one named. R25: a partner or sales quote may be
+    # in another currency than its subscriptions', and says which they move from.
+    assert {s.csn for s in subs} <= {quote.csn} and len({s.currency for s in subs}) <= 1
+    if quote.kind is not QuoteKind.NEW and on_quote:
+        moved_from = quote.from_currency or quote.currency
+        assert {s.currency for s in on_quote} == {moved_from}
+        assert quote.from_currency != quote.currency
+        assert quote.from_currency is None or quote.origin != "self-service"
     assert len({s.partner_csn for s in subs}) <= 1
     if request.partner_csn:
         assert quote.partner_csn == request.partner_csn

@@ -76,8 +76,9 @@ def test_r07_kinds_do_not_mix_and_each_kind_needs_its_lines(ids: tuple, fields: 
             "refused (R10): a future start date is not allowed in self-service: a new purchase starts when paid",
         ),
         (
-            {"currency": "EUR", "start_date": TODAY, "origin": Origin.SALES},
-            "bad input: a new purchase starts when it is paid; it takes no start date",
+            {"currency": "EUR", "start_date": TODAY + timedelta(days=91), "origin": Origin.SALES},
+            f"refused (R25): a new purchase starts at most 90 days ahead (by {TODAY + timedelta(days=90)}), "
+            f"not on {TODAY + timedelta(days=91)}",
         ),
         (
             {"currency": "EUR", "new_credit_line": True},
@@ -85,7 +86,7 @@ def test_r07_kinds_do_not_mix_and_each_kind_needs_its_lines(ids: tuple, fields: 
         ),
         (
             {"currency": "EUR", "new_credit_line": True, "origin": Origin.SALES},
-            "bad input: credit lines are arranged by sales outside of quotes",
+            "refused (R25): a new credit line is arranged by sales outside of quotes",
         ),
     ],
 )
@@ -183,11 +184,6 @@ def test_r01_a_co_term_quote_checks_the_window_of_the_lines_that_move_only() -> 
     ("origin", "fields", "text"),
     [
         (
-            Origin.SALES,
-            {"currency": "JPY"},
-            "bad input: a currency change needs a new purchase, not a renewal quote",
-        ),
-        (
             Origin.SELF_SERVICE,
             {"start_date": date(2026, 12, 20)},
             "refused (R10): a future start date is not allowed in self-service: "
@@ -196,18 +192,48 @@ def test_r01_a_co_term_quote_checks_the_window_of_the_lines_that_move_only() -> 
         (
             Origin.SALES,
             {"start_date": date(2026, 12, 20)},
-            "bad input: a renewal starts the day after the current end date",
+            "refused (R25): a renewal starts the day after the current end date; "
+            "only a new-purchase line may start later",
         ),
         (
             Origin.SELF_SERVICE,
             {"new_credit_line": True},
             "refused (R10): opening a new credit line is not allowed in self-service; ask sales",
         ),
-        (Origin.SALES, {"new_credit_line": True}, "bad input: credit lines are arranged by sales outside of quotes"),
+        (
+            Origin.SALES,
+            {"new_credit_line": True},
+            "refused (R25): a new credit line is arranged by sales outside of quotes",
+        ),
     ],
 )
 def test_r10_what_a_renewal_may_not_change(origin: Origin, fields: dict, text: str) -> None:
     assert said("SUB-1001", origin=origin, **fields) == text
+
+
+@pytest.mark.parametrize("origin", [Origin.SALES, Origin.PARTNER])
+def test_r25_a_partner_or_sales_renewal_may_change_the_currency_and_says_from_which(origin: Origin) -> None:
+    quote = build("SUB-1001", origin=origin, currency="JPY")
+    assert (quote.currency, quote.from_currency, quote.holds_auto_renew) == ("JPY", "EUR", True)
+    assert quote.json_view()["from_currency"] == "EUR"
+    assert build("SUB-1001", origin=origin, currency="EUR").from_currency is None
+
+
+def test_r25_a_partner_or_sales_renewal_may_move_to_a_new_partner_but_self_service_may_not() -> None:
+    moved = build("SUB-2001", "SUB-2002", csn=DE_VRIES, origin=Origin.PARTNER, new_partner_csn="5200000003")
+    assert (moved.partner_csn, moved.new_partner_csn, moved.holds_auto_renew) == ("5200000001", "5200000003", True)
+    direct = build("SUB-1001", origin=Origin.SALES, new_partner_csn="5200000003")
+    assert (direct.purchase_method, direct.new_partner_csn) == (PurchaseMethod.DIRECT, "5200000003")
+    assert said("SUB-1001", new_partner_csn="5200000003") == (
+        "refused (R10): a change of partner is not allowed in self-service; ask the new partner or sales"
+    )
+    assert said("SUB-2001", csn=DE_VRIES, origin=Origin.PARTNER, new_partner_csn="5200000001") == (
+        "refused (R25): partner 5200000001 already has these subscriptions"
+    )
+    # R08 still holds: the subscriptions share one current partner.
+    assert said("SUB-2002", "SUB-2003", csn=DE_VRIES, origin=Origin.PARTNER, new_partner_csn="5200000003").startswith(
+        "refused (R08): "
+    )
 
 
 def test_r10_seats_refusals_say_from_what_to_what() -> None:
