@@ -68,6 +68,7 @@ class SendQuoteEmailInput(BaseModel):
     recipient: str
     purpose: Purpose
     days_left: int | None = None  # a reminder's: its own message, once per quote, recipient and day (R22)
+    resend: int | None = None  # the quote's n-th resend: its own message, once per quote, recipient and n
 
 
 class SendQuoteEmailResult(BaseModel):
@@ -81,6 +82,7 @@ class SendQuoteEmailsInput(BaseModel):
     recipients: list[str]
     purpose: Purpose
     days_left: int | None = None
+    resend: int | None = None
 
 
 class SendQuoteEmailsResult(BaseModel):
@@ -133,9 +135,11 @@ def subject(quote: Quote, purpose: Purpose) -> str:
     }
 
 
-def purpose_tag(purpose: Purpose, days_left: int | None) -> str:
-    """What makes a message one of its own: a reminder's days before expiry tell -7 from -1."""
-    return purpose if days_left is None else f"{purpose}-{days_left}d"
+def purpose_tag(purpose: Purpose, days_left: int | None, resend: int | None = None) -> str:
+    """What makes a message one of its own: a reminder's days before expiry tell -7 from -1; a resend's number
+    tells the second sending from the third."""
+    tag = purpose if days_left is None else f"{purpose}-{days_left}d"
+    return tag if resend is None else f"{tag}-resend{resend}"
 
 
 def render(
@@ -396,7 +400,11 @@ class EmailActivities:
         async with self.mailer.session() as smtp:  # one connection for every recipient
             for recipient in input.recipients:
                 job = SendQuoteEmailInput(
-                    quote=input.quote, recipient=recipient, purpose=input.purpose, days_left=input.days_left
+                    quote=input.quote,
+                    recipient=recipient,
+                    purpose=input.purpose,
+                    days_left=input.days_left,
+                    resend=input.resend,
                 )
                 try:
                     sent.append(await self.send_quote_email(job, pdf, smtp))
@@ -454,7 +462,7 @@ class EmailActivities:
     ) -> SendQuoteEmailResult:
         """One recipient's message: sent once per Message-ID. `pdf`: the quote's, when the caller made it already;
         `smtp`: the activity's connection, shared with its other recipients."""
-        tag = purpose_tag(input.purpose, input.days_left)
+        tag = purpose_tag(input.purpose, input.days_left, input.resend)
         msg_id = message_id(input.quote.number, tag, input.recipient, self.mailer.domain)
         link, quotes_page = signed_links(self.links, self.app_url, input.quote, input.recipient)
         if pdf is None:

@@ -2,7 +2,7 @@
 Services start and update quotes through this module, calendars signal them through it, and the
 workflow itself implements it (workflows/quote.py)."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -38,6 +38,8 @@ ACCEPT = "accept"
 PAY = "pay"
 CANCEL = "cancel"
 ANSWER = "answer"  # R26: the buyer asks for changes or declines; the quote's state stays
+EXTEND = "extend"  # partner, sales or ops: a later expiry, never past the window close (R15)
+RESEND = "resend"  # partner, sales or ops: the quote's email again, to all or some recipients
 EDIT = "edit"
 # R23: a revision being sent asks its original to step aside (returns domain.quote_effects.Replaced).
 REPLACE = "replace"
@@ -111,6 +113,16 @@ class AnswerInput(BaseModel):
     kind: Literal["changes_requested", "declined"]
     message: Annotated[str, Field(max_length=ANSWER_MAX * 2)]
     reason: DeclineReason | None = None
+    by: Actor = None
+
+
+class ExtendInput(BaseModel):
+    until: datetime  # the new expiry: the end of the day the caller named, UTC
+    by: Actor = None
+
+
+class ResendInput(BaseModel):
+    to: Annotated[list[Annotated[str, Field(max_length=254)]], Field(max_length=5)] | None = None  # None: everyone
     by: Actor = None
 
 

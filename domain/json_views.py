@@ -58,6 +58,7 @@ class QuoteJson(BaseModel):
     new_partner_csn: str | None = None  # R25: the partner the subscriptions belong to once it is paid
     from_currency: str | None = None  # R25: the subscriptions' currency, when the quote changes it
     start_date: str | None = None  # R25: a new purchase that starts later than its payment
+    cloned_from: str | None = None  # the ended quote this one was cloned from
     answers: list[AnswerJson] | None = None  # R26: the buyer's requests for changes and declines, once any
     reminded: list[int]  # R22: the days before expiry its recipients were reminded on
     revises: str | None  # R23: the quote this one revises

@@ -196,6 +196,30 @@ class QuoteAggregate(BaseModel):
         number = len(new.quote.answers)
         return Decision(new, [new._save(kind, detail), TellMaker(quote=new.quote, answer=number)])
 
+    def extend(self, now: datetime, until: datetime, by: str | None = None) -> Decision["QuoteAggregate"]:
+        """Partner, sales or ops give a sent or accepted quote more time (R15: never past the window close);
+        the expiry's timer and the reminders follow the new date."""
+        refused = _check(lifecycle.check_extend, self.quote, now, until)
+        if refused:
+            return Decision(self, refusal=refused)
+        new = self._copy()
+        before = new.quote.expires_at
+        assert before is not None
+        new._change(expires_at=until)
+        detail = {"from": before.isoformat(), "until": until.isoformat(), **_by(by)}
+        return Decision(new, [new._save("extended", detail)])
+
+    def resend(self, now: datetime, to: list[str] | None = None, by: str | None = None) -> Decision["QuoteAggregate"]:
+        """Its email again, to every recipient or the ones named (each once more, as a message of its own)."""
+        try:
+            recipients = lifecycle.check_resend(self.quote, now, to)
+        except Refused as err:
+            return Decision(self, refusal=err)
+        new = self._copy()
+        new._change(resent=new.quote.resent + 1)
+        email = Email(purpose="quote", quote=new.quote, to=recipients, resend=new.quote.resent)
+        return Decision(new, [new._save("resent", {"to": recipients, **_by(by)}), email])
+
     def cancel(self, now: datetime, by: str, actor: str | None = None) -> Decision["QuoteAggregate"]:
         """R10: partners and sales cancel; a buyer lets a quote expire."""
         refused = _check(lifecycle.check_cancel, self.quote, by)

@@ -14,6 +14,7 @@ from domain.quotes import Quote, QuoteLine
 
 # The steps backend systems hear of by webhook (`quote.<step>`).
 ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded", "changes_requested", "declined")
+# Steps that are written and shown in the quote's events but not announced: "extended", "resent".
 # `transfer`: the IBAN and RF reference of a quote the buyer chose to pay by bank transfer (R29).
 EmailPurpose = Literal["quote", "paid", "superseded", "reminder", "pay_reminder", "transfer"]
 
@@ -88,6 +89,8 @@ class Email(BaseModel):
     purpose: EmailPurpose
     quote: Quote
     days_left: int | None = None
+    to: list[str] | None = None  # some recipients only (a resend); None: every recipient
+    resend: int | None = None  # the quote's n-th resend: a message of its own per recipient
 
 
 class Pause(BaseModel):

@@ -2,7 +2,7 @@
 quote and the time, refusing with the rule. QuoteWorkflow's validators call them, so a refused action
 never enters history, and its handlers call them again once they hold the quote's lock."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from domain.errors import Refused
@@ -75,6 +75,46 @@ def check_answer(quote: Quote, now: datetime, kind: str, reason: object, message
             "R26", f"quote {quote.number} has {ANSWERS_MAX} answers already; please contact your partner or sales"
         )
     return check_answer_message(message)
+
+
+def check_extend(quote: Quote, now: datetime, until: datetime) -> None:
+    """R15: a sent or accepted quote's expiry may move later, never past the window close of its
+    earliest-ending subscription (R01)."""
+    check_state(quote, (QuoteState.SENT, QuoteState.ACCEPTED), "extended")
+    check_no_payment_pending(quote)
+    check_not_expired(quote, now)
+    assert quote.expires_at is not None
+    if until <= quote.expires_at:
+        raise Refused(
+            "R15",
+            f"quote {quote.number} is valid until {quote.expires_at.date().isoformat()} already; "
+            "an extension moves the expiry later",
+        )
+    latest = quote.latest_expiry()
+    if latest is not None and until > latest:
+        last_day = (latest - timedelta(days=1)).date().isoformat()
+        raise Refused(
+            "R15",
+            f"quote {quote.number} can be valid until {last_day} at the latest, when the renewal window of its "
+            "earliest-ending subscription closes (R01)",
+        )
+
+
+def check_resend(quote: Quote, now: datetime, to: list[str] | None) -> list[str]:
+    """A sent or accepted quote's email again, to every recipient or some of them (each one of its own)."""
+    check_state(quote, (QuoteState.SENT, QuoteState.ACCEPTED), "sent again")
+    check_not_expired(quote, now)
+    if not to:
+        return quote.all_recipients
+    known = {r.lower(): r for r in quote.all_recipients}
+    unknown = [address for address in to if address.strip().lower() not in known]
+    if unknown:
+        raise Refused(
+            "R04",
+            f"{', '.join(unknown[:3])} is not a recipient of quote {quote.number}; "
+            "a revision (R23) changes the recipients",
+        )
+    return list(dict.fromkeys(known[address.strip().lower()] for address in to))
 
 
 def check_pay(quote: Quote, now: datetime) -> None:

@@ -151,6 +151,8 @@ class Quote(BaseModel):
     transfer_reference: str | None = None
     purchase_order: str | None = None  # R27: the buyer's purchase order number, given when accepting
     answers: list[BuyerAnswer] = []  # R26: the buyer's requests for changes and declines, oldest first
+    resent: int = 0  # how many times partner, sales or ops sent its email again
+    cloned_from: str | None = None  # the ended quote this draft was cloned from
     ended_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -201,12 +203,15 @@ class Quote(BaseModel):
 
     def expiry_for(self, sent_at: datetime) -> datetime:
         """R15: 30 days from sending, never past the R01 window close of the earliest-ending line."""
-        candidates = [sent_at + VALIDITY]
+        latest = self.latest_expiry()
+        return min(sent_at + VALIDITY, latest) if latest else sent_at + VALIDITY
+
+    def latest_expiry(self) -> datetime | None:
+        """R15: the end of the R01 window close of its earliest-ending line; None for a new purchase."""
         ends = [line.end_date for line in self.lines if line.end_date]
-        if ends:
-            closes = window_closes(min(ends)) + timedelta(days=1)
-            candidates.append(datetime.combine(closes, time(0), tzinfo=UTC))
-        return min(candidates)
+        if not ends:
+            return None
+        return datetime.combine(window_closes(min(ends)) + timedelta(days=1), time(0), tzinfo=UTC)
 
     def details(self) -> str:
         """`Q-000123 · sent · EUR 2,030.00 · expires 2026-12-30`: a Temporal UI row that reads without opening it."""
@@ -227,6 +232,8 @@ class Quote(BaseModel):
             parts.append(f"{said}: {_clip(last.message)}")
         if self.purchase_order:
             parts.append(f"PO {self.purchase_order}")
+        if self.cloned_from:
+            parts.append(f"clone of {self.cloned_from}")
         if self.cancel_reason:
             parts.append(self.cancel_reason)
         return " · ".join(parts)
@@ -244,6 +251,7 @@ class Quote(BaseModel):
         action = {"payment_action_url": self.payment_action_url} if self.payment_action_url else {}
         purchase_order = {"purchase_order": self.purchase_order} if self.purchase_order else {}
         answers = {"answers": [answer_json(a) for a in self.answers]} if self.answers else {}
+        cloned = {"cloned_from": self.cloned_from} if self.cloned_from else {}
         # R25: only on a quote that changes them.
         moves = {
             key: value
@@ -293,6 +301,7 @@ class Quote(BaseModel):
             **purchase_order,
             **answers,
             **moves,
+            **cloned,
         )
         return view.model_dump(exclude_unset=True)
 

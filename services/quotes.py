@@ -1,7 +1,7 @@
 """Quote operations as a backend system calls them: validate, start the workflow, send it updates."""
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +19,12 @@ from contracts.quote import (
     AnswerInput,
     CancelInput,
     EditInput,
+    ExtendInput,
     PayInput,
     PricedInput,
     QuoteInput,
     QuoteResult,
+    ResendInput,
     SendInput,
     search_attributes,
 )
@@ -136,6 +138,37 @@ class QuoteService:
             numbered = draft.model_copy(update={"number": await next_quote_number(conn), "revises": original.number})
             # Started, and priced or sent, before the lock goes: its row is then there for the next check.
             return await self._start(numbered, send)
+
+    async def clone(self, number: str) -> Quote:
+        """An ended quote's lines, recipients and options in a new draft, `cloned_from` it: every rule of
+        creation is checked again (its subscriptions as they are now). A pending quote is revised instead."""
+        original = await self.read(number)
+        if not original.state.terminal:
+            raise Refused(
+                "lifecycle",
+                f"quote {number} is {original.state.value}; only an ended quote is cloned (revise a pending one, R23)",
+            )
+        async with self.pool.connection() as conn:
+            customer = await get_customer(conn, original.csn)
+            if customer is None:
+                raise NotFound(f"unknown customer CSN {original.csn}")
+            anchors = co_term_anchors(original, await subscriptions_of(conn, original.csn))
+            # An auto quote (R12) has no maker to clone it as: its clone is sales'.
+            who = Revision(origin=Origin.SALES) if original.origin is Origin.AUTO else Revision()
+            draft = await self._draft(conn, revision_request(original, who, customer.address, anchors))
+            numbered = draft.model_copy(update={"number": await next_quote_number(conn), "cloned_from": number})
+        return await self._start(numbered, False)
+
+    async def extend(self, number: str, until: date, actor: str | None = None) -> Quote:
+        """A sent or accepted quote valid until the end of `until` (UTC), never past its window's close (R15)."""
+        end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
+        return await self._update(self._handle(number), contract.EXTEND, ExtendInput(until=end, by=actor), "extended")
+
+    async def resend(self, number: str, to: list[str] | None = None, actor: str | None = None) -> Quote:
+        """The quote's email again, to every recipient, or to the ones in `to` (each a recipient of it)."""
+        return await self._update(
+            self._handle(number), contract.RESEND, ResendInput(to=to or None, by=actor), "sent again"
+        )
 
     async def _made(self, number: str) -> Quote | None:
         """The quote `number` if it was made (its workflow started), else None."""

@@ -245,6 +245,35 @@ def answer(number: str, kind: str | None, reason: str | None, message: str, as_j
 
 @quote.command()
 @click.argument("number")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The last day it is valid (UTC).")
+@print_option
+@json_option
+def extend(number: str, until, as_json: bool) -> None:
+    """Give a sent or accepted quote more time, never past the renewal window's close (R15)."""
+    show_quote(as_json, run_with_service(lambda s: s.extend(number, until.date())))
+
+
+@quote.command()
+@click.argument("number")
+@click.option("--to", "to", multiple=True, metavar="ADDRESS", help="A recipient to send it to (repeat); default: all.")
+@print_option
+@json_option
+def resend(number: str, to: tuple[str, ...], as_json: bool) -> None:
+    """Send a sent or accepted quote's email again, to every recipient or the ones named."""
+    show_quote(as_json, run_with_service(lambda s: s.resend(number, list(to))))
+
+
+@quote.command()
+@click.argument("number")
+@print_option
+@json_option
+def clone(number: str, as_json: bool) -> None:
+    """A new draft from an ended quote (its lines, recipients and options), every rule checked again."""
+    show_quote(as_json, run_with_service(lambda s: s.clone(number)))
+
+
+@quote.command()
+@click.argument("number")
 @click.option("--as", "by", type=click.Choice(["partner", "sales", "buyer"]), required=True)
 @print_option
 @json_option

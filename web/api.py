@@ -160,6 +160,14 @@ class Answer(BaseModel):
     message: Annotated[str, Field(max_length=4000)]
 
 
+class Extend(BaseModel):
+    until: date  # the last day the quote is valid (UTC)
+
+
+class Resend(BaseModel):
+    to: Annotated[list[Recipient], Field(max_length=5)] = []  # none: every recipient
+
+
 class Cancel(BaseModel):
     as_: Literal["partner", "sales"] = Field(alias="as")
 
@@ -444,6 +452,25 @@ async def answer_quote(request: Request, number: str, body: Answer, app: Applica
     (`answers`), emailed to its maker and announced (`quote.changes_requested`, `quote.declined`)."""
     reason = body.reason.value if body.reason else None
     return (await app.quotes.answer(number, body.kind, body.message, reason, actor=actor_of(request))).json_view()
+
+
+@router.post("/quotes/{number}/extend", response_model=QuoteJson, response_model_exclude_unset=True)
+async def extend_quote(request: Request, number: str, body: Extend, app: Application) -> Any:
+    """A sent or accepted quote valid until the end of `until`, never past its renewal window's close (R15)."""
+    return (await app.quotes.extend(number, body.until, actor=actor_of(request))).json_view()
+
+
+@router.post("/quotes/{number}/resend", response_model=QuoteJson, response_model_exclude_unset=True)
+async def resend_quote(request: Request, number: str, app: Application, body: Resend | None = None) -> Any:
+    """The quote's email again, to every recipient or the ones in `to` (each a recipient of the quote)."""
+    to = (body or Resend()).to
+    return (await app.quotes.resend(number, to, actor=actor_of(request))).json_view()
+
+
+@router.post("/quotes/{number}/clone", response_model=QuoteJson, response_model_exclude_unset=True, status_code=201)
+async def clone_quote(number: str, app: Application) -> Any:
+    """A new draft from an ended quote, every rule of creation checked again; `cloned_from` names the original."""
+    return (await app.quotes.clone(number)).json_view()
 
 
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)

@@ -24,11 +24,13 @@ with workflow.unsafe.imports_passed_through():
         AnswerInput,
         CancelInput,
         EditInput,
+        ExtendInput,
         PayInput,
         PricedInput,
         QuoteInput,
         QuoteResult,
         ReplaceInput,
+        ResendInput,
         SendInput,
         SupersedeInput,
         search_attributes,
@@ -184,6 +186,26 @@ class QuoteWorkflow:
     @answer.validator
     def _validate_answer(self, input: AnswerInput) -> None:
         self._validate(self.agg.answer(workflow.now(), input.kind, input.message, input.reason, input.by))
+
+    @workflow.update(name=contract.EXTEND)
+    async def extend(self, input: ExtendInput) -> Quote:
+        """A later expiry (R15); the timer and the reminders follow it."""
+        await self._decide(lambda now: self.agg.extend(now, input.until, input.by))
+        return self.agg.quote
+
+    @extend.validator
+    def _validate_extend(self, input: ExtendInput) -> None:
+        self._validate(self.agg.extend(workflow.now(), input.until, input.by))
+
+    @workflow.update(name=contract.RESEND)
+    async def resend(self, input: ResendInput) -> Quote:
+        """The quote's email again, to every recipient or the ones named."""
+        await self._decide(lambda now: self.agg.resend(now, input.to, input.by))
+        return self.agg.quote
+
+    @resend.validator
+    def _validate_resend(self, input: ResendInput) -> None:
+        self._validate(self.agg.resend(workflow.now(), input.to, input.by))
 
     @workflow.update(name=contract.EDIT)
     async def edit(self, input: EditInput) -> Quote:

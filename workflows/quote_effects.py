@@ -300,7 +300,11 @@ class QuoteEffects:
             workflow.execute_activity_method(
                 EmailActivities.send_quote_emails,
                 SendQuoteEmailsInput(
-                    quote=quote, recipients=quote.all_recipients, purpose=effect.purpose, days_left=effect.days_left
+                    quote=quote,
+                    recipients=quote.all_recipients if effect.to is None else effect.to,
+                    purpose=effect.purpose,
+                    days_left=effect.days_left,
+                    resend=effect.resend,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=OUTAGE,

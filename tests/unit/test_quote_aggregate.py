@@ -1378,3 +1378,34 @@ def test_r26_an_expired_quote_or_the_twenty_first_answer_is_refused() -> None:
         busy = busy.answer(LATER, "changes_requested", f"change {n}").state
     err = refusal(busy.answer(LATER, "changes_requested", "one more"))
     assert err.rule == "R26" and "20 answers already" in err.message
+
+
+# Sales and ops: extend and resend.
+
+
+def test_r15_extend_moves_the_expiry_and_writes_where_from_but_never_past_the_window_close() -> None:
+    before = sent()
+    latest = before.quote.latest_expiry()
+    assert latest is not None
+    decision = before.extend(LATER, latest, "ops")
+    assert decision.state.quote.expires_at == latest and decision.state.quote.state is QuoteState.SENT
+    assert decision.effects == [
+        save("extended", decision.state.quote, {"from": EXPIRES.isoformat(), "until": latest.isoformat(), "by": "ops"})
+    ]
+    assert refusal(before.extend(LATER, latest + timedelta(days=1))).rule == "R15"
+    assert refusal(before.extend(LATER, EXPIRES)).rule == "R15"
+    assert refusal(draft().extend(LATER, latest)).rule == "lifecycle"
+
+
+def test_resend_mails_every_recipient_or_the_ones_named_each_time_as_a_message_of_its_own() -> None:
+    before = sent(recipients=["cfo@acme.example"])
+    first = before.resend(LATER)
+    second = first.state.resend(LATER, ["CFO@acme.example"])
+    assert [e for e in first.effects if isinstance(e, Email)] == [
+        Email(purpose="quote", quote=first.state.quote, to=[BUYER, "cfo@acme.example"], resend=1)
+    ]
+    assert [e for e in second.effects if isinstance(e, Email)] == [
+        Email(purpose="quote", quote=second.state.quote, to=["cfo@acme.example"], resend=2)
+    ]
+    assert refusal(before.resend(LATER, ["x@other.example"])).rule == "R04"
+    assert refusal(draft().resend(LATER)).rule == "lifecycle"
