@@ -4,6 +4,7 @@ buyer does there (R05, R06, R14) through the same services as the API, so every 
 import hashlib
 import secrets
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -15,13 +16,13 @@ from domain.eligibility import Eligibility, eligibility, window_closes, window_o
 from domain.errors import NotFound, Refused
 from domain.grouping import RenewalGroup, renewal_groups
 from domain.links import LinkRefused, LinkSigner
-from domain.models import Customer, Subscription, Term
-from domain.quote_rules import QuoteRequest
+from domain.models import Currency, Customer, Name, Price, QuoteKind, Seats, Subscription, Term
+from domain.quote_rules import NewLine, QuoteRequest
 from domain.quotes import Origin, Quote, QuoteState
 from services.quotes import QuoteService
 from services.subscriptions import SubscriptionService
 from store import accounts
-from store.catalog import price_book
+from store.catalog import offers, price_book
 from store.pool import Pool
 
 SIGN_IN_VALID = timedelta(minutes=15)
@@ -67,9 +68,22 @@ class SubscriptionRow(BaseModel):
         return cls(subscription=sub, eligibility=found, held_by=held_by, why_not=why, on=on)
 
 
-class QuoteLines(BaseModel):
-    """What the review's form sends: the subscriptions kept, each one's term and seats, the recipients."""
+class NewPurchase(BaseModel):
+    """The account's new-purchase form (R07): one product of the price list, its term, currency and seats."""
 
+    product: Name
+    term: Term
+    currency: Currency
+    seats: Seats
+    recipients: list[str] = []
+    key: str | None = None
+
+
+class QuoteLines(BaseModel):
+    """What the review's form sends: the subscriptions kept, each one's term and seats, the recipients; a
+    co-term quote (R07) aligns them to the latest end date instead of renewing them."""
+
+    kind: Literal[QuoteKind.RENEWAL, QuoteKind.CO_TERM] = QuoteKind.RENEWAL
     subscription_ids: list[str]
     terms: dict[str, Term] = {}
     seats: dict[str, int] = {}
@@ -216,17 +230,38 @@ class AccountService:
         chosen = await self.own_subscriptions(account, lines.subscription_ids)
         if len({(s.currency, s.purchase_method, s.partner_csn) for s in chosen}) > 1:
             raise Refused("R05", "these subscriptions are in different groups; make one quote per group")
+        co_term = lines.kind is QuoteKind.CO_TERM  # aligned to one end date: no term or seats of its own
         request = QuoteRequest(
             csn=account.customer.csn,
+            kind=lines.kind,
             subscription_ids=[s.id for s in chosen],
-            terms={k: v for k, v in lines.terms.items() if k in lines.subscription_ids},
-            seats={k: v for k, v in lines.seats.items() if k in lines.subscription_ids},
+            terms={} if co_term else {k: v for k, v in lines.terms.items() if k in lines.subscription_ids},
+            seats={} if co_term else {k: v for k, v in lines.seats.items() if k in lines.subscription_ids},
             recipients=lines.recipients,
             origin=Origin.SELF_SERVICE,
             pause_auto_renew=lines.pause_auto_renew,
         )
         return await self.quotes.create(
             request, send=True, idempotency_key=lines.key, client=f"account:{account.customer.csn}"
+        )
+
+    async def offers(self) -> list[Price]:
+        """What the account may buy new: every product, term and currency of the price list."""
+        async with self.pool.connection() as conn:
+            return await offers(conn)
+
+    async def create_new_purchase(self, account: Account, purchase: NewPurchase) -> Quote:
+        """A self-service new-purchase quote (R07), sent at once; the same rules and refusals as the API's."""
+        request = QuoteRequest(
+            csn=account.customer.csn,
+            kind=QuoteKind.NEW,
+            currency=purchase.currency,
+            new_lines=[NewLine(product=purchase.product, seats=purchase.seats, term=purchase.term)],
+            recipients=purchase.recipients,
+            origin=Origin.SELF_SERVICE,
+        )
+        return await self.quotes.create(
+            request, send=True, idempotency_key=purchase.key, client=f"account:{account.customer.csn}"
         )
 
     async def quotes_of(self, account: Account) -> tuple[list[Quote], list[Quote]]:

@@ -118,6 +118,12 @@ async def price_book(conn: Conn, currency: str, products: list[str], on) -> tupl
     return prices, [from_row(Promotion, row) for row in await cur.fetchall()]
 
 
+async def offers(conn: Conn) -> list[Price]:
+    """Every price of the price list: what a new purchase may be (product, term, currency), in a stable order."""
+    cur = await conn.execute("SELECT * FROM prices ORDER BY product, currency, term")
+    return [from_row(Price, row) for row in await cur.fetchall()]
+
+
 async def stored_subscriptions(conn: Conn, ids: list[str]) -> dict[str, dict]:
     """The rows a load is about to change, locked, with whether a quote holds auto-renew and how the
     current term came about (R18)."""

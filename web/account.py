@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from domain.buyer_words import sent_to
 from domain.errors import BadInput, KeyReused, NotFound, Refused
 from domain.links import LinkRefused, LinkSigner
-from domain.models import Term
+from domain.models import QuoteKind, Term
 from domain.quotes import Quote, QuoteState
-from services.account import SESSION_VALID, Account, AccountService, QuoteLines, session_hash
+from services.account import SESSION_VALID, Account, AccountService, NewPurchase, QuoteLines, session_hash
 from web import i18n
 from web.deps import Limit, Signer
 from web.pages import TooManyPosts, buyer_safe, link_until, now, page, same_origin
@@ -359,11 +359,20 @@ async def renew_one(subscription_id: str, account: Buyer, service: Service) -> R
 
 @router.get("/renew/review", response_class=HTMLResponse)
 async def review(
-    request: Request, account: Buyer, service: Service, ids: Annotated[list[str] | None, Query()] = None
+    request: Request,
+    account: Buyer,
+    service: Service,
+    ids: Annotated[list[str] | None, Query()] = None,
+    kind: str = "renewal",
 ) -> Response:
+    """The review of a renewal quote, or with `kind=co-term` of a co-term quote (R07): its subscriptions
+    aligned to the latest end date among them."""
     subs = await service.own_subscriptions(account, (ids or [])[:200])
     terms = await service.priced_terms(subs)
-    return review_page(request, account, subs, QuoteLines(subscription_ids=[s.id for s in subs]), terms=terms)
+    chosen = QuoteKind.CO_TERM if kind == QuoteKind.CO_TERM.value else QuoteKind.RENEWAL
+    return review_page(
+        request, account, subs, QuoteLines(kind=chosen, subscription_ids=[s.id for s in subs]), terms=terms
+    )
 
 
 def review_page(
@@ -386,6 +395,7 @@ def review_page(
         lines=lines,
         terms=terms or {},
         all_terms=list(Term),
+        co_term=max((s.end_date for s in subs), default=None) if lines.kind is QuoteKind.CO_TERM else None,
         recipients=", ".join(lines.recipients),
         error=error,
         line_errors=line_errors or {},
@@ -410,6 +420,7 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
     key = str(form.get("key", ""))[:64] or None
     try:
         lines = QuoteLines(
+            kind=QuoteKind.CO_TERM if form.get("kind") == QuoteKind.CO_TERM.value else QuoteKind.RENEWAL,
             subscription_ids=ids,
             terms={i: form.get(f"term-{i}") for i in ids if form.get(f"term-{i}")},
             seats={i: form.get(f"seats-{i}") for i in ids if form.get(f"seats-{i}")},
@@ -438,6 +449,71 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
         )
     except BadInput as err:
         return review_page(request, account, subs, lines, 422, error=err.message, terms=terms)
+    return RedirectResponse(f"/account/quotes?created={quote.number}", status_code=303)
+
+
+def _(message: str) -> str:
+    """Marks a text for the catalog; the page translates it when it shows it."""
+    return message
+
+
+SENT_ALREADY = _("This form was sent already, as another quote. Open the form again to make a new quote.")
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_purchase(request: Request, account: Buyer, service: Service) -> Response:
+    """Buy new (R07): a new-purchase quote for a product of the price list."""
+    return new_page(request, account, await service.offers())
+
+
+def new_page(request: Request, account: Account, offers, status: int = 200, **context) -> HTMLResponse:
+    context = {"chosen": "", "seats": 1, "recipients": "", "form_key": secrets.token_urlsafe(16)} | context
+    return render(request, "account/new.html", status, account=account, offers=offers, **context)
+
+
+@router.post("/quotes/new", response_class=HTMLResponse)
+async def create_new_purchase(
+    request: Request,
+    account: Buyer,
+    service: Service,
+    signer: Signer,
+    limit: Limit,
+    csrf: Field = "",
+    key: Field = "",
+    offer: Field = "",
+    seats: Field = "",
+    recipients: Field = "",
+) -> Response:
+    """Send a new-purchase quote, checked by the quote service as the API's would be; nothing is made when a
+    rule refuses it, and the refusal is shown on the form."""
+    try:
+        await check_form(request, signer, limit, account, csrf)
+    except LinkRefused as err:
+        return forbidden(request, sentence(request, err))
+    offers = await service.offers()
+    addresses = [r for r in re.split(r"[\s,;]+", recipients[:1300]) if r]
+    kept = {"chosen": offer[:300], "seats": seats[:12], "recipients": recipients[:1300], "form_key": key[:64]}
+    product, _, rest = offer.partition("|")
+    term, _, currency = rest.partition("|")
+    try:
+        purchase = NewPurchase(
+            product=product, term=term, currency=currency, seats=seats, recipients=addresses, key=key[:64] or None
+        )
+        quote = await service.create_new_purchase(account, purchase)
+    except ValidationError as err:
+        text = "; ".join(dict.fromkeys(f"{e['loc'][0]}: {e['msg']}" for e in err.errors(include_url=False)))
+        return new_page(request, account, offers, 422, error=text, **kept)
+    except KeyReused:
+        text = i18n.gettext_of(request)(SENT_ALREADY)
+        return new_page(request, account, offers, 409, error=text, **kept)
+    except Refused as err:
+        err = await safe_refusal(service, account, err)
+        text = refusal_text(err, i18n.locale_of(request))
+        if err.rule == "R04":
+            return new_page(request, account, offers, 409, recipient_error=text, **kept)
+        return new_page(request, account, offers, 409, error=text, **kept)
+    except BadInput as err:
+        return new_page(request, account, offers, 422, error=err.message, **kept)
     return RedirectResponse(f"/account/quotes?created={quote.number}", status_code=303)
 
 
