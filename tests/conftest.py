@@ -47,6 +47,7 @@ SYSTEM = {
     "test_stripe_browser.py",
     "test_card_fields_browser.py",
     "test_api_docs_browser.py",
+    "test_partner_flow_browser.py",
 }
 
 
