@@ -265,3 +265,56 @@ async def test_r29_accept_by_bank_transfer_then_pay_by_its_reference_with_the_cl
         assert again.returncode == 2 and again.stderr.startswith("refused (lifecycle): ")
     moved = await money(pool, number)
     assert [(p["reference"], p["amount"], p["method"]) for p in moved["payments"]] == [(reference, total, "offline")]
+
+
+async def test_r25_r26_r27_partner_and_procurement_commands_with_the_cli(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, env_vars
+) -> None:
+    """A partner's renewal in yen to a new partner; the buyer's request for changes; accept with a PO;
+    extend, resend and clone; each refusal exits 2 naming its rule and changes nothing."""
+    async with quote_stack(dev_env, pool, settings):
+        made = await cli(
+            env_vars,
+            *("quote", "create", "--csn", "5100000002", "--subscription", "SUB-2002", "--origin", "partner"),
+            *("--currency", "JPY", "--new-partner", "5200000003", "--send", "--json"),
+        )
+        assert made.returncode == 0, made.stderr
+        quote = json.loads(made.stdout)
+        number = quote["number"]
+        assert (quote["currency"], quote["from_currency"], quote["new_partner_csn"]) == ("JPY", "EUR", "5200000003")
+        self_service = await cli(
+            env_vars,
+            "quote",
+            "create",
+            "--csn",
+            "5100000002",
+            "--subscription",
+            "SUB-2001",
+            "--new-partner",
+            "5200000003",
+        )
+        assert self_service.returncode == 2 and self_service.stderr.startswith("refused (R10): a change of partner")
+
+        no_reason = await cli(env_vars, "quote", "answer", number, "--decline", "--message", "no")
+        assert no_reason.returncode == 2 and no_reason.stderr.startswith("refused (R26): a decline gives its reason")
+        asked = await cli(env_vars, "quote", "answer", number, "--request-changes", "--message", "Ten seats, please")
+        assert asked.returncode == 0 and "asks for changes (R26): Ten seats, please" in asked.stdout
+
+        resent = await cli(env_vars, "quote", "resend", number, "--json")
+        assert resent.returncode == 0 and json.loads(resent.stdout)["state"] == "sent"
+        past = await cli(env_vars, "quote", "extend", number, "--until", "2099-01-01")
+        assert past.returncode == 2 and past.stderr.startswith("refused (R15): ")
+
+        long_po = await cli(env_vars, "quote", "accept", number, "--po", "P" * 36)
+        assert long_po.returncode == 2 and long_po.stderr.startswith("refused (R27): ")
+        accepted = await cli(env_vars, "quote", "accept", number, "--po", "4500012345", "--json")
+        assert json.loads(accepted.stdout)["purchase_order"] == "4500012345"
+        paid = await cli(env_vars, "quote", "pay", number, "--reference", "PSP-JPY-9")
+        assert paid.returncode == 0, paid.stderr
+        await quote_result(dev_env.client, number)
+        row = await subscription_row(pool, "SUB-2002")
+        assert (row["partner_csn"], row["currency"]) == ("5200000003", "JPY")
+
+        # Cloned, its subscription is checked as it is now: renewed, its next window is not open yet (R01).
+        cloned = await cli(env_vars, "quote", "clone", number)
+        assert cloned.returncode == 2 and cloned.stderr.startswith("refused (R01): SUB-2002 cannot be renewed now")
