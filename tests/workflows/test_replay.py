@@ -46,6 +46,8 @@ PATHS = {
     "quote_draft_expired",
     "quote_revised",
     "quote_revision_sent_then_cancelled",
+    "quote_answered_extended_resent_paid_with_po",
+    "quote_moved_to_a_new_partner_paid",
     # SubscriptionWorkflow
     "subscription_held_and_renewed_by_quote",
     "subscription_renewed_superseding_a_quote",
@@ -181,6 +183,32 @@ async def test_record_bank_transfer_history(env: WorkflowEnvironment, pool, hook
         await quotes.pay(quote.number, rf_reference(quote.number), amount=quote.total, currency=quote.currency)
         await quote_result(env.client, quote.number)
         await _save(env.client, f"quote-{quote.number}", "quote_paid_by_bank_transfer")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_partner_and_procurement_histories(env: WorkflowEnvironment, pool, hooked) -> None:
+    """R26 answered, extended, resent, R27 accepted with a PO and paid; R25 a renewal in yen to a new partner."""
+    from domain.quotes import DeclineReason, Origin
+
+    async with quote_stack(env, pool, hooked) as quotes:
+        quote = await quotes.create(request("SUB-1003", recipients=["cfo@acme.example"]), send=True)
+        await quotes.answer(quote.number, "changes_requested", "Fewer seats, please")
+        await quotes.answer(quote.number, "declined", "Too dear", DeclineReason.PRICE.value)
+        assert quote.expires_at is not None
+        await quotes.extend(quote.number, quote.expires_at.date() + timedelta(days=5))
+        await quotes.resend(quote.number, ["cfo@acme.example"])
+        await quotes.accept(quote.number, pay=True, reference="PSP-PO-1", purchase_order="PO-1")
+        await quote_result(env.client, quote.number)
+        await _save(env.client, f"quote-{quote.number}", "quote_answered_extended_resent_paid_with_po")
+
+        moving = await quotes.create(
+            request("SUB-2002", csn="5100000002", origin=Origin.PARTNER, currency="JPY", new_partner_csn="5200000003"),
+            send=True,
+        )
+        await quotes.accept(moving.number, pay=True, reference="PSP-JPY-1")
+        await quote_result(env.client, moving.number)
+        await _save(env.client, f"quote-{moving.number}", "quote_moved_to_a_new_partner_paid")
 
 
 @pytest.mark.asyncio(loop_scope="session")
