@@ -1,7 +1,7 @@
 """send_answer_email (R26): a buyer's answer to a quote, emailed once to the quote's maker.
 
-The maker is sales for a sales quote; otherwise the quote's partner when the data file lists its email, else
-sales (SALES_EMAIL, or MAIL_FROM's address). One message per quote and answer, whatever the retries: its
+The maker is sales for a sales quote; otherwise the quote's partner (the new one of a renewal that moves to
+one, R25) when the data file lists its email, else sales (SALES_EMAIL, or MAIL_FROM's address). One message per quote and answer, whatever the retries: its
 Message-ID is derived from both (activities/email.py's Mailer)."""
 
 from email.message import EmailMessage
@@ -79,10 +79,12 @@ class AnswerEmailActivities:
         self.app_url = app_url
 
     async def maker_of(self, quote: Quote) -> tuple[str, Language]:
-        """Sales for a sales quote; the partner of a partner's (or a partner-bought) quote, when known."""
-        if quote.origin is not Origin.SALES and quote.partner_csn:
+        """Sales for a sales quote; else the partner of the quote, when known: the new partner of a renewal
+        that moves to one (R25: it made the quote), or the subscriptions' partner."""
+        csn = quote.new_partner_csn or quote.partner_csn
+        if quote.origin is not Origin.SALES and csn:
             async with self.mailer.pool.connection() as conn:
-                partner = await get_partner(conn, quote.partner_csn)
+                partner = await get_partner(conn, csn)
             if partner is not None:
                 return str(partner.email), partner.language
         return self.sales_email, "en"

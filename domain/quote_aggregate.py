@@ -189,6 +189,9 @@ class QuoteAggregate(BaseModel):
             checked = lifecycle.check_answer(self.quote, now, kind, reason, message)
         except Refused as err:
             return Decision(self, refusal=err)
+        last = self.quote.answers[-1] if self.quote.answers else None
+        if last is not None and (last.kind, last.reason, last.message, last.by) == (kind, reason, checked, by):
+            return Decision(self)  # the same answer again (a double click, a retry): said once, emailed once
         new = self._copy()
         answer = BuyerAnswer(kind=kind, reason=reason, message=checked, by=by, at=now)
         new._change(answers=[*new.quote.answers, answer])

@@ -10,6 +10,8 @@ from domain.quote_rules import DraftEdit, check_exclusions, check_line_changes, 
 from domain.quotes import ANSWERS_MAX, Quote, QuoteLine, QuoteState, check_answer_message
 
 CancelledBy = Literal["partner", "sales", "buyer"]
+# R15: how far an extension may take a new purchase's quote, which has no renewal window to close.
+EXTEND_AT_MOST = timedelta(days=90)
 
 
 def check_state(quote: Quote, allowed: tuple[QuoteState, ...], action: str) -> None:
@@ -90,14 +92,16 @@ def check_extend(quote: Quote, now: datetime, until: datetime) -> None:
             f"quote {quote.number} is valid until {quote.expires_at.date().isoformat()} already; "
             "an extension moves the expiry later",
         )
-    latest = quote.latest_expiry()
-    if latest is not None and until > latest:
+    closes = quote.latest_expiry()
+    latest = closes or now + EXTEND_AT_MOST  # a new purchase has no window: at most 90 days from now
+    if until > latest:
         last_day = (latest - timedelta(days=1)).date().isoformat()
-        raise Refused(
-            "R15",
-            f"quote {quote.number} can be valid until {last_day} at the latest, when the renewal window of its "
-            "earliest-ending subscription closes (R01)",
+        why = (
+            "when the renewal window of its earliest-ending subscription closes (R01)"
+            if closes
+            else f"{EXTEND_AT_MOST.days} days from now"
         )
+        raise Refused("R15", f"quote {quote.number} can be valid until {last_day} at the latest, {why}")
 
 
 def check_resend(quote: Quote, now: datetime, to: list[str] | None) -> list[str]:

@@ -59,6 +59,7 @@ class QuoteRequest(BaseModel):
     new_credit_line: bool = False
     partner_csn: Csn | None = None
     new_partner_csn: Csn | None = None  # R25: a partner or sales renewal moves its subscriptions to this partner
+    cloned_from: str | None = None  # the ended quote this one is a clone of (set by the service, never by a caller)
 
 
 class DraftEdit(BaseModel):
@@ -344,5 +345,6 @@ def _quote(
         created_at=now,
         start_date=request.start_date if request.kind is QuoteKind.NEW else None,
         new_partner_csn=request.new_partner_csn,
+        cloned_from=request.cloned_from,
         from_currency=from_currency if from_currency != currency else None,
     )

@@ -226,12 +226,11 @@ class Quote(BaseModel):
             parts.append(f"expires {self.expires_at.date().isoformat()}")
         if self.new_partner_csn:
             parts.append(f"to partner {self.new_partner_csn}")
-        if self.answers and not self.state.terminal:  # R26: what the buyer said last, for ops and sales
-            last = self.answers[-1]
-            said = "buyer asks for changes" if last.kind == "changes_requested" else f"buyer declines ({last.reason})"
-            parts.append(f"{said}: {_clip(last.message)}")
-        if self.purchase_order:
-            parts.append(f"PO {self.purchase_order}")
+        if self.answers and not self.state.terminal:  # R26: the buyer's last word, never their own text (the
+            last = self.answers[-1]  # UI renders details as Markdown: `quote show` and the API show the message)
+            parts.append(
+                "buyer asks for changes" if last.kind == "changes_requested" else f"buyer declines ({last.reason})"
+            )
         if self.cloned_from:
             parts.append(f"clone of {self.cloned_from}")
         if self.cancel_reason:
@@ -304,12 +303,6 @@ class Quote(BaseModel):
             **cloned,
         )
         return view.model_dump(exclude_unset=True)
-
-
-def _clip(text: str, length: int = 80) -> str:
-    """One line of at most `length` characters, for a row of the Temporal UI."""
-    line = " ".join(text.split())
-    return line if len(line) <= length else line[: length - 1] + "…"
 
 
 def answer_json(answer: BuyerAnswer) -> dict:

@@ -39,7 +39,7 @@ def co_term_anchors(original: Quote, subscriptions: list) -> list[str]:
         for s in subscriptions
         if s.end_date in ends
         and s.id not in lines
-        and s.currency == original.currency
+        and s.currency == (original.from_currency or original.currency)
         and s.purchase_method == original.purchase_method
         and s.partner_csn == original.partner_csn
     ]

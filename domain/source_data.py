@@ -19,9 +19,16 @@ class Merged(BaseModel):
 
 
 def merge_from_source(
-    stored: Subscription | None, incoming: Subscription, *, held: bool, renewed_by: str | None = None
+    stored: Subscription | None,
+    incoming: Subscription,
+    *,
+    held: bool,
+    renewed_by: str | None = None,
+    moved_here: bool = False,
 ) -> Merged:
-    """The row to store: `incoming`, except what the system did since the source last knew."""
+    """The row to store: `incoming`, except what the system did since the source last knew. `moved_here`: the
+    renewal that made the stored term moved it to another partner or currency (R25), which a stale export
+    does not know of either."""
     if stored is None:
         return Merged(subscription=incoming)
     update = {}
@@ -30,6 +37,12 @@ def merge_from_source(
         update = {"end_date": stored.end_date, "seats": stored.seats, "term": stored.term}
         if renewed_by:  # the export predates this system's renewal, and the switch it set then (R03)
             update["auto_renew"] = stored.auto_renew
+        if renewed_by and moved_here:
+            update |= {
+                "partner_csn": stored.partner_csn,
+                "purchase_method": stored.purchase_method,
+                "currency": stored.currency,
+            }
         how = f" ({renewed_by})" if renewed_by else ""
         kept = (
             f"the file ends it {incoming.end_date.isoformat()}, but it runs until "

@@ -134,14 +134,24 @@ class QuoteService:
                 raise NotFound(f"unknown customer CSN {original.csn}")
             check_revise(original, revision.origin or original.origin, await open_revisions(conn, number))
             anchors = co_term_anchors(original, await subscriptions_of(conn, original.csn))
-            draft = await self._draft(conn, revision_request(original, revision, customer.address, anchors))
+            request = revision_request(original, revision, customer.address, anchors)
+            request = request.model_copy(update={"start_date": self._not_past(request.start_date)})
+            draft = await self._draft(conn, request)
             numbered = draft.model_copy(update={"number": await next_quote_number(conn), "revises": original.number})
             # Started, and priced or sent, before the lock goes: its row is then there for the next check.
             return await self._start(numbered, send)
 
-    async def clone(self, number: str) -> Quote:
-        """An ended quote's lines, recipients and options in a new draft, `cloned_from` it: every rule of
-        creation is checked again (its subscriptions as they are now). A pending quote is revised instead."""
+    async def clone(
+        self,
+        number: str,
+        origin: Origin | None = None,
+        idempotency_key: str | None = None,
+        client: str = "default",
+    ) -> Quote:
+        """An ended quote's lines, recipients and options in a new draft, `cloned_from` it, made by `origin`
+        (partner or sales; the original's unless given, sales for an auto quote): every rule of creation is
+        checked again (its subscriptions as they are now). A pending quote is revised instead. With an
+        idempotency key, a retry gives the same draft."""
         original = await self.read(number)
         if not original.state.terminal:
             raise Refused(
@@ -153,14 +163,25 @@ class QuoteService:
             if customer is None:
                 raise NotFound(f"unknown customer CSN {original.csn}")
             anchors = co_term_anchors(original, await subscriptions_of(conn, original.csn))
-            # An auto quote (R12) has no maker to clone it as: its clone is sales'.
-            who = Revision(origin=Origin.SALES) if original.origin is Origin.AUTO else Revision()
-            draft = await self._draft(conn, revision_request(original, who, customer.address, anchors))
-            numbered = draft.model_copy(update={"number": await next_quote_number(conn), "cloned_from": number})
-        return await self._start(numbered, False)
+        who = origin or (Origin.SALES if original.origin is Origin.AUTO else None)
+        request = revision_request(original, Revision(origin=who), customer.address, anchors)
+        # Its own pause, not the hold the original had, and no start date that has passed (it starts when paid).
+        request = request.model_copy(
+            update={
+                "cloned_from": number,
+                "pause_auto_renew": original.pause_auto_renew,
+                "start_date": self._not_past(request.start_date),
+            }
+        )
+        return await self.create(request, idempotency_key=idempotency_key, client=client)
+
+    def _not_past(self, day: date | None) -> date | None:
+        return day if day is not None and day >= (self.today or date.today()) else None
 
     async def extend(self, number: str, until: date, actor: str | None = None) -> Quote:
         """A sent or accepted quote valid until the end of `until` (UTC), never past its window's close (R15)."""
+        if until > (self.today or date.today()) + timedelta(days=366):
+            raise Refused("R15", f"{until.isoformat()} is more than a year ahead; a quote is valid for weeks")
         end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
         return await self._update(self._handle(number), contract.EXTEND, ExtendInput(until=end, by=actor), "extended")
 

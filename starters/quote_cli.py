@@ -265,11 +265,14 @@ def resend(number: str, to: tuple[str, ...], as_json: bool) -> None:
 
 @quote.command()
 @click.argument("number")
+@click.option(
+    "--origin", type=click.Choice(["partner", "sales"]), help="Who makes the clone (default: the original's)."
+)
 @print_option
 @json_option
-def clone(number: str, as_json: bool) -> None:
+def clone(number: str, origin: str | None, as_json: bool) -> None:
     """A new draft from an ended quote (its lines, recipients and options), every rule checked again."""
-    show_quote(as_json, run_with_service(lambda s: s.clone(number)))
+    show_quote(as_json, run_with_service(lambda s: s.clone(number, Origin(origin) if origin else None)))
 
 
 @quote.command()

@@ -131,10 +131,11 @@ async def stored_subscriptions(conn: Conn, ids: list[str]) -> dict[str, dict]:
         """
         SELECT s.*,
                EXISTS (SELECT 1 FROM auto_renew_holds h WHERE h.subscription_id = s.id) AS held,
-               r.source AS renewed_source, r.quote_number AS renewed_quote, r.at AS renewed_at
+               r.source AS renewed_source, r.quote_number AS renewed_quote, r.at AS renewed_at,
+               r.previous AS renewed_previous
         FROM subscriptions s
         LEFT JOIN LATERAL (
-            SELECT source, quote_number, at FROM renewals
+            SELECT source, quote_number, at, previous FROM renewals
             WHERE subscription_id = s.id AND to_end_date = s.end_date ORDER BY at DESC LIMIT 1
         ) r ON true
         WHERE s.id = ANY(%s)

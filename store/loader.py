@@ -231,6 +231,7 @@ async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Coun
             incoming,
             held=bool(row and row["held"]),
             renewed_by=_renewed_by(row) if row else None,
+            moved_here=bool(row and _moved_by_renewal(row)),
         )
         outcome = await upsert(conn, merged.subscription)
         reopen = bool(row and row["lapsed_on"] and merged.renewed_elsewhere)
@@ -244,6 +245,14 @@ async def _load_subscriptions(conn: Conn, subs: list[Subscription], counts: Coun
         else:
             counts[outcome] += 1
     return changed, kept
+
+
+def _moved_by_renewal(row: dict) -> bool:
+    """R25: the renewal that made the current term moved the subscription to another partner or currency."""
+    before = row.get("renewed_previous") or {}
+    return bool(before) and (
+        before.get("partner_csn") != row["partner_csn"] or before.get("currency") != row["currency"]
+    )
 
 
 def _renewed_by(row: dict) -> str | None:

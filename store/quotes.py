@@ -238,7 +238,9 @@ async def record_renewal(
     renewed elsewhere; the row is the subscription). Nothing is written unless RECORDED."""
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT id, end_date, seats, term FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,)
+            "SELECT id, end_date, seats, term, partner_csn, purchase_method, currency FROM subscriptions"
+            " WHERE id = %s FOR UPDATE",
+            (subscription_id,),
         )
         sub = await fetch_one(cur)
         cur = await conn.execute(
@@ -250,10 +252,22 @@ async def record_renewal(
             return (OURS if (done["source"], done["quote_number"]) == (source, quote_number) else THEIRS), done
         if sub["end_date"] != from_end_date:
             return MOVED, sub
+        previous = {k: sub[k] for k in ("seats", "term", "partner_csn", "purchase_method", "currency")}
         await conn.execute(
             "INSERT INTO renewals (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number,"
-            " amount, currency) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (subscription_id, from_end_date, to_end_date, seats, term, source, quote_number, amount, currency),
+            " amount, currency, previous) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                subscription_id,
+                from_end_date,
+                to_end_date,
+                seats,
+                term,
+                source,
+                quote_number,
+                amount,
+                currency,
+                Jsonb(previous),
+            ),
         )
         await conn.execute(
             "UPDATE subscriptions SET end_date = %s, seats = %s, term = %s,"
@@ -302,19 +316,35 @@ async def record_quote_renewals(
 
 
 async def undo_renewal(conn: Conn, subscription_id: str, from_end_date: date, quote_number: str) -> None:
-    """Take back a quote's renewal its calendar did not grant (the store was written first)."""
+    """Take back a quote's renewal its calendar did not grant (the store was written first): the end date, and
+    the seats, term, partner and currency as they were before it (R25)."""
     async with conn.transaction():
         cur = await conn.execute(
             "DELETE FROM renewals WHERE subscription_id = %s AND from_end_date = %s AND quote_number = %s"
-            " RETURNING to_end_date",
+            " RETURNING to_end_date, previous",
             (subscription_id, from_end_date, quote_number),
         )
         undone = await cur.fetchone()
-        if undone is not None:
-            await conn.execute(
-                "UPDATE subscriptions SET end_date = %s, updated_at = now() WHERE id = %s AND end_date = %s",
-                (from_end_date, subscription_id, undone["to_end_date"]),
-            )
+        if undone is None:
+            return
+        before = undone["previous"] or {}
+        await conn.execute(
+            "UPDATE subscriptions SET end_date = %s, seats = coalesce(%s, seats), term = coalesce(%s, term),"
+            " partner_csn = CASE WHEN %s THEN %s ELSE partner_csn END,"
+            " purchase_method = coalesce(%s, purchase_method), currency = coalesce(%s, currency),"
+            " updated_at = now() WHERE id = %s AND end_date = %s",
+            (
+                from_end_date,
+                before.get("seats"),
+                before.get("term"),
+                "purchase_method" in before,
+                before.get("partner_csn"),
+                before.get("purchase_method"),
+                before.get("currency"),
+                subscription_id,
+                undone["to_end_date"],
+            ),
+        )
 
 
 async def renewal_of(conn: Conn, subscription_id: str, from_end_date: date) -> dict | None:

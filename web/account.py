@@ -429,7 +429,8 @@ async def create_quote(request: Request, account: Buyer, service: Service, signe
             key=key,
         )
     except ValidationError as err:
-        kept = QuoteLines(subscription_ids=ids, recipients=recipients, key=key)
+        kind = QuoteKind.CO_TERM if form.get("kind") == QuoteKind.CO_TERM.value else QuoteKind.RENEWAL
+        kept = QuoteLines(kind=kind, subscription_ids=ids, recipients=recipients, key=key)
         return invalid_review(request, account, subs, kept, err, terms)
     try:
         quote = await service.create_quote(account, lines)

@@ -168,6 +168,10 @@ class Resend(BaseModel):
     to: Annotated[list[Recipient], Field(max_length=5)] = []  # none: every recipient
 
 
+class Clone(BaseModel):
+    origin: Literal["partner", "sales"] | None = None
+
+
 class Cancel(BaseModel):
     as_: Literal["partner", "sales"] = Field(alias="as")
 
@@ -468,9 +472,19 @@ async def resend_quote(request: Request, number: str, app: Application, body: Re
 
 
 @router.post("/quotes/{number}/clone", response_model=QuoteJson, response_model_exclude_unset=True, status_code=201)
-async def clone_quote(number: str, app: Application) -> Any:
-    """A new draft from an ended quote, every rule of creation checked again; `cloned_from` names the original."""
-    return (await app.quotes.clone(number)).json_view()
+async def clone_quote(
+    request: Request,
+    number: str,
+    app: Application,
+    body: Clone | None = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:
+    """A new draft from an ended quote, every rule of creation checked again; `cloned_from` names the original.
+    `origin`: who makes it (partner or sales; the original's unless given). An Idempotency-Key gives the same
+    draft again, as on creation."""
+    origin = Origin(body.origin) if body and body.origin else None
+    quote = await app.quotes.clone(number, origin, idempotency_key=idempotency_key, client=client_of(request))
+    return quote.json_view()
 
 
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)

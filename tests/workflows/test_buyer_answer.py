@@ -68,7 +68,7 @@ async def test_r26_a_buyer_asks_for_changes_on_the_quote_page_and_the_partner_he
     ]
     assert shown.answers[0].by == "buyer@acme.example"
     assert "buyer@acme.example asks for changes (R26): Please make it 5 seats." in quote_text(shown)
-    assert "buyer asks for changes: Please make it 5 seats. Thanks, Ann" in details
+    assert "buyer asks for changes" in details and "Please" not in details  # never the buyer's text (Markdown)
     assert [e.type for e in events] == ["quote.sent", "quote.changes_requested"]
     assert events[1].data["answers"][0]["message"].startswith("Please make it 5 seats.")
     (told,) = mail_to(mailbox, PARTNER)

@@ -81,6 +81,21 @@ async def test_resend_sends_the_quote_again_to_all_or_to_the_recipients_named_ne
     assert names.count("resend") == 2  # the refused one never entered the history
 
 
+async def test_api_clone_with_an_idempotency_key_makes_one_draft_by_the_origin_given(
+    env: WorkflowEnvironment, pool, settings, gateway
+) -> None:
+    async with Api(env, pool, settings, gateway) as api:
+        number = (await api.post("/api/v1/quotes", json=body(send=True), headers=AUTH)).json()["number"]
+        await api.post(f"/api/v1/quotes/{number}/cancel", json={"as": "sales"}, headers=AUTH)
+        keyed = AUTH | {"Idempotency-Key": "clone-1"}
+        first = await api.post(f"/api/v1/quotes/{number}/clone", json={"origin": "sales"}, headers=keyed)
+        again = await api.post(f"/api/v1/quotes/{number}/clone", json={"origin": "sales"}, headers=keyed)
+        drafts = await scalar(pool, "SELECT count(*) FROM quotes WHERE document->>'cloned_from' = %s", number)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["number"] == again.json()["number"] and drafts == 1
+    assert (first.json()["origin"], first.json()["state"], first.json()["cloned_from"]) == ("sales", "draft", number)
+
+
 async def test_clone_makes_a_draft_from_an_ended_quote_and_refuses_a_pending_one(
     env: WorkflowEnvironment, pool, settings, mailbox, gateway
 ) -> None:
