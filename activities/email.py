@@ -30,9 +30,11 @@ from contracts.sign_in import SignInEmailInput, SignInEmailResult
 from documents import quote_pdf
 from documents.i18n import Writer, translations
 from documents.quote_pdf import Vendor
+from documents.tax_words import TAX_NOTES
 from domain.buyer_words import may_name, quotes_named, unnamed
 from domain.links import LinkSigner, signed_links
 from domain.quotes import Quote, QuoteState
+from domain.tax import percent
 from store.accounts import sign_in_email
 from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
@@ -130,7 +132,7 @@ def subject(quote: Quote, purpose: Purpose) -> str:
     w = Writer(quote.language)
     return w.gettext(SUBJECTS[purpose]) % {
         "number": quote.number,
-        "total": w.money(quote.total, quote.currency),
+        "total": w.money(quote.amount_due, quote.currency),
         "expires": w.day(quote.expires_at),
     }
 
@@ -180,6 +182,15 @@ def render(
         "subtotal": w.money(quote.subtotal, quote.currency),
         "discount_total": w.money(quote.discount_total, quote.currency),
         "total": w.money(quote.total, quote.currency),
+        "tax": [
+            {
+                "label": catalog.gettext("VAT %(rate)s%%") % {"rate": percent(t.rate)}
+                + (f" ({catalog.gettext(TAX_NOTES[t.note])})" if t.note else ""),
+                "amount": w.money(t.amount, quote.currency),
+            }
+            for t in quote.tax
+        ],
+        "total_due": w.money(quote.amount_due, quote.currency),
         "transfer": quote_pdf.transfer_details(quote, vendor),
     }
     message = EmailMessage()

@@ -19,8 +19,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from babel.support import Translations
 
+from documents.tax_words import TAX_NOTES
 from domain.models import Language
 from domain.money import format_money, round_money
+from domain.tax import percent
 
 LOCALES: tuple[Language, ...] = ("en", "nl")
 DEFAULT: Language = "en"
@@ -66,6 +68,8 @@ def context(locale: str) -> dict:
         "money": lambda amount, currency: money(amount, currency, locale),
         "day": lambda value: day(value, locale),
         "moment": lambda value: moment(value, locale),
+        "percent": percent,  # R28: a tax rate, `21` or `5.5`
+        "tax_notes": TAX_NOTES,
     }
 
 

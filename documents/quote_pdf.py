@@ -17,8 +17,10 @@ from fpdf.fonts import FontFace
 from stdnum import iban
 
 from documents.i18n import Writer
+from documents.tax_words import TAX_NOTES
 from domain.bank_transfer import printed
 from domain.quotes import Quote, QuoteState
+from domain.tax import percent
 
 ENCODING = "windows-1252"
 # A fixed date for a quote that has none yet (a draft never saved): still the same bytes every time.
@@ -233,22 +235,34 @@ def _lines(pdf: FPDF, quote: Quote, w: Writer) -> None:
 
 
 def _totals(pdf: FPDF, quote: Quote, w: Writer) -> None:
+    """Subtotal, discounts, the total; with tax (R28) the total before tax, each rate's tax (a 0% one with its
+    note) and the total including tax, which is what is paid."""
     t = w.gettext
     rows = [
         (t(_("Subtotal")), w.money(quote.subtotal, quote.currency), ""),
         (t(_("Discounts")), f"-{w.money(quote.discount_total, quote.currency)}", ""),
-        (t(_("Total")), w.money(quote.total, quote.currency), "B"),
     ]
+    if quote.tax:
+        rows.append((t(_("Total before tax")), w.money(quote.total, quote.currency), ""))
+        for tax in quote.tax:
+            label = t(_("VAT %(rate)s%%")) % {"rate": percent(tax.rate)}
+            if tax.note:
+                label = f"{label} ({t(TAX_NOTES[tax.note])})"
+            rows.append((label, w.money(tax.amount, quote.currency), ""))
+        rows.append((t(_("Total including tax")), w.money(quote.amount_due, quote.currency), "B"))
+    else:
+        rows.append((t(_("Total")), w.money(quote.total, quote.currency), "B"))
     for label, amount, style in rows:
-        pdf.set_x(105)
+        pdf.set_x(95)
         pdf.set_font("Helvetica", style, 10 if style else 9)
-        pdf.cell(45, 6, label)
+        pdf.cell(55, 6, label)
         pdf.cell(45, 6, amount, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_x(105)
-    pdf.set_font("Helvetica", size=8)
-    pdf.set_text_color(*GREY)
-    pdf.cell(90, 5, t(_("(tax not included)")), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_text_color(0, 0, 0)
+    if not quote.tax:
+        pdf.set_x(105)
+        pdf.set_font("Helvetica", size=8)
+        pdf.set_text_color(*GREY)
+        pdf.cell(90, 5, t(_("(tax not included)")), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
     pdf.ln(6)
 
 
@@ -294,7 +308,7 @@ def how_to_pay(quote: Quote, vendor: Vendor, w: Writer) -> list[str]:
                     "Transfer %(total)s to %(name)s, IBAN %(iban)s, BIC %(bic)s, with the payment reference %(reference)s."
                 )
             )
-            % {"total": w.money(quote.total, quote.currency), **transfer},
+            % {"total": w.money(quote.amount_due, quote.currency), **transfer},
             t(_("Give exactly this payment reference, so that your transfer is matched to the quote.")),
         ]
     if quote.state is QuoteState.ACCEPTED:

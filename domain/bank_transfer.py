@@ -48,7 +48,7 @@ def quote_of(reference: str) -> str | None:
 
 def difference(quote: Quote, amount: Decimal) -> Decimal:
     """What the transfer has more (positive) or less (negative) than the quote's total."""
-    return amount - quote.total
+    return amount - quote.amount_due
 
 
 def check_transfer(quote: Quote, reference: str | None, amount: Decimal | None, currency: str | None) -> None:
@@ -59,11 +59,11 @@ def check_transfer(quote: Quote, reference: str | None, amount: Decimal | None, 
         raise Refused(
             "R29", f"the transfer is in {currency}; quote {quote.number} is in {quote.currency}; nothing was recorded"
         )
-    if amount is not None and amount != quote.total:
+    if amount is not None and amount != quote.amount_due:
         gap = difference(quote, amount)
         raise Refused(
             "R29",
-            f"quote {quote.number} is {format_money(quote.total, quote.currency)}; the transfer of "
+            f"quote {quote.number} is {format_money(quote.amount_due, quote.currency)}; the transfer of "
             f"{format_money(amount, quote.currency)} differs by {format_money(abs(gap), quote.currency)} "
             f"({'too much' if gap > 0 else 'too little'}); nothing was recorded",
         )

@@ -23,6 +23,13 @@ class QuoteLineJson(BaseModel):
     promotion: str | None
 
 
+class TaxJson(BaseModel):
+    rate: str  # percent
+    base: str
+    amount: str
+    note: str | None
+
+
 class AnswerJson(BaseModel):
     kind: str  # changes_requested | declined
     reason: str | None  # a decline's: price, not-needed, other-supplier, wrong-details, other
@@ -46,7 +53,10 @@ class QuoteJson(BaseModel):
     lines: list[QuoteLineJson]
     subtotal: str | None
     discount_total: str | None
-    total: str | None
+    total: str | None  # before tax (R15)
+    tax: list[TaxJson] = []  # R28: per rate, with "VAT reverse charge" or "outside the scope of EU VAT" at 0%
+    tax_total: str | None = None
+    total_including_tax: str | None = None  # what the buyer pays
     sent_at: str | None
     accepted_at: str | None
     paid_at: str | None

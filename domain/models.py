@@ -5,8 +5,21 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
+from babel import Locale
 from dateutil.relativedelta import relativedelta
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from stdnum import get_cc_module
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as NumberInvalid
 
 from domain.money import is_known_currency
 
@@ -115,12 +128,86 @@ class Record(BaseModel):
 Language = Literal["en", "nl"]
 
 
+# ISO 3166 alpha-2 codes, as CLDR (babel) knows them; read once at import.
+_COUNTRIES = frozenset(str(code) for code in Locale("en").territories if len(str(code)) == 2 and str(code).isalpha())
+
+
+def _country(code: str) -> str:
+    if code not in _COUNTRIES:
+        raise ValueError(f"{code!r} is not an ISO 3166 alpha-2 country code (such as NL, DE or JP)")
+    return code
+
+
+Country = Annotated[str, AfterValidator(_country)]
+
+
+def checked_vat_number(number: str, country: str | None) -> str:
+    """R28: a VAT number in its compact form, its format and check digits checked with python-stdnum; inside
+    the EU it carries the customer's country (EL for Greece)."""
+    compact = "".join(number.split()).upper()
+    if country is None:
+        raise ValueError("a VAT number needs the customer's country")
+    if eu_vat.guess_country(compact) or country.lower() in eu_vat.MEMBER_STATES:
+        prefix = "EL" if country == "GR" else country
+        if not compact.startswith(prefix):
+            raise ValueError(f"{number!r} is not a VAT number of {country} (it starts with {prefix})")
+        try:
+            return str(eu_vat.validate(compact))
+        except NumberInvalid as err:
+            raise ValueError(f"{number!r} is not a valid VAT number: {err}") from None
+    module = get_cc_module(country.lower(), "vat")
+    if module is None:
+        return compact
+    try:
+        return str(module.validate(compact))
+    except NumberInvalid as err:
+        raise ValueError(f"{number!r} is not a valid VAT number of {country}: {err}") from None
+
+
 class Customer(Record):
     csn: Csn
     name: Name
     email: EmailStr
     address: Address
     language: Language = "en"
+    country: Country | None = None  # R28: its tax follows it; required once the file has a vendor
+    vat_number: Annotated[str, Field(max_length=30)] | None = None  # R28: a business's, checked (python-stdnum)
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat(cls, number: str | None, info: ValidationInfo) -> str | None:
+        return None if number is None else checked_vat_number(number, info.data.get("country"))
+
+
+class Vendor(Record):
+    """R28: who sells: the seller on every invoice, and whose country's rate applies at home."""
+
+    name: Name
+    country: Country
+    vat_number: Annotated[str, Field(max_length=30)]
+    address: Address
+    iban: Annotated[str, Field(max_length=42)] | None = None
+    bic: Annotated[str, Field(max_length=11)] | None = None
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat(cls, number: str, info: ValidationInfo) -> str:
+        return checked_vat_number(number, info.data.get("country"))
+
+
+class TaxRate(Record):
+    """R28: a country's VAT rate in percent, valid from a day to a day (open-ended without `valid_to`)."""
+
+    country: Country
+    rate: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4, allow_inf_nan=False)]
+    valid_from: Day
+    valid_to: Day | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TaxRate":
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
 
 
 class Partner(Record):
@@ -194,3 +281,5 @@ class DataFile(Record):
     prices: list[Price] = []
     promotions: list[Promotion] = []
     partners: list["Partner"] = []
+    vendor: Vendor | None = None  # R28: without one, quotes carry no tax (and `renewals load` says so)
+    tax_rates: list[TaxRate] = []

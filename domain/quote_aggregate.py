@@ -435,6 +435,8 @@ class QuoteAggregate(BaseModel):
             subtotal=reply.subtotal,
             discount_total=reply.discount_total,
             total=reply.total,
+            tax=reply.tax,
+            tax_total=sum((t.amount for t in reply.tax), Decimal(0)),
             pricing_error=None,
         )
         return Decision(new, [new._save("priced", {"total": str(reply.total)})])
@@ -474,13 +476,13 @@ class QuoteAggregate(BaseModel):
             new.payment.stage = "confirming"
             new.payment.announced = True
             new._change(payment_action_url=reply.action_url)
-            find = Find(amount=new.quote.total, currency=new.quote.currency)
+            find = Find(amount=new.quote.amount_due, currency=new.quote.currency)
             return Decision(new, [new._save("payment pending"), Pause(seconds=ASK_AGAIN_SECONDS), find])
         if reply.outcome == "unknown":  # asked by the key until the provider says (R20)
             new = self._copy()
             assert new.payment is not None
             new.payment.stage = "confirming"
-            return Decision(new, [Find(amount=new.quote.total, currency=new.quote.currency)])
+            return Decision(new, [Find(amount=new.quote.amount_due, currency=new.quote.currency)])
         new = self._copy()
         release = new._release()
         if reply.outcome == "refunded":
@@ -492,7 +494,8 @@ class QuoteAggregate(BaseModel):
             return self._money_taken(reply.reference or "", now)
         if reply.charged is None:  # the provider cannot say yet: asked again later, the payment still pending
             return Decision(
-                self, [Pause(seconds=ASK_AGAIN_SECONDS), Find(amount=self.quote.total, currency=self.quote.currency)]
+                self,
+                [Pause(seconds=ASK_AGAIN_SECONDS), Find(amount=self.quote.amount_due, currency=self.quote.currency)],
             )
         new = self._copy()
         message = (
@@ -639,7 +642,7 @@ class QuoteAggregate(BaseModel):
         self.payment.stage = "charging"
         self.charge_asked = self.charge_asked or self.payment.payment_method is not None
         return Charge(
-            amount=self.quote.total,
+            amount=self.quote.amount_due,
             currency=self.quote.currency,
             payment_method=self.payment.payment_method,
             reference=self.payment.reference,
@@ -669,7 +672,13 @@ class QuoteAggregate(BaseModel):
         ]
 
     def _price(self, now: datetime) -> Price:
-        return Price(currency=self.quote.currency, quote_kind=self.quote.kind, lines=self.quote.lines, on=now.date())
+        return Price(
+            currency=self.quote.currency,
+            quote_kind=self.quote.kind,
+            lines=self.quote.lines,
+            on=now.date(),
+            csn=self.quote.csn,
+        )
 
     def _save(self, event: str, detail: dict | None = None) -> Save:
         steps, self.unwritten = [*self.unwritten, Step(event=event, quote=self.quote)], []

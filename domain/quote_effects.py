@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from domain.calendar_aggregate import Owner, TermRefusal
 from domain.models import QuoteKind, Term
 from domain.quotes import Quote, QuoteLine
+from domain.tax import TaxLine
 
 # The steps backend systems hear of by webhook (`quote.<step>`).
 ANNOUNCED = ("sent", "accepted", "paid", "expired", "cancelled", "reminded", "changes_requested", "declined")
@@ -107,6 +108,7 @@ class Price(BaseModel):
     quote_kind: QuoteKind
     lines: list[QuoteLine]
     on: date
+    csn: str | None = None  # R28: whose tax (country, VAT number) applies
 
 
 class Reserve(BaseModel):
@@ -192,6 +194,7 @@ class Priced(BaseModel):
     subtotal: Decimal
     discount_total: Decimal
     total: Decimal
+    tax: list[TaxLine] = []  # R28
 
 
 class PriceMissing(BaseModel):

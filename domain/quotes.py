@@ -12,7 +12,8 @@ from domain.eligibility import window_closes
 from domain.errors import Refused
 from domain.json_views import QuoteJson, QuoteLineJson
 from domain.models import Language, PurchaseMethod, QuoteKind, Subscription, Term, unprintable
-from domain.money import format_money
+from domain.money import format_money, round_money
+from domain.tax import NOTES, TaxLine, percent
 
 VALIDITY = timedelta(days=30)
 
@@ -135,7 +136,9 @@ class Quote(BaseModel):
     from_currency: str | None = None  # R25: the subscriptions' currency, when the quote changes it
     subtotal: Decimal = Decimal(0)
     discount_total: Decimal = Decimal(0)
-    total: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)  # R15: before tax
+    tax: list[TaxLine] = []  # R28: per rate
+    tax_total: Decimal = Decimal(0)
     pricing_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
@@ -179,6 +182,11 @@ class Quote(BaseModel):
         return self.new_partner_csn is not None or self.from_currency is not None
 
     @property
+    def amount_due(self) -> Decimal:
+        """R28: the total including tax, what the buyer pays: the charge, a bank transfer's amount."""
+        return self.total + self.tax_total
+
+    @property
     def awaits_transfer(self) -> bool:
         """R29: accepted, to be paid by a bank transfer that has not been recorded yet."""
         return self.transfer_reference is not None and self.state is QuoteState.ACCEPTED
@@ -215,7 +223,7 @@ class Quote(BaseModel):
 
     def details(self) -> str:
         """`Q-000123 · sent · EUR 2,030.00 · expires 2026-12-30`: a Temporal UI row that reads without opening it."""
-        parts = [self.number, self.state.value, format_money(self.total, self.currency)]
+        parts = [self.number, self.state.value, format_money(self.amount_due, self.currency)]
         if self.pricing_error:
             parts.append(f"cannot be priced: {self.pricing_error}")
         if self.payment:
@@ -286,6 +294,17 @@ class Quote(BaseModel):
             subtotal=_money(self.subtotal),
             discount_total=_money(self.discount_total),
             total=_money(self.total),
+            tax=[
+                {
+                    "rate": percent(t.rate),
+                    "base": str(t.base),
+                    "amount": str(t.amount),
+                    "note": NOTES[t.note] if t.note else None,
+                }
+                for t in self.tax
+            ],
+            tax_total=_money(round_money(self.tax_total, self.currency)),
+            total_including_tax=_money(round_money(self.amount_due, self.currency)),
             sent_at=_moment(self.sent_at),
             accepted_at=_moment(self.accepted_at),
             paid_at=_moment(self.paid_at),

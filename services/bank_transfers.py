@@ -82,7 +82,7 @@ async def record_transfer(quotes: QuoteService, transfer: Transfer, actor: str |
             difference=str(gap) if gap else None,
         )
     if paid.state is QuoteState.PAID:
-        total = format_money(paid.total, paid.currency)
+        total = format_money(paid.amount_due, paid.currency)
         return TransferResult(reference=reference, status="paid", quote=number, message=f"quote {number} paid, {total}")
     return TransferResult(
         reference=reference, status="pending", quote=number, message=f"quote {number}: the payment is being recorded"

@@ -155,9 +155,15 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
         for row in result.kept
     ]
     lines.append(f"calendars told {told}")
+    lines += [f"warning        {warning}" for warning in result.warnings]
     output.emit(
         as_json,
-        {**result.counts, "kept": [row.model_dump() for row in result.kept], "calendars_told": told},
+        {
+            **result.counts,
+            "kept": [row.model_dump() for row in result.kept],
+            "calendars_told": told,
+            **({"warnings": result.warnings} if result.warnings else {}),
+        },
         "\n".join(lines),
     )
 

@@ -148,8 +148,11 @@ def quote_text(quote) -> str:
     totals = [
         f"subtotal    {money(quote.subtotal)}",
         f"discounts   -{money(quote.discount_total)}",
-        f"total       {money(quote.total)}",
+        f"total       {money(quote.total)}" + (" before tax" if quote.tax else ""),
     ]
+    if quote.tax:  # R28
+        totals += [f"tax         {money(t.amount)} · {t.label} on {money(t.base)}" for t in quote.tax]
+        totals.append(f"to pay      {money(quote.amount_due)} including tax")
     return "\n".join([*head, "", lines, "", *totals])
 
 

@@ -202,7 +202,7 @@ def accept(
 @quote.command()
 @click.argument("number")
 @click.option("--reference", help="Payment reference; a bank transfer's is the quote's RF reference (R29).")
-@click.option("--amount", help="What the bank transfer brought (default: the quote's total); another is refused.")
+@click.option("--amount", help="What the bank transfer brought (default: the total including tax); another is refused.")
 @print_option
 @json_option
 def pay(number: str, reference: str | None, amount: str | None, as_json: bool) -> None:

@@ -13,7 +13,7 @@ async def accepted_quotes(conn: Conn, since: date | None = None) -> list[dict]:
     confirmed. With `since`, only those that are still open or were accepted, paid, refunded or ended
     that day or later (each time in UTC)."""
     cur = await conn.execute(
-        "SELECT q.number, q.state, q.total, q.currency, q.document->>'payment' AS payment,"
+        "SELECT q.number, q.state, q.total + coalesce((q.document->>'tax_total')::numeric, 0) AS total, q.currency, q.document->>'payment' AS payment,"
         " p.reference, p.amount AS paid_amount, p.method, p.refunded_at"
         " FROM quotes q LEFT JOIN payments p ON p.quote_number = q.number"
         " WHERE (q.accepted_at IS NOT NULL OR p.quote_number IS NOT NULL) AND (%(since)s::timestamptz IS NULL"

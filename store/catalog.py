@@ -6,7 +6,7 @@ from typing import Any, Literal
 from psycopg import sql
 from pydantic import BaseModel
 
-from domain.models import Customer, Partner, Price, Promotion, Record, Subscription
+from domain.models import Customer, Partner, Price, Promotion, Record, Subscription, TaxRate, Vendor
 from store.pool import Conn
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -17,6 +17,7 @@ TABLES: dict[type[Record], tuple[str, tuple[str, ...]]] = {
     Price: ("prices", ("product", "term", "currency")),
     Promotion: ("promotions", ("code",)),
     Partner: ("partners", ("csn",)),
+    TaxRate: ("tax_rates", ("country", "valid_from")),
 }
 
 
@@ -60,6 +61,44 @@ def _first(row: Any) -> Any:
 
 def from_row(model: type[BaseModel], row: dict[str, Any]) -> Any:
     return model.model_validate({k: v for k, v in row.items() if k in model.model_fields})
+
+
+async def upsert_vendor(conn: Conn, vendor: Vendor) -> Outcome:
+    """R28: the one vendor row, as the file gives it."""
+    row = vendor.model_dump()
+    cur = await conn.execute(
+        "INSERT INTO vendor (id, name, country, vat_number, address, iban, bic)"
+        " VALUES (true, %(name)s, %(country)s, %(vat_number)s, %(address)s, %(iban)s, %(bic)s)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,"
+        " vat_number = EXCLUDED.vat_number, address = EXCLUDED.address, iban = EXCLUDED.iban, bic = EXCLUDED.bic,"
+        " updated_at = now()"
+        " WHERE (vendor.name, vendor.country, vendor.vat_number, vendor.address, vendor.iban, vendor.bic)"
+        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.country, EXCLUDED.vat_number, EXCLUDED.address,"
+        " EXCLUDED.iban, EXCLUDED.bic)"
+        " RETURNING (xmax = 0) AS inserted",
+        row,
+    )
+    result = await cur.fetchone()
+    if result is None:
+        return "unchanged"
+    return "new" if _first(result) else "changed"
+
+
+async def get_vendor(conn: Conn) -> Vendor | None:
+    cur = await conn.execute("SELECT * FROM vendor")
+    row = await cur.fetchone()
+    return from_row(Vendor, row) if row else None
+
+
+async def tax_rates(conn: Conn, countries: list[str] | None = None) -> list[TaxRate]:
+    """R28: the dated rates, of some countries or all, oldest first."""
+    if countries is None:
+        cur = await conn.execute("SELECT * FROM tax_rates ORDER BY country, valid_from")
+    else:
+        cur = await conn.execute(
+            "SELECT * FROM tax_rates WHERE country = ANY(%s) ORDER BY country, valid_from", (sorted(set(countries)),)
+        )
+    return [from_row(TaxRate, row) for row in await cur.fetchall()]
 
 
 async def get_partner(conn: Conn, csn: str) -> Partner | None:

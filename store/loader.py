@@ -2,6 +2,7 @@
 
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -9,15 +10,19 @@ from pydantic import BaseModel, ValidationError
 from domain.errors import BadInput
 from domain.models import DataFile, Subscription
 from domain.source_data import merge_from_source
+from domain.tax import tax_data_problems
 from store.catalog import (
     TABLES,
     Outcome,
     from_row,
+    get_vendor,
     known_csns,
     mark_source_changed,
     retell_failed_auto_renewals,
     stored_subscriptions,
+    tax_rates,
     upsert,
+    upsert_vendor,
 )
 from store.pool import Conn
 
@@ -33,6 +38,7 @@ class KeptRow(BaseModel):
 
 class LoadResult(BaseModel):
     counts: dict[str, dict[str, int]]
+    warnings: list[str] = []
     subscriptions: list[str] = []
     changed_subscriptions: list[str] = []
     kept: list[KeptRow] = []
@@ -181,9 +187,17 @@ def _check_unique(data: DataFile) -> None:
         raise BadInput(f"the file has {len(details)} error(s); nothing was loaded", details)
 
 
-async def load(conn: Conn, data: DataFile) -> LoadResult:
-    """Upsert everything or nothing: a subscription of an unknown customer rolls the whole file back."""
+async def load(conn: Conn, data: DataFile, today: date | None = None) -> LoadResult:
+    """Upsert everything or nothing: a subscription of an unknown customer, or a tax rate that overlaps
+    another or is missing (R28), rolls the whole file back."""
+    today = today or date.today()
     async with conn.transaction():
+        stored_vendor = await get_vendor(conn)
+        problems = tax_data_problems(
+            data.customers, data.tax_rates, data.vendor, await tax_rates(conn), stored_vendor, today
+        )
+        if problems:
+            raise BadInput(f"the file has {len(problems)} error(s); nothing was loaded", problems)
         in_file = {c.csn for c in data.customers}
         stored = await known_csns(conn, {s.csn for s in data.subscriptions} - in_file)
         unknown = [
@@ -200,6 +214,9 @@ async def load(conn: Conn, data: DataFile) -> LoadResult:
                 continue
             for record in getattr(data, table):
                 counts[table][await upsert(conn, record)] += 1
+        if data.vendor is not None:
+            counts["vendor"] = Counter({"new": 0, "changed": 0, "unchanged": 0})
+            counts["vendor"][await upsert_vendor(conn, data.vendor)] += 1
         changed, kept = await _load_subscriptions(conn, data.subscriptions, counts["subscriptions"])
         if (
             counts["prices"]["new"]
@@ -208,7 +225,11 @@ async def load(conn: Conn, data: DataFile) -> LoadResult:
             + counts["promotions"]["changed"]
         ):
             await retell_failed_auto_renewals(conn)
+    warnings = []
+    if data.vendor is None and stored_vendor is None:
+        warnings.append("no vendor and no tax rates: quotes carry no tax (R28); add `vendor` and `tax_rates`")
     return LoadResult(
+        warnings=warnings,
         counts={t: dict(c) for t, c in counts.items()},
         subscriptions=[s.id for s in data.subscriptions],
         changed_subscriptions=changed,

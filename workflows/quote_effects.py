@@ -184,14 +184,20 @@ class QuoteEffects:
         try:
             priced = await step(
                 PricingActivities.price_quote,
-                PriceQuoteInput(currency=effect.currency, kind=effect.quote_kind, lines=effect.lines, on=effect.on),
+                PriceQuoteInput(
+                    currency=effect.currency, kind=effect.quote_kind, lines=effect.lines, on=effect.on, csn=effect.csn
+                ),
             )
         except ActivityError as err:
             if classify(err) is Failure.MISSING_PRICE:
                 return PriceMissing(reason=message_of(err))
             raise StepFailed(err) from None
         return Priced(
-            lines=priced.lines, subtotal=priced.subtotal, discount_total=priced.discount_total, total=priced.total
+            lines=priced.lines,
+            subtotal=priced.subtotal,
+            discount_total=priced.discount_total,
+            total=priced.total,
+            tax=priced.tax,
         )
 
     async def _reserve(self, effect: Reserve) -> Reserved:

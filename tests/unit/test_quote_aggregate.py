@@ -178,7 +178,13 @@ def test_r15_the_first_pricing_asks_for_the_prices_of_its_lines_on_the_day() -> 
     decision = before.price_first(NOW)
     assert decision.state is before
     assert decision.effects == [
-        Price(currency="EUR", quote_kind=QuoteKind.RENEWAL, lines=before.quote.lines, on=date(2027, 3, 1))
+        Price(
+            currency="EUR",
+            quote_kind=QuoteKind.RENEWAL,
+            lines=before.quote.lines,
+            on=date(2027, 3, 1),
+            csn=before.quote.csn,
+        )
     ]
 
 
@@ -367,7 +373,7 @@ def test_r10_r02_an_edit_that_changes_a_subscription_holds_it_and_prices_again()
     assert decision.effects == [
         save("edited", q, {"seats": {"SUB-2": 1}}),
         Attach(subscriptions=["SUB-1", "SUB-2"], hold=True),
-        Price(currency="EUR", quote_kind=QuoteKind.RENEWAL, lines=edited_lines, on=LATER.date()),
+        Price(currency="EUR", quote_kind=QuoteKind.RENEWAL, lines=edited_lines, on=LATER.date(), csn="5100000001"),
     ]
 
 
@@ -379,7 +385,7 @@ def test_r05_a_line_left_out_is_detached() -> None:
     assert decision.effects == [
         save("edited", q, {"exclude": ["SUB-2"]}),
         Detach(subscriptions=["SUB-2"]),
-        Price(currency="EUR", quote_kind=QuoteKind.RENEWAL, lines=[line()], on=LATER.date()),
+        Price(currency="EUR", quote_kind=QuoteKind.RENEWAL, lines=[line()], on=LATER.date(), csn="5100000001"),
     ]
 
 
