@@ -43,6 +43,72 @@ PRICE_BOOK = [
 ]
 
 
+SCHMIDT = "5100000004"  # a German business with a VAT number: reverse charge (R28)
+COUNTRIES = {ACME: "NL", DE_VRIES: "NL", SAKURA: "JP"}
+
+
+def with_tax(data: DataFile, today: date) -> DataFile:
+    """R28 on the demo data: the vendor (in the Netherlands), its dated rates, each customer's country, and a
+    German business with a VAT number and one subscription. `renewals dev` loads it; most tests leave it out,
+    so that their amounts stay the quotes' totals."""
+    customers = [c.model_copy(update={"country": COUNTRIES[c.csn]}) for c in data.customers]
+    extra = DataFile.model_validate(
+        {
+            "customers": [
+                {
+                    "csn": SCHMIDT,
+                    "name": "Baufirma Schmidt GmbH",
+                    "email": "einkauf@schmidt.example",
+                    "address": "Friedrichstrasse 10, 10117 Berlin",
+                    "country": "DE",
+                    "vat_number": "DE136695976",
+                }
+            ],
+            "subscriptions": [
+                {
+                    "id": "SUB-4001",
+                    "csn": SCHMIDT,
+                    "product": "AutoCAD",
+                    "seats": 4,
+                    "term": "annual",
+                    "currency": "EUR",
+                    "purchase_method": "direct",
+                    "partner_csn": None,
+                    "start_date": (today - timedelta(days=330)).isoformat(),
+                    "end_date": (today + timedelta(days=35)).isoformat(),
+                    "auto_renew": True,
+                }
+            ],
+            "vendor": VENDOR,
+            "tax_rates": TAX_RATES,
+        }
+    )
+    return data.model_copy(
+        update={
+            "customers": [*customers, *extra.customers],
+            "subscriptions": [*data.subscriptions, *extra.subscriptions],
+            "vendor": extra.vendor,
+            "tax_rates": extra.tax_rates,
+        }
+    )
+
+
+VENDOR = {
+    "name": "Renewals Software BV",
+    "country": "NL",
+    "vat_number": "NL004495445B01",
+    "address": "Damrak 1, 1012 LG Amsterdam",
+    "iban": "NL91ABNA0417164300",
+    "bic": "ABNANL2A",
+}
+# The vendor's country and the EU consumers' countries it sells to; a rate change shows how dates decide.
+TAX_RATES = [
+    {"country": "NL", "rate": "21", "valid_from": "2012-10-01"},
+    {"country": "DE", "rate": "16", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
+    {"country": "DE", "rate": "19", "valid_from": "2021-01-01"},
+]
+
+
 def demo_data(today: date) -> DataFile:
     def day(offset: int) -> str:
         return (today + timedelta(days=offset)).isoformat()

@@ -39,7 +39,7 @@ from web.dev_mail import enable_dev_pages
 from web.documents import vendor_of
 from web.stripe_checkout import stripe_checkout_of
 from workers.build_check import OlderBuild, check_build
-from workers.demo_data import ACME, demo_data
+from workers.demo_data import ACME, demo_data, with_tax
 from workers.recovery import recover
 from workers.serving import serve
 from workers.webhook_sink import PATH as WEBHOOK_PATH
@@ -510,7 +510,7 @@ async def run_dev_stack(
                 counts = await count_rows(conn)
                 seeding = seed and counts["customers"] == 0
                 if seeding:
-                    data = demo_data(today)
+                    data = with_tax(demo_data(today), today)
                     await load(conn, data)
                     (var / "demo-data.json").write_text(data.model_dump_json(indent=2), encoding="utf-8")
                     say("loaded demo data (a copy is in var/demo-data.json)")

@@ -40,7 +40,14 @@ async def test_stack_check_on_dev_server_with_real_store(
             id=f"check-{uuid.uuid4()}",
             task_queue=settings.temporal_task_queue,
         )
-    assert result.counts == {"customers": 0, "subscriptions": 0, "prices": 0, "promotions": 0, "partners": 0}
+    assert result.counts == {
+        "customers": 0,
+        "subscriptions": 0,
+        "prices": 0,
+        "promotions": 0,
+        "partners": 0,
+        "tax_rates": 0,
+    }
 
 
 async def test_dev_server_has_the_six_search_attributes(dev_env: WorkflowEnvironment) -> None:
