@@ -8,12 +8,15 @@ asks the provider by the key (`find_payment`) until it knows. A payment row is w
 money is taken (or an offline payment is recorded).
 """
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity
 
 from contracts.failures import Failure, failure
+from domain.invoices import credit_note_of, invoice_of
+from domain.quotes import Quote
 from payments.gateway import (
     ActionRequired,
     CardDeclined,
@@ -26,6 +29,9 @@ from payments.gateway import (
     well_formed_token,
 )
 from store import payments as store
+from store.catalog import get_customer, get_vendor
+from store.invoices import invoice_of as invoice_of_quote
+from store.invoices import issue
 from store.pool import Pool
 
 
@@ -36,6 +42,7 @@ class TakePaymentInput(BaseModel):
     payment_method: str | None = None
     reference: str | None = None
     by: str | None = None  # who recorded an offline payment (`api:<key name>`), when known
+    quote: Quote | None = None  # R28: the quote as it is paid, which its invoice states
 
 
 class TakePaymentResult(BaseModel):
@@ -47,6 +54,7 @@ class FindPaymentInput(BaseModel):
     quote_number: str
     amount: Decimal
     currency: str
+    quote: Quote | None = None  # R28: what its invoice states
 
 
 class FindPaymentResult(BaseModel):
@@ -138,9 +146,12 @@ class PaymentActivities:
             return RefundPaymentResult(refunded=False)
         if not charge.refunded:
             raise RefundNotConfirmed(f"the provider still shows {charge.id} for {key} not refunded")
-        if not offline:  # the row is the card's: it says refunded now
-            async with self.pool.connection() as conn:
+        if not offline:  # the row is the card's: it says refunded now, with its credit note (R28)
+            async with self.pool.connection() as conn, conn.transaction():
                 await store.mark_refunded(conn, input.quote_number)
+                invoiced = await invoice_of_quote(conn, input.quote_number)
+                if invoiced is not None:
+                    await issue(conn, credit_note_of(invoiced, datetime.now(UTC)))
         activity.logger.info("quote=%s refunded charge=%s", input.quote_number, charge.id)
         return RefundPaymentResult(refunded=True)
 
@@ -157,11 +168,20 @@ class PaymentActivities:
     async def _record(
         self, input: TakePaymentInput | FindPaymentInput, reference: str, method: str, by: str | None = None
     ) -> str:
-        async with self.pool.connection() as conn:
+        """The payment row and, in the same transaction, the quote's invoice with the next number of the year
+        (R28): both or neither, once per quote whatever the retries."""
+        async with self.pool.connection() as conn, conn.transaction():
             kept = await store.record_payment(
                 conn, input.quote_number, reference, input.amount, input.currency, method, by
             )
-        activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, kept)
+            invoice = None
+            if input.quote is not None:
+                customer = await get_customer(conn, input.quote.csn)
+                draft = invoice_of(input.quote, await get_vendor(conn), customer, datetime.now(UTC), kept)
+                invoice = (await issue(conn, draft)).number
+        activity.logger.info(
+            "quote=%s paid method=%s reference=%s invoice=%s", input.quote_number, method, kept, invoice
+        )
         return kept
 
 

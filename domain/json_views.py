@@ -134,3 +134,23 @@ def group_json(group: RenewalGroup, today: date, holds: dict[str, list[str]] | N
         "partner_csn": group.partner_csn,
         "subscriptions": [subscription_json(s, today, holds.get(s.id)) for s in group.subscriptions],
     }
+
+
+class InvoiceJson(BaseModel):
+    """R28: an invoice or credit note as issued (built by `Invoice.json_view`)."""
+
+    number: str
+    kind: str  # invoice | credit_note
+    quote: str
+    refers_to: str | None
+    issued_at: str
+    currency: str
+    seller: dict[str, Any]
+    buyer: dict[str, Any]
+    lines: list[dict[str, Any]]
+    tax: list[TaxJson]
+    total_net: str
+    tax_total: str
+    total: str
+    payment_reference: str | None
+    purchase_order: str | None

@@ -23,6 +23,7 @@ from contracts import subscription as calendar
 from domain.money import format_money
 from payments.gateway import Charge, PaymentGateway, PaymentPending, idempotency_key
 from store import audit as store
+from store.invoices import sequence_gaps
 from store.pool import Pool
 
 TERMINAL = ("paid", "expired", "cancelled")
@@ -38,7 +39,7 @@ ENDED: dict[WorkflowExecutionStatus | None, str] = {
 
 
 class Violation(BaseModel):
-    kind: Literal["money", "refund", "charge", "term", "hold", "reservation", "calendar"]
+    kind: Literal["money", "refund", "charge", "term", "hold", "reservation", "calendar", "invoice"]
     subject: str
     detail: str
 
@@ -70,6 +71,8 @@ async def audit(
         renewals = await store.renewals(conn)
         claims = await store.holds_and_reservations(conn)
         open_ids = await store.open_subscription_ids(conn)
+        invoicing = await store.payments_and_invoices(conn)
+        gaps = await sequence_gaps(conn)
     pending = [q["number"] for q in quotes if q["payment"] == "pending" and q["state"] not in TERMINAL]
     checked = [q for q in quotes if q["number"] not in pending]
     charges: dict[str, Charge | None] = {}
@@ -89,6 +92,7 @@ async def audit(
         *_claims(claims),
         *await _claims_of_stopped_workflows(client, pool, claims),
         *(await _calendars(client, open_ids) if calendars else []),
+        *_invoices(invoicing, gaps),
     ]
     return AuditReport(
         clean=not violations,
@@ -154,6 +158,29 @@ def _unrecorded(quote: dict, charge: Charge | None) -> list[Violation]:
 
 
 MONEY_CHECKS = (_money, _refund, _unrecorded)
+
+
+def _invoices(rows: list[dict], gaps: list[str]) -> list[Violation]:
+    """R28: each payment has exactly one invoice, each refund one credit note, and no number is missing."""
+    found = [Violation(kind="invoice", subject="sequence", detail=gap) for gap in gaps]
+    for row in rows:
+        number = row["quote_number"]
+        if row["invoices"] != 1:
+            found.append(
+                Violation(
+                    kind="invoice", subject=number, detail=f"{number}: {row['invoices']} invoice(s) for its payment"
+                )
+            )
+        refunds = 1 if row["refunded_at"] is not None else 0
+        if row["credit_notes"] != refunds:
+            found.append(
+                Violation(
+                    kind="invoice",
+                    subject=number,
+                    detail=f"{number}: {row['credit_notes']} credit note(s) for {refunds} refund(s)",
+                )
+            )
+    return found
 
 
 def _terms(paid_lines: list[dict], renewals: list[dict]) -> list[Violation]:

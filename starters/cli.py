@@ -18,7 +18,7 @@ from domain.json_views import group_json, subscription_json
 from runtime.app import App
 from runtime.logs import configure_logging
 from runtime.settings import Settings, dev_env_file, var_dir
-from starters import output, quote_cli  # noqa: F401  (quote_cli registers `renewals quote`)
+from starters import invoices_cli, output, quote_cli  # noqa: F401  (they register `renewals quote`, `invoices`)
 from starters.base import cli, json_option, run, with_app
 from store.loader import LoadResult, read_data_file
 from store.migrate import migrate as apply_migrations

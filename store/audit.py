@@ -59,3 +59,15 @@ async def holds_and_reservations(conn: Conn) -> list[dict]:
 async def open_subscription_ids(conn: Conn) -> list[str]:
     cur = await conn.execute("SELECT id FROM subscriptions WHERE lapsed_on IS NULL ORDER BY id")
     return [row["id"] for row in await cur.fetchall()]
+
+
+async def payments_and_invoices(conn: Conn) -> list[dict]:
+    """R28: each payment recorded, whether refunded, and how many invoices and credit notes its quote has."""
+    cur = await conn.execute(
+        "SELECT p.quote_number, p.refunded_at,"
+        " count(*) FILTER (WHERE i.kind = 'invoice') AS invoices,"
+        " count(*) FILTER (WHERE i.kind = 'credit_note') AS credit_notes"
+        " FROM payments p LEFT JOIN invoices i ON i.quote_number = p.quote_number"
+        " GROUP BY p.quote_number, p.refunded_at ORDER BY p.quote_number"
+    )
+    return list(await cur.fetchall())

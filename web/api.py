@@ -32,7 +32,7 @@ from contracts.subscription import AutoRenewState
 from domain.bank_transfer import checked_reference, is_rf
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.grouping import renewal_groups
-from domain.json_views import GroupJson, QuoteJson, SubscriptionJson, group_json, subscription_json
+from domain.json_views import GroupJson, InvoiceJson, QuoteJson, SubscriptionJson, group_json, subscription_json
 from domain.models import MAX_LINES, Address, Csn, Currency, QuoteKind, Seats, SubscriptionId, Term
 from domain.quote_rules import NewLine, QuoteRequest, Recipient
 from domain.quotes import DeclineReason, Origin, PaymentReference, QuoteState
@@ -41,6 +41,7 @@ from runtime.app import App
 from runtime.settings import ApiKey, Settings
 from services.audit import AuditReport, window_start
 from services.bank_transfers import Transfer, TransferResult, record_transfers
+from services.invoices import InvoiceService
 from store.loader import location
 from web.api_docs import OPEN_PATHS, mount_docs
 from web.deps import Application
@@ -490,6 +491,18 @@ async def clone_quote(
 @router.post("/quotes/{number}/cancel", response_model=QuoteJson, response_model_exclude_unset=True)
 async def cancel_quote(request: Request, number: str, body: Cancel, app: Application) -> Any:
     return (await app.quotes.cancel(number, body.as_, actor=actor_of(request))).json_view()
+
+
+@router.get("/invoices", response_model=list[InvoiceJson])
+async def list_invoices(app: Application, year: Annotated[int | None, Query(ge=2000, le=2200)] = None) -> Any:
+    """R28: every invoice and credit note of a year (this year unless given), in number order."""
+    return [i.json_view() for i in await InvoiceService(app.pool).of_year(year)]
+
+
+@router.get("/invoices/{number}", response_model=InvoiceJson)
+async def show_invoice(number: str, app: Application) -> Any:
+    """R28: one invoice or credit note."""
+    return (await InvoiceService(app.pool).show(number)).json_view()
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionJson], responses=PAGED)

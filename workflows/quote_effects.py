@@ -227,6 +227,7 @@ class QuoteEffects:
                     payment_method=effect.payment_method,
                     reference=effect.reference,
                     by=effect.by,
+                    quote=self.quote,
                 ),
                 timeout=CHARGE_TIMEOUT,
             )
@@ -244,7 +245,9 @@ class QuoteEffects:
         try:
             found = await step(
                 PaymentActivities.find_payment,
-                FindPaymentInput(quote_number=self.number, amount=effect.amount, currency=effect.currency),
+                FindPaymentInput(
+                    quote_number=self.number, amount=effect.amount, currency=effect.currency, quote=self.quote
+                ),
                 timeout=CHARGE_TIMEOUT,
             )
         except ActivityError as err:

@@ -98,7 +98,7 @@ async def test_r20_audit_reports_hold_of_a_failed_quote(env: WorkflowEnvironment
             await conn.execute("DELETE FROM auto_renew_holds WHERE quote_number = 'Q-999999'")
             await conn.execute("DELETE FROM quotes WHERE number = 'Q-999999'")
     assert not found.clean
-    assert [(v.kind, v.subject, v.detail) for v in found.violations] == [
+    assert [(v.kind, v.subject, v.detail) for v in found.violations if v.kind != "invoice"] == [
         (
             "hold",
             "SUB-1001",
@@ -106,6 +106,10 @@ async def test_r20_audit_reports_hold_of_a_failed_quote(env: WorkflowEnvironment
         ),
         ("hold", "SUB-1002", "SUB-1002 has a hold of Q-999999, whose workflow was not found (the quote is sent)"),
     ]
+
+
+# These tests write payment rows by hand, without the invoices a real payment issues with them (R28): that
+# check is `test_r28_audit_finds_a_payment_without_its_invoice_and_a_gap` (tests/workflows/test_invoices.py).
 
 
 async def _holds(pool, sub_id: str, number: str) -> bool:
@@ -133,7 +137,7 @@ async def test_r20_audit_reports_refund_the_provider_did_not_confirm(env: Workfl
     returned = await charge(gateway, "Q-000004", refunded=True)
     await payment_row(pool, "Q-000004", returned.id, "card", refunded=True)
     found = await auditing.audit(env.client, pool, gateway, calendars=False)
-    assert [(v.kind, v.subject, v.detail) for v in found.violations] == [
+    assert [(v.kind, v.subject, v.detail) for v in found.violations if v.kind != "invoice"] == [
         ("money", "Q-000001", "Q-000001 is cancelled and holds EUR 10.00; it should hold EUR 0.00"),
         (
             "refund",
@@ -167,7 +171,7 @@ async def test_r20_audit_reports_charge_without_payment_row(env: WorkflowEnviron
     await charge(gateway, "Q-000003")
     found = await auditing.audit(env.client, pool, gateway, calendars=False)
     assert found.pending == ["Q-000003"]
-    assert [(v.kind, v.subject, v.detail) for v in found.violations] == [
+    assert [(v.kind, v.subject, v.detail) for v in found.violations if v.kind != "invoice"] == [
         ("money", "Q-000001", "Q-000001 is accepted and holds EUR 10.00; it should hold EUR 0.00"),
         ("charge", "Q-000001", f"Q-000001 has a charge {kept.id} of EUR 10.00 at the provider but no payment recorded"),
     ]
