@@ -27,7 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.failures import Failure, failure
 from contracts.sign_in import SignInEmailInput, SignInEmailResult
-from documents import quote_pdf
+from documents import invoice_pdf, quote_pdf
 from documents.i18n import Writer, translations
 from documents.quote_pdf import Vendor
 from documents.tax_words import TAX_NOTES
@@ -36,6 +36,7 @@ from domain.links import LinkSigner, signed_links
 from domain.quotes import Quote, QuoteState
 from domain.tax import percent
 from store.accounts import sign_in_email
+from store.invoices import invoice_of
 from store.mail import claim_message, mark_refused, mark_sent
 from store.pool import Pool
 from store.quotes import get_quote
@@ -154,6 +155,7 @@ def render(
     quotes_page: str = "",
     pdf: bytes | None = None,
     vendor: Vendor | None = None,
+    invoice: tuple[str, bytes] | None = None,
 ) -> EmailMessage:
     """The message in the customer's language, with the quote PDF attached when `pdf` is given; a quote
     awaiting a bank transfer says where to pay it (`vendor`'s account, the RF reference: R29)."""
@@ -203,6 +205,8 @@ def render(
     message.add_alternative(_templates.get_template("quote.html.j2").render(context), subtype="html")
     if pdf is not None:
         message.add_attachment(pdf, maintype="application", subtype="pdf", filename=quote_pdf.filename(quote))
+    if invoice is not None:  # R28: the paid quote's invoice, its Factur-X XML inside
+        message.add_attachment(invoice[1], maintype="application", subtype="pdf", filename=invoice[0])
     message["Content-Language"] = w.language  # after the parts: setting content moves Content-* headers to them
     return message
 
@@ -408,6 +412,7 @@ class EmailActivities:
             activity.logger.info("quote=%s %s not sent: the quote changed since", input.quote.number, input.purpose)
             return SendQuoteEmailsResult(sent=[])
         pdf = await self.quote_pdf(input.quote, input.purpose)
+        invoice = await self.invoice_document(input.quote) if input.purpose == "paid" else None
         async with self.mailer.session() as smtp:  # one connection for every recipient
             for recipient in input.recipients:
                 job = SendQuoteEmailInput(
@@ -418,7 +423,7 @@ class EmailActivities:
                     resend=input.resend,
                 )
                 try:
-                    sent.append(await self.send_quote_email(job, pdf, smtp))
+                    sent.append(await self.send_quote_email(job, pdf, smtp, invoice))
                 except ApplicationError as err:
                     if not recipient_refused(err):
                         raise
@@ -468,8 +473,20 @@ class EmailActivities:
         seen = {field: text and unnamed(text, quote.csn, nameable) for field, text in reasons.items()}
         return quote if seen == reasons else quote.model_copy(update=seen)
 
+    async def invoice_document(self, quote: Quote) -> tuple[str, bytes] | None:
+        """R28: the paid quote's invoice as a PDF (file name, bytes), made in a thread; None if it has none."""
+        async with self.mailer.pool.connection() as conn:
+            invoice = await invoice_of(conn, quote.number)
+        if invoice is None:
+            return None
+        return invoice_pdf.filename(invoice), await asyncio.to_thread(invoice_pdf.render, invoice)
+
     async def send_quote_email(
-        self, input: SendQuoteEmailInput, pdf: bytes | None = None, smtp: SmtpSession | None = None
+        self,
+        input: SendQuoteEmailInput,
+        pdf: bytes | None = None,
+        smtp: SmtpSession | None = None,
+        invoice: tuple[str, bytes] | None = None,
     ) -> SendQuoteEmailResult:
         """One recipient's message: sent once per Message-ID. `pdf`: the quote's, when the caller made it already;
         `smtp`: the activity's connection, shared with its other recipients."""
@@ -489,6 +506,7 @@ class EmailActivities:
             quotes_page,
             pdf,
             self.vendor,
+            invoice,
         )
         sent = await self.mailer.send_once(message, tag, quote_number=input.quote.number, session=smtp)
         activity.logger.info(

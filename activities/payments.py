@@ -179,9 +179,9 @@ class PaymentActivities:
                 customer = await get_customer(conn, input.quote.csn)
                 draft = invoice_of(input.quote, await get_vendor(conn), customer, datetime.now(UTC), kept)
                 invoice = (await issue(conn, draft)).number
-        activity.logger.info(
-            "quote=%s paid method=%s reference=%s invoice=%s", input.quote_number, method, kept, invoice
-        )
+        activity.logger.info("quote=%s paid method=%s reference=%s", input.quote_number, method, kept)
+        if invoice is not None:
+            activity.logger.info("quote=%s invoice=%s", input.quote_number, invoice)
         return kept
 
 

@@ -95,7 +95,9 @@ def plain(text: str) -> str:
     return "".join(out)
 
 
-class _Document(FPDF):
+class Page(FPDF):
+    """An A4 page of ours: Windows-1252 Helvetica (accents kept where it has them), a numbered footer."""
+
     def __init__(self, footer_text: str) -> None:
         super().__init__(format="A4")
         self.core_fonts_encoding = ENCODING
@@ -118,7 +120,7 @@ def render(quote: Quote, vendor: Vendor) -> bytes:
     w = Writer(quote.language)
     t = w.gettext
     title = t(_("Quote %(number)s")) % {"number": quote.number}
-    pdf = _Document(f"{vendor.name} · {title}")
+    pdf = Page(f"{vendor.name} · {title}")
     pdf.set_creation_date(quote.created_at or quote.sent_at or NO_DATE)
     pdf.set_title(title)
     pdf.set_author(vendor.name)

@@ -6,7 +6,7 @@ from datetime import date
 
 from domain.errors import NotFound
 from domain.invoices import Invoice
-from store.invoices import get_invoice, invoices_of_year
+from store.invoices import get_invoice, invoice_of, invoices_of_year
 from store.pool import Pool
 
 # The bookkeeper's export: one row per invoice or credit note, in number order, amounts as decimal strings.
@@ -35,9 +35,11 @@ class InvoiceService:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def of_year(self, year: int | None = None) -> list[Invoice]:
+    async def of_year(
+        self, year: int | None = None, limit: int | None = None, starting_after: str | None = None
+    ) -> list[Invoice]:
         async with self.pool.connection() as conn:
-            return await invoices_of_year(conn, year or date.today().year)
+            return await invoices_of_year(conn, year or date.today().year, limit, starting_after)
 
     async def show(self, number: str) -> Invoice:
         async with self.pool.connection() as conn:
@@ -45,6 +47,10 @@ class InvoiceService:
         if found is None:
             raise NotFound(f"unknown invoice {number[:40]}")
         return found
+
+    async def of_quote(self, quote_number: str) -> Invoice | None:
+        async with self.pool.connection() as conn:
+            return await invoice_of(conn, quote_number)
 
     async def export_csv(self, year: int | None = None) -> str:
         out = io.StringIO()

@@ -60,8 +60,14 @@ async def get_invoice(conn: Conn, number: str) -> Invoice | None:
     return Invoice.model_validate(row["document"]) if row else None
 
 
-async def invoices_of_year(conn: Conn, year: int) -> list[Invoice]:
-    cur = await conn.execute("SELECT document FROM invoices WHERE year = %s ORDER BY seq", (year,))
+async def invoices_of_year(
+    conn: Conn, year: int, limit: int | None = None, starting_after: str | None = None
+) -> list[Invoice]:
+    """A year's invoices and credit notes in number order; `limit` of them after `starting_after` (a page)."""
+    cur = await conn.execute(
+        "SELECT document FROM invoices WHERE year = %s AND (%s::text IS NULL OR number > %s) ORDER BY seq LIMIT %s",
+        (year, starting_after, starting_after, limit),
+    )
     return [Invoice.model_validate(row["document"]) for row in await cur.fetchall()]
 
 

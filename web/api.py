@@ -24,11 +24,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from contracts.subscription import AutoRenewState
+from documents import invoice_pdf
 from domain.bank_transfer import checked_reference, is_rf
 from domain.errors import BadInput, KeyReused, NotFound, Refused, Stopped
 from domain.grouping import renewal_groups
@@ -493,16 +495,37 @@ async def cancel_quote(request: Request, number: str, body: Cancel, app: Applica
     return (await app.quotes.cancel(number, body.as_, actor=actor_of(request))).json_view()
 
 
-@router.get("/invoices", response_model=list[InvoiceJson])
-async def list_invoices(app: Application, year: Annotated[int | None, Query(ge=2000, le=2200)] = None) -> Any:
-    """R28: every invoice and credit note of a year (this year unless given), in number order."""
-    return [i.json_view() for i in await InvoiceService(app.pool).of_year(year)]
+@router.get("/invoices", response_model=list[InvoiceJson], responses=PAGED)
+async def list_invoices(
+    request: Request,
+    response: Response,
+    app: Application,
+    year: Annotated[int | None, Query(ge=2000, le=2200)] = None,
+    limit: Limit = PAGE,
+    starting_after: Annotated[str | None, Query(pattern=r"^INV-[0-9]{4}-[0-9]{6}$")] = None,
+) -> Any:
+    """R28: the invoices and credit notes of a year (this year unless given), in number order, `limit` at a
+    time after `starting_after`; a `Link: <...>; rel="next"` header when there are more."""
+    found = await InvoiceService(app.pool).of_year(year, limit + 1, starting_after)
+    return [i.json_view() for i in page(request, response, found, limit, lambda i: i.number)]
 
 
-@router.get("/invoices/{number}", response_model=InvoiceJson)
-async def show_invoice(number: str, app: Application) -> Any:
-    """R28: one invoice or credit note."""
-    return (await InvoiceService(app.pool).show(number)).json_view()
+@router.get(
+    "/invoices/{number}",
+    response_model=InvoiceJson,
+    responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def show_invoice(request: Request, number: str, app: Application) -> Any:
+    """R28: one invoice or credit note; with `Accept: application/pdf`, its PDF with the Factur-X XML inside."""
+    invoice = await InvoiceService(app.pool).show(number)
+    if "application/pdf" in request.headers.get("accept", ""):
+        body = await run_in_threadpool(invoice_pdf.render, invoice)
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={"content-disposition": f'inline; filename="{invoice_pdf.filename(invoice)}"'},
+        )
+    return invoice.json_view()
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionJson], responses=PAGED)

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from documents import quote_pdf
+from documents import invoice_pdf, quote_pdf
 from documents.quote_pdf import Vendor
+from domain.invoices import Invoice
 from domain.links import LinkRefused
 from domain.quotes import Quote, QuoteState
 from runtime.settings import Settings
+from services.invoices import InvoiceService
 from web import pages
 from web.api import ERRORS, authorized
 from web.deps import Application, Quotes, Signer
@@ -58,6 +60,34 @@ async def quote_document(request: Request, number: str, quotes: Quotes, signer: 
     if quote.state.terminal and quote.state is not QuoteState.PAID:
         return pages.ended(request, quote, 410)
     return await pdf_response(quote, request.app.state.vendor)
+
+
+@router.get("/quotes/{number}/invoice.pdf", response_class=PdfResponse)
+async def invoice_document(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
+    """R28: a paid quote's invoice (with its Factur-X XML), under the quote link's rules (R19)."""
+    try:
+        quote = await pages.quote_for(quotes, signer, number, token)
+    except LinkRefused as err:
+        return pages.forbidden(request, str(err))
+    invoice = await InvoiceService(quotes.pool).of_quote(quote.number) if quote.state is QuoteState.PAID else None
+    if invoice is None:
+        text = pages.tr(request, NO_INVOICE)
+        return pages.message(request, 404, pages.tr(request, NO_INVOICE_TITLE), text)
+    return await invoice_response(invoice)
+
+
+async def invoice_response(invoice: Invoice) -> PdfResponse:
+    body = await run_in_threadpool(invoice_pdf.render, invoice)
+    return PdfResponse(body, headers={"content-disposition": f'inline; filename="{invoice_pdf.filename(invoice)}"'})
+
+
+def _(message: str) -> str:
+    """Marks a text for the catalog; the page translates it when it shows it."""
+    return message
+
+
+NO_INVOICE_TITLE = _("No invoice yet")
+NO_INVOICE = _("A quote gets its invoice once it is paid.")
 
 
 PDF = {"description": "The quote PDF", "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}

@@ -59,6 +59,13 @@ async def test_every_list_is_paged_with_a_maximum_page_size(env: WorkflowEnviron
         for sub in ("SUB-1001", "SUB-1002", "SUB-1003"):
             made = await api.post("/api/v1/quotes", json={"csn": ACME, "subscriptions": [sub]}, headers=WRITE)
             assert made.status_code == 201, made.text
+            if sub != "SUB-1003":  # two paid: two invoices (R28) to page through
+                number = made.json()["number"]
+                await api.post(f"/api/v1/quotes/{number}/send", headers=WRITE)
+                paid = await api.post(
+                    f"/api/v1/quotes/{number}/accept", json={"pay": True, "reference": f"PSP-{sub}"}, headers=WRITE
+                )
+                assert paid.json()["state"] == "paid", paid.text
         spec = (await api.get("/api/v1/openapi.json")).json()
         lists = {
             path
@@ -68,7 +75,7 @@ async def test_every_list_is_paged_with_a_maximum_page_size(env: WorkflowEnviron
             and operation["responses"]["200"]["content"].get("application/json", {}).get("schema", {}).get("type")
             == "array"
         }
-        assert lists == {"/quotes", "/subscriptions", "/groups"}
+        assert lists == {"/quotes", "/subscriptions", "/groups", "/invoices"}
         for path in sorted(lists):
             operation = spec["paths"][path]["get"]
             parameters = {p["name"]: p for p in operation["parameters"]}

@@ -12,6 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.payments as payment_activities
 from activities.payments import (
     FindPaymentInput,
     FindPaymentResult,
@@ -64,10 +65,18 @@ class Gateway:
         return True
 
 
+class Conn:
+    """The one connection; a transaction on it is a no-op here (the store's is proved on PostgreSQL)."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+
 class Pool:
     """Hands out one connection object; the store functions below only check that it is the one."""
 
-    conn = object()
+    conn = Conn()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[object]:
@@ -101,6 +110,12 @@ def rows(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
     monkeypatch.setattr(store_payments, "record_payment", record_payment)
     monkeypatch.setattr(store_payments, "mark_refunded", mark_refunded)
     monkeypatch.setattr(store_payments, "payment_of", payment_of)
+
+    async def no_invoice(conn, quote_number, kind="invoice") -> None:
+        """These payments are given no quote, so none has an invoice (tests/workflows/test_invoices.py)."""
+        assert conn is Pool.conn
+
+    monkeypatch.setattr(payment_activities, "invoice_of_quote", no_invoice)
     return table
 
 

