@@ -318,3 +318,34 @@ async def test_r25_r26_r27_partner_and_procurement_commands_with_the_cli(
         # Cloned, its subscription is checked as it is now: renewed, its next window is not open yet (R01).
         cloned = await cli(env_vars, "quote", "clone", number)
         assert cloned.returncode == 2 and cloned.stderr.startswith("refused (R01): SUB-2002 cannot be renewed now")
+
+
+async def test_r28_invoices_list_show_and_export_with_the_cli(
+    dev_env: WorkflowEnvironment, pool, settings, mailbox, env_vars
+) -> None:
+    """Two quotes paid: `renewals invoices list`, `show` and `export --format csv` give their invoices, numbered
+    without a gap; an unknown number is refused (exit 2)."""
+    async with quote_stack(dev_env, pool, settings):
+        numbers = []
+        for sub in ("SUB-1001", "SUB-1003"):
+            made = await cli(
+                env_vars, "quote", "create", "--csn", ACME, "--subscription", sub, "--send", "--print", "number"
+            )
+            number = made.stdout.strip()
+            paid = await cli(
+                env_vars, "quote", "accept", number, "--pay", "--reference", f"PSP-{sub}", "--print", "state"
+            )
+            assert paid.stdout.strip() == "paid", paid.stderr
+            await quote_result(dev_env.client, number)
+            numbers.append(number)
+        year = str(date.today().year)
+        listed = json.loads((await cli(env_vars, "invoices", "list", "--year", year, "--json")).stdout)
+        shown = await cli(env_vars, "invoices", "show", listed[0]["number"])
+        exported = await cli(env_vars, "invoices", "export", "--year", year, "--format", "csv")
+        unknown = await cli(env_vars, "invoices", "show", "INV-1999-000001")
+    assert [i["quote"] for i in listed] == numbers
+    assert [i["number"] for i in listed] == [f"INV-{year}-{n:06d}" for n in (1, 2)]
+    assert f"Invoice {listed[0]['number']} · quote {numbers[0]}" in shown.stdout
+    rows_out = exported.stdout.splitlines()
+    assert rows_out[0].startswith("number,kind,issued_on,quote") and len(rows_out) == 3
+    assert unknown.returncode == 2 and "unknown invoice" in unknown.stderr

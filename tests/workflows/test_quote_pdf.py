@@ -36,7 +36,8 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def attachment_of(message) -> bytes:
-    (attached,) = message.iter_attachments()
+    """The quote's PDF (`Q-….pdf`); a paid email also carries the invoice (R28)."""
+    (attached,) = [part for part in message.iter_attachments() if part.get_filename().startswith("Q-")]
     assert attached.get_content_type() == "application/pdf"
     assert re.fullmatch(r"Q-\d{6,}\.pdf", attached.get_filename()), attached.get_filename()
     assert attached.get_filename() == f"{message['X-Quote-Number']}.pdf"
