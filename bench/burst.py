@@ -20,6 +20,7 @@ from temporalio.client import Client
 from domain.models import DataFile
 from domain.quotes import subscription_workflow_id
 from runtime.app import App
+from store.quotes import renewals_of_customer, sent_auto_quotes_of
 from workers.demo_data import price_book, renewable_subscriptions
 
 Kind = Literal["auto-renew", "auto-quote"]
@@ -125,17 +126,8 @@ async def done_count(app: App, csn: str, kind: Kind) -> int:
     """Items of the burst done: terms renewed, or auto quotes sent."""
     async with app.pool.connection() as conn:
         if kind == "auto-renew":
-            cur = await conn.execute(
-                "SELECT count(*) AS n FROM renewals r JOIN subscriptions s ON s.id = r.subscription_id"
-                " WHERE s.csn = %s",
-                (csn,),
-            )
-        else:
-            cur = await conn.execute(
-                "SELECT count(*) AS n FROM quotes WHERE csn = %s AND origin = 'auto' AND state = 'sent'", (csn,)
-            )
-        row = await cur.fetchone()
-        return int(row["n"]) if row else 0
+            return await renewals_of_customer(conn, csn)
+        return await sent_auto_quotes_of(conn, csn)
 
 
 async def first_term_events(client: Client, sub_id: str) -> int:

@@ -18,10 +18,13 @@ from urllib.parse import quote
 from PIL import Image
 from playwright.async_api import Page, async_playwright
 
+from contracts.search_attributes import CUSTOMER_CSN, QUOTE_EXPIRES_AT, QUOTE_STATE, QUOTE_TOTAL
+
 DOCS = Path(__file__).parent
 WIDTH = 1000
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-QUOTE_COLUMNS = ("QuoteState", "QuoteTotal", "QuoteExpiresAt", "CustomerCsn")
+# The columns ops add in the Temporal UI: the search attributes' own names (contracts/search_attributes.py).
+QUOTE_COLUMNS = tuple(key.name for key in (QUOTE_STATE, QUOTE_TOTAL, QUOTE_EXPIRES_AT, CUSTOMER_CSN))
 LEFT_OUT = ("Run ID", "Type", "Start", "End")
 
 
@@ -47,7 +50,7 @@ async def temporal_columns(page: Page, ui: str) -> None:
     for label in QUOTE_COLUMNS:
         await page.click(f"[data-testid=orderable-list-item-{label}-add-button]")
     await page.click("[data-testid=drawer-close-button]")
-    await page.wait_for_selector("th:has-text('QuoteTotal')")
+    await page.wait_for_selector(f"th:has-text('{QUOTE_TOTAL.name}')")
     await page.wait_for_timeout(500)
     main = await page.locator("main").bounding_box()
     assert main is not None

@@ -376,3 +376,20 @@ async def open_revisions(conn: Conn, number: str) -> list[str]:
         (number,),
     )
     return [row["number"] for row in await cur.fetchall()]
+
+
+async def renewals_of_customer(conn: Conn, csn: str) -> int:
+    """How many terms of a customer's subscriptions were renewed (`make bench`'s burst counts them)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM renewals r JOIN subscriptions s ON s.id = r.subscription_id WHERE s.csn = %s",
+        (csn,),
+    )
+    return int((await fetch_one(cur))["n"])
+
+
+async def sent_auto_quotes_of(conn: Conn, csn: str) -> int:
+    """How many of a customer's auto quotes (R12) are sent (`make bench`'s burst of auto quotes counts them)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM quotes WHERE csn = %s AND origin = 'auto' AND state = 'sent'", (csn,)
+    )
+    return int((await fetch_one(cur))["n"])
