@@ -15,6 +15,7 @@ from activities.email import EmailActivities, Mailer, SmtpSettings
 from activities.payments import PaymentActivities
 from activities.pricing import PricingActivities
 from activities.quotes import QuoteMessageActivities, QuoteStoreActivities
+from activities.retention import RetentionActivities
 from activities.stack import StackActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.webhooks import WebhookActivities
@@ -28,11 +29,12 @@ from runtime.settings import Settings
 from services.quotes import QuoteService
 from store.pool import Pool
 from workflows.quote import QuoteWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.sign_in import SignInEmailWorkflow
 from workflows.stack_check import StackCheckWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow, SignInEmailWorkflow]
+WORKFLOWS = [QuoteWorkflow, SubscriptionWorkflow, StackCheckWorkflow, SignInEmailWorkflow, RetentionWorkflow]
 log = logging.getLogger("renewals.worker")
 
 
@@ -73,6 +75,7 @@ def activities(client: Client, pool: Pool, settings: Settings, gateway: PaymentG
     webhooks = WebhookActivities(receivers, settings.require_webhook_secret())
     return [
         stack.count_catalog,
+        RetentionActivities(pool).purge_accounts,
         pricing.price_quote,
         store.save_quote,
         messages.replace_original,

@@ -26,6 +26,7 @@ from domain.quote_rules import QuoteRequest
 from runtime.app import open_app
 from runtime.client import wait_for_temporal
 from runtime.metrics import Metrics
+from runtime.schedules import ensure_retention_schedule
 from runtime.settings import Settings, parse_api_keys
 from runtime.temporal import build_worker, stop_worker
 from store.admin import ensure_database
@@ -523,6 +524,7 @@ async def run_dev_stack(
             except OlderBuild as err:
                 raise DevStackError(str(err)) from None
             app = await cleanup.enter_async_context(open_app(settings, pool=pool, client=client))
+            await ensure_retention_schedule(client, settings.temporal_task_queue)
             worker = build_worker(client, pool, settings, app.gateway)
             worker_task = asyncio.create_task(worker.run())
 

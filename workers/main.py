@@ -7,6 +7,7 @@ import signal
 from runtime.app import open_app
 from runtime.client import connect, metrics_runtime
 from runtime.logs import configure_logging
+from runtime.schedules import ensure_retention_schedule
 from runtime.settings import Settings
 from runtime.temporal import build_worker, stop_worker
 
@@ -22,6 +23,7 @@ async def run_worker(settings: Settings) -> None:
     # A worker needs a connected client (a lazy one is refused), with the metrics runtime.
     client = await connect(settings, metrics_runtime(settings))
     async with open_app(settings, client=client) as app:
+        await ensure_retention_schedule(app.client, settings.temporal_task_queue)
         worker = build_worker(app.client, app.pool, settings, app.gateway)
         running = asyncio.create_task(worker.run())
         log.info(
