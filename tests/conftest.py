@@ -63,6 +63,10 @@ LONGEST = (
     "test_cli_data.py",
     "test_api_security.py",
     "test_ops.py",
+    "test_buyer_answer.py",
+    "test_purchase_order.py",
+    "test_ops_actions.py",
+    "test_invoices.py",
 )
 
 
