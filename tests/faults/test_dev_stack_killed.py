@@ -34,7 +34,10 @@ def eventually(check, what: str, timeout: float = 30) -> None:
 
 
 PAYMENT_WRITE = "INSERT INTO payments"
-RENEWAL_READ = "SELECT id, end_date, seats, term FROM subscriptions WHERE id = $1 FOR UPDATE"
+RENEWAL_READ = (
+    "SELECT id, end_date, seats, term, partner_csn, purchase_method, currency FROM subscriptions"
+    " WHERE id = $1 FOR UPDATE"
+)
 
 
 @pytest.mark.parametrize("kill_point", ["payment being recorded", "paid, renewal being recorded"])
