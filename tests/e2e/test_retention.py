@@ -7,28 +7,16 @@ from temporalio.testing import WorkflowEnvironment
 from contracts import retention
 from runtime.schedules import ensure_retention_schedule
 from tests.helpers import quote_stack, rows, until
+from tests.workflows.test_account import stale_sign_ins_and_sessions
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-BUYER = "buyer@acme.example"
 
 
 async def test_r24_the_retention_schedule_deletes_sign_ins_and_sessions_a_day_after_they_stopped_working(
     dev_env: WorkflowEnvironment, pool, settings
 ) -> None:
     async with quote_stack(dev_env, pool, settings):
-        async with pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO account_sign_ins (id, email, expires_at) VALUES ('old', %s, now() - interval '25 hours'),"
-                " ('recent', %s, now() - interval '23 hours')",
-                (BUYER, BUYER),
-            )
-            await conn.execute(
-                "INSERT INTO account_sessions (id_hash, email, expires_at, ended_at) VALUES"
-                " ('expired', %s, now() - interval '25 hours', NULL),"
-                " ('ended', %s, now() + interval '1 hour', now() - interval '25 hours'),"
-                " ('open', %s, now() + interval '1 hour', NULL)",
-                (BUYER, BUYER, BUYER),
-            )
+        await stale_sign_ins_and_sessions(pool)
         queue = settings.temporal_task_queue
         made = await ensure_retention_schedule(dev_env.client, queue)
         again = await ensure_retention_schedule(dev_env.client, queue)

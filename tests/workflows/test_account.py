@@ -106,11 +106,9 @@ async def test_r24_an_expired_link_does_not_open(env: WorkflowEnvironment, pool,
         assert await scalar(pool, "SELECT count(*) FROM account_sessions") == 0
 
 
-async def test_r24_sign_ins_and_sessions_are_deleted_a_day_after_they_stopped_working(
-    env: WorkflowEnvironment, pool, settings, mailbox
-) -> None:
-    """Nothing is kept that cannot be used: each sign-in deletes what expired or ended over a day ago, and
-    keeps what still works or stopped only recently."""
+async def stale_sign_ins_and_sessions(pool) -> None:
+    """Sign-ins `old` (stopped 25 h ago) and `recent` (23 h); sessions `expired` and `ended` (25 h ago) and
+    `open`: what retention deletes, and what it keeps."""
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO account_sign_ins (id, email, expires_at) VALUES ('old', %s, now() - interval '25 hours'),"
@@ -124,6 +122,14 @@ async def test_r24_sign_ins_and_sessions_are_deleted_a_day_after_they_stopped_wo
             " ('open', %s, now() + interval '1 hour', NULL)",
             (BUYER, BUYER, BUYER),
         )
+
+
+async def test_r24_sign_ins_and_sessions_are_deleted_a_day_after_they_stopped_working(
+    env: WorkflowEnvironment, pool, settings, mailbox
+) -> None:
+    """Nothing is kept that cannot be used: each sign-in deletes what expired or ended over a day ago, and
+    keeps what still works or stopped only recently."""
+    await stale_sign_ins_and_sessions(pool)
     async with account_site(env, pool, settings) as (_quotes, web):
         assert (await signed_in(web, mailbox)).status_code == 303
     kept = {r["id"] for r in await rows(pool, "SELECT id FROM account_sign_ins")}
