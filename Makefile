@@ -50,6 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m tests.commit_messages
 
 # Figures for the quote lifecycle on the embedded stack (the running `renewals dev`, or a private one).
 bench: $(STAMP)
