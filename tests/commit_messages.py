@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(problems), file=sys.stderr)
         print(f"commit messages: {len(problems)} problem(s); see {RULES_PAGE}", file=sys.stderr)
         return 1
-    print(f"commit messages: {len(history)} commit(s) since {start or 'the first'} and the CHANGELOG are fine")
+    origin = git("rev-parse", "--short", start).strip() if start and history else start or "the first"
+    print(f"commit messages: {len(history)} commit(s) since {origin} and the CHANGELOG are fine")
     return 0
 
 
