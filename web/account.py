@@ -307,8 +307,7 @@ async def language(
         signer.check_session_csrf(bound_to, csrf or None)
     except LinkRefused:
         return response
-    if lang in i18n.LOCALES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=secure(request), path="/")
+    i18n.remember(request, response, lang)
     return response
 
 

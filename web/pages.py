@@ -132,6 +132,16 @@ def forbidden(request: Request, reason: str) -> HTMLResponse:
     return message(request, 403, tr(request, _("This link does not work")), text)
 
 
+def switch(request: Request, token: str, back: str = "quote") -> dict[str, str] | None:
+    """The header's language switch on a quote's pages (`language` below): its form's CSRF field, and the page
+    it leads back to, the quote's or its pay page, with the quote page's notice if it shows one."""
+    if not token:
+        return None
+    done = request.query_params.get("done", "") if request.method == "GET" else ""
+    signer: LinkSigner = request.app.state.signer
+    return {"csrf": signer.csrf(token), "back": back, "done": done if done in DONE else ""}
+
+
 def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, status: int = 200, **extra):
     """The quote with its actions; one awaiting a bank transfer says where to pay it (R29)."""
     transfer = transfer_details(quote, request.app.state.vendor)
@@ -142,6 +152,7 @@ def quote_page(request: Request, quote: Quote, token: str, signer: LinkSigner, s
         quote=quote,
         token=token,
         csrf=signer.csrf(token),
+        switch=switch(request, token),
         transfer=transfer,
         reason_labels=DECLINE_REASONS,
         **extra,
@@ -169,6 +180,7 @@ def pay_page(
         quote=quote,
         token=token,
         csrf=signer.csrf(token),
+        switch=switch(request, token, "pay"),
         errors=errors,
         field_errors=field_errors or {},
         stripe=checkout,
@@ -190,15 +202,17 @@ def unreadable(request: Request, _problem: ControlCharacter) -> HTMLResponse:
     return message(request, 400, tr(request, _("This request cannot be read")), text)
 
 
-def ended(request: Request, quote: Quote, status: int, done: str | None = None) -> HTMLResponse:
-    """R19: an expired or cancelled quote's links show only how it ended."""
-    return page(request, "ended.html", status, quote=quote, message=ended_text(request, quote), done=done)
+def ended(request: Request, quote: Quote, status: int, token: str = "", done: str | None = None) -> HTMLResponse:
+    """R19: an expired or cancelled quote's links show only how it ended (and the language switch)."""
+    text = ended_text(request, quote)
+    view = {"quote": quote, "token": token, "message": text, "done": done, "switch": switch(request, token)}
+    return page(request, "ended.html", status, **view)
 
 
 def receipt(request: Request, quote: Quote, token: str, status: int = 200, done: str | None = None) -> HTMLResponse:
     """A paid quote's link shows its receipt, to its own recipients only (R19): the lines, the total, the
     payment's reference and date, the new end dates; no actions."""
-    return page(request, "receipt.html", status, quote=quote, token=token, done=done)
+    return page(request, "receipt.html", status, quote=quote, token=token, done=done, switch=switch(request, token))
 
 
 def link_until(quote: Quote) -> datetime:
@@ -216,7 +230,7 @@ def paid_or_ended(request: Request, quote: Quote, token: str, signer: LinkSigner
         return receipt(request, quote, token, done=tr(request, DONE["paid"]))
     if quote.payment == "pending" and signer is not None:
         return quote_page(request, quote, token, signer, 202)
-    return ended(request, quote, 409)
+    return ended(request, quote, 409, token)
 
 
 CARD_FIELDS = {
@@ -283,6 +297,13 @@ async def quote_for(quotes: QuoteService, signer: LinkSigner, number: str, token
     return await as_seen_by(quotes, quote, recipient)
 
 
+async def open_quote(request: Request, quotes: QuoteService, signer: LinkSigner, number: str, token: str) -> Quote:
+    """`quote_for`, on a page that then speaks the quote's customer's language unless the visitor switched."""
+    quote = await quote_for(quotes, signer, number, token)
+    i18n.customer_speaks(request, quote.language)
+    return quote
+
+
 def holder_of(signer: LinkSigner, number: str, token: str) -> str | None:
     """Whom the link is for, or None once it no longer verifies."""
     try:
@@ -341,7 +362,7 @@ async def guarded_post(
         raise TooManyPosts()
     if not same_origin(request):
         raise LinkRefused("the form was sent from another site")
-    quote = await quote_for(quotes, signer, number, token)
+    quote = await open_quote(request, quotes, signer, number, token)
     signer.check_csrf(token, csrf)
     return quote
 
@@ -349,18 +370,47 @@ async def guarded_post(
 @router.get("/quotes/{number}", response_class=HTMLResponse)
 async def show_quote(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "", done: str = ""):
     try:
-        quote = await quote_for(quotes, signer, number, token)
+        quote = await open_quote(request, quotes, signer, number, token)
     except LinkRefused as err:
         return forbidden(request, str(err))
     if quote.state is QuoteState.PAID:
         return receipt(request, quote, token)
     if quote.state.terminal:
-        return ended(request, quote, 410)
+        return ended(request, quote, 410, token)
     if done == "authenticated":  # back from the bank (3-D Secure): being confirmed, or it did not go through
         if quote.payment == "pending":
             return quote_page(request, quote, token, signer, returned=True)
         return quote_page(request, quote, token, signer, error=tr(request, NOT_AUTHENTICATED))
     return quote_page(request, quote, token, signer, done=tr(request, DONE[done]) if done in DONE else None)
+
+
+@router.post("/quotes/{number}/language")
+async def language(
+    request: Request,
+    number: str,
+    quotes: Quotes,
+    signer: Signer,
+    limit: Limit,
+    token: Field = "",
+    csrf: Field = "",
+    lang: Field = "",
+    back: Field = "",
+    done: Field = "",
+) -> Response:
+    """The quote pages' language switch, the account's (web/account.py): the choice is remembered in the same
+    cookie and goes before the customer's language. A form of this link's pages only; back to the page it
+    was on, with the link's token."""
+    try:
+        await guarded_post(request, quotes, signer, limit, number, token, csrf or None)
+    except LinkRefused as err:
+        return forbidden(request, str(err))
+    extra = {"done": done} if back != "pay" and done in DONE else {}
+    target = (
+        f"/quotes/{number}/pay?" + urlencode({"token": token}) if back == "pay" else quote_url(number, token, **extra)
+    )
+    response = RedirectResponse(target, status_code=303)
+    i18n.remember(request, response, lang)
+    return response
 
 
 NOT_AUTHENTICATED = _(
@@ -399,7 +449,7 @@ async def accept(
         if quote.state is QuoteState.PAID:
             return receipt(request, quote, token, 409)
         if quote.state.terminal:
-            return ended(request, quote, 409)
+            return ended(request, quote, 409, token)
         if isinstance(err, Refused):
             text = await refusal_text(request, err, quote, quotes, holder_of(signer, number, token))
         else:
@@ -455,7 +505,7 @@ ANSWER_EMPTY = _("Write what should change, or why you decline: the message is e
 @router.get("/quotes/{number}/pay", response_class=HTMLResponse)
 async def payment_form(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
     try:
-        quote = await quote_for(quotes, signer, number, token)
+        quote = await open_quote(request, quotes, signer, number, token)
     except LinkRefused as err:
         return forbidden(request, str(err))
     if quote.state not in (QuoteState.SENT, QuoteState.ACCEPTED) or quote.payment == "pending":
@@ -559,7 +609,7 @@ def to_authenticate(request: Request, quote: Quote, token: str) -> Response:
 async def authenticate(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
     """The quote page's "Confirm the payment with your bank": to the bank's page, as after "Accept and pay"."""
     try:
-        quote = await quote_for(quotes, signer, number, token)
+        quote = await open_quote(request, quotes, signer, number, token)
     except LinkRefused as err:
         return forbidden(request, str(err))
     if quote.payment_action_url is None:

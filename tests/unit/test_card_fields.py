@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from domain.errors import NotFound
 from domain.links import LinkSigner
+from domain.models import Language
 from domain.quotes import QuoteState
 from payments.gateway import Card
 from tests.unit.test_quote_rules import build
@@ -102,8 +103,9 @@ class NoGateway:
         raise AssertionError("a refused card must not be tokenized")
 
 
-def pay(form: dict[str, str], language: str = "en") -> httpx.Response:
-    quote = build("SUB-1001").model_copy(update={"state": QuoteState.SENT})
+def pay(form: dict[str, str], language: Language = "en") -> httpx.Response:
+    """The pay form posted for a quote of a customer writing in `language`: the page answers in it."""
+    quote = build("SUB-1001").model_copy(update={"state": QuoteState.SENT, "language": language})
     expires = datetime(2031, 1, 1, tzinfo=UTC)  # whatever the clock the test gives the app
     token = SIGNER.quote_token(quote.number, BUYER, expires)
     app = create_app(lambda: OneQuote(quote), SIGNER, lambda: NoGateway())  # type: ignore[arg-type,return-value]
@@ -111,7 +113,7 @@ def pay(form: dict[str, str], language: str = "en") -> httpx.Response:
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as web:
             data = {"token": token, "csrf": SIGNER.csrf(token)} | form
-            return await web.post(f"/quotes/{quote.number}/pay", data=data, headers={"accept-language": language})
+            return await web.post(f"/quotes/{quote.number}/pay", data=data)
 
     return asyncio.run(go())
 

@@ -154,6 +154,26 @@ def test_r24_locale_from_the_remembered_switch_else_the_browser(headers: dict[st
     assert i18n.locale_of(request(headers)) == locale
 
 
+@pytest.mark.parametrize(
+    ("headers", "customer", "locale"),
+    [
+        ({"Accept-Language": "en-GB"}, "nl", "nl"),
+        ({"Accept-Language": "nl-NL"}, "en", "en"),
+        ({"Accept-Language": "nl-NL", "Cookie": f"{i18n.COOKIE}=en"}, "nl", "en"),
+        ({"Cookie": f"{i18n.COOKIE}=nl"}, "en", "nl"),
+        ({"Accept-Language": "nl-NL", "Cookie": f"{i18n.COOKIE}=de"}, "en", "en"),
+        ({"Accept-Language": "nl-NL"}, "de", "nl"),
+        ({}, "de", "en"),
+    ],
+)
+def test_a_quote_page_speaks_the_visitors_choice_then_the_customers_language_then_the_browsers(
+    headers: dict[str, str], customer: str, locale: str
+) -> None:
+    visit = request(headers)
+    i18n.customer_speaks(visit, customer)
+    assert i18n.locale_of(visit) == locale
+
+
 def test_r24_money_in_the_chosen_locale() -> None:
     nl, en = i18n.context("nl")["money"], i18n.context("en")["money"]
     # Babel separates symbol and amount with a no-break space.

@@ -26,7 +26,7 @@ async def test_r14_an_accepted_quote_offers_pay_not_accept_and_pay(
             await quotes.accept(quote.number)
             accepted_page = await web.get(link)
             pay_page = await web.get(f"/quotes/{quote.number}/pay", params={"token": link.split("token=")[1]})
-            dutch = await web.get(link, headers={"Accept-Language": "nl"})
+            dutch = await web.get(link, headers={"Cookie": "renewals_lang=nl"})  # the switch's choice
     assert ">Accept and pay</a>" in sent_page.text
     assert ">Pay</a>" in accepted_page.text and "Accept and pay" not in accepted_page.text
     assert f"<h1>Pay {quote.number}</h1>" in pay_page.text and "Accept and pay" not in pay_page.text

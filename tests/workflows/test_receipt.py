@@ -102,8 +102,8 @@ async def test_r14_paid_quote_link_shows_the_receipt_with_reference_and_date(
         pdf = await web.get(pdf_link)
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
 
-        # In Dutch: the catalog's words, Dutch money and dates.
-        dutch = await web.get(link, headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+        # In Dutch, switched to by this English customer's buyer: the catalog's words, Dutch money and dates.
+        dutch = await web.get(link, headers={"Cookie": "renewals_lang=nl"})
         assert dutch.status_code == 200 and "Betaald op" in dutch.text and "Betalingskenmerk" in dutch.text
         assert_receipt(dutch, shown, "nl")
         assert "€\xa09.135,00" in dutch.text
