@@ -5,7 +5,7 @@ that talk to calendars and the subscription service both reach them through here
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from contracts import subscription as calendar
@@ -43,8 +43,37 @@ async def start_calendar(
         start_signal_args=[calendar.SourceChangedInput(subscription=sub, switch_from_source=switch_from_source)]
         if tell
         else [],
-        static_summary=f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}",
+        static_summary=_summary(sub),
     )
+
+
+async def tell_calendar_and_ask(
+    client: Client, sub: Subscription, version: int, task_queue: str, switch_from_source: bool = True
+) -> calendar.LoadAnswer:
+    """As `start_calendar(tell=True)`, for a row whose auto quote may be due (R12): the calendar, new or
+    running, takes the row by the `load` update in the same call and answers with the auto quote it made.
+    Unlike the signal, it needs a worker to answer."""
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        calendar.WORKFLOW,
+        calendar.CalendarState(subscription=sub, version=version),
+        id=calendar.workflow_id(sub.id),
+        task_queue=calendar.task_queue(task_queue),
+        priority=calendar.PRIORITY,
+        result_type=calendar.AutoRenewState,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=_summary(sub),
+    )
+    return await client.execute_update_with_start_workflow(
+        calendar.LOAD,
+        calendar.SourceChangedInput(subscription=sub, switch_from_source=switch_from_source),
+        start_workflow_operation=start,
+        result_type=calendar.LoadAnswer,
+    )
+
+
+def _summary(sub: Subscription) -> str:
+    """The line the Temporal UI shows under the calendar's id."""
+    return f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}"
 
 
 async def ensure_calendar(

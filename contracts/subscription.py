@@ -42,6 +42,9 @@ RENEW = "renew"
 # The buyer's switch (update), a load's new row (signal, sent with start), the state now (query).
 SET_AUTO_RENEW = "set_auto_renew"
 SOURCE_CHANGED = "source_changed"
+# A load's new row for a calendar whose R12 auto quote it may make due (update, sent with start): answered
+# with what taking it set in motion, so `renewals load` can say so.
+LOAD = "load"
 STATE = "state"
 # An auto quote (R12) that could not be sent says so to the calendar that made it (signal).
 AUTO_QUOTE_NOT_SENT = "auto_quote_not_sent"
@@ -115,6 +118,14 @@ class SourceChangedInput(BaseModel):
 
     subscription: Subscription
     switch_from_source: bool = True
+
+
+class LoadAnswer(BaseModel):
+    """What taking a load's row set in motion: the term's auto quote it made (R12), its number or
+    `not sent: why`; None when it made none (not due, made before, or a quote pending)."""
+
+    subscription_id: str
+    auto_quote: str | None = None
 
 
 class AutoQuoteNotSentInput(BaseModel):

@@ -41,6 +41,13 @@ class TermCalendar(BaseModel):
         return next(((name, at) for name, at in events if at > now), None)
 
 
+def auto_quote_due(sub: Subscription, now: datetime, pending_quotes: int = 0) -> bool:
+    """R12: the term's auto quote is due now (its day has come, its end date not yet) and wanted (a calendar
+    makes it once per term)."""
+    dates = TermCalendar.of(sub.end_date)
+    return dates.auto_quote <= now < dates.renewal_due and auto_quote_wanted(sub, pending_quotes)
+
+
 def auto_quote_wanted(sub: Subscription, pending_quotes: int) -> bool:
     """R12: annual or 3-year, bought direct, auto-renew off, a standard offering, no pending quote."""
     return (

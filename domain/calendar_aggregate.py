@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from domain.calendar import TermCalendar, auto_quote_wanted
+from domain.calendar import TermCalendar, auto_quote_due
 from domain.decisions import Decision
 from domain.eligibility import window_closes
 from domain.errors import Refused
@@ -164,9 +164,8 @@ class Calendar(BaseModel):
             return ("wait_for_payment", None) if self.reservation else ("lapse", None)
         if now >= dates.renewal_due and self.may_auto_renew:
             return "auto_renew", None
-        if dates.auto_quote <= now < dates.renewal_due and self.auto_quote is None:
-            if auto_quote_wanted(self.sub, len(self.pending)):
-                return "auto_quote", None
+        if self.auto_quote is None and auto_quote_due(self.sub, now, len(self.pending)):
+            return "auto_quote", None
         upcoming = dates.next_after(now)
         return "wait", upcoming[1] if upcoming else None
 

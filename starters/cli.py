@@ -18,9 +18,10 @@ from domain.json_views import group_json, subscription_json
 from runtime.app import App
 from runtime.logs import configure_logging
 from runtime.settings import Settings, dev_env_file, var_dir
+from services.subscriptions import LoadReport
 from starters import invoices_cli, output, quote_cli  # noqa: F401  (they register `renewals quote`, `invoices`)
 from starters.base import cli, json_option, run, with_app
-from store.loader import LoadResult, read_data_file
+from store.loader import read_data_file
 from store.migrate import migrate as apply_migrations
 
 
@@ -63,9 +64,10 @@ def dev(
     from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port, webhooks=webhook_port)
-    # Warnings and errors in this terminal, one line each (LOG_LEVEL=INFO shows each activity's lines too,
-    # a declined card or a refusal among them: one INFO line, never a traceback).
-    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+    # Each step in this terminal, one line each (LOG_LEVEL, RENEWALS_LOG_FORMAT): a declined card or a refusal
+    # is one INFO line, a retried outage one WARNING line per attempt; only a bug shows a traceback.
+    logs = Settings()
+    configure_logging(logs.log_level, logs.renewals_log_format)
     try:
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo, workers=workers))
     except DevStackError as err:
@@ -120,10 +122,6 @@ def migrate(as_json: bool) -> None:
     output.emit(as_json, {"applied": applied}, f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
-# Each subscription of the file is counted once: new, changed, unchanged or kept.
-KEPT = " (renewed here since the file's export; each keeps its stored term, R18)"
-
-
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.option("--resync", is_flag=True, help="Tell every open subscription's calendar its stored data again.")
@@ -132,40 +130,24 @@ def load(file: Path | None, resync: bool, as_json: bool) -> None:
     """Upsert customers, subscriptions, prices and promotions from FILE.json, then tell the calendars.
 
     A term this system renewed or lapsed is kept when the file is older (R18); a calendar the last
-    load could not tell is told by this one.
+    load could not tell is told by this one. It says what it set in motion: the calendars started and
+    told, the auto quotes made and emailed (R12), the auto-renewals due at the next 00:00 UTC. With
+    --json: the counts per table, kept, calendars {started, told}, auto_quotes [{number, subscription_id,
+    sent, recipients, reason}], renewals_tonight {at, subscriptions, held}, unanswered, and warnings.
     """
     if file is None and not resync:
         raise BadInput("renewals load needs FILE.json (or --resync)")
     data = read_data_file(file) if file is not None else None
 
-    async def go(app: App):
-        result, told = (await app.subscriptions.load(data)) if data is not None else (LoadResult(counts={}), 0)
-        if resync:
-            told = await app.subscriptions.resync()
-        return result, told
+    async def go(app: App) -> LoadReport:
+        loaded = await app.subscriptions.load(data) if data is not None else None
+        if not resync:
+            return loaded  # type: ignore[return-value]  # a file was given
+        again = await app.subscriptions.resync()
+        return again if loaded is None else loaded.then(again)
 
-    result, told = with_app(go, pool_size=2)
-    lines = [
-        f"{table:<14} "
-        + ", ".join(f"{n} {outcome}{KEPT if outcome == 'kept' and n else ''}" for outcome, n in c.items())
-        for table, c in result.counts.items()
-    ]
-    lines += [
-        f"kept           {row.id}: {row.reason}{'; its other fields updated from the file' if row.changed else ''}"
-        for row in result.kept
-    ]
-    lines.append(f"calendars told {told}")
-    lines += [f"warning        {warning}" for warning in result.warnings]
-    output.emit(
-        as_json,
-        {
-            **result.counts,
-            "kept": [row.model_dump() for row in result.kept],
-            "calendars_told": told,
-            **({"warnings": result.warnings} if result.warnings else {}),
-        },
-        "\n".join(lines),
-    )
+    report = with_app(go, pool_size=2)
+    output.emit(as_json, output.load_json(report), output.load_text(report))
 
 
 @cli.command()

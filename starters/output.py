@@ -10,6 +10,7 @@ from tabulate import tabulate
 from domain.errors import BadInput, Refused, Stopped
 from domain.money import format_money
 from domain.quotes import QuoteState
+from services.subscriptions import AutoQuoteMade, LoadReport
 
 
 def subscriptions_table(rows: list[dict[str, Any]]) -> str:
@@ -175,3 +176,77 @@ def quotes_table(quotes) -> str:
         headers=["NUMBER", "STATE", "CSN", "ORIGIN", "LINES", "TOTAL", "EXPIRES"],
         colalign=("left", "left", "left", "left", "right", "right", "left"),
     )
+
+
+# Each subscription of a load's file is counted once: new, changed, unchanged or kept.
+KEPT = " (renewed here since the file's export; each keeps its stored term, R18)"
+
+
+def load_json(report: LoadReport) -> dict[str, Any]:
+    """`renewals load --json`: the counts per table, then what the load set in motion (README, Data file)."""
+    result, tonight = report.result, report.tonight
+    return {
+        **result.counts,
+        "kept": [row.model_dump() for row in result.kept],
+        "calendars": {"started": report.started, "told": report.told},
+        "auto_quotes": [made.model_dump() for made in report.auto_quotes],
+        "renewals_tonight": {
+            "at": tonight.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "subscriptions": tonight.renewing,
+            "held": tonight.held,
+        },
+        "unanswered": report.unanswered,
+        **({"warnings": result.warnings} if result.warnings else {}),
+    }
+
+
+def load_text(report: LoadReport) -> str:
+    """The load's summary, a label column then its line, as the kept rows have always been shown."""
+    result, tonight = report.result, report.tonight
+    lines = [
+        (table, ", ".join(f"{n} {outcome}{KEPT if outcome == 'kept' and n else ''}" for outcome, n in c.items()))
+        for table, c in result.counts.items()
+    ]
+    lines += [
+        ("kept", f"{row.id}: {row.reason}{'; its other fields updated from the file' if row.changed else ''}")
+        for row in result.kept
+    ]
+    lines.append(("calendars", f"{report.started} started, {report.told} told"))
+    lines.append(("auto quotes", _auto_quotes_count(report.auto_quotes)))
+    lines += [("auto quote", _auto_quote(made)) for made in report.auto_quotes]
+    when = f"at 00:00 UTC on {tonight.at.date().isoformat()}"
+    renewing = f": {', '.join(tonight.renewing)}" if tonight.renewing else ""
+    lines.append(("renewals", f"{len(tonight.renewing)} auto-renew tonight, {when}{renewing}"))
+    lines += [
+        ("held", f"{sub_id}: its auto-renewal tonight is held by {', '.join(quotes)} (R02)")
+        for sub_id, quotes in tonight.held.items()
+    ]
+    if report.unanswered:
+        lines.append(
+            (
+                "not answered",
+                f"{', '.join(report.unanswered)}: told, but no answer in time (is a worker running?); "
+                "an auto quote they make is not listed here",
+            )
+        )
+    lines += [("warning", warning) for warning in result.warnings]
+    return "\n".join(f"{label:<14} {text}" for label, text in lines)
+
+
+def _auto_quotes_count(made: list[AutoQuoteMade]) -> str:
+    sent = sum(m.sent is True for m in made)
+    text = f"{sent} created and emailed (R12)"
+    if not_sent := sum(m.sent is False for m in made):
+        text += f", {not_sent} not sent"
+    if unknown := sum(m.sent is None for m in made):
+        text += f", {unknown} being sent"
+    return text
+
+
+def _auto_quote(made: AutoQuoteMade) -> str:
+    number = made.number or "(none)"
+    if made.sent:
+        return f"{number} for {made.subscription_id}: emailed to {', '.join(made.recipients)}"
+    if made.sent is None:
+        return f"{number} for {made.subscription_id}: created, being sent"
+    return f"{number} for {made.subscription_id}: not sent: {made.reason}"

@@ -63,3 +63,14 @@ async def mark_told(conn: Conn, told: list[tuple[str, int]]) -> None:
 async def all_open_subscription_ids(conn: Conn) -> list[str]:
     cur = await conn.execute("SELECT id FROM subscriptions WHERE lapsed_on IS NULL ORDER BY id")
     return [row["id"] for row in await cur.fetchall()]
+
+
+async def ending_on(conn: Conn, subscription_ids: list[str], day: date) -> list[dict]:
+    """The open subscriptions among these whose term ends on `day` (their auto-renewal falls at its 00:00
+    UTC): id and auto-renew switch, by id."""
+    cur = await conn.execute(
+        "SELECT id, auto_renew FROM subscriptions WHERE id = ANY(%s) AND end_date = %s AND lapsed_on IS NULL"
+        " ORDER BY id",
+        (subscription_ids, day),
+    )
+    return list(await cur.fetchall())

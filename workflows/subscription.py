@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         AutoRenewState,
         CalendarState,
         DetachInput,
+        LoadAnswer,
         RenewTermInput,
         RenewTermResult,
         ReserveResult,
@@ -197,6 +198,19 @@ class SubscriptionWorkflow:
         await workflow.wait_condition(lambda: self.calendar.reservation is None)
         self._apply(self.calendar.source_changed(input.subscription, workflow.now(), input.switch_from_source))
 
+    @workflow.update(name=contract.LOAD)
+    async def load(self, input: SourceChangedInput) -> LoadAnswer:
+        """`renewals load` changed this row and its term's auto quote may be due (R12): taken as the signal
+        is, and the auto quote that makes due is made here, before the loop looks again (a new calendar's
+        update runs before its loop starts), so the load hears exactly what it set in motion."""
+        if self.calendar.reservation is not None:
+            await workflow.wait_condition(lambda: self.calendar.reservation is None)
+        self._apply(self.calendar.source_changed(input.subscription, workflow.now(), input.switch_from_source))
+        answer = LoadAnswer(subscription_id=self.sub.id)
+        if self.calendar.term_closed or self.calendar.next_step(workflow.now())[0] != "auto_quote":
+            return answer
+        return answer.model_copy(update={"auto_quote": await self._send_auto_quote()})
+
     def _term_answer(self, input: TermInput, refusal: object) -> ReserveResult:
         if not isinstance(refusal, TermRefusal):
             return ReserveResult(subscription_id=self.sub.id, granted=True, holder=input.holder, state=self.state())
@@ -247,13 +261,14 @@ class SubscriptionWorkflow:
         now = workflow.now()
         self._apply(self.calendar.auto_renewed(renewal.to_end_date, renewal.amount, renewal.promotion, now))
 
-    def _send_auto_quote(self) -> None:
+    def _send_auto_quote(self) -> "asyncio.Task[str]":
         """R12: one auto quote per term, made in the background so an outage never holds up the term's
-        other dates; its number is fixed per term, so making it twice is harmless."""
+        other dates; its number is fixed per term, so making it twice is harmless. The task gives its
+        number, or `not sent: why`."""
         term_end = self.sub.end_date
         self._apply(self.calendar.auto_quote_started())
 
-        async def make() -> None:
+        async def make() -> str:
             try:
                 created = await durable(
                     CalendarActivities.create_auto_quote,
@@ -265,8 +280,11 @@ class SubscriptionWorkflow:
                 outcome = f"not sent: {message_of(err)}"
                 workflow.logger.warning("auto quote for %s %s", self.sub.id, outcome)
             self._apply(self.calendar.auto_quote_made(term_end, outcome))
+            return outcome
 
-        self.signals.append(asyncio.create_task(make()))
+        task = asyncio.create_task(make())
+        self.signals.append(task)
+        return task
 
     async def _supersede(self, effect: Supersede) -> None:
         try:
