@@ -1,9 +1,9 @@
 """The quote PDF on the web (documents/quote_pdf.py), the same document the quote email carries:
 
 - `/quotes/<number>.pdf?token=...` for the holder of a quote link, answered as the quote's page is (R19,
-  `pages.quote_for`): a link that may not open the page may not open the PDF either (403), an unknown quote
+  `pages.open_quote`): a link that may not open the page may not open the PDF either (403), an unknown quote
   is a 404, and a quote that ended without being paid (expired, cancelled, superseded) is the page's 410
-  saying how it ended; a paid one's PDF opens as its receipt does.
+  saying how it ended, in the customer's language; a paid one's PDF opens as its receipt does.
 - `GET /api/v1/quotes/{number}/pdf` for a backend system, with the API's keys (a `read` key may fetch it).
 """
 
@@ -54,11 +54,11 @@ router = APIRouter(include_in_schema=False)
 @router.get("/quotes/{number}.pdf", response_class=PdfResponse)
 async def quote_document(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
     try:
-        quote = await pages.quote_for(quotes, signer, number, token)
+        quote = await pages.open_quote(request, quotes, signer, number, token)
     except LinkRefused as err:
         return pages.forbidden(request, str(err))
     if quote.state.terminal and quote.state is not QuoteState.PAID:
-        return pages.ended(request, quote, 410)
+        return pages.ended(request, quote, 410, token)
     return await pdf_response(quote, request.app.state.vendor)
 
 
@@ -66,7 +66,7 @@ async def quote_document(request: Request, number: str, quotes: Quotes, signer: 
 async def invoice_document(request: Request, number: str, quotes: Quotes, signer: Signer, token: str = "") -> Response:
     """R28: a paid quote's invoice (with its Factur-X XML), under the quote link's rules (R19)."""
     try:
-        quote = await pages.quote_for(quotes, signer, number, token)
+        quote = await pages.open_quote(request, quotes, signer, number, token)
     except LinkRefused as err:
         return pages.forbidden(request, str(err))
     invoice = await InvoiceService(quotes.pool).of_quote(quote.number) if quote.state is QuoteState.PAID else None

@@ -344,10 +344,17 @@ async def test_r24_dutch_buyer_sees_dutch_pages_and_money_in_chromium(
         assert re.fullmatch(r"€\xa0\d{1,3}(\.\d{3})*,\d\d", total)
         await tour.look(page, "quotes-nl")
 
-        # The quote's own pages are Dutch too: its table, the card form, a card error, and the receipt.
+        # The quote opens in its customer's language, Acme's English (as its emails); the header's switch makes
+        # it Dutch, on the same link. Then its table, the card form, a card error, and the receipt are Dutch.
         await settled(env.client, quote.number)
         await page.click(f"#quote-{quote.number} a:has-text('{nl('Accept and pay')}')")
         await page.wait_for_url(re.compile(rf".*/quotes/{quote.number}\?token=.*"))
+        link = page.url
+        assert await page.get_attribute("html", "lang") == "en" and await page.text_content("#state") == "sent"
+        await tour.look(page, "quote-customers-language")
+        await page.click("header button:has-text('Nederlands')")
+        await page.wait_for_selector("header button:has-text('English')")
+        assert page.url == link and await page.get_attribute("html", "lang") == "nl"
         assert await page.text_content("#state") == nl("sent")
         assert total in await page.text_content("tr.total")
         await tour.look(page, "quote-nl")
