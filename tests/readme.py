@@ -1,4 +1,5 @@
-"""The README's shell blocks as steps a test runs, and what each step's output must show.
+"""The shell blocks of the README and of the walkthrough pages in docs/ as steps a test runs, and what each
+step's output must show.
 
 In a ```sh block of a section the test runs, each command is a step (a line ending in `\\` goes on
 on the next). The lines right below it that start with `#  ` (two spaces) are what it prints; a
@@ -20,8 +21,9 @@ NOT_RUN = "<!-- not run:"
 @dataclass
 class Step:
     command: str
-    line: int  # in the README, for the failure message
+    line: int  # in its file, for the failure message
     expected: list[str] = field(default_factory=list)
+    file: str = "README.md"
 
     @property
     def exit_status(self) -> int:
@@ -87,7 +89,7 @@ def _block_steps(body: list[tuple[int, str]]) -> list[Step]:
                 pending = None
             continue
         if text.startswith("#  "):
-            assert block, f"README line {number}: printed output with no command above it"
+            assert block, f"line {number}: printed output with no command above it"
             block[-1].expected.append(text[3:].strip())
         elif text.lstrip().startswith("#") or not text.strip():
             continue
@@ -130,10 +132,10 @@ def pattern(expected: str) -> re.Pattern[str]:
 
 
 def mismatch(step: Step, printed: str, status: int) -> str | None:
-    """What differs between the README's step and what it printed, or None."""
+    """What differs between the documented step and what it printed, or None."""
     problems = []
     if status != step.exit_status:
-        problems.append(f"exit status {status}, the README implies {step.exit_status}")
+        problems.append(f"exit status {status}, the page implies {step.exit_status}")
     at = 0
     for expected in step.expected:
         found = pattern(expected).search(printed, at)
@@ -143,8 +145,21 @@ def mismatch(step: Step, printed: str, status: int) -> str | None:
         at = found.end()
     if not problems:
         return None
-    return f"README line {step.line}: {step.command}\n  " + "\n  ".join(problems) + f"\n--- it printed:\n{printed}"
+    return f"{step.file} line {step.line}: {step.command}\n  " + "\n  ".join(problems) + f"\n--- it printed:\n{printed}"
 
 
 def readme_steps(readme: Path, titles: list[str]) -> list[Step]:
     return steps(readme.read_text(encoding="utf-8"), titles)
+
+
+def doc_steps(root: Path, sections: list[tuple[str, str]]) -> list[Step]:
+    """The steps of each (file, `## ` section) pair in the order given, so a walkthrough split over pages runs as
+    one: the file is relative to `root`, and each step says which file it comes from."""
+    found: list[Step] = []
+    for file, title in sections:
+        picked = readme_steps(root / file, [title])
+        assert picked, f"{file}: no steps in a section '## {title}'"
+        for step in picked:
+            step.file = file
+        found.extend(picked)
+    return found

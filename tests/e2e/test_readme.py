@@ -1,18 +1,34 @@
-"""The README's walkthrough and API section, run as a reader pastes them into a second terminal
-against a fresh `make run`: every printed outcome the README shows (state, total, refusal rule,
-exit status) must be what the product prints. A README that drifts from the product fails here."""
+"""The README's tour, the walkthrough pages and the API page, run as a reader pastes them into a second terminal
+against a fresh `make run`: every printed outcome they show (state, total, refusal rule, exit status) must be
+what the product prints. A page that drifts from the product fails here."""
 
 import os
 import subprocess
 from pathlib import Path
 
 from tests.helpers import BIN, DevProcess
-from tests.readme import Step, mismatch, readme_steps
+from tests.readme import Step, doc_steps, mismatch
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-RUN = ["Walkthrough on the demo data", "Backend API"]
-STRIPE_RUN = ["Paying with Stripe (locally)"]
-# What the README's first Stripe command block gives `make run` (the test's localstripe is on a free port).
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+# Each (file, `## ` section) in the order a reader follows them on one `make run`: the README's tour pays the
+# demo quote, the walkthrough's two pages go on from there, and the API page's calls come last.
+RUN = [
+    ("README.md", "A five-minute tour"),
+    ("docs/walkthrough.md", "Look around"),
+    ("docs/walkthrough.md", "A quote from draft to paid"),
+    ("docs/walkthrough.md", "Paying (R16, R17)"),
+    ("docs/walkthrough.md", "The renewal calendar"),
+    ("docs/walkthrough.md", "Co-term and new purchases (R07)"),
+    ("docs/walkthrough.md", "Reminders and revisions (R22, R23)"),
+    ("docs/walkthrough-partners.md", "Documents and languages"),
+    ("docs/walkthrough-partners.md", "Partners and procurement (R25-R27)"),
+    ("docs/walkthrough-partners.md", "Tax and invoices (R28)"),
+    ("docs/api.md", "Backend API"),
+    ("docs/api.md", "Webhooks"),
+]
+STRIPE_RUN = [("docs/payments.md", "Paying with Stripe (locally)")]
+# What the Stripe section's first command block gives `make run` (the test's localstripe is on a free port).
 STRIPE = {
     "RENEWALS_PAYMENTS": "stripe",
     "STRIPE_API_KEY": "sk_test_local",
@@ -46,7 +62,7 @@ def run(steps: list[Step], dev: DevProcess, env: dict[str, str], timeout: int) -
 
 
 def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess, tmp_path: Path) -> None:
-    steps = readme_steps(README, RUN)
+    steps = doc_steps(ROOT, RUN)
     assert len(steps) > 30 and sum(bool(s.expected) for s in steps) > 20, "the README test found too few steps"
     dev.start(seed=True)
     web = f"http://localhost:{dev.port('--web-port')}"
@@ -62,11 +78,11 @@ def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess,
 def test_readme_stripe_walkthrough_pays_refunds_after_a_supersede_and_records_a_transfer_audit_clean(
     dev: DevProcess, localstripe: str
 ) -> None:
-    """ "Paying with Stripe (locally)": its three commands done as it says (localstripe, its webhook, `make run`
-    with Stripe's settings), then each step in a second terminal that has only var/dev.env."""
+    """docs/payments.md's "Paying with Stripe (locally)": its three commands done as it says (localstripe, its
+    webhook, `make run` with Stripe's settings), then each step in a second terminal that has only var/dev.env."""
     import httpx
 
-    steps = readme_steps(README, STRIPE_RUN)
+    steps = doc_steps(ROOT, STRIPE_RUN)
     assert len(steps) > 15 and sum(bool(s.expected) for s in steps) > 8, "the README test found too few steps"
     terminal = dict(dev.env)
     dev.env = dev.env | STRIPE | {"STRIPE_API_BASE": localstripe}
