@@ -30,7 +30,8 @@ def test_load_twice_changes_nothing(shell, demo_file: Path) -> None:
     assert json.loads(first.stdout)["subscriptions"] == {"new": 16, "changed": 0, "unchanged": 0, "kept": 0}
     assert json.loads(second.stdout)["subscriptions"] == {"new": 0, "changed": 0, "unchanged": 16, "kept": 0}
     # Each new subscription's calendar is started once; unchanged rows cost no Temporal call.
-    assert (json.loads(first.stdout)["calendars_told"], json.loads(second.stdout)["calendars_told"]) == (16, 0)
+    assert json.loads(first.stdout)["calendars"] == {"started": 16, "told": 0}
+    assert json.loads(second.stdout)["calendars"] == {"started": 0, "told": 0}
     assert "16 unchanged" in renewals("load", str(demo_file), env=shell).stdout
 
 
@@ -126,7 +127,7 @@ def test_r18_load_resync_tells_every_open_calendar_again(shell, demo_file: Path)
     assert renewals("load", str(demo_file), env=shell).returncode == 0
     resync = renewals("load", "--resync", "--json", env=shell)
     assert resync.returncode == 0, resync.stderr
-    assert json.loads(resync.stdout)["calendars_told"] >= 15
+    assert json.loads(resync.stdout)["calendars"]["told"] >= 15
     nothing = renewals("load", env=shell)
     assert nothing.returncode == 2 and "needs FILE.json" in nothing.stderr
 
