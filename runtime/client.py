@@ -5,6 +5,7 @@ import asyncio
 import os
 import subprocess
 from collections.abc import Sequence
+from functools import cache
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, Interceptor
@@ -15,6 +16,7 @@ from temporalio.service import RPCError
 
 from payments.fake import FakeGateway
 from payments.gateway import PaymentGateway
+from runtime.logs import core_logging
 from runtime.settings import Settings
 from store.pool import Pool
 
@@ -44,15 +46,26 @@ async def connect(
     configured the SDK's way (a TOML profile works too)."""
     config = ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config()
     return await Client.connect(
-        **config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy, interceptors=interceptors
+        **config,
+        data_converter=pydantic_data_converter,
+        runtime=runtime or logged_runtime(),
+        lazy=lazy,
+        interceptors=interceptors,
     )
+
+
+@cache
+def logged_runtime() -> Runtime:
+    """The SDK's runtime (one a process, as its default would be), its core's warnings in this process's log."""
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging()))
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:
     """Prometheus metrics from the SDK on METRICS_PORT (e.g. worker task latency, activity failures)."""
     if not settings.metrics_port:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")))
+    metrics = PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging(), metrics=metrics))
 
 
 async def wait_for_temporal(

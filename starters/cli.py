@@ -64,9 +64,10 @@ def dev(
     from workers.devstack import DevPorts, DevStackError, run_dev_stack  # needs the embedded extra
 
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, web=web_port, webhooks=webhook_port)
-    # Warnings and errors in this terminal, one line each (LOG_LEVEL=INFO shows each activity's lines too,
-    # a declined card or a refusal among them: one INFO line, never a traceback).
-    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+    # Each step in this terminal, one line each (LOG_LEVEL, RENEWALS_LOG_FORMAT): a declined card or a refusal
+    # is one INFO line, a retried outage one WARNING line per attempt; only a bug shows a traceback.
+    logs = Settings()
+    configure_logging(logs.log_level, logs.renewals_log_format)
     try:
         run(run_dev_stack(var_dir(), ports, seed=not no_seed, today=date.today(), say=click.echo, workers=workers))
     except DevStackError as err:

@@ -21,14 +21,17 @@ from pydantic import BaseModel, SecretStr
 
 from contracts import stack_check
 from contracts.search_attributes import dev_server_flags
+from domain.errors import NotFound
 from domain.links import signed_links
 from domain.quote_rules import QuoteRequest
+from domain.quotes import Quote, QuoteState
 from runtime.app import open_app
 from runtime.client import wait_for_temporal
 from runtime.metrics import Metrics
 from runtime.schedules import ensure_retention_schedule
 from runtime.settings import Settings, parse_api_keys
 from runtime.temporal import build_worker, stop_worker
+from services.quotes import QuoteService
 from store.admin import ensure_database
 from store.catalog import count_rows
 from store.loader import load
@@ -47,6 +50,9 @@ from workers.webhook_sink import PATH as WEBHOOK_PATH
 from workers.webhook_sink import WebhookSink
 
 DEV_DATABASE = "renewals"
+# The quote `make run` sends on a fresh store, its first: the banner says what to do next with it.
+DEMO_QUOTE = "Q-000001"
+DEMO_SUBSCRIPTIONS = ("SUB-1001", "SUB-1003")
 # The name of the API key `renewals dev` makes (what it does is recorded as `by: api:dev`).
 DEV_KEY_NAME = "dev"
 
@@ -214,7 +220,16 @@ def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
     ]
     args += dev_server_flags()
     log = open(var / "temporal.log", "ab")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # In a session of its own, so Ctrl-C does not stop it under the worker, which stops first (and says
+    # nothing then); it ends with this process all the same.
+    return subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if _PRCTL is not None else None,
+    )
 
 
 # In the environment of the processes the stack starts: a crashed run's are found by it
@@ -549,12 +564,13 @@ async def run_dev_stack(
             enable_dev_pages(web, stack.ui_url, var / "mail")
             cleanup.push_async_callback(await serve(web, stack.host, ports.web))
             if seeding:
-                demo = await app.quotes.create(
-                    QuoteRequest(csn=ACME, subscription_ids=["SUB-1001", "SUB-1003"], recipients=["cfo@acme.example"]),
+                sent = await app.quotes.create(
+                    QuoteRequest(csn=ACME, subscription_ids=list(DEMO_SUBSCRIPTIONS), recipients=["cfo@acme.example"]),
                     send=True,
                 )
-                link, _ = signed_links(app.links, settings.buyer_app_url, demo, demo.buyer_email)
-                say(f"sent demo quote {demo.number} to {', '.join(demo.all_recipients)}; the buyer's link:\n  {link}")
+                link, _ = signed_links(app.links, settings.buyer_app_url, sent, sent.buyer_email)
+                say(f"sent demo quote {sent.number} to {', '.join(sent.all_recipients)}; the buyer's link:\n  {link}")
+            demo = sent if seeding else await demo_quote(app.quotes)
             check = await client.execute_workflow(
                 stack_check.WORKFLOW,
                 stack_check.StackCheckInput(),
@@ -565,15 +581,44 @@ async def run_dev_stack(
             env_file = var / "dev.env"
             write_env_file(env_file, stack)
             cleanup.callback(env_file.unlink, missing_ok=True)
-            say(banner(stack, check.counts, len(children)))
+            say(banner(stack, check.counts, len(children), demo))
             stop_wait = asyncio.create_task(stop.wait())
             await asyncio.wait({stop_wait, worker_task}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()  # from here on, a child's end is expected
             say("\nstopping: workers, SMTP, Temporal, PostgreSQL ...")
-    say("stopped.")
+    say("stopped")
 
 
-def banner(stack: DevStack, counts: dict[str, int], worker_processes: int = 0) -> str:
+async def demo_quote(quotes: QuoteService) -> Quote | None:
+    """The demo quote as the store has it (a restart finds it as the last run left it), or None."""
+    try:
+        return await quotes.read(DEMO_QUOTE)
+    except NotFound:
+        return None
+
+
+# The banner's first command for the demo quote in each state it can go on from ("pending": a payment
+# being confirmed), and what it says to do.
+DEMO_NEXT = {
+    QuoteState.DRAFT: ("send", "the demo quote is a draft: send it, then open its link"),
+    QuoteState.SENT: ("link", "the demo quote: open it in a browser, accept and pay"),
+    "pending": ("link", "the demo quote's payment is being confirmed: its page says when it is paid"),
+    QuoteState.ACCEPTED: ("link", "the demo quote is accepted: open it in a browser and pay"),
+    QuoteState.PAID: ("link", "the demo quote is paid: open it to see its receipt"),
+}
+
+
+def demo_step(quote: Quote | None) -> str:
+    """What to do next with the demo quote, by its state: a new one once it expired or was cancelled."""
+    if quote is None or quote.state in (QuoteState.EXPIRED, QuoteState.CANCELLED):
+        why = "there is no demo quote" if quote is None else f"the demo quote {quote.number} is {quote.state}"
+        subscriptions = " ".join(f"--subscription {s}" for s in DEMO_SUBSCRIPTIONS)
+        return f"renewals quote create --csn {ACME} {subscriptions} --send  # {why}: make a new one"
+    command, says = DEMO_NEXT["pending" if quote.payment == "pending" else quote.state]
+    return f"{f'renewals quote {command} {quote.number}':<36}# {says}"
+
+
+def banner(stack: DevStack, counts: dict[str, int], worker_processes: int = 0, demo: Quote | None = None) -> str:
     s = stack.settings
     workers = (
         f"{1 + worker_processes} processes: this one and {worker_processes} renewals worker "
@@ -604,7 +649,7 @@ renewal-quotes is running
   settings for other terminals: {stack.var / "dev.env"}
 
 Try, in another terminal (source .venv/bin/activate first):
-  renewals quote link Q-000001        # the demo quote: open it in a browser, accept and pay
+  {demo_step(demo)}
   renewals subscriptions --csn 5100000001
   renewals groups --csn 5100000001 --json
   renewals quote show Q-000001

@@ -15,7 +15,7 @@ log = logging.getLogger("renewals.worker")
 
 
 async def run_worker(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.renewals_log_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

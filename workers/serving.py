@@ -17,7 +17,9 @@ class EmbeddedServer(uvicorn.Server):
 
 async def serve(app, host: str, port: int) -> Callable[[], Awaitable[None]]:
     """Serve an ASGI app in this process, once it listens; returns the coroutine function that stops it."""
-    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    # Its warnings through this process's logging (log_config=None), in the same lines as the rest.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
