@@ -1,4 +1,4 @@
-"""Every way a step can fail, named once (DESIGN.md, Faults). An activity raises a business failure with
+"""Every way a step can fail, named once (docs/faults.md). An activity raises a business failure with
 `fail`; a workflow reads any failure with `classify`; the log filter and the callers of updates use the same
 names. Whatever is not a business failure is an outage: waited for, never given up on."""
 

@@ -1,4 +1,4 @@
-"""The quote PDF (R22's documents, DESIGN.md): one A4 document per quote, in the customer's language, that
+"""The quote PDF (docs/walkthrough-partners.md): one A4 document per quote, in the customer's language, that
 procurement can file. A pure function of the quote: the same quote gives the same bytes (the creation date
 is the quote's, the file id a hash of the content), so the email's attachment, the buyer's link and the API
 give one document.

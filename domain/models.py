@@ -124,7 +124,7 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-# The languages quote emails, reminders and PDFs are written in (DESIGN.md: a customer's `language`).
+# The languages quote emails, reminders and PDFs are written in (docs/cli.md, the data file: a customer's `language`).
 Language = Literal["en", "nl"]
 
 

@@ -1,5 +1,5 @@
 """`renewals ops audit` (and GET /api/v1/audit): money and terms reconciled from the store and the payment
-provider (DESIGN.md, Faults). Each quote's net money (charges minus refunds, and offline payments) is its
+provider (docs/faults.md, "The audit"). Each quote's net money (charges minus refunds, and offline payments) is its
 total if it is paid and zero otherwise; a payment recorded as refunded was refunded by the provider (an
 offline one never is); a charge the provider kept has a payment recorded; each renewed term has one
 source, a paid quote or an auto-renewal; no hold or reservation belongs to an ended quote, or to one

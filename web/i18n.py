@@ -1,4 +1,4 @@
-"""The pages' language (English or Dutch, DESIGN.md), in this order: the visitor's switch, remembered in a
+"""The pages' language (English or Dutch, docs/walkthrough-partners.md), in this order: the visitor's switch, remembered in a
 cookie; on a quote's pages, the customer's language, the one its emails and PDF are written in; the browser's
 Accept-Language; English. The catalog and the locale's money and dates are documents/i18n.py's, shared with
 the quote emails and the quote PDF."""

@@ -1,4 +1,4 @@
-"""How the workflows run their steps (DESIGN.md, Faults): an outage is waited for, a business failure
+"""How the workflows run their steps (docs/faults.md): an outage is waited for, a business failure
 ends the step at once.
 
 A step is first tried as a local activity: two quick attempts inside the workflow task, one event

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The namespace and the six search attributes ops filter quotes by (DESIGN.md). Idempotent.
+# The namespace and the six search attributes ops filter quotes by (contracts/search_attributes.py; docs/operations.md). Idempotent.
 set -eu
 ns="${TEMPORAL_NAMESPACE:-default}"
 temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1 \

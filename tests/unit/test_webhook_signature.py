@@ -1,4 +1,4 @@
-"""The webhook signature header (DESIGN, Webhooks): `t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`."""
+"""The webhook signature header (docs/api.md, Webhooks): `t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`."""
 
 import hashlib
 import hmac

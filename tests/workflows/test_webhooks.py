@@ -1,4 +1,4 @@
-"""Webhooks (DESIGN, Webhooks) on the time-skipping server with the real worker and a real HTTP receiver:
+"""Webhooks (docs/api.md, Webhooks) on the time-skipping server with the real worker and a real HTTP receiver:
 every outcome delivered once, signed, with an id fixed per event, in order of `created`; a receiver that
 is down delays no quote and, once up, gets every event once with the same ids."""
 
