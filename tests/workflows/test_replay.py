@@ -57,6 +57,7 @@ PATHS = {
     "subscription_switched_off_then_lapsed",
     "subscription_lapsed",
     "subscription_renewed_elsewhere",
+    "subscription_auto_quote_made_by_a_load",
     # SignInEmailWorkflow
     "sign_in_email_sent",
 }
@@ -336,6 +337,25 @@ async def test_record_calendar_histories(env: WorkflowEnvironment, pool, hooked)
         await _save(env.client, "subscription-SUB-1002", "subscription_auto_quote", first["SUB-1002"])
         await _save(env.client, "subscription-SUB-1007", "subscription_lapsed", first["SUB-1007"])
         await _save(env.client, "subscription-SUB-1006", "subscription_switched_off_then_lapsed", first["SUB-1006"])
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="records histories only when asked to")
+async def test_record_load_history(env: WorkflowEnvironment, pool, hooked) -> None:
+    """A load whose row makes the term's auto quote due: the calendar starts with the `load` update, makes
+    the quote (R12) and answers with it."""
+    files = []
+
+    def switched_off(data):
+        subs = [s.model_copy(update={"auto_renew": False}) if s.id == "SUB-1001" else s for s in data.subscriptions]
+        files.append(data.model_copy(update={"subscriptions": subs}))
+        return files[0]
+
+    async with quote_stack(env, pool, hooked, data=switched_off):
+        report = await subscriptions(env, pool, hooked).load(files[0])
+        (made,) = report.auto_quotes
+        assert made.sent and made.subscription_id == "SUB-1001"
+        await _save(env.client, subscription_workflow_id("SUB-1001"), "subscription_auto_quote_made_by_a_load")
 
 
 @pytest.mark.asyncio(loop_scope="session")
