@@ -1,5 +1,5 @@
 """The JSON of a quote, a subscription and a renewal group, as the command line's `--json`, the HTTP API and
-the webhooks all give them (README, Command line): one model each, which the API's OpenAPI shows too.
+the webhooks all give them (docs/cli.md, docs/api.md): one model each, which the API's OpenAPI shows too.
 Amounts are decimal strings and moments ISO 8601, exactly as written here."""
 
 from datetime import date

@@ -1,4 +1,4 @@
-"""A quote as the workflow holds it and every reader sees it (README, Command line)."""
+"""A quote as the workflow holds it and every reader sees it (docs/cli.md)."""
 
 import re
 from datetime import UTC, date, datetime, time, timedelta

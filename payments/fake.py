@@ -1,6 +1,6 @@
 """The default payment provider: a local fake with a real provider's shape, for `renewals dev` and tests.
 
-Test cards (any future expiry, any CVC; README, "Paying"):
+Test cards (any future expiry, any CVC; docs/walkthrough.md, "Paying"):
   4242 4242 4242 4242, 5555 5555 5555 4444, any other valid number   the charge succeeds
   4000 0000 0000 0002                                                 declined
   4000 0000 0000 9995                                                 declined: insufficient funds

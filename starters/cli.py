@@ -1,4 +1,4 @@
-"""`renewals`: the command line contract (README, Command line)."""
+"""`renewals`: the command line contract (docs/cli.md)."""
 
 import errno
 import os

@@ -183,7 +183,7 @@ KEPT = " (renewed here since the file's export; each keeps its stored term, R18)
 
 
 def load_json(report: LoadReport) -> dict[str, Any]:
-    """`renewals load --json`: the counts per table, then what the load set in motion (README, Data file)."""
+    """`renewals load --json`: the counts per table, then what the load set in motion (docs/cli.md, the data file)."""
     result, tonight = report.result, report.tonight
     return {
         **result.counts,

@@ -1,4 +1,4 @@
-"""localstripe as the tests and the README's Stripe walkthrough run it: `python tests/localstripe_server.py STORE
+"""localstripe as the tests and docs/payments.md's Stripe walkthrough run it: `python tests/localstripe_server.py STORE
 --port N [--from-scratch]`. Three things differ from plain localstripe, each to behave as Stripe does:
 - its store is pickled to STORE, a file of its own (localstripe always writes /tmp/localstripe.pickle, which
   two test processes would share);
