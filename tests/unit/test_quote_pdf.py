@@ -42,7 +42,7 @@ def sent(quote: Quote) -> Quote:
 
 
 def acme() -> Quote:
-    """The walkthrough's quote (docs/walkthrough.md): EUR 14,607.00."""
+    """The walkthrough's money example (docs/walkthrough-partners.md): EUR 14,607.00."""
     return sent(build("SUB-1001", "SUB-1002", seats={"SUB-1002": 2}, recipients=["cfo@acme.example"]))
 
 
