@@ -24,6 +24,7 @@ from domain.links import LinkSigner
 from payments.gateway import PaymentGateway
 from runtime.client import payment_gateway
 from runtime.interceptors import BusinessFailures
+from runtime.local_retries import LocalRetries
 from runtime.logs import quiet_business_outcomes
 from runtime.settings import Settings
 from services.quotes import QuoteService
@@ -126,8 +127,9 @@ class Workers:
     """One worker per task queue this process polls (WORKER_QUEUES): the quotes' and the calendars'. Each
     has its own slots, so a burst of calendar work never takes the slots a buyer's quote needs."""
 
-    def __init__(self, workers: dict[str, Worker]) -> None:
+    def __init__(self, workers: dict[str, Worker], local_retries: LocalRetries | None = None) -> None:
         self.workers = workers
+        self.local_retries = local_retries
 
     async def run(self) -> None:
         runs = [asyncio.create_task(worker.run()) for worker in self.workers.values()]
@@ -139,6 +141,8 @@ class Workers:
             await asyncio.gather(*runs, return_exceptions=True)
 
     async def shutdown(self) -> None:
+        if self.local_retries is not None:
+            await self.local_retries.settled()  # no Rust panic after "stopping" (runtime/local_retries.py)
         await asyncio.gather(*(worker.shutdown() for worker in self.workers.values()))
 
     async def __aenter__(self) -> "Workers":
@@ -171,6 +175,7 @@ def build_worker(
         "quotes": settings.temporal_task_queue,
         "calendars": calendar_contract.task_queue(settings.temporal_task_queue),
     }
+    local_retries = LocalRetries()
     return Workers(
         {
             name: Worker(
@@ -183,9 +188,10 @@ def build_worker(
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
                 max_cached_workflows=cache,
-                interceptors=[BusinessFailures(), *interceptors],
+                interceptors=[local_retries, BusinessFailures(), *interceptors],  # it sees what the core is told
                 **options,
             )
             for name in polled
-        }
+        },
+        local_retries,
     )

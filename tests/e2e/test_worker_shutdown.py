@@ -112,7 +112,7 @@ async def test_r20_sigterm_waits_for_the_email_in_flight_which_is_delivered_once
             assert len(scheduled) == 1 and [s.attempt for s in started] == [1] and len(completed) == 1
             await handle.terminate("test finished")
         log = (tmp_path / "worker.log").read_text()
-        assert "quote=" in log and "'workflow_id': 'quote-" in log and "stopped" in log
+        assert "quote=" in log and f" INFO quote-{quote.number} " in log and "stopped" in log
     finally:
         held.released.set()
         if worker.poll() is None:
