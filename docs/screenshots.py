@@ -22,13 +22,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from PIL import Image
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import FloatRect, Page, ViewportSize, async_playwright
 
 from contracts.search_attributes import CUSTOMER_CSN, QUOTE_EXPIRES_AT, QUOTE_STATE, QUOTE_TOTAL
 
 IMG = Path(__file__).parent / "img"
 WIDTH = 1200
-VIEWPORT = {"width": 1280, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 1000}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 # The columns ops add in the Temporal UI: the search attributes' own names (contracts/search_attributes.py).
 QUOTE_COLUMNS = tuple(key.name for key in (QUOTE_STATE, QUOTE_TOTAL, QUOTE_EXPIRES_AT, CUSTOMER_CSN))
@@ -77,7 +77,7 @@ async def temporal_columns(page: Page, ui: str) -> None:
     await page.wait_for_timeout(500)
     main = await page.locator("main").bounding_box()
     assert main is not None
-    clip = {"x": main["x"], "y": main["y"], "width": main["width"], "height": 440}
+    clip: FloatRect = {"x": main["x"], "y": main["y"], "width": main["width"], "height": 440}
     save(await page.screenshot(clip=clip), IMG / "temporal-ui-columns.png")
 
 
