@@ -25,8 +25,8 @@ class Failure(StrEnum):
     MAIL_REFUSED = "MailRefused"  # the mail server refused a recipient or the login
 
 
-# Outcomes of the business, logged as one line (runtime/logs.py). MailRefused and ChargeUnknown are not:
-# they are for a person to look at, with their traceback.
+# Outcomes of the business, logged as one INFO line (runtime/logs.py). MailRefused and ChargeUnknown are not:
+# they are for a person to look at, one WARNING line.
 BUSINESS = frozenset(Failure) - {Failure.MAIL_REFUSED, Failure.CHARGE_UNKNOWN}
 # What a buyer's payment ends with when it did not go through (the caller hears PaymentDeclined).
 NOT_CHARGED = (Failure.DECLINED, Failure.PAYMENT_FAILED)

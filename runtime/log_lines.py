@@ -99,33 +99,40 @@ class Lines:
         if outcome:
             return f"ended, not retried: {outcome}", {}, None
         error = record.exc_info[1] if record.exc_info else None
-        if error is None or not (record.name == ACTIVITY_LOGGER and str(record.msg).startswith(FAILED)):
-            return record.getMessage(), {}, self.traceback(record) if error is not None else None
+        if error is None:
+            return record.getMessage(), {}, None
+        if not (record.name == ACTIVITY_LOGGER and str(record.msg).startswith(FAILED)):
+            # Elsewhere (a workflow task, a web request) a traceback once per message: each retry says it again.
+            message = record.getMessage()
+            return self.once((record.name, message, type(error).__name__), message, {}, record)
         if isinstance(error, ApplicationError) and error.non_retryable:
             return f"ended, not retried: {said(error)}", {}, None
         details = getattr(record, "temporal_activity", None) or {}
-        attempt = int(details.get("attempt") or 1)
-        delay = next_try(record, error, attempt)
-        if delay is None:  # its last: a step's quick attempts go on as a regular activity (workflows/steps.py)
-            policy = policy_of(record)
-            of = f" of {policy.maximum_attempts}" if policy and policy.maximum_attempts else ""
-            message = f"attempt {attempt}{of} failed: {said(error)}"
-        else:
-            message = f"attempt {attempt} failed, next try in {seconds(delay)}: {said(error)}"
-        fields = {"next_try_seconds": delay.total_seconds() if delay is not None else None}
+        message, fields = attempt_failed(record, error, int(details.get("attempt") or 1))
         if expected(error):
             return message, fields, None
         key = (details.get("workflow_run_id"), details.get("activity_type"), type(error).__name__)
+        return self.once(key, message, fields, record)
+
+    def once(self, key: tuple, message: str, fields: dict, record: logging.LogRecord) -> tuple[str, dict, str | None]:
+        """The traceback the first time `key` is seen; after that, the line says where it is."""
         if key in self.told:
             return f"{message} (its traceback is above)", fields, None
         self.told[key] = None
         if len(self.told) > 1000:
             self.told.popitem(last=False)
-        return message, fields, self.traceback(record)
+        return message, fields, logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
 
-    @staticmethod
-    def traceback(record: logging.LogRecord) -> str:
-        return logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+
+def attempt_failed(record: logging.LogRecord, error: BaseException, attempt: int) -> tuple[str, dict]:
+    """`attempt 3 failed, next try in 4s: ...`, or `attempt 2 of 2 failed: ...` when it was the last."""
+    delay = next_try(record, error, attempt)
+    if delay is None:  # its last: a step's quick attempts go on as a regular activity (workflows/steps.py)
+        policy = policy_of(record)
+        of = f" of {policy.maximum_attempts}" if policy and policy.maximum_attempts else ""
+        return f"attempt {attempt}{of} failed: {said(error)}", {"next_try_seconds": None}
+    message = f"attempt {attempt} failed, next try in {seconds(delay)}: {said(error)}"
+    return message, {"next_try_seconds": delay.total_seconds()}
 
 
 def area(record: logging.LogRecord) -> str:

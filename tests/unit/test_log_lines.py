@@ -3,14 +3,20 @@ it a traceback; an expected retry says its attempt and when the next one is; onl
 
 import json
 import logging
+import smtplib
 import sys
 from dataclasses import replace
 from datetime import timedelta
 
+import httpx
+import psycopg
+import pytest
+from psycopg_pool import PoolTimeout
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.payments import RecordNotWritten
 from payments.gateway import ProviderUnavailable
 from runtime.log_lines import FAILED, JsonLines, Readable
 from runtime.logs import ACTIVITY_LOGGER, BusinessOutcomes
@@ -102,3 +108,38 @@ def test_other_loggers_read_by_their_part_of_the_stack() -> None:
         "renewals.worker", logging.INFO, __file__, 1, "polling task_queue=%s", ("renewal-quotes",), None
     )
     assert Readable().format(record).split(" ", 1)[1] == "INFO worker polling task_queue=renewal-quotes"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connection refused"),  # the mail server down
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        psycopg.OperationalError(
+            'connection failed: connection to server on socket "/x/.s.PGSQL.5432" failed\n\tIs it?'
+        ),
+        PoolTimeout("couldn't get a connection after 30.00 sec"),  # PostgreSQL paused
+        httpx.ConnectError("All connection attempts failed"),  # a webhook receiver down
+        ApplicationError("quote.sent evt_1: the receiver answered 503"),
+        RecordNotWritten("Q-000007 was charged (ch_1); recording it failed: the store is down"),
+    ],
+)
+def test_every_outage_a_step_waits_for_is_one_line_per_attempt(error: BaseException) -> None:
+    line = Readable().format(failed(error, attempt=2))
+    assert "\n" not in line and " WARNING quote-Q-000007 find_payment attempt 2 failed, next try in 2s: " in line
+
+
+def test_a_workflow_task_failure_keeps_its_traceback_once_for_the_same_run() -> None:
+    logger = logging.getLogger("temporalio.worker._workflow_instance")
+    try:
+        raise AttributeError("'Quote' object has no attribute 'totl'")
+    except AttributeError:
+        exc_info = sys.exc_info()
+    message = "Failed activation on workflow QuoteWorkflow with ID quote-Q-000007 and run ID run-1"
+    formatter = Readable()
+    first, again = (
+        formatter.format(logger.makeRecord(logger.name, logging.WARNING, __file__, 1, message, (), exc_info))
+        for _ in range(2)
+    )
+    assert "Traceback" in first and first.split("\n")[0].endswith(f"WARNING temporal {message}")
+    assert again.endswith(f"WARNING temporal {message} (its traceback is above)")
