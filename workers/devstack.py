@@ -221,14 +221,14 @@ def start_temporal(var: Path, host: str, ports: DevPorts) -> subprocess.Popen:
     args += dev_server_flags()
     log = open(var / "temporal.log", "ab")
     # In a session of its own, so Ctrl-C does not stop it under the worker, which stops first (and says
-    # nothing then); it ends with this process all the same.
+    # nothing then). Killed if this process dies: stopped, it would first wait out a client's long poll.
     return subprocess.Popen(
         args,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent if _PRCTL is not None else None,
+        preexec_fn=_killed_with_parent if _PRCTL is not None else None,
     )
 
 
@@ -243,6 +243,12 @@ def _die_with_parent() -> None:
     """In the child before exec (Linux): SIGTERM when this process ends, a SIGKILL or a crash included."""
     if _PRCTL is not None:
         _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def _killed_with_parent() -> None:
+    """As `_die_with_parent`, with SIGKILL."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGKILL))
 
 
 @dataclass
