@@ -186,6 +186,7 @@ DEFAULT_SERVES = {
     "quote_reminder_days": "7 and 1 days before expiry",
     "worker_queues": "both task queues; production may split them with `renewals worker --queues`",
     "log_level": "INFO",
+    "renewals_log_format": "text: readable lines; json for a log collector",
     "worker_shutdown_grace": "30 s; the worker service sets it with its stop grace period",
     "worker_max_concurrent_activities": "100",
     "worker_max_concurrent_workflow_tasks": "100",
