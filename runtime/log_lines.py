@@ -15,11 +15,11 @@ from functools import cache
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from runtime.logs import ACTIVITY_LOGGER, CORE_LOGGER
+from runtime.logs import ACTIVITY_LOGGER
 
 FAILED = "Completing activity as failed"
 # Short names of the loggers a terminal reader knows by their part of the stack.
-AREAS = {"temporalio": "temporal", "uvicorn": "web", "httpx": "http", "renewals": "renewals"}
+AREAS = {"temporalio": "temporal", "uvicorn": "web", "httpx": "http"}
 # The SDK's activity and workflow details a JSON line carries as fields.
 DETAILS = ("temporal_activity", "temporal_workflow")
 
@@ -143,8 +143,6 @@ def area(record: logging.LogRecord) -> str:
     workflow = getattr(record, "temporal_workflow", None)
     if workflow and workflow.get("workflow_id"):
         return str(workflow["workflow_id"])
-    if record.name == CORE_LOGGER:
-        return "temporal"
     top, _, rest = record.name.partition(".")
     return rest if top == "renewals" and rest else AREAS.get(top, record.name)
 
