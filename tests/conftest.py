@@ -67,6 +67,7 @@ LONGEST = (
     "test_purchase_order.py",
     "test_ops_actions.py",
     "test_invoices.py",
+    "test_dev_logs.py",
 )
 
 

@@ -661,7 +661,7 @@ Try, in another terminal (source .venv/bin/activate first):
   renewals quote show Q-000001
   renewals ops stuck
   curl -H "Authorization: Bearer {stack.api_key}" "{s.buyer_app_url}/api/v1/subscriptions?csn=5100000001"
-and the README's walkthrough, in order.
+and docs/walkthrough.md, in order.
 
 Ctrl-C stops everything.
 """

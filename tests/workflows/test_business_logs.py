@@ -1,6 +1,7 @@
 """What the worker's log says about a business outcome and about an outage, on real parts: the buyer app,
 a real worker on the time-skipping server and the fake payment provider. A declined card is one INFO
-line without a traceback; a provider that is down keeps its WARNING and its traceback."""
+line without a traceback; a provider that is down keeps its WARNING, and its record keeps the error (the
+terminal's formatter, runtime/log_lines.py, prints it as one line with the next try)."""
 
 import logging
 from datetime import timedelta
