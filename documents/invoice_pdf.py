@@ -2,6 +2,9 @@
 Factur-X XML (EN 16931) embedded by the factur-x library, which checks it against the schema it ships. The same
 invoice gives the same document."""
 
+import re
+from datetime import UTC
+
 from facturx import generate_from_binary
 from fpdf.enums import XPos, YPos
 
@@ -97,6 +100,28 @@ def render(invoice: Invoice) -> bytes:
     pdf.set_font("Helvetica", size=8)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(0, 4.5, t(_("Paid. This document carries its Factur-X (EN 16931) XML for your bookkeeping.")))
-    return generate_from_binary(
-        bytes(pdf.output()), facturx_xml(invoice), flavor="factur-x", level="en16931", check_xsd=True, lang=w.language
+    document = generate_from_binary(
+        bytes(pdf.output()),
+        facturx_xml(invoice),
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=True,
+        lang=w.language,
+        xmp_compression=False,
     )
+    return _dated(document, invoice)
+
+
+# factur-x stamps the PDF's metadata, its XMP and the embedded XML's entry with the clock at the time of writing
+# and takes no date: each stamp is set to the invoice's issue time instead, so the same invoice gives the same
+# bytes. The stamps are UTC and of fixed width (a PDF string writes `D:` as `D:` or `D\072`), so no offset in
+# the PDF moves; the XMP is left uncompressed for this.
+_PDF_STAMP = re.compile(rb"(D(?::|\\072))\d{14}")
+_XMP_STAMP = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?=\+00:00)")
+
+
+def _dated(document: bytes, invoice: Invoice) -> bytes:
+    issued = invoice.issued_at.astimezone(UTC)
+    digits = issued.strftime("%Y%m%d%H%M%S").encode()
+    document = _PDF_STAMP.sub(lambda stamp: stamp.group(1) + digits, document)
+    return _XMP_STAMP.sub(issued.strftime("%Y-%m-%dT%H:%M:%S").encode(), document)

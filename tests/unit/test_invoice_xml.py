@@ -81,3 +81,26 @@ def test_r28_a_credit_note_refers_to_its_invoice_and_validates_too() -> None:
     assert b"<ram:TypeCode>381</ram:TypeCode>" in xml and b"INV-2026-000001" in xml
     assert (note.total, note.refers_to) == (-paid.total, paid.number)
     assert b"<ram:GrandTotalAmount>9825.20</ram:GrandTotalAmount>" in xml  # positive under 381
+
+
+def test_r28_the_same_invoice_gives_the_same_pdf_whatever_the_clock_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """factur-x stamps the PDF with the clock as it writes: two renders a second apart were different files."""
+    import facturx.facturx as library
+    from pypdf import PdfReader
+
+    from documents import invoice_pdf
+
+    ticks = iter([datetime(2030, 1, 1, 8, 0, s, tzinfo=UTC) for s in range(60)])
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return next(ticks)
+
+    monkeypatch.setattr(library, "datetime", Clock)
+    document = invoice(*CASES["home"][:4])
+    first, second = invoice_pdf.render(document), invoice_pdf.render(document)
+    assert first == second
+    assert b"2030" not in first and b"20261207120000" in first
+    reader = PdfReader(__import__("io").BytesIO(first))
+    assert "factur-x.xml" in reader.attachments
