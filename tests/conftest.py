@@ -68,6 +68,7 @@ LONGEST = (
     "test_ops_actions.py",
     "test_invoices.py",
     "test_dev_logs.py",
+    "test_readme_tour.py",
 )
 
 
