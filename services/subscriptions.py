@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.calendar_handles import ensure_calendar, start_calendar, tell_calendar_and_ask
 from contracts import quote as quote_contract
@@ -30,6 +30,8 @@ SYNC_BATCH = 500
 # How long a load waits, in all, for the calendars whose auto quote it may make due to answer (a worker
 # must take them) and for those quotes' first send; after it, the rest are told without an answer.
 ANSWER_WAIT = timedelta(seconds=60)
+# How an update the load stopped waiting for ends: the SDK turns the cancelled call into its own error.
+NOT_ANSWERED = (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError)
 
 
 class AutoQuoteMade(BaseModel):
@@ -142,8 +144,10 @@ class SubscriptionService:
                         async with asyncio.timeout_at(deadline):
                             answer = await tell_calendar_and_ask(self.client, sub, version, self.task_queue, switch)
                         return told.model_copy(update={"answer": answer})
-                    except TimeoutError:
-                        told.unanswered = True  # told below, without an answer
+                    except (*NOT_ANSWERED, WorkflowUpdateFailedError):
+                        # No worker in time (or one without the `load` update): told below, by the signal, which
+                        # takes the row the same way (taking it twice changes nothing).
+                        told.unanswered = True
                 await start_calendar(self.client, sub, version, self.task_queue, tell=True, switch_from_source=switch)
             return told
 
@@ -176,7 +180,7 @@ class SubscriptionService:
             result=result,
             started=sum(t.started for t in told),
             told=sum(not t.started for t in told),
-            auto_quotes=sorted(auto_quotes, key=lambda q: q.number),
+            auto_quotes=sorted(auto_quotes, key=lambda q: (q.number or "", q.subscription_id)),
             unanswered=[t.subscription_id for t in told if t.unanswered],
             tonight=RenewalsAt(
                 at=at,
@@ -199,7 +203,7 @@ class SubscriptionService:
                 quote: Quote = await handle.execute_update(
                     quote_contract.PRICED, quote_contract.PricedInput(), result_type=Quote
                 )
-        except TimeoutError:
+        except NOT_ANSWERED:
             return made
         except (Refused, BadInput, Stopped) as err:
             return made.model_copy(update={"sent": False, "reason": err.message})

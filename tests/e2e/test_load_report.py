@@ -128,3 +128,36 @@ async def test_r12_a_second_identical_load_reports_no_auto_quote_and_tonights_re
         assert (second["auto_quotes"], second["calendars"], second["unanswered"]) == ([], {"started": 0, "told": 0}, [])
         assert second["renewals_tonight"]["held"] == {"SUB-1012": [holding.number]}
         assert await rows(pool, "SELECT quote_number FROM auto_quotes") == [{"quote_number": made["number"]}]
+
+
+async def test_r12_a_load_no_worker_answers_tells_every_calendar_and_names_the_unanswered(
+    dev_env: WorkflowEnvironment, pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker polls the calendars' queue: SUB-1001's auto quote is due, so its calendar is asked and cannot
+    answer. The load still ends, within its wait, every row told (SUB-1001's by the signal after the wait) and
+    SUB-1001 named as not answered; nothing is reported made."""
+    import uuid
+
+    from temporalio.api.enums.v1 import EventType
+
+    from services import subscriptions
+    from workers.demo_data import demo_data
+
+    monkeypatch.setattr(subscriptions, "ANSWER_WAIT", timedelta(seconds=2))
+    data = switched_off(demo_data(datetime.now(UTC).date()), "SUB-1001")
+    service = subscriptions.SubscriptionService(dev_env.client, pool, f"no-worker-{uuid.uuid4().hex[:8]}")
+    try:
+        report = await service.load(data)
+        assert report.unanswered == ["SUB-1001"] and report.auto_quotes == []
+        assert (report.started, report.told) == (len(data.subscriptions), 0)
+        untold = await rows(pool, "SELECT id FROM subscriptions WHERE calendar_synced_version < source_version")
+        assert untold == []
+        history = await dev_env.client.get_workflow_handle("subscription-SUB-1001").fetch_history()
+        signals = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+        assert signals, "SUB-1001's calendar was never told its row"
+    finally:
+        for sub in data.subscriptions:
+            try:
+                await dev_env.client.get_workflow_handle(f"subscription-{sub.id}").terminate("test finished")
+            except Exception:
+                pass
