@@ -12,13 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES_PAGE = "docs/contributing.md"
 MAX_SUBJECT = 71  # "under 72 characters"
 MAX_BULLET = 160
+HOSTED_MERGE = re.compile(
+    r"^Merge ([0-9a-f]{40} into [0-9a-f]{40}|pull request #\d+ |branch '|remote-tracking branch ')"
+)
 NOT_ON_MAIN = re.compile(r"^(wip\b|fixup!|squash!|amend!)", re.IGNORECASE)
 
 
 def message_problems(message: str) -> list[str]:
-    """What is wrong with one commit message, in words (empty when it is fine)."""
+    """What is wrong with one commit message, in words (empty when it is fine). A merge that a hosting service
+    wrote (CI checks out `Merge <sha> into <sha>` at depth 1, where it has no parents to tell it is one) is not
+    ours to word."""
     lines = message.rstrip("\n").split("\n")
     subject = lines[0]
+    if HOSTED_MERGE.match(subject):
+        return []
     problems = []
     if not subject.strip():
         problems.append("empty subject")
@@ -53,17 +60,21 @@ def git(*args: str) -> str:
 
 
 def since() -> str | None:
-    """The first commit to check from (exclusive), as a revision; None for the whole history."""
-    try:
-        return git("describe", "--tags", "--abbrev=0", "HEAD").strip()
-    except subprocess.CalledProcessError:
-        pass
+    """The first commit to check from (exclusive), as a revision; None for the whole history: the last tag,
+    unless the rules page came after it (a commit older than the rules is not bound by them)."""
     added = git("log", "--diff-filter=A", "--format=%H", "--", RULES_PAGE).split()
     if not added:
         return "HEAD"  # the rules page is not in this history: nothing is bound by it yet
-    first = added[-1]
-    parents = git("rev-list", "--parents", "-n", "1", first).split()[1:]
-    return parents[0] if parents else None
+    parents = git("rev-list", "--parents", "-n", "1", added[-1]).split()[1:]
+    rules = parents[0] if parents else None
+    try:
+        tag = git("describe", "--tags", "--abbrev=0", "HEAD").strip()
+    except subprocess.CalledProcessError:
+        return rules
+    if rules is None:
+        return tag
+    newer = subprocess.run(["git", "merge-base", "--is-ancestor", rules, tag], cwd=ROOT, capture_output=True)
+    return tag if newer.returncode == 0 else rules
 
 
 def commits(start: str | None) -> list[tuple[str, str]]:

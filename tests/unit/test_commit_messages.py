@@ -11,6 +11,8 @@ from tests import commit_messages as check
 def test_a_subject_under_72_characters_with_a_body_after_a_blank_line_passes() -> None:
     assert check.message_problems("Pay once accepted: the button says what is left to do\n\nWhy.\n") == []
     assert check.message_problems("x" * 71) == []
+    merge = f"Merge {'a' * 40} into {'b' * 40}"  # what CI checks out for a pull request, at depth 1
+    assert check.message_problems(merge) == []
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,8 @@ def test_checks_from_the_last_tag_else_from_the_commit_that_added_the_rules_page
         "Contributing: how commits and the CHANGELOG are written",
         "Next change",
     ]
+    subprocess.run(["git", "tag", "v0.9.0", "HEAD~2"], cwd=repo, check=True)  # older than the rules: not bound
+    assert len(check.commits(check.since())) == 2
     subprocess.run(["git", "tag", "v1.0.0"], cwd=repo, check=True)
     _commit(repo, "After the tag")
     assert [m.strip() for _, m in check.commits(check.since())] == ["After the tag"]
