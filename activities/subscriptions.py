@@ -315,7 +315,10 @@ class SubscriptionActivities:
             not_renewed={line.subscription_id: reason for line, reason in renewed if reason is not None},
         )
         activity.logger.info(
-            "quote=%s renewed=%s not_renewed=%s", input.quote_number, result.renewed, result.not_renewed
+            "quote=%s renewed %s%s",
+            input.quote_number,
+            ", ".join(f"{sub} to {end.isoformat()}" for sub, end in result.renewed.items()) or "nothing",
+            "".join(f"; not {sub}: {why}" for sub, why in result.not_renewed.items()),
         )
         return result
 

@@ -6,8 +6,11 @@ is expected: an outage (the store, the mail server, the provider, a receiver or 
 or one an activity raised on purpose. Only a bug keeps its traceback, at its first failure in a run.
 """
 
+import errno
 import json
 import logging
+import smtplib
+import socket
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -22,6 +25,8 @@ FAILED = "Completing activity as failed"
 AREAS = {"temporalio": "temporal", "uvicorn": "web", "httpx": "http"}
 # The SDK's activity and workflow details a JSON line carries as fields.
 DETAILS = ("temporal_activity", "temporal_workflow")
+# The plain OSErrors of a network that is down (the rest of the network's errors have classes of their own).
+NETWORK_DOWN = frozenset({errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EHOSTUNREACH})
 
 
 @cache
@@ -29,17 +34,19 @@ def outages() -> tuple[type[BaseException], ...]:
     """What a step raises while what it reaches is down; imported once a record needs it (the worker has them)."""
     import httpx
     import psycopg
-    from temporalio.service import RPCError
 
     from activities.payments import RecordNotWritten, RefundNotConfirmed
     from activities.subscriptions import RenewalNotFinished
     from payments.gateway import OutcomeUnknown, ProviderUnavailable
 
+    # Not every OSError: a missing file or a denied permission is a bug or a setup to fix, with its traceback.
     return (
-        OSError,  # a refused connection, a timeout, the mail server (smtplib's errors are OSErrors)
+        ConnectionError,  # refused, reset or broken connections
+        TimeoutError,
+        socket.gaierror,  # a host name that does not resolve (yet)
+        smtplib.SMTPException,  # the mail server refusing for now or hanging up
         psycopg.OperationalError,  # PostgreSQL down, restarting or out of connections (the pool's timeout)
         httpx.TransportError,  # a webhook receiver or the provider not answering
-        RPCError,  # Temporal, or a calendar's update, not answering
         ProviderUnavailable,
         OutcomeUnknown,
         RecordNotWritten,
@@ -49,7 +56,18 @@ def outages() -> tuple[type[BaseException], ...]:
 
 
 def expected(error: BaseException) -> bool:
-    """An error no traceback helps with: an outage, or an ApplicationError an activity raised on purpose."""
+    """An error no traceback helps with: an outage, or an ApplicationError an activity raised on purpose.
+    Temporal's errors only when it, or a calendar's update, is not answering (not a malformed call)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if isinstance(error, OSError) and error.errno in NETWORK_DOWN:
+        return True
+    if isinstance(error, RPCError):
+        return error.status in {
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.RESOURCE_EXHAUSTED,
+        }
     return isinstance(error, (ApplicationError, *outages()))
 
 
@@ -104,7 +122,7 @@ class Lines:
         if not (record.name == ACTIVITY_LOGGER and str(record.msg).startswith(FAILED)):
             # Elsewhere (a workflow task, a web request) a traceback once per message: each retry says it again.
             message = record.getMessage()
-            return self.once((record.name, message, type(error).__name__), message, {}, record)
+            return self.once((record.name, message, type(error).__name__, *raised_at(record)), message, {}, record)
         if isinstance(error, ApplicationError) and error.non_retryable:
             return f"ended, not retried: {said(error)}", {}, None
         details = getattr(record, "temporal_activity", None) or {}
@@ -122,6 +140,14 @@ class Lines:
         if len(self.told) > 1000:
             self.told.popitem(last=False)
         return message, fields, logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+
+
+def raised_at(record: logging.LogRecord) -> tuple[str, int]:
+    """Where the error was raised (its innermost frame), so two bugs behind one message each show theirs."""
+    trace = record.exc_info[2] if record.exc_info else None
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return (trace.tb_frame.f_code.co_filename, trace.tb_lineno) if trace is not None else ("", 0)
 
 
 def attempt_failed(record: logging.LogRecord, error: BaseException, attempt: int) -> tuple[str, dict]:

