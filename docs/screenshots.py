@@ -1,12 +1,13 @@
 """Takes the pictures in docs/img/ that come from a running `renewals dev`: the demo quote's page, the Temporal
-Web UI's list of quotes with their columns, and the sent mail.
+Web UI's list of quotes with their columns, the sent mail, and the demo quote's receipt once paid.
 
     python docs/screenshots.py [--var var]
 
 Run it on a fresh `make run` (the demo quote Q-000001 still sent, not yet paid). It drives Debian's Chromium
 (/usr/bin/chromium) with Playwright, as tests/e2e/test_web_browser.py does: the demo quote's page from the
 link `renewals quote link` prints; in the Temporal Web UI it adds the quote columns as docs/operations.md says
-(Configure Columns), then photographs the list of quotes; then the sent mail at /dev/mail. Addresses come from
+(Configure Columns), then photographs the list of quotes; then the sent mail at /dev/mail; last, it pays the
+demo quote in the page with the test card and photographs its receipt. Addresses come from
 the stack's var/dev.env. Each picture is scaled to 1200 px wide and saved with a 256-colour palette, to keep the
 repository small.
 """
@@ -87,6 +88,19 @@ async def dev_mail(page: Page, web: str) -> None:
     save(await page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 620}), IMG / "dev-mail.png")
 
 
+async def receipt(page: Page, link: str) -> None:
+    """Pays the demo quote as its buyer does (the fake provider's test card), then photographs the receipt."""
+    await page.goto(link)
+    await page.click("text=Accept and pay")
+    await page.fill("input[name=holder]", "A. Buyer")
+    await page.fill("input[name=card_number]", "4242 4242 4242 4242")
+    await page.fill("input[name=expiry]", "12/30")
+    await page.fill("input[name=cvc]", "123")
+    await page.click("main button[type=submit]")
+    await page.wait_for_selector("text=Payment reference")
+    save(await page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900}), IMG / "receipt.png")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var", type=Path, default=Path("var"), help="the running stack's var/ (RENEWALS_VAR)")
@@ -99,6 +113,7 @@ async def main() -> None:
         await quote_page(page, demo_quote_link(var))
         await temporal_columns(page, env["TEMPORAL_UI"])
         await dev_mail(page, env["BUYER_APP_URL"])
+        await receipt(page, demo_quote_link(var))
         await browser.close()
 
 
