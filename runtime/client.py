@@ -43,12 +43,13 @@ async def connect(
     settings: Settings, runtime: Runtime | None = None, lazy: bool = False, interceptors: Sequence[Interceptor] = ()
 ) -> Client:
     """A client for the configured cluster: local, self-hosted with mTLS, or Temporal Cloud with an API key,
-    configured the SDK's way (a TOML profile works too)."""
+    configured the SDK's way (a TOML profile works too). `runtime`: the SDK's default (its core's warnings on
+    stderr) unless given; a long-running process gives `logged_runtime()`."""
     config = ClientConfigProfile.load(override_env_vars=client_environment(settings)).to_client_connect_config()
     return await Client.connect(
         **config,
         data_converter=pydantic_data_converter,
-        runtime=runtime or logged_runtime(),
+        runtime=runtime,
         lazy=lazy,
         interceptors=interceptors,
     )
@@ -56,7 +57,10 @@ async def connect(
 
 @cache
 def logged_runtime() -> Runtime:
-    """The SDK's runtime (one a process, as its default would be), its core's warnings in this process's log."""
+    """The SDK's runtime (one a process, as its default would be), its core's warnings in this process's log.
+    Only for the worker and the dev stack, which stop by their own shutdown: a command that exits while the core
+    still forwards a line (Temporal gone mid-call) hung for ever at exit, the core's forwarding thread waiting
+    for a finalizing interpreter."""
     return Runtime(telemetry=TelemetryConfig(logging=core_logging()))
 
 
@@ -77,7 +81,7 @@ async def wait_for_temporal(
         if server.poll() is not None:
             raise RuntimeError(f"the Temporal dev server exited with status {server.returncode}; see var/temporal.log")
         try:
-            client = await connect(settings, interceptors=interceptors)
+            client = await connect(settings, logged_runtime(), interceptors=interceptors)
             await client.workflow_service.get_system_info(GetSystemInfoRequest())
             return client
         except (RuntimeError, RPCError):

@@ -5,7 +5,7 @@ import logging
 import signal
 
 from runtime.app import open_app
-from runtime.client import connect, metrics_runtime
+from runtime.client import connect, logged_runtime, metrics_runtime
 from runtime.logs import configure_logging
 from runtime.schedules import ensure_retention_schedule
 from runtime.settings import Settings
@@ -21,7 +21,7 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # A worker needs a connected client (a lazy one is refused), with the metrics runtime.
-    client = await connect(settings, metrics_runtime(settings))
+    client = await connect(settings, metrics_runtime(settings) or logged_runtime())
     async with open_app(settings, client=client) as app:
         await ensure_retention_schedule(app.client, settings.temporal_task_queue)
         worker = build_worker(app.client, app.pool, settings, app.gateway)
