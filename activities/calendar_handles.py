@@ -34,16 +34,11 @@ async def start_calendar(
     return await client.start_workflow(
         calendar.WORKFLOW,
         calendar.CalendarState(subscription=sub, version=version),
-        id=calendar.workflow_id(sub.id),
-        task_queue=calendar.task_queue(task_queue),
-        priority=calendar.PRIORITY,
-        result_type=calendar.AutoRenewState,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=calendar.SOURCE_CHANGED if tell else None,
         start_signal_args=[calendar.SourceChangedInput(subscription=sub, switch_from_source=switch_from_source)]
         if tell
         else [],
-        static_summary=_summary(sub),
+        **_start(sub, task_queue),
     )
 
 
@@ -54,14 +49,7 @@ async def tell_calendar_and_ask(
     running, takes the row by the `load` update in the same call and answers with the auto quote it made.
     Unlike the signal, it needs a worker to answer."""
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-        calendar.WORKFLOW,
-        calendar.CalendarState(subscription=sub, version=version),
-        id=calendar.workflow_id(sub.id),
-        task_queue=calendar.task_queue(task_queue),
-        priority=calendar.PRIORITY,
-        result_type=calendar.AutoRenewState,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=_summary(sub),
+        calendar.WORKFLOW, calendar.CalendarState(subscription=sub, version=version), **_start(sub, task_queue)
     )
     return await client.execute_update_with_start_workflow(
         calendar.LOAD,
@@ -71,9 +59,18 @@ async def tell_calendar_and_ask(
     )
 
 
-def _summary(sub: Subscription) -> str:
-    """The line the Temporal UI shows under the calendar's id."""
-    return f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, customer {sub.csn}"
+def _start(sub: Subscription, task_queue: str) -> dict[str, Any]:
+    """How a calendar is started, however it is told: its id, its queue and priority, never a second one, and
+    the line the Temporal UI shows under its id."""
+    return {
+        "id": calendar.workflow_id(sub.id),
+        "task_queue": calendar.task_queue(task_queue),
+        "priority": calendar.PRIORITY,
+        "result_type": calendar.AutoRenewState,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "static_summary": f"Subscription {sub.id}: {sub.product}, {sub.seats} seat(s), {sub.term.value}, "
+        f"customer {sub.csn}",
+    }
 
 
 async def ensure_calendar(

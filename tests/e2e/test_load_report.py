@@ -16,17 +16,6 @@ from workers.demo_data import ACME, SAKURA
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.fixture
-def env_vars(cli_env, settings, dev_env: WorkflowEnvironment) -> dict[str, str]:
-    return cli_env | {
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-    }
-
-
 async def load(env_vars: dict[str, str], path: Path, *args: str):
     result = await asyncio.to_thread(renewals, "load", str(path), *args, env=env_vars, timeout=120)
     assert result.returncode == 0, result.stderr

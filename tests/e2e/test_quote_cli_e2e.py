@@ -15,17 +15,6 @@ from workers.demo_data import ACME, demo_data
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.fixture
-def env_vars(cli_env, settings, dev_env: WorkflowEnvironment) -> dict[str, str]:
-    return cli_env | {
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-    }
-
-
 async def cli(env_vars: dict[str, str], *args: str):
     return await asyncio.to_thread(renewals, *args, env=env_vars)
 

@@ -45,6 +45,15 @@ def script(steps: list[Step], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def on_this_stack(steps: list[Step], dev: DevProcess) -> list[Step]:
+    """The pages show `make run`'s default web port; this stack runs on a free one."""
+    web = f"http://localhost:{dev.port('--web-port')}"
+    for step in steps:
+        step.command = step.command.replace("http://localhost:8000", web)
+        step.expected = [e.replace("http://localhost:8000", web) for e in step.expected]
+    return steps
+
+
 def run(steps: list[Step], dev: DevProcess, env: dict[str, str], timeout: int) -> list[str]:
     """The steps in one shell of a second terminal (`env`, with the project's commands on PATH) beside `dev`:
     what each printed against what the README says."""
@@ -65,12 +74,7 @@ def test_readme_walkthrough_and_api_print_what_the_readme_shows(dev: DevProcess,
     steps = doc_steps(ROOT, RUN)
     assert len(steps) > 30 and sum(bool(s.expected) for s in steps) > 20, "the README test found too few steps"
     dev.start(seed=True)
-    web = f"http://localhost:{dev.port('--web-port')}"
-    # The README shows `make run`'s default web port; this stack runs on a free one.
-    for step in steps:
-        step.command = step.command.replace("http://localhost:8000", web)
-        step.expected = [e.replace("http://localhost:8000", web) for e in step.expected]
-    problems = run(steps, dev, dev.env, timeout=600) + banner_problems(dev)
+    problems = run(on_this_stack(steps, dev), dev, dev.env, timeout=600) + banner_problems(dev)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
 

@@ -2,7 +2,7 @@
 API docs) run as a newcomer pastes them against a fresh `make run`, and nothing printed has a traceback. The
 walkthrough pages that follow it run in `make test-system` (tests/e2e/test_readme.py), on one stack."""
 
-from tests.e2e.test_readme import ROOT, banner_problems, run
+from tests.e2e.test_readme import ROOT, banner_problems, on_this_stack, run
 from tests.helpers import DevProcess
 from tests.readme import doc_steps
 
@@ -13,11 +13,7 @@ def test_readme_tour_pays_the_demo_quote_shows_its_receipt_and_the_api_docs(dev:
     steps = doc_steps(ROOT, TOUR)
     assert len(steps) >= 3 and all(step.expected for step in steps), "the README's tour lost its commands"
     dev.start(seed=True)
-    web = f"http://localhost:{dev.port('--web-port')}"
-    for step in steps:
-        step.command = step.command.replace("http://localhost:8000", web)
-        step.expected = [e.replace("http://localhost:8000", web) for e in step.expected]
-    problems = run(steps, dev, dev.env, timeout=120) + banner_problems(dev)
+    problems = run(on_this_stack(steps, dev), dev, dev.env, timeout=120) + banner_problems(dev)
     assert not problems, "\n\n".join(problems)
     assert dev.ctrl_c() == 0
     printed = dev.log.read_text()
