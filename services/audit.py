@@ -244,9 +244,15 @@ async def _claims_of_stopped_workflows(client: Client, pool: Pool, claims: list[
 
 
 async def _how_it_ended(client: Client, number: str) -> str | None:
-    """None while the quote's workflow runs; else how it stopped (describe works without visibility)."""
+    """None while the quote's workflow runs; else how it stopped."""
+    return await _how_workflow_ended(client, quote_contract.workflow_id(number))
+
+
+async def _how_workflow_ended(client: Client, workflow_id: str) -> str | None:
+    """None while the workflow's latest run runs; else how it stopped. Describe reads the workflow itself, so it
+    needs no visibility and never lags behind it."""
     try:
-        status = (await client.get_workflow_handle(quote_contract.workflow_id(number)).describe()).status
+        status = (await client.get_workflow_handle(workflow_id).describe()).status
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -257,12 +263,17 @@ async def _how_it_ended(client: Client, number: str) -> str | None:
 
 
 async def _calendars(client: Client, open_ids: list[str]) -> list[Violation]:
+    """Each open subscription's calendar runs. Visibility lists the running ones in one query, but it lags: a
+    calendar that continued as new a moment ago may not be listed yet, so each one missing is asked itself."""
     running = set()
     query = f'WorkflowType = "{calendar.WORKFLOW}" AND ExecutionStatus = "Running"'
     async for execution in client.list_workflows(query):
         running.add(execution.id)
+    missing = [sub_id for sub_id in open_ids if calendar.workflow_id(sub_id) not in running]
+    ended = {
+        sub_id: how for sub_id in missing if (how := await _how_workflow_ended(client, calendar.workflow_id(sub_id)))
+    }
     return [
-        Violation(kind="calendar", subject=sub_id, detail=f"{sub_id} is open but has no running calendar")
-        for sub_id in open_ids
-        if calendar.workflow_id(sub_id) not in running
+        Violation(kind="calendar", subject=sub_id, detail=f"{sub_id} is open but its calendar {how}")
+        for sub_id, how in ended.items()
     ]
