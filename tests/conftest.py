@@ -32,22 +32,25 @@ def _docker_answers() -> bool:
         return False
 
 
+TESTS = Path(__file__).parent
+
+
 # The system suite (`make test-system`): the product whole, as a user runs it. Each of these starts `renewals dev`
 # (or `make run`), builds the wheel, runs the README or the bench, or drives Chromium; together they take longer
 # than the rest of `make test`, which proves the same rules on the same real servers part by part.
 SYSTEM = {
-    "test_readme.py",
-    "test_dev_stack.py",
-    "test_dev_mail.py",
-    "test_bench.py",
-    "test_wheel.py",
-    "test_schemathesis.py",
-    "test_account_browser.py",
-    "test_web_browser.py",
-    "test_stripe_browser.py",
-    "test_card_fields_browser.py",
-    "test_api_docs_browser.py",
-    "test_partner_flow_browser.py",
+    "e2e/test_readme.py",
+    "e2e/test_dev_stack.py",
+    "e2e/test_dev_mail.py",
+    "e2e/test_bench.py",
+    "e2e/test_wheel.py",
+    "e2e/test_schemathesis.py",
+    "e2e/test_account_browser.py",
+    "e2e/test_web_browser.py",
+    "e2e/test_stripe_browser.py",
+    "e2e/test_card_fields_browser.py",
+    "e2e/test_api_docs_browser.py",
+    "e2e/test_partner_flow_browser.py",
 }
 
 
@@ -79,7 +82,7 @@ THOROUGH = {"test_model_money.py", "test_bad_input_properties.py"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SYSTEM:
+        if item.path.relative_to(TESTS).as_posix() in SYSTEM:  # by path: tests/unit has a test_dev_mail.py too
             item.add_marker(pytest.mark.system)
         if item.path.name in THOROUGH:
             item.add_marker(pytest.mark.thorough)
