@@ -9,8 +9,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from contracts import subscription as calendar
-from domain.models import DataFile
 from tests.helpers import quote_stack, renewals
+from workers.demo_data import demo_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -18,15 +18,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_r01_ops_audit_names_the_open_subscription_whose_calendar_was_terminated(
     dev_env: WorkflowEnvironment, pool, settings, env_vars, tmp_path: Path
 ) -> None:
-    stored: list[DataFile] = []
-
-    def keep(data: DataFile) -> DataFile:
-        stored.append(data)
-        return data
-
-    async with quote_stack(dev_env, pool, settings, data=keep):
+    async with quote_stack(dev_env, pool, settings):
         path = tmp_path / "demo.json"
-        path.write_text(stored[0].model_dump_json())
+        path.write_text(demo_data((await dev_env.get_current_time()).date()).model_dump_json())
         loaded = await asyncio.to_thread(renewals, "load", str(path), env=env_vars, timeout=120)
         assert loaded.returncode == 0, loaded.stderr
         clean = await asyncio.to_thread(renewals, "ops", "audit", env=env_vars)
